@@ -202,7 +202,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"[lab] nothing answers on 127.0.0.1:{port} after {timeout}s")
 
 
-def sshd_config(port: int, extra: str = "") -> str:
+def sshd_config(port: int, extra: str = "", keys_file: str = "/etc/ssh/lab/authorized_keys") -> str:
     return f"""Port {port}
 ListenAddress 127.0.0.1
 HostKey /etc/ssh/lab/ssh_host_ed25519_key
@@ -211,19 +211,19 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
-AuthorizedKeysFile /etc/ssh/lab/authorized_keys
+AuthorizedKeysFile {keys_file}
 UsePAM no
 Subsystem sftp internal-sftp
 {extra}"""
 
 
-def ssh_dir(name: str, port: int, authorized: str, extra: str = "") -> Path:
+def ssh_dir(name: str, port: int, authorized: str, extra: str = "", keys_file: str | None = None) -> Path:
     d = STATE / "hosts" / name / "ssh"
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o700)
     keygen(d / "ssh_host_ed25519_key", f"{name}-hostkey")
     (d / "authorized_keys").write_text(authorized + "\n")
-    (d / "sshd_config").write_text(sshd_config(port, extra))
+    (d / "sshd_config").write_text(sshd_config(port, extra, keys_file or "/etc/ssh/lab/authorized_keys"))
     for f in d.iterdir():
         os.chmod(f, 0o600 if not f.name.endswith(".pub") else 0o644)
     return d
@@ -292,7 +292,8 @@ def start_sftp(image: str) -> dict:
     port = PORT_BASE + 50
     keygen(STATE / "sftp" / "id_ed25519", "litestream-sftp-client")
     authorized = pubkey(STATE / "sftp" / "id_ed25519")
-    sshd = ssh_dir("sftp", port, authorized, f"AllowUsers {SFTP_USER}\n")
+    # sshd reads a user's keys as that user: give the sftp user its own readable copy
+    sshd = ssh_dir("sftp", port, authorized, f"AllowUsers {SFTP_USER}\n", "/etc/ssh/lab-keys/%u")
     data = STATE / "sftp-data"
     data.mkdir(parents=True, exist_ok=True)
     st = container_state(cname)
@@ -302,6 +303,8 @@ def start_sftp(image: str) -> dict:
         # '*' rather than '!' in the password field: with UsePAM no, sshd refuses locked accounts.
         script = (f"id {SFTP_USER} >/dev/null 2>&1 || useradd --create-home --uid 2300 -p '*' {SFTP_USER}; "
                   f"mkdir -p /home/{SFTP_USER}/backups && chown {SFTP_USER}: /home/{SFTP_USER}/backups; "
+                  f"mkdir -p /etc/ssh/lab-keys && cp /etc/ssh/lab/authorized_keys /etc/ssh/lab-keys/{SFTP_USER} && "
+                  f"chown {SFTP_USER} /etc/ssh/lab-keys/{SFTP_USER} && chmod 0600 /etc/ssh/lab-keys/{SFTP_USER}; "
                   "mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e -f /etc/ssh/lab/sshd_config")
         docker("run", "-d", "--init", "--name", cname, "--network", "host",
                "--label", f"dsl-lab={LAB_NAME}",
