@@ -1,0 +1,847 @@
+"""Behaviour of the Dokku stand-in, checked against the documented behaviour of real Dokku.
+
+Source of the expectations: /work/shared/reference/dokku-and-dokku-litestream.md section 3 and
+dokku/dokku's source. Generations: bash storage (<= 0.37.4), Go storage (0.37.5-0.37.x) and
+named storage entries (>= 0.38.0), plus the version gates around them.
+"""
+
+import hashlib
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import TEST_IMAGE, TEST_IMAGE_V2, container, docker
+
+BASH, GO37, V38 = "0.30.5", "0.37.10", "0.38.27"
+GENERATIONS = [BASH, GO37, V38]
+STORAGE = "/var/lib/dokku/data/storage"
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def owner(path):
+    st = os.stat(path)
+    return st.st_uid, st.st_gid
+
+
+# ----------------------------------------------------------------------------- global behaviour
+
+@pytest.mark.parametrize("version", ["0.30.5", "0.37.4", "0.37.5", "0.38.0", "0.38.27"])
+def test_version_prints_dokku_version(make_dokku, version):
+    res = make_dokku(version).ok("version")
+    assert res.stdout == f"dokku version {version}\n"
+    assert res.stderr == ""
+
+
+def test_version_from_file_then_default(dokku):
+    res = dokku("version", DOKKU_LAB_VERSION="")
+    assert res.stdout == "dokku version 0.38.27\n"
+    version_file = dokku.path("/etc/dokku-lab/version")
+    version_file.parent.mkdir(parents=True)
+    version_file.write_text("0.37.10\n")
+    assert dokku("version", DOKKU_LAB_VERSION="").stdout == "dokku version 0.37.10\n"
+    assert dokku("version").stdout == "dokku version 0.38.27\n"  # env wins over the file
+
+
+def test_unknown_command(dokku):
+    res = dokku("frobnicate:now", "x")
+    assert res.returncode == 1
+    assert res.stdout == ""
+    assert res.stderr == (" !     `frobnicate:now x` is not a dokku command.\n"
+                          " !     See `dokku help` for a list of available commands.\n")
+
+
+@pytest.mark.parametrize("version,cmd", [("0.37.10", "storage:create"),
+                                        ("0.25.4", "storage:ensure-directory"),
+                                        ("0.23.9", "git:from-image")])
+def test_commands_missing_in_older_versions(make_dokku, version, cmd):
+    res = make_dokku(version)(cmd, "x")
+    assert res.returncode == 1
+    assert f"`{cmd} x` is not a dokku command." in res.stderr
+
+
+def test_quiet_without_tty_and_forced_tty(dokku):
+    res = dokku("apps:create", "quiet-app")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    res = dokku("apps:create", "loud-app", DOKKU_FORCE_TTY="true")
+    assert res.stdout == "-----> Creating loud-app...\n"
+    res = dokku("--quiet", "apps:create", "flag-app", DOKKU_FORCE_TTY="true")
+    assert res.stdout == ""
+    res = dokku("apps:list", "--quiet", DOKKU_FORCE_TTY="true")
+    assert res.stdout == "flag-app\nloud-app\nquiet-app\n"
+    res = dokku("apps:list", DOKKU_FORCE_TTY="true")
+    assert res.stdout == "=====> My Apps\nflag-app\nloud-app\nquiet-app\n"
+
+
+def test_call_log_masks_config_values(dokku):
+    dokku.ok("apps:create", "app1")
+    dokku.ok("config:set", "--no-restart", "app1", "SECRET=hunter2", "TOKEN=abc=def")
+    dokku("apps:exists", "missing")
+    calls = dokku.calls()
+    assert [c["argv"] for c in calls] == [
+        ["apps:create", "app1"],
+        ["config:set", "--no-restart", "app1", "SECRET=***", "TOKEN=***"],
+        ["apps:exists", "missing"],
+    ]
+    assert [c["rc"] for c in calls] == [0, 0, 20]
+    for call in calls:
+        assert set(call) == {"ts", "argv", "rc", "duration_ms"}
+        assert call["duration_ms"] >= 0
+    raw = dokku.path("/var/log/dokku-lab/calls.jsonl").read_text()
+    assert "hunter2" not in raw and "abc=def" not in raw
+
+
+# ----------------------------------------------------------------------------- apps
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_apps_exists(make_dokku, version):
+    dokku = make_dokku(version)
+    res = dokku("apps:exists", "missing")
+    assert (res.returncode, res.stdout, res.stderr) == (20, "", " !     App missing does not exist\n")
+    dokku.ok("apps:create", "present")
+    res = dokku("apps:exists", "present")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("version,message", [
+    (GO37, "App name must begin with lowercase alphanumeric character, and cannot include "
+           "uppercase characters, colons, or underscores"),
+    (V38, "App name must begin with lowercase alphanumeric character, and may only contain "
+          "lowercase alphanumerics, dots, and hyphens"),
+])
+def test_invalid_app_name(make_dokku, version, message):
+    dokku = make_dokku(version)
+    for cmd in ("apps:create", "apps:exists"):
+        res = dokku(cmd, "Bad_Name")
+        assert (res.returncode, res.stderr) == (1, f" !     {message}\n")
+
+
+def test_apps_create_twice(dokku):
+    dokku.ok("apps:create", "dup")
+    res = dokku("apps:create", "dup")
+    assert (res.returncode, res.stderr) == (1, " !     Name is already taken\n")
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_apps_create_on_disk(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    assert mode(dokku.path("/home/dokku/app1")) == 0o755
+    created = dokku.path("/var/lib/dokku/config/apps/app1/created-at")
+    assert created.read_text().isdigit()
+    # every new app gets the default restart policy as a deploy-phase docker option
+    if version == V38:
+        deploy = dokku.path("/var/lib/dokku/config/docker-options/app1/_default_.deploy")
+    else:
+        deploy = dokku.path("/home/dokku/app1/DOCKER_OPTIONS_DEPLOY")
+    assert deploy.read_text() == "--restart=on-failure:10\n"
+
+
+def test_files_owned_by_dokku_user_when_it_exists(dokku):
+    dokku.extra_env["DOKKU_LAB_SYSTEM_USER"] = "nobody"
+    dokku.ok("apps:create", "owned")
+    dokku.ok("config:set", "--no-restart", "owned", "A=1")
+    assert owner(dokku.path("/home/dokku/owned")) == (65534, 65534)
+    assert owner(dokku.path("/var/lib/dokku/config/owned/ENV")) == (65534, 65534)
+    assert owner(dokku.path("/var/lib/dokku/config/apps/owned/created-at")) == (65534, 65534)
+
+
+def test_apps_list(dokku):
+    res = dokku("apps:list")
+    assert (res.returncode, res.stdout, res.stderr) == (
+        0, "", " !     You haven't deployed any applications yet\n")
+    dokku.ok("apps:create", "b-app")
+    dokku.ok("apps:create", "a-app")
+    assert dokku.ok("apps:list").stdout == "a-app\nb-app\n"
+
+
+@pytest.mark.parametrize("version", ["0.38.21", "0.38.27"])
+def test_apps_list_json(make_dokku, version):
+    dokku = make_dokku(version)
+    assert dokku.ok("apps:list", "--format", "json").stdout == "[]\n"
+    dokku.ok("apps:create", "b-app")
+    dokku.ok("apps:create", "a-app")
+    assert json.loads(dokku.ok("apps:list", "--format", "json").stdout) == ["a-app", "b-app"]
+
+
+@pytest.mark.parametrize("version", ["0.37.10", "0.38.20"])
+def test_apps_list_json_not_before_0_38_21(make_dokku, version):
+    res = make_dokku(version)("apps:list", "--format", "json")
+    assert res.returncode == 2
+    assert res.stderr.startswith("unknown flag: --format\nUsage of apps:list:")
+    assert res.stdout == ""
+
+
+def test_apps_destroy_needs_confirmation(dokku, docker_engine):
+    dokku.ok("apps:create", "doomed")
+    res = dokku("apps:destroy", "doomed", input="wrong\n")
+    assert res.returncode == 1
+    assert res.stderr.startswith(" !     WARNING: Potentially Destructive Action\n"
+                                 " !     This command will destroy app doomed.\n"
+                                 ' !     To proceed, type "doomed"\n')
+    assert dokku.path("/home/dokku/doomed").is_dir()
+    res = dokku("apps:destroy", "doomed", input="")
+    assert res.returncode == 1 and dokku.path("/home/dokku/doomed").is_dir()
+    res = dokku.ok("apps:destroy", "doomed", input="doomed\n")
+    assert "-----> Destroying doomed (including all add-ons)" in res.stdout
+    assert not dokku.path("/home/dokku/doomed").exists()
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_apps_destroy_keeps_storage(make_dokku, version, docker_engine):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "gone")
+    dokku.ok("storage:ensure-directory", "gone-db")
+    dokku.ok("storage:mount", "gone", f"{STORAGE}/gone-db:/app/db")
+    dokku.ok("config:set", "--no-restart", "gone", "A=1")
+    (dokku.path(f"{STORAGE}/gone-db") / "db.sqlite3").write_text("data")
+    res = dokku("apps:destroy", "gone", "--force")
+    assert res.returncode == 0, res.stderr
+    assert not dokku.path("/home/dokku/gone").exists()
+    assert not dokku.path("/var/lib/dokku/config/apps/gone").exists()
+    assert not dokku.path("/var/lib/dokku/config/storage/gone").exists()
+    assert not dokku.path("/var/lib/dokku/config/gone/ENV").exists()
+    assert (dokku.path(f"{STORAGE}/gone-db") / "db.sqlite3").read_text() == "data"
+    assert dokku("apps:exists", "gone").returncode == 20
+
+
+# ----------------------------------------------------------------------------- config
+
+@pytest.mark.parametrize("version,env_file", [
+    (BASH, "/home/dokku/app1/ENV"), ("0.37.10", "/home/dokku/app1/ENV"),
+    ("0.38.0", "/var/lib/dokku/config/app1/ENV"), (V38, "/var/lib/dokku/config/app1/ENV"),
+])
+def test_config_set_writes_env_file(make_dokku, version, env_file):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    res = dokku.ok("config:set", "--no-restart", "app1", "B=two words", "A=1", 'C=q"$x')
+    assert (res.stdout, res.stderr) == ("", "")
+    path = dokku.path(env_file)
+    assert mode(path) == 0o600
+    assert path.read_text() == 'A=1\nB="two words"\nC="q\\"\\$x"\n'
+    inode = path.stat().st_ino
+    dokku.ok("config:set", "--no-restart", "app1", "A=1")  # identical value: rewritten anyway
+    assert path.stat().st_ino != inode
+    assert dokku.ok("config:get", "app1", "C").stdout == 'q"$x\n'
+
+
+def test_config_set_output_with_tty(dokku):
+    dokku.ok("apps:create", "app1")
+    res = dokku.ok("config:set", "--no-restart", "app1", "LONG_KEY=1", "K=v", DOKKU_FORCE_TTY="true")
+    assert res.stdout == ("-----> Setting config vars\n"
+                          "       K:         v\n"
+                          "       LONG_KEY:  1\n")
+
+
+def test_config_set_undeployed_app_does_not_restart(dokku):
+    dokku.ok("apps:create", "app1")
+    res = dokku.ok("config:set", "app1", "A=1", DOKKU_FORCE_TTY="true")
+    assert "Restarting" not in res.stdout
+
+
+def test_config_get(dokku):
+    dokku.ok("apps:create", "app1")
+    dokku.ok("config:set", "--no-restart", "app1", "Q=it's")
+    res = dokku("config:get", "app1", "MISSING")
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", "")
+    assert dokku.ok("config:get", "app1", "Q").stdout == "it's\n"
+    assert dokku.ok("config:get", "--quoted", "app1", "Q").stdout == "'it'\\''s'\n"
+    res = dokku("config:get", "missing-app", "Q")
+    assert (res.returncode, res.stderr) == (20, " !     App missing-app does not exist\n")
+
+
+def test_config_set_validation(dokku):
+    dokku.ok("apps:create", "app1")
+    res = dokku("config:set", "--no-restart", "app1", "1BAD=x")
+    assert (res.returncode, res.stderr) == (1, " !     Invalid key name: '1BAD'\n")
+    res = dokku("config:set", "--no-restart", "app1", "NOEQUALS")
+    assert (res.returncode, res.stderr) == (1, " !     Invalid env pair: NOEQUALS\n")
+
+
+def test_config_set_encoded_and_global(dokku):
+    dokku.ok("apps:create", "app1")
+    dokku.ok("config:set", "--encoded", "--no-restart", "app1", "B64=aGVsbG8gd29ybGQK")
+    assert dokku.ok("config:get", "app1", "B64").stdout == "hello world\n\n"
+    dokku.ok("config:set", "--global", "G=1")
+    assert dokku.path("/var/lib/dokku/config/--global/ENV").read_text() == "G=1\n"
+    assert dokku.ok("config:get", "--global", "G").stdout == "1\n"
+
+
+def test_config_global_path_before_038(make_dokku):
+    dokku = make_dokku(GO37)
+    dokku.ok("config:set", "--global", "G=1")
+    assert dokku.path("/home/dokku/ENV").read_text() == "G=1\n"
+
+
+def test_config_export_and_show(dokku):
+    dokku.ok("apps:create", "app1")
+    dokku.ok("config:set", "--no-restart", "app1", "B=x y", "A=it's", "N=5")
+    assert json.loads(dokku.ok("config:export", "--format", "json", "app1").stdout) == \
+        {"A": "it's", "B": "x y", "N": "5"}
+    assert dokku.ok("config:export", "--format", "envfile", "app1").stdout == \
+        'A="it\'s"\nB="x y"\nN=5\n'
+    assert dokku.ok("config:export", "--format", "shell", "app1").stdout == \
+        "A='it'\\''s' B='x y' N='5' "
+    assert dokku.ok("config:export", "app1").stdout == \
+        "export A='it'\\''s'\nexport B='x y'\nexport N='5'\n"
+    res = dokku("config:export", "--format", "yaml", "app1")
+    assert (res.returncode, res.stderr) == (1, " !     Unknown export format: yaml\n")
+    assert dokku.ok("config:show", "app1").stdout == "A:  it's\nB:  x y\nN:  5\n"
+    assert dokku.ok("config:show", "app1", DOKKU_FORCE_TTY="true").stdout.startswith(
+        "=====> app1 env vars\n")
+
+
+# ----------------------------------------------------------------------------- storage:ensure-directory
+
+@pytest.mark.parametrize("version", ["0.30.5", "0.37.4", "0.37.5", "0.37.10", "0.38.0", "0.38.27"])
+def test_ensure_directory(make_dokku, version):
+    dokku = make_dokku(version)
+    res = dokku.ok("storage:ensure-directory", "app1-db")
+    assert res.stdout == f"-----> Ensuring {STORAGE}/app1-db exists\n"
+    deprecation = " !     Deprecated: please use 'storage:create' instead of 'storage:ensure-directory'\n"
+    assert res.stderr == (deprecation if version.startswith("0.38") else "")
+    path = dokku.path(f"{STORAGE}/app1-db")
+    assert mode(path) == 0o755 and owner(path) == (32767, 32767)
+    # chown -R over the whole tree on every call, e.g. a DB restored as root
+    (path / "db.sqlite3").write_text("x")
+    os.chown(path / "db.sqlite3", 0, 0)
+    res = dokku.ok("storage:ensure-directory", "app1-db", DOKKU_FORCE_TTY="true")
+    assert res.stdout == (f"-----> Ensuring {STORAGE}/app1-db exists\n"
+                          "       Setting directory ownership to 32767:32767\n"
+                          "       Directory ready for mounting\n")
+    assert owner(path / "db.sqlite3") == (32767, 32767)
+    assert not dokku.path("/var/lib/dokku/data/storage-registry/entries").exists()
+
+
+@pytest.mark.parametrize("version", [BASH, V38])
+def test_ensure_directory_validation(make_dokku, version):
+    dokku = make_dokku(version)
+    res = dokku("storage:ensure-directory", "bad/name")
+    assert res.returncode == 1
+    assert res.stderr.endswith(
+        " !     Directory can only contain the following set of characters: [A-Za-z0-9_-]\n")
+    res = dokku("storage:ensure-directory")
+    assert res.returncode == 1 and res.stderr.endswith(" !     Please specify a directory to create\n")
+
+
+@pytest.mark.parametrize("version,ok", [("0.30.5", False), ("0.37.4", False), ("0.37.5", True),
+                                        ("0.38.27", True)])
+def test_ensure_directory_chown_root(make_dokku, version, ok):
+    dokku = make_dokku(version)
+    res = dokku("storage:ensure-directory", "--chown", "root", "rootdir")
+    path = dokku.path(f"{STORAGE}/rootdir")
+    assert path.is_dir()  # mkdir happens before the chown
+    if ok:
+        assert res.returncode == 0 and owner(path) == (0, 0)
+    else:
+        assert res.returncode == 1
+        assert res.stderr == " !     Unsupported chown permissions\n"
+
+
+@pytest.mark.parametrize("version,ok", [("0.37.10", False), ("0.38.21", False), ("0.38.22", True)])
+def test_ensure_directory_numeric_chown(make_dokku, version, ok):
+    dokku = make_dokku(version)
+    res = dokku("storage:ensure-directory", "--chown", "1234", "numdir")
+    if ok:
+        assert res.returncode == 0 and owner(dokku.path(f"{STORAGE}/numdir")) == (1234, 1234)
+    else:
+        assert res.returncode == 1
+        assert res.stderr.endswith(" !     Unsupported chown permissions\n")
+
+
+def test_ensure_directory_chown_forms(make_dokku):
+    go = make_dokku("0.37.5")
+    go.ok("storage:ensure-directory", "--chown=heroku", "eqdir")
+    assert owner(go.path(f"{STORAGE}/eqdir")) == (1000, 1000)
+    go.ok("storage:ensure-directory", "--chown", "false", "nochown")
+    assert owner(go.path(f"{STORAGE}/nochown")) == (os.geteuid(), os.getegid())
+    # bash only knows `--chown VALUE`; `--chown=heroku` is a word, the last word is the directory
+    bash = make_dokku("0.30.5")
+    bash.ok("storage:ensure-directory", "--chown=heroku", "bashdir")
+    assert owner(bash.path(f"{STORAGE}/bashdir")) == (32767, 32767)
+
+
+# ----------------------------------------------------------------------------- storage:mount/unmount
+
+def legacy_name(host):
+    return "legacy-" + hashlib.sha1(host.encode()).hexdigest()[:10]
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_storage_mount_duplicate_and_layout(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    host = f"{STORAGE}/app1-db"
+    res = dokku("storage:mount", "app1", f"{host}:/app/db")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    res = dokku("storage:mount", "app1", f"{host}:/app/db")
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", " !     Mount path already exists.\n")
+    if version == V38:
+        entry = dokku.path(f"/var/lib/dokku/data/storage-registry/entries/{legacy_name(host)}.json")
+        assert mode(entry) == 0o600
+        assert json.loads(entry.read_text()) == {
+            "name": legacy_name(host), "scheduler": "docker-local", "host_path": host,
+            "schema_version": 1}
+        mounts = dokku.path("/var/lib/dokku/config/storage/app1/mounts")
+        assert [json.loads(line) for line in mounts.read_text().splitlines()] == [{
+            "entry_name": legacy_name(host), "container_path": "/app/db",
+            "phases": ["deploy", "run"], "process_type": "_default_"}]
+        assert not dokku.path("/home/dokku/app1/DOCKER_OPTIONS_RUN").exists()
+    else:
+        deploy = dokku.path("/home/dokku/app1/DOCKER_OPTIONS_DEPLOY").read_text()
+        run = dokku.path("/home/dokku/app1/DOCKER_OPTIONS_RUN").read_text()
+        assert deploy == f"--restart=on-failure:10\n-v {host}:/app/db\n"
+        assert run == f"-v {host}:/app/db\n"
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_storage_unmount(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    res = dokku("storage:unmount", "app1", "/srv/x:/x")
+    assert (res.returncode, res.stderr) == (1, " !     Mount path does not exist.\n")
+    dokku.ok("storage:mount", "app1", "/srv/x:/x")
+    dokku.ok("storage:unmount", "app1", "/srv/x:/x")
+    assert dokku.ok("storage:list", "app1").stdout == ""
+    dokku.ok("storage:mount", "app1", "/srv/x:/x")  # mountable again
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_storage_mount_validation(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    res = dokku("storage:mount", "app1", "/only-host")
+    if version == V38:
+        # 0.38 takes an argument without a colon as the name of a storage entry
+        assert (res.returncode, res.stderr) == (1, ' !     storage entry "/only-host" does not '
+                                                   'exist; create it first with `dokku storage:create`\n')
+    else:
+        assert (res.returncode, res.stderr) == (
+            1, " !     Storage path must be two valid paths divided by colon.\n")
+    res = dokku("storage:mount", "app1", "x:/data")
+    assert res.returncode == 1
+    assert res.stderr.startswith(" !     Volume name must be two characters or more.")
+    res = dokku("storage:mount", "nope", "/a:/b")
+    assert (res.returncode, res.stderr) == (20, " !     App nope does not exist\n")
+    # the host path is not checked for existence; named docker volumes are accepted
+    dokku.ok("storage:mount", "app1", "/does/not/exist:/data")
+    dokku.ok("storage:mount", "app1", "named-vol:/cache")
+
+
+# ----------------------------------------------------------------------------- storage:list
+
+def named_rows(rows):
+    """0.38 lists attachments sorted by entry name, i.e. by the legacy-<sha1> hash."""
+    return "[" + ",".join(r for _n, r in sorted(rows)) + "]\n"
+
+
+@pytest.mark.parametrize("version,expected", [
+    ("0.30.5", '[\n  {\n    "host_path": "/srv/a",\n    "container_path": "/a",\n'
+               '    "volume_options": ""\n  },\n  {\n    "host_path": "/srv/b",\n'
+               '    "container_path": "/b",\n    "volume_options": "ro"\n  }\n]\n'),
+    ("0.37.10", '[{"host_path":"/srv/a","container_path":"/a","volume_options":""},'
+                '{"host_path":"/srv/b","container_path":"/b","volume_options":"ro"}]\n'),
+    ("0.38.12", named_rows([
+        (legacy_name("/srv/a"), f'{{"entry_name":"{legacy_name("/srv/a")}","host_path":"/srv/a",'
+                                f'"container_path":"/a","volume_options":""}}'),
+        (legacy_name("/srv/b"), f'{{"entry_name":"{legacy_name("/srv/b")}","host_path":"/srv/b",'
+                                f'"container_path":"/b","volume_options":"ro"}}')])),
+    ("0.38.27", named_rows([
+        (legacy_name("/srv/a"), f'{{"entry_name":"{legacy_name("/srv/a")}","host_path":"/srv/a",'
+                                f'"container_path":"/a"}}'),
+        (legacy_name("/srv/b"), f'{{"entry_name":"{legacy_name("/srv/b")}","host_path":"/srv/b",'
+                                f'"container_path":"/b","readonly":true}}')])),
+])
+def test_storage_list_json(make_dokku, version, expected):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    assert dokku.ok("storage:list", "app1", "--format", "json").stdout == "[]\n"
+    dokku.ok("storage:mount", "app1", "/srv/b:/b:ro")
+    dokku.ok("storage:mount", "app1", "/srv/a:/a")
+    assert dokku.ok("storage:list", "app1", "--format", "json").stdout == expected
+
+
+def test_storage_list_json_gate_0_29_3(make_dokku):
+    old = make_dokku("0.29.2")
+    old.ok("apps:create", "app1")
+    old.ok("storage:mount", "app1", "/srv/a:/a")
+    res = old.ok("storage:list", "app1", "--format", "json")  # ignored: text output
+    assert res.stdout == "     /srv/a:/a\n"
+    new = make_dokku("0.29.3")
+    assert json.loads(new.ok("storage:list", "app1", "--format", "json").stdout)[0]["host_path"] == "/srv/a"
+    res = new("storage:list", "app1", "--format=json")
+    assert (res.returncode, res.stderr) == (1, " !     Invalid argument specified\n")
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_storage_list_text(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    dokku.ok("storage:mount", "app1", "/srv/a:/a")
+    assert dokku.ok("storage:list", "app1").stdout == "/srv/a:/a\n"
+    tty = dokku.ok("storage:list", "app1", "--format", "text", DOKKU_FORCE_TTY="true").stdout
+    assert tty == "-----> app1 volume bind-mounts:\n       /srv/a:/a\n"
+    plain_tty = dokku.ok("storage:list", "app1", DOKKU_FORCE_TTY="true").stdout
+    # bash prints the header only with an explicit --format text
+    assert plain_tty == ("/srv/a:/a\n" if version == BASH else tty)
+
+
+# ----------------------------------------------------------------------------- storage:report
+
+@pytest.mark.parametrize("version", ["0.30.5", "0.37.4"])
+def test_storage_report_json_rejected_by_bash(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    res = dokku("storage:report", "app1", "--format", "json")
+    assert res.returncode == 1
+    assert res.stderr == (" !     Invalid flag passed, valid flags: --storage-build-mounts "
+                          "--storage-deploy-mounts --storage-run-mounts\n")
+
+
+@pytest.mark.parametrize("version,keys", [
+    ("0.37.5", {"storage-build-mounts", "storage-deploy-mounts", "storage-run-mounts"}),
+    ("0.38.7", {"storage-build-mounts", "storage-deploy-mounts", "storage-run-mounts"}),
+    ("0.38.8", {"storage-build-mounts", "storage-deploy-mounts", "storage-run-mounts",
+                "build-mounts", "deploy-mounts", "run-mounts"}),
+])
+def test_storage_report_json_keys(make_dokku, version, keys):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    dokku.ok("storage:mount", "app1", "/srv/a:/a")
+    data = json.loads(dokku.ok("storage:report", "app1", "--format", "json").stdout)
+    assert set(data) == keys
+    assert data["storage-deploy-mounts"] == "-v /srv/a:/a"
+    assert data["storage-run-mounts"] == "-v /srv/a:/a"
+    assert data["storage-build-mounts"] == ""
+
+
+def test_storage_report_attachment_keys(make_dokku):
+    dokku = make_dokku("0.38.13")
+    dokku.ok("apps:create", "app1")
+    dokku.ok("storage:mount", "app1", "/srv/a:/a:ro")
+    data = json.loads(dokku.ok("storage:report", "app1", "--format", "json").stdout)
+    assert data["attachment.1.entry-name"] == legacy_name("/srv/a")
+    assert data["storage-attachment.1.container-path"] == "/a"
+    assert data["attachment.1.readonly"] == "true"
+    assert data["attachment.1.phases"] == "deploy,run"
+    assert data["deploy-mounts"] == "-v /srv/a:/a:ro"
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_storage_report_info_flag(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    dokku.ok("storage:mount", "app1", "/srv/a:/a")
+    value = dokku.ok("storage:report", "app1", "--storage-deploy-mounts").stdout
+    # bash builds the value with `tr '\n' ' '`, so it keeps a trailing space
+    assert value == ("-v /srv/a:/a \n" if version == BASH else "-v /srv/a:/a\n")
+    res = dokku("storage:report", "app1", "--storage-build-mounts")
+    if version == BASH:
+        assert (res.returncode, res.stderr) == (1, " !     not deployed\n")
+    else:
+        assert (res.returncode, res.stdout) == (0, "\n")
+    res = dokku("storage:report", "app1", "--nope")
+    assert res.returncode == 1 and "Invalid flag passed, valid flags:" in res.stderr
+
+
+def test_storage_report_text(make_dokku):
+    dokku = make_dokku(GO37)
+    dokku.ok("apps:create", "app1")
+    dokku.ok("storage:mount", "app1", "/srv/a:/a")
+    res = dokku.ok("storage:report", "app1", DOKKU_FORCE_TTY="true")
+    assert res.stdout == ("=====> app1 storage information\n"
+                          "       Storage build mounts:          \n"
+                          "       Storage deploy mounts:         -v /srv/a:/a\n"
+                          "       Storage run mounts:            -v /srv/a:/a\n")
+
+
+# ----------------------------------------------------------------------------- named storage (0.38)
+
+def test_storage_create_and_named_mount_upsert(dokku):
+    dokku.ok("apps:create", "app1")
+    res = dokku.ok("storage:create", "app1-data")
+    assert res.stdout == (f"       Created {STORAGE}/app1-data\n"
+                          "-----> Storage entry app1-data created\n")
+    path = dokku.path(f"{STORAGE}/app1-data")
+    assert owner(path) == (os.geteuid(), os.getegid())  # no --chown, no chown
+    entry = json.loads(dokku.path(
+        "/var/lib/dokku/data/storage-registry/entries/app1-data.json").read_text())
+    assert entry == {"name": "app1-data", "scheduler": "docker-local",
+                     "host_path": f"{STORAGE}/app1-data", "schema_version": 1}
+    res = dokku.ok("storage:create", "app1-data", "--chown", "herokuish", DOKKU_FORCE_TTY="true")
+    assert res.stdout == ("-----> Storage entry app1-data already exists, leaving in place\n"
+                          "-----> Storage entry app1-data created\n")
+    assert owner(path) == (32767, 32767)
+    res = dokku.ok("storage:mount", "app1", "app1-data", "--container-dir", "/app/data")
+    assert res.stdout == "-----> Storage entry app1-data mounted at /app/data on app1\n"
+    res = dokku.ok("storage:mount", "app1", "app1-data", "--container-dir", "/app/data")
+    assert res.stdout == "-----> Storage entry app1-data mount at /app/data on app1 updated\n"
+    lines = dokku.path("/var/lib/dokku/config/storage/app1/mounts").read_text().splitlines()
+    assert len(lines) == 1
+    assert json.loads(dokku.ok("storage:list", "app1", "--format", "json").stdout) == [
+        {"entry_name": "app1-data", "host_path": f"{STORAGE}/app1-data", "container_path": "/app/data"}]
+
+
+def test_named_mount_duplicate_before_0_38_13(make_dokku):
+    dokku = make_dokku("0.38.12")
+    dokku.ok("apps:create", "app1")
+    dokku.ok("storage:create", "data")
+    dokku.ok("storage:mount", "app1", "data", "--container-dir", "/d")
+    res = dokku("storage:mount", "app1", "data", "--container-dir", "/d")
+    assert res.returncode == 1
+    assert res.stderr == (' !     storage entry "data" is already mounted at "/d" for process '
+                          'type "_default_" on app "app1"\n')
+
+
+def test_storage_named_errors(dokku):
+    dokku.ok("apps:create", "app1")
+    res = dokku("storage:mount", "app1", "nothere", "--container-dir", "/x")
+    assert res.stderr == (' !     storage entry "nothere" does not exist; create it first with '
+                          '`dokku storage:create`\n')
+    dokku.ok("storage:create", "data")
+    res = dokku("storage:mount", "app1", "data")
+    assert res.stderr == " !     --container-dir is required when mounting a named storage entry\n"
+    res = dokku("storage:create", "legacy-mine")
+    assert res.returncode == 1 and "reserved prefix" in res.stderr
+    res = dokku("storage:create", "Bad_Name")
+    assert res.returncode == 1 and "DNS-1123 label" in res.stderr
+
+
+def test_upgrade_to_038_migrates_env_and_mounts(make_dokku):
+    old = make_dokku(GO37)
+    old.ok("apps:create", "app1")
+    old.ok("config:set", "--no-restart", "app1", "A=1")
+    old.ok("storage:mount", "app1", "/srv/a:/a")
+    old.ok("docker-options:add", "app1", "deploy", "--memory=256m")
+    new = make_dokku(V38)
+    assert new.ok("config:get", "app1", "A").stdout == "1\n"
+    assert not new.path("/home/dokku/app1/ENV").exists()
+    assert not new.path("/home/dokku/app1/DOCKER_OPTIONS_DEPLOY").exists()
+    assert new.ok("storage:list", "app1").stdout == "/srv/a:/a\n"
+    report = json.loads(new.ok("docker-options:report", "app1", "--format", "json").stdout)
+    assert report["deploy-list"] == ["--memory=256m", "--restart=on-failure:10"]
+
+
+# ----------------------------------------------------------------------------- docker-options
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_docker_options_add_duplicates(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    for _ in range(2):
+        res = dokku("docker-options:add", "app1", "deploy,run", "--memory=256m")
+        assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    if version == V38:
+        # property list, appended and sorted, no dedupe
+        deploy = dokku.path("/var/lib/dokku/config/docker-options/app1/_default_.deploy")
+        assert deploy.read_text() == "--memory=256m\n--memory=256m\n--restart=on-failure:10\n"
+        run = dokku.path("/var/lib/dokku/config/docker-options/app1/_default_.run")
+        assert run.read_text() == "--memory=256m\n--memory=256m\n"
+        assert mode(deploy) == 0o600
+    else:
+        deploy = dokku.path("/home/dokku/app1/DOCKER_OPTIONS_DEPLOY")
+        assert deploy.read_text() == "--memory=256m\n--restart=on-failure:10\n"  # sort -u
+        assert dokku.path("/home/dokku/app1/DOCKER_OPTIONS_RUN").read_text() == "--memory=256m\n"
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_docker_options_phase_validation(make_dokku, version):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    res = dokku("docker-options:add", "app1", "deploy,release", "--memory=1g")
+    assert (res.returncode, res.stderr) == (1, " !     Phase(s) must be one of [build deploy run]\n")
+    res = dokku("docker-options:add", "nope", "deploy", "--memory=1g")
+    assert res.returncode == 20
+
+
+def test_docker_options_split_and_remove_038(dokku):
+    dokku.ok("apps:create", "app1")
+    dokku.ok("docker-options:add", "app1", "deploy", "-v /a:/b --label 'x=a b' --cpus=2")
+    opts = dokku.path("/var/lib/dokku/config/docker-options/app1/_default_.deploy").read_text()
+    assert opts.splitlines() == ["--cpus=2", "--label 'x=a b'", "--restart=on-failure:10", "-v /a:/b"]
+    dokku.ok("docker-options:remove", "app1", "deploy", "--cpus=2")
+    data = json.loads(dokku.ok("docker-options:report", "app1", "--format", "json").stdout)
+    assert data["deploy-list"] == ["--label 'x=a b'", "--restart=on-failure:10", "-v /a:/b"]
+
+
+@pytest.mark.parametrize("version,short,lists", [("0.37.10", False, False), ("0.38.7", False, False),
+                                                ("0.38.8", True, False), ("0.38.21", True, False),
+                                                ("0.38.22", True, True)])
+def test_docker_options_report_json(make_dokku, version, short, lists):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    dokku.ok("docker-options:add", "app1", "deploy", "--memory=256m")
+    data = json.loads(dokku.ok("docker-options:report", "app1", "--format", "json").stdout)
+    assert data["docker-options-deploy"] == "--memory=256m --restart=on-failure:10"
+    assert data["docker-options-build"] == ""
+    assert ("deploy" in data) is short
+    assert ("deploy-list" in data) is lists
+    if lists:
+        assert data["deploy-list"] == ["--memory=256m", "--restart=on-failure:10"]
+        assert data["build-list"] == [] and data["run-list"] == []
+        assert "docker-options-deploy-list" not in data
+    assert dokku.ok("docker-options:report", "app1", "--docker-options-deploy").stdout == \
+        "--memory=256m --restart=on-failure:10\n"
+
+
+# ----------------------------------------------------------------------------- plugins
+
+def test_plugin_installed(dokku):
+    res = dokku("plugin:installed", "storage")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    res = dokku("plugin:installed", "litestream")
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", "")
+    plugin = dokku.path("/var/lib/dokku/plugins/available/litestream")
+    plugin.mkdir(parents=True)
+    (plugin / "plugin.toml").write_text(
+        '[plugin]\ndescription = "Litestream plugin to replicate SQLite DB files from Dokku"\n'
+        'version = "0.2.0"\n[plugin.config]\n')
+    dokku.path("/var/lib/dokku/plugins/enabled").mkdir(parents=True)
+    dokku.path("/var/lib/dokku/plugins/enabled/litestream").symlink_to(plugin)
+    assert dokku("plugin:installed", "litestream").returncode == 0
+    text = dokku.ok("plugin:list").stdout
+    assert text.startswith("plugn: ")
+    assert "  litestream           0.2.0 enabled    Litestream plugin to replicate SQLite DB " \
+           "files from Dokku\n" in text
+    assert "  storage              0.38.27 enabled    dokku core storage plugin\n" in text
+    data = json.loads(dokku.ok("plugin:list", "--format", "json").stdout)
+    mine = [p for p in data if p["name"] == "litestream"]
+    assert mine == [{"name": "litestream", "version": "0.2.0", "enabled": True, "core": False,
+                     "description": "Litestream plugin to replicate SQLite DB files from Dokku",
+                     "source_url": "", "committish": "", "branch": ""}]
+    assert {"name", "core"} <= set(data[0]) and any(p["core"] for p in data)
+
+
+def test_plugin_list_json_gate(make_dokku):
+    res = make_dokku("0.38.21").ok("plugin:list", "--format", "json")
+    assert res.stdout.startswith("plugn: ")  # bash plugin:list ignores its arguments
+    assert json.loads(make_dokku("0.38.22").ok("plugin:list", "--format", "json").stdout)
+
+
+# ----------------------------------------------------------------------------- ps / deploy (docker)
+
+def test_ps_on_undeployed_app(dokku, docker_engine):
+    dokku.ok("apps:create", "app1")
+    for cmd in ("ps:restart", "ps:start", "ps:stop"):
+        res = dokku(cmd, "app1")
+        assert (res.returncode, res.stdout, res.stderr) == (
+            0, "", " !     App app1 has not been deployed\n")
+    res = dokku("ps:restart", "nope")
+    assert (res.returncode, res.stderr) == (20, " !     App nope does not exist\n")
+
+
+@pytest.mark.parametrize("version,computed_key", [("0.38.7", False), ("0.38.8", True)])
+def test_ps_report_keys_undeployed(make_dokku, version, computed_key, docker_engine):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "app1")
+    data = json.loads(dokku.ok("ps:report", "app1", "--format", "json").stdout)
+    assert data["deployed"] == "false" and data["running"] == "false"
+    assert data["restore"] == "true" and data["processes"] == "0"
+    assert data["ps-computed-restart-policy"] == "on-failure:10"
+    assert ("computed-restart-policy" in data) is computed_key
+    assert not [k for k in data if k.startswith("status-")]
+    assert dokku.ok("ps:report", "app1", "--deployed").stdout == "false\n"
+    res = dokku("ps:report", "app1", "--format", "json", "--deployed")
+    assert (res.returncode, res.stderr) == (
+        1, " !     --format flag cannot be specified when specifying an info flag\n")
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_git_from_image_deploys_container(make_dokku, version, app_image, app_name):
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", app_name)
+    dokku.ok("storage:ensure-directory", f"{app_name}-db")
+    dokku.ok("storage:mount", app_name, f"{STORAGE}/{app_name}-db:/app/db")
+    dokku.ok("config:set", "--no-restart", app_name, "SECRET=s3cr3t", "MULTI=a\nb")
+    res = dokku.ok("git:from-image", app_name, app_image)
+    assert "=====> Application deployed:" in res.stdout
+    cid = dokku.path(f"/home/dokku/{app_name}/CONTAINER.web.1").read_text().strip()
+    info = container(f"{app_name}.web.1")
+    assert info and info["Id"] == cid and info["State"]["Running"]
+    assert info["Config"]["Image"] == app_image
+    assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 10}
+    assert info["HostConfig"]["NetworkMode"] == "host"
+    labels = info["Config"]["Labels"]
+    assert labels["com.dokku.app-name"] == app_name and labels["com.dokku.process-type"] == "web"
+    host_dir = str(dokku.path(f"{STORAGE}/{app_name}-db"))
+    assert f"{host_dir}:/app/db" in info["HostConfig"]["Binds"]
+    env = info["Config"]["Env"]
+    assert "SECRET=s3cr3t" in env and "MULTI=a\nb" in env
+    # a real process writes through the mount
+    assert docker("exec", cid, "sh", "-c", "echo hi > /app/db/probe").returncode == 0
+    assert (dokku.path(f"{STORAGE}/{app_name}-db") / "probe").read_text() == "hi\n"
+    data = json.loads(dokku.ok("ps:report", app_name, "--format", "json").stdout)
+    assert data["deployed"] == "true" and data["running"] == "true"
+    assert data["status-web.1"] == f"running (CID: {cid[:11]})"
+    # the same image again: nothing to commit, no redeploy
+    res = dokku("git:from-image", app_name, app_image)
+    assert res.returncode == 1
+    assert res.stderr == (" !     No changes detected, skipping git commit\n"
+                          " !     Call 'ps:rebuild' on app to rebuild the app from existing source\n")
+    assert container(f"{app_name}.web.1")["Id"] == cid
+
+
+def test_redeploy_replaces_container(dokku, app_image, app_name):
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    first = container(f"{app_name}.web.1")["Id"]
+    dokku.ok("git:from-image", app_name, TEST_IMAGE_V2)
+    second = container(f"{app_name}.web.1")
+    assert second["Id"] != first and second["Config"]["Image"] == TEST_IMAGE_V2
+    assert container(first) is None
+    res = docker("ps", "-aq", "--filter", f"label=com.dokku.app-name={app_name}")
+    assert len(res.stdout.split()) == 1
+
+
+def test_config_set_restarts_deployed_app(dokku, app_image, app_name):
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    first = container(f"{app_name}.web.1")["Id"]
+    res = dokku.ok("config:set", app_name, "NEW_VAR=1")
+    assert f"-----> Restarting app {app_name}\n" in res.stdout
+    info = container(f"{app_name}.web.1")
+    assert info["Id"] != first and "NEW_VAR=1" in info["Config"]["Env"]
+    res = dokku.ok("config:set", "--no-restart", app_name, "OTHER=2")
+    assert "Restarting" not in res.stdout
+    assert container(f"{app_name}.web.1")["Id"] == info["Id"]
+
+
+def test_ps_stop_start_restart(dokku, app_image, app_name):
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    cid = container(f"{app_name}.web.1")["Id"]
+    dokku.ok("ps:stop", app_name)
+    info = container(cid)
+    assert info is not None and not info["State"]["Running"]  # stopped, not removed
+    data = json.loads(dokku.ok("ps:report", app_name, "--format", "json").stdout)
+    assert data["running"] == "false" and data["deployed"] == "true"
+    assert data["status-web.1"].startswith("exited (CID: ")
+    res = dokku.ok("ps:start", app_name)
+    assert res.stderr == " !     App has been detected as not running, releasing\n"
+    started = container(f"{app_name}.web.1")
+    assert started["State"]["Running"]
+    res = dokku.ok("ps:start", app_name)
+    assert res.stderr == f" !     App {app_name} already running\n"
+    dokku.ok("storage:mount", app_name, "/srv/dsl-standin-later:/later")
+    dokku.ok("ps:restart", app_name)
+    restarted = container(f"{app_name}.web.1")
+    assert restarted["Id"] != started["Id"] and restarted["State"]["Running"]
+    assert any(b.endswith(":/later") for b in restarted["HostConfig"]["Binds"])
+    assert container(started["Id"]) is None
+
+
+def test_apps_destroy_removes_containers(dokku, app_image, app_name):
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    cid = container(f"{app_name}.web.1")["Id"]
+    dokku.ok("apps:destroy", app_name, "--force")
+    assert container(cid) is None
+    assert dokku("apps:exists", app_name).returncode == 20
+    # a fresh app of the same name deploys the same image again (nothing remembered)
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    assert container(f"{app_name}.web.1")["State"]["Running"]

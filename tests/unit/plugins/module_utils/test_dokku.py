@@ -1,0 +1,119 @@
+"""module_utils/dokku.py: version parsing, generations, validation, the runner's record and errors."""
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import dokku
+
+
+class FakeModule:
+    """Answers run_command from a script of (argv tail, rc, stdout, stderr) and records calls."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.calls = []
+
+    def get_bin_path(self, name, required=False):
+        return "/usr/bin/" + name
+
+    def run_command(self, argv, **kwargs):
+        self.calls.append(argv)
+        expected, rc, out, err = self.script.pop(0)
+        assert argv[1:] == expected
+        return rc, out, err
+
+
+@pytest.mark.parametrize("text, version", [
+    ("dokku version 0.38.27\n", (0, 38, 27)),
+    ("dokku version v0.37.10", (0, 37, 10)),
+    ("0.30.5", (0, 30, 5)),
+])
+def test_parse_version(text, version):
+    assert dokku.parse_version(text) == version
+
+
+def test_parse_version_rejects_garbage():
+    with pytest.raises(ValueError, match="cannot read a Dokku version"):
+        dokku.parse_version("command not found")
+
+
+@pytest.mark.parametrize("version, gen", [
+    ((0, 30, 5), dokku.GEN_BASH), ((0, 37, 4), dokku.GEN_BASH), ((0, 37, 5), dokku.GEN_GO),
+    ((0, 37, 10), dokku.GEN_GO), ((0, 38, 0), dokku.GEN_NAMED), ((0, 38, 27), dokku.GEN_NAMED),
+])
+def test_generation_edges(version, gen):
+    assert dokku.generation(version) == gen
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("myapp", True), ("my-app.v2", True), ("0app", True),
+    ("MyApp", False), ("-app", False), ("my_app", False), ("", False), ("a/b", False),
+])
+def test_validate_app_name(name, ok):
+    assert (dokku.validate_app_name(name) is None) is ok
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("myapp--db", True), ("A_b-9", True), ("", False), ("a/b", False), ("..", False), ("a b", False),
+])
+def test_validate_storage_name(name, ok):
+    assert (dokku.validate_storage_name(name) is None) is ok
+
+
+def test_parse_mount_lines_quiet_and_headed():
+    quiet = "/var/lib/dokku/data/storage/a--db:/app/db/litestream\n"
+    headed = "-----> a volume bind-mounts:\n       /srv/x:/x:ro\n"
+    assert dokku.parse_mount_lines(quiet) == [("/var/lib/dokku/data/storage/a--db", "/app/db/litestream", "")]
+    assert dokku.parse_mount_lines(headed) == [("/srv/x", "/x", "ro")]
+
+
+@pytest.mark.parametrize("text", [
+    '[\n  {\n    "host_path": "/h",\n    "container_path": "/c",\n    "volume_options": ""\n  }\n]',  # bash jq
+    '[{"host_path":"/h","container_path":"/c","volume_options":""}]',  # 0.37.5+
+    '[{"entry_name":"legacy-0123456789","host_path":"/h","container_path":"/c"}]',  # 0.38.13+
+])
+def test_parse_mount_json_every_generation(text):
+    assert dokku.parse_mount_json(text) == [("/h", "/c", "")]
+
+
+def test_runner_records_commands_with_secrets_masked():
+    module = FakeModule([(["config:set", "--no-restart", "app", "KEY=s3cr3t"], 0, "", "")])
+    runner = dokku.DokkuRunner(module)
+    runner.run(["config:set", "--no-restart", "app", "KEY=s3cr3t"], secrets=["s3cr3t"])
+    assert runner.commands == ["dokku config:set --no-restart app KEY=********"]
+    assert module.calls[0][-1] == "KEY=s3cr3t"  # the real value still reaches dokku
+
+
+def test_runner_error_quotes_command_and_dokku_message():
+    module = FakeModule([(["storage:mount", "app", "/h:/c"], 1, "", " !     Mount path already exists.\n")])
+    runner = dokku.DokkuRunner(module)
+    with pytest.raises(dokku.DokkuError) as err:
+        runner.run(["storage:mount", "app", "/h:/c"])
+    assert str(err.value) == "'dokku storage:mount app /h:/c' failed (exit 1): Mount path already exists."
+
+
+def test_runner_error_ignores_deprecation_warnings():
+    stderr = " !     Deprecated: please use 'storage:create' instead of 'storage:ensure-directory'\n" \
+             " !     Directory can only contain the following set of characters: [A-Za-z0-9_-]\n"
+    error = dokku.DokkuError(["dokku", "storage:ensure-directory", "a/b"], 1, "", stderr)
+    assert error.dokku_message == "Directory can only contain the following set of characters: [A-Za-z0-9_-]"
+
+
+def test_app_exists_maps_exit_20():
+    module = FakeModule([
+        (["apps:exists", "here"], 0, "", ""),
+        (["apps:exists", "gone"], 20, "", " !     App gone does not exist\n"),
+    ])
+    runner = dokku.DokkuRunner(module)
+    assert runner.app_exists("here") is True
+    assert runner.app_exists("gone") is False
+
+
+def test_version_is_read_once_and_picks_storage_list_format():
+    module = FakeModule([
+        (["version"], 0, "dokku version 0.28.4\n", ""),
+        (["storage:list", "a"], 0, "/h:/c\n", ""),
+        (["storage:list", "a"], 0, "/h:/c\n", ""),
+    ])
+    runner = dokku.DokkuRunner(module)
+    assert runner.storage_mounts("a") == [("/h", "/c", "")]
+    assert runner.storage_mounts("a") == [("/h", "/c", "")]
+    assert [call[1] for call in module.calls].count("version") == 1
