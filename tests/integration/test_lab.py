@@ -4,7 +4,6 @@ import os
 import secrets
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -207,3 +206,13 @@ def test_down_removes_every_container_volume_and_process(tmp_path):
     assert volumes == []
     with pytest.raises(ProcessLookupError):
         os.kill(moto_pid, 0)
+
+
+def test_readme_main_job_command_brings_up_the_lab_and_provisions(lab):
+    """scripts/provision-lab, as the README shows it, against this session's lab (reused, not rebuilt)."""
+    env = ansible_env()
+    proc = subprocess.run([str(REPO / "scripts" / "provision-lab")], capture_output=True, text=True, env=env,
+                          timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("nothing to provision yet") == len(lab.hosts)
+    assert "unreachable=0" in proc.stdout and "failed=0" in proc.stdout

@@ -245,15 +245,17 @@ def host_names(n: int) -> list[str]:
     return [f"lab-dokku-{i}" for i in range(1, n + 1)]
 
 
-def start_host(name: str, index: int, image: str, version: str, images_to_load: list[str]) -> dict:
+def start_host(name: str, index: int, image: str, version: str, images_to_load: list[str],
+               aliases: dict[str, str]) -> dict:
     cname = f"{LAB_NAME}-{name.removeprefix('lab-')}"
     port = PORT_BASE + index
     sshd = ssh_dir(name, port, pubkey(STATE / "ssh" / "id_ed25519"))
     replicas = STATE / "replicas"
     st = container_state(cname)
     labels = (st or {}).get("Config", {}).get("Labels", {}) or {}
+    config = dir_digest(sshd)
     current = st and st["State"]["Running"] and st["Config"]["Image"] == image \
-        and labels.get("dsl-lab.dokku-version") == version
+        and labels.get("dsl-lab.dokku-version") == version and labels.get("dsl-lab.config") == config
     if not current:
         if st:
             log(f"replacing {cname}")
@@ -262,6 +264,7 @@ def start_host(name: str, index: int, image: str, version: str, images_to_load: 
         log(f"starting {cname} (Dokku stand-in {version}, sshd 127.0.0.1:{port})")
         docker("run", "-d", "--init", "--name", cname, "--network", "host", *HOST_RUN_FLAGS,
                "--label", f"dsl-lab={LAB_NAME}", "--label", f"dsl-lab.dokku-version={version}",
+               "--label", f"dsl-lab.config={config}",
                "-v", f"{cname}-docker:/var/lib/docker",
                "-v", f"{sshd}:/etc/ssh/lab:ro",
                "-v", f"{replicas}:/srv/lab-replicas",
@@ -282,6 +285,8 @@ def start_host(name: str, index: int, image: str, version: str, images_to_load: 
             save.stdout.close()
             if save.wait() != 0 or load.returncode != 0:
                 raise SystemExit(f"[lab] loading {tag} into {cname} failed: {load.stderr.decode()}")
+    for alias, tag in aliases.items():
+        docker("exec", cname, "docker", "tag", tag, alias)
     wait_port(port)
     hostkey = pubkey(sshd / "ssh_host_ed25519_key")
     return {"name": name, "container": cname, "port": port, "dokku_version": version, "host_key": hostkey}
@@ -297,7 +302,10 @@ def start_sftp(image: str) -> dict:
     data = STATE / "sftp-data"
     data.mkdir(parents=True, exist_ok=True)
     st = container_state(cname)
-    if not (st and st["State"]["Running"] and st["Config"]["Image"] == image):
+    config = dir_digest(sshd)
+    labels = (st or {}).get("Config", {}).get("Labels", {}) or {}
+    if not (st and st["State"]["Running"] and st["Config"]["Image"] == image
+            and labels.get("dsl-lab.config") == config):
         remove_container(cname)
         log(f"starting sftp target {cname} on 127.0.0.1:{port}")
         # '*' rather than '!' in the password field: with UsePAM no, sshd refuses locked accounts.
@@ -307,7 +315,7 @@ def start_sftp(image: str) -> dict:
                   f"chown {SFTP_USER} /etc/ssh/lab-keys/{SFTP_USER} && chmod 0600 /etc/ssh/lab-keys/{SFTP_USER}; "
                   "mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e -f /etc/ssh/lab/sshd_config")
         docker("run", "-d", "--init", "--name", cname, "--network", "host",
-               "--label", f"dsl-lab={LAB_NAME}",
+               "--label", f"dsl-lab={LAB_NAME}", "--label", f"dsl-lab.config={config}",
                "-v", f"{sshd}:/etc/ssh/lab:ro", "-v", f"{data}:/home/{SFTP_USER}/backups",
                image, "sh", "-c", script)
     wait_port(port)
@@ -444,7 +452,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             remove_container(st)
             docker("volume", "rm", "-f", f"{st}-docker", check=False)
     hosts = [start_host(n, i + 1, tags["dokku-host"], versions[i % len(versions)],
-                        [tags["litestream"], tags["demo-app"], "dsl-lab/demo-app:latest"])
+                        [tags["litestream"], tags["demo-app"]], {"dsl-lab/demo-app:latest": tags["demo-app"]})
              for i, n in enumerate(names)]
     creds = s3_credentials()
     s3 = start_moto(creds)

@@ -9,10 +9,11 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 
-from conftest import TEST_IMAGE, TEST_IMAGE_V2, container, docker
+from conftest import STANDIN, TEST_IMAGE_V2, container, docker
 
 BASH, GO37, V38 = "0.30.5", "0.37.10", "0.38.27"
 GENERATIONS = [BASH, GO37, V38]
@@ -29,6 +30,14 @@ def owner(path):
 
 
 # ----------------------------------------------------------------------------- global behaviour
+
+def test_standin_is_an_executable_script(dokku):
+    assert STANDIN.read_text().startswith("#!/usr/bin/env python3\n")
+    assert mode(STANDIN) == 0o755
+    res = subprocess.run([str(STANDIN), "version"], capture_output=True, text=True,
+                         env=dokku.env(), timeout=60)
+    assert (res.returncode, res.stdout) == (0, "dokku version 0.38.27\n")
+
 
 @pytest.mark.parametrize("version", ["0.30.5", "0.37.4", "0.37.5", "0.38.0", "0.38.27"])
 def test_version_prints_dokku_version(make_dokku, version):

@@ -1,0 +1,290 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Litestream 0.5 configuration: replica validation, rendering, redaction, hashing.
+
+Pure functions (no I/O) so that modules and unit tests share exactly one model. The rendered file
+is plain YAML whose scalars are JSON-quoted (JSON strings are valid YAML), so no YAML library is
+needed on the Dokku host, and Litestream runs with -no-expand-env so a `$` in a secret survives.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import re
+
+DEFAULT_IMAGE = "litestream/litestream:0.5.17"
+DEFAULT_MOUNT_DIR = "/data"
+CONFIG_DIR_IN_CONTAINER = "/etc/litestream"
+CREDENTIALS_DIR_IN_CONTAINER = "/etc/litestream-credentials"
+CONFIG_FILE = "litestream.yml"
+REDACTED = "<redacted>"
+REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
+DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
+CREDENTIAL_SET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+# Keys Litestream 0.3 understood per replica that 0.5 silently ignores (or rejects): refusing them
+# here is the only way the user learns their retention or encryption setting does nothing.
+V03_ONLY = {
+    "retention": "retention is global in Litestream 0.5: set snapshot_retention instead",
+    "retention_check_interval": "Litestream 0.5 has no per-replica retention check: remove it",
+    "snapshot_interval": "snapshots are global in Litestream 0.5: set snapshot_interval at the top level",
+    "age": "age encryption exists only in Litestream 0.3 (0.5 refuses to start with it)",
+    "name": "Litestream 0.5 allows one replica per database, so replicas have no name",
+}
+
+# Fields that may appear in a replica spec, per type (plus the common ones).
+COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials"}
+TYPE_FIELDS = {
+    "s3": {"bucket", "endpoint", "region", "force_path_style", "skip_verify"},
+    "file": set(),
+    "sftp": {"host", "user", "host_key"},
+    "gs": {"bucket"},
+    "abs": {"bucket", "account_name", "endpoint"},
+}
+SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password", "account-key")
+
+
+class ConfigError(ValueError):
+    """The user's input cannot become a working Litestream 0.5 configuration."""
+
+
+def validate_db_name(name):
+    """A database is a file name inside the storage directory: no path, no traversal."""
+    if not isinstance(name, str) or not name.strip():
+        return "database name must be a non-empty file name"
+    if "/" in name or "\\" in name or name in (".", "..") or ".." in name or "\0" in name:
+        return "database name %r must be a plain file name inside the storage directory (no '/' or '..')" % (name,)
+    if name.startswith("."):
+        return "database name %r must not start with '.' (Litestream keeps its state in .<name>-litestream)" % (name,)
+    return None
+
+
+def _parse_url(url):
+    """'s3://bucket/prefix?endpoint=...&region=...' -> replica fields (explicit, like the config form)."""
+    match = re.match(r"^([a-zA-Z0-9+.-]*)://(.*)$", url or "")
+    if not match:
+        raise ConfigError("replica url %r has no scheme (expected one of %s)" % (url, ", ".join(
+            "%s://" % t for t in REPLICA_TYPES)))
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme == "gcs":
+        raise ConfigError("replica url %r: Litestream 0.5 calls Google Cloud Storage 'gs', not 'gcs'" % (url,))
+    if scheme not in REPLICA_TYPES:
+        raise ConfigError("replica url %r: unknown scheme '%s' (expected one of %s)" % (
+            url, scheme, ", ".join(REPLICA_TYPES)))
+    query = {}
+    if "?" in rest:
+        rest, raw_query = rest.split("?", 1)
+        for pair in raw_query.split("&"):
+            if pair:
+                key, _sep, value = pair.partition("=")
+                query[key] = value
+    fields = {"type": scheme}
+    if scheme == "file":
+        fields["path"] = "/" + rest.lstrip("/")
+        return fields
+    authority, _sep, path = rest.partition("/")
+    fields["path"] = path.strip("/")
+    if scheme == "sftp":
+        user, _at, host = authority.rpartition("@")
+        if ":" in user:
+            raise ConfigError("replica url %r carries a password: put it in a credential set (sftp_password)" % (url,))
+        fields.update({"host": host, "user": user})
+    elif scheme == "abs":
+        account, _at, bucket = authority.rpartition("@")
+        fields.update({"bucket": bucket, "account_name": account})
+    else:
+        fields["bucket"] = authority
+    for key, target in (("endpoint", "endpoint"), ("region", "region"), ("forcePathStyle", "force_path_style"),
+                        ("skipVerify", "skip_verify")):
+        if key in query:
+            value = query[key]
+            if target in ("force_path_style", "skip_verify"):
+                value = value.lower() in ("true", "1", "yes")
+            fields[target] = value
+    return fields
+
+
+def normalize_replica(spec):
+    """Validate a replica spec (module option dict) and return explicit fields with a type.
+
+    Raises ConfigError with a message that says what is wrong and how to fix it.
+    """
+    if isinstance(spec, list):
+        if len(spec) != 1:
+            raise ConfigError("Litestream 0.5 allows one replica per database, %d were given" % len(spec))
+        spec = spec[0]
+    if not isinstance(spec, dict) or not spec:
+        raise ConfigError("replica must be a dictionary with a type or a url")
+    spec = dict((k, v) for k, v in spec.items() if v is not None)
+    for key in spec:
+        if key in V03_ONLY:
+            raise ConfigError("replica option '%s' is a Litestream 0.3 option: %s" % (key, V03_ONLY[key]))
+    fields = {}
+    if spec.get("url"):
+        for clash in ("bucket", "path"):
+            if clash in spec:
+                raise ConfigError("replica: give either url or %s, not both" % clash)
+        fields.update(_parse_url(spec["url"]))
+        if spec.get("type") and spec["type"] != fields["type"]:
+            raise ConfigError("replica type %r does not match url scheme %r" % (spec["type"], fields["type"]))
+    rtype = fields.get("type") or spec.get("type")
+    if not rtype:
+        raise ConfigError("replica needs a type (%s) or a url" % ", ".join(REPLICA_TYPES))
+    if rtype == "gcs":
+        raise ConfigError("replica type 'gcs' is called 'gs' in Litestream 0.5")
+    if rtype not in REPLICA_TYPES:
+        raise ConfigError("unknown replica type %r (expected one of %s)" % (rtype, ", ".join(REPLICA_TYPES)))
+    unknown = set(spec) - COMMON_FIELDS - TYPE_FIELDS[rtype]
+    if unknown:
+        raise ConfigError("replica of type %s does not take %s" % (rtype, ", ".join(sorted(unknown))))
+    for key, value in spec.items():
+        if key not in ("url",):
+            fields[key] = value
+    fields["type"] = rtype
+
+    if rtype in ("s3", "gs", "abs") and not fields.get("bucket"):
+        raise ConfigError("%s replica needs a bucket" % rtype)
+    endpoint = fields.get("endpoint")
+    if endpoint and not re.match(r"^https?://", endpoint):
+        raise ConfigError("endpoint %r has no scheme: write http:// or https:// (Litestream 0.5 forces https "
+                          "on a bare host:port and then hangs against a plain-HTTP server)" % (endpoint,))
+    if rtype == "s3":
+        fields.setdefault("region", "us-east-1")
+        if endpoint:
+            fields.setdefault("force_path_style", True)
+    if rtype == "file":
+        if not fields.get("path", "").startswith("/"):
+            raise ConfigError("file replica path must be absolute, got %r" % (fields.get("path"),))
+    if rtype == "sftp":
+        for required in ("host", "user", "path"):
+            if not fields.get(required):
+                raise ConfigError("sftp replica needs %s" % required)
+        if not fields.get("host_key"):
+            raise ConfigError("sftp replica needs host_key (the server's public host key, e.g. the "
+                              "'ssh-ed25519 AAAA...' line): Litestream does not verify the host otherwise")
+    if "sync_interval" in fields and not DURATION_RE.match(str(fields["sync_interval"])):
+        raise ConfigError("sync_interval %r is not a duration like 1s, 500ms or 1m" % (fields["sync_interval"],))
+    cred = fields.get("credentials")
+    if cred is not None and not CREDENTIAL_SET_RE.match(str(cred)):
+        raise ConfigError("credential set name %r may only contain [a-z0-9_-]" % (cred,))
+    return fields
+
+
+def needs_credentials(fields):
+    return fields["type"] in ("s3", "gs", "abs", "sftp")
+
+
+def replica_path(fields, db_name):
+    """Each database replicates under <path>/<database file name>: one prefix serves several DBs."""
+    base = (fields.get("path") or "").rstrip("/")
+    return "%s/%s" % (base, db_name) if base else db_name
+
+
+def replica_block(fields, db_name, credentials=None):
+    """The `replica:` mapping for one database, Litestream's own key names, secrets included."""
+    credentials = credentials or {}
+    block = {"type": fields["type"], "path": replica_path(fields, db_name)}
+    if fields["type"] in ("s3", "gs", "abs"):
+        block["bucket"] = fields["bucket"]
+    if fields["type"] == "s3":
+        block["region"] = credentials.get("region") or fields.get("region")
+        endpoint = fields.get("endpoint") or credentials.get("endpoint")
+        if endpoint:
+            block["endpoint"] = endpoint
+            block["force-path-style"] = fields.get("force_path_style", True)
+        if fields.get("skip_verify"):
+            block["skip-verify"] = True
+        if credentials.get("access_key_id"):
+            block["access-key-id"] = credentials["access_key_id"]
+            block["secret-access-key"] = credentials["secret_access_key"]
+    if fields["type"] == "abs":
+        if fields.get("account_name"):
+            block["account-name"] = fields["account_name"]
+        if credentials.get("secret_access_key"):
+            block["account-key"] = credentials["secret_access_key"]
+    if fields["type"] == "sftp":
+        host = fields["host"]
+        block["host"] = host if ":" in host else host + ":22"
+        block["user"] = fields["user"]
+        block["host-key"] = fields["host_key"]
+        if credentials.get("ssh_private_key"):
+            block["key-path"] = CREDENTIALS_DIR_IN_CONTAINER + "/ssh_key"
+        if credentials.get("sftp_password"):
+            block["password"] = credentials["sftp_password"]
+    if fields.get("sync_interval"):
+        block["sync-interval"] = str(fields["sync_interval"])
+    return block
+
+
+def _scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+def _emit(lines, indent, mapping):
+    for key in sorted(mapping, key=_key_order):
+        value = mapping[key]
+        if isinstance(value, dict):
+            lines.append("%s%s:" % (" " * indent, key))
+            _emit(lines, indent + 2, value)
+        else:
+            lines.append("%s%s: %s" % (" " * indent, key, _scalar(value)))
+
+
+def _key_order(key):
+    # type and path first: the file reads like Litestream's own examples
+    return ({"type": 0, "path": 1}.get(key, 2), key)
+
+
+def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_DIR, metrics_port=None,
+                  shutdown_sync_timeout=None, snapshot_interval=None, snapshot_retention=None, redact=False):
+    """The whole litestream.yml for one app: one `dbs` entry per database, one replica each."""
+    if redact and credentials:
+        credentials = dict((k, v if k in ("endpoint", "region") else REDACTED) for k, v in credentials.items())
+    names = list(databases)
+    if len(set(names)) != len(names):
+        raise ConfigError("a database is listed twice: Litestream 0.5 allows one replica per database")
+    lines = ["# Managed by dokku_sqlite.litestream (litestream_replica): edits are overwritten.",
+             "# Read with -no-expand-env: values are literal."]
+    top = {}
+    if metrics_port:
+        top["addr"] = "127.0.0.1:%d" % int(metrics_port)  # metrics (and pprof) on loopback only
+    if shutdown_sync_timeout:
+        top["shutdown-sync-timeout"] = str(shutdown_sync_timeout)
+    snapshot = {}
+    if snapshot_interval:
+        snapshot["interval"] = str(snapshot_interval)
+    if snapshot_retention:
+        snapshot["retention"] = str(snapshot_retention)
+    if snapshot:
+        top["snapshot"] = snapshot
+    _emit(lines, 0, top)
+    lines.append("dbs:")
+    for name in names:
+        error = validate_db_name(name)
+        if error:
+            raise ConfigError(error)
+        lines.append("  - path: %s" % _scalar("%s/%s" % (mount_dir.rstrip("/"), name)))
+        lines.append("    replica:")
+        _emit(lines, 6, replica_block(fields, name, credentials))
+    return "\n".join(lines) + "\n"
+
+
+def config_hash(redacted_config, image):
+    """What the sidecar label carries: changes when the config (secrets aside) or the image changes.
+
+    Secrets stay out of it on purpose: a secret rotation restarts the sidecar, it does not need a
+    new container, and not even a hash of a secret should sit in `docker inspect`.
+    """
+    digest = hashlib.sha256()
+    digest.update(redacted_config.encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(image.encode("utf-8"))
+    return digest.hexdigest()[:32]
