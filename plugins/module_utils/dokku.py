@@ -16,12 +16,13 @@ __metaclass__ = type
 import json
 import re
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import CommandError, CommandRunner
+
 # Dokku exits 20 for a missing app (AppDoesNotExist.ExitCode()).
 EXIT_APP_MISSING = 20
 APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 STORAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
-MASK = "********"
 
 # Generations that change how storage is read and written.
 GEN_BASH = "bash"        # <= 0.37.4: bash storage plugin, mounts are -v lines in DOCKER_OPTIONS_*
@@ -29,31 +30,17 @@ GEN_GO = "go"            # 0.37.5 - 0.37.x: Go rewrite, same data model, JSON re
 GEN_NAMED = "named"      # >= 0.38.0: named storage entries
 
 
-class DokkuError(Exception):
+class DokkuError(CommandError):
     """A dokku command failed; the message names the command and Dokku's own words."""
 
-    def __init__(self, argv, rc, stdout, stderr):
-        self.argv = list(argv)
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-        super(DokkuError, self).__init__(self.describe())
-
     @property
-    def dokku_message(self):
-        """The `` !     `` lines Dokku printed on stderr, joined; else the last stderr line."""
+    def tool_message(self):
+        """The `` !     `` lines Dokku printed on stderr (deprecation notices aside), joined."""
         lines = [line[7:].strip() for line in (self.stderr or "").splitlines() if line.startswith(" !     ")]
         lines = [line for line in lines if not line.startswith("Deprecated:")]
-        if lines:
-            return "; ".join(lines)
-        rest = [line.strip() for line in (self.stderr or "").splitlines() if line.strip()]
-        return rest[-1] if rest else ""
+        return "; ".join(lines) if lines else super(DokkuError, self).tool_message
 
-    def describe(self):
-        msg = "'%s' failed (exit %d)" % (" ".join(self.argv), self.rc)
-        if self.dokku_message:
-            msg += ": %s" % self.dokku_message
-        return msg
+    dokku_message = tool_message
 
 
 def parse_version(text):
@@ -110,38 +97,15 @@ def parse_mount_json(text):
             for item in data or []]
 
 
-class DokkuRunner:
-    """Runs dokku commands for one module invocation and remembers what it ran."""
+class DokkuRunner(CommandRunner):
+    """Runs dokku commands for one module invocation; knows the Dokku version once read."""
 
-    def __init__(self, module, binary="dokku", timeout=None):
-        self.module = module
-        self.binary = module.get_bin_path(binary, required=True)
-        self.timeout = timeout
-        self.commands = []
+    name = "dokku"
+    error_class = DokkuError
+
+    def __init__(self, module, binary=None, commands=None):
+        super(DokkuRunner, self).__init__(module, binary, commands)
         self._version = None
-
-    def run(self, args, check=True, secrets=(), data=None, allowed_rc=(0,)):
-        """Run ``dokku <args>``; record it with every string in ``secrets`` masked.
-
-        Returns (rc, stdout, stderr). With check, an rc outside allowed_rc raises DokkuError.
-        """
-        argv = [self.binary] + [str(arg) for arg in args]
-        shown = ["dokku"] + [self._mask(str(arg), secrets) for arg in args]
-        self.commands.append(" ".join(shown))
-        kwargs = {"check_rc": False, "data": data, "binary_data": data is not None}
-        if self.timeout:
-            kwargs["timeout"] = self.timeout  # pragma: no cover - only on cores that accept it
-        rc, out, err = self.module.run_command(argv, **kwargs)
-        if check and rc not in allowed_rc:
-            raise DokkuError(shown, rc, out, err)
-        return rc, out, err
-
-    @staticmethod
-    def _mask(text, secrets):
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, MASK)
-        return text
 
     @property
     def version(self):

@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared documentation for the modules that write or read Litestream credential sets."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Where the credential sets live; litestream_auth writes them, the replica and restore modules read them.
+    DOCUMENTATION = r"""
+options:
+  credentials_root:
+    description:
+      - Directory that holds the credential sets, one sub-directory per set name.
+      - Each set is stored as C(<credentials_root>/<name>/credentials.json) (and C(ssh_key) for SFTP),
+        owned by root, directory mode C(0700), file mode C(0600).
+      - The default is the directory the dokku-litestream plugin uses for its own two files, so both can
+        live side by side during a migration.
+    type: path
+    default: /var/lib/dokku/config/litestream/credentials
+"""
+
+    # check mode, diff mode and platform, for every module of this collection that runs on the Dokku host.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+"""

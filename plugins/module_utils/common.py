@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module shares: the common argument spec and safe file writes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+
+def common_argument_spec():
+    return dict(
+        dokku_binary=dict(type="str", default="dokku"),
+        docker_binary=dict(type="str", default="docker"),
+    )
+
+
+def read_text(path):
+    """File content, or None when the file does not exist."""
+    try:
+        with open(path, "r") as handle:
+            return handle.read()
+    except (IOError, OSError) as exc:
+        if getattr(exc, "errno", None) == 2:
+            return None
+        raise
+
+
+def ensure_dir(path, mode, uid=0, gid=0):
+    """Create a directory (and missing parents with the same mode); fix mode and owner. True if changed."""
+    changed = False
+    if not os.path.isdir(path):
+        parent = os.path.dirname(path.rstrip("/"))
+        if parent and not os.path.isdir(parent):
+            ensure_dir(parent, mode, uid, gid)
+        os.mkdir(path, mode)
+        changed = True
+    st = os.stat(path)
+    if (st.st_mode & 0o7777) != mode:
+        os.chmod(path, mode)
+        changed = True
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid)
+        changed = True
+    return changed
+
+
+def file_needs_fix(path, mode, uid=0, gid=0):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_mode & 0o7777) != mode or (st.st_uid, st.st_gid) != (uid, gid)
+
+
+def write_atomic(path, content, mode=0o600, uid=0, gid=0):
+    """Write a file so that readers see the old or the new content, never half of it.
+
+    The temporary file is created with the final mode from the start, so a secret is never
+    readable by anyone else, not even for a moment.
+    """
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+

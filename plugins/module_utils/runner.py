@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The shared core of the dokku and docker runners: argv lists, no shell, a masked record."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+MASK = "********"
+
+
+class CommandError(Exception):
+    """A command failed; the message quotes it and the program's own last words."""
+
+    def __init__(self, argv, rc, stdout, stderr):
+        self.argv = list(argv)
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        super(CommandError, self).__init__(self.describe())
+
+    @property
+    def tool_message(self):
+        rest = [line.strip() for line in (self.stderr or "").splitlines() if line.strip()]
+        return rest[-1] if rest else ""
+
+    def describe(self):
+        msg = "'%s' failed (exit %d)" % (" ".join(self.argv), self.rc)
+        if self.tool_message:
+            msg += ": %s" % self.tool_message
+        return msg
+
+
+class CommandRunner:
+    """Runs one program for a module invocation and remembers every command (secrets masked)."""
+
+    name = None
+    error_class = CommandError
+
+    def __init__(self, module, binary=None, commands=None):
+        self.module = module
+        self.binary = module.get_bin_path(binary or self.name, required=True)
+        # modules that use two runners pass one list so `commands` keeps the real order
+        self.commands = commands if commands is not None else []
+
+    def run(self, args, check=True, secrets=(), data=None, allowed_rc=(0,)):
+        """Run ``<program> <args>``; returns (rc, stdout, stderr); raises error_class on a bad rc."""
+        argv = [self.binary] + [str(arg) for arg in args]
+        shown = [self.name] + [self.mask(str(arg), secrets) for arg in args]
+        self.commands.append(" ".join(shown))
+        rc, out, err = self.module.run_command(argv, check_rc=False, data=data, binary_data=data is not None)
+        if check and rc not in allowed_rc:
+            raise self.error_class(shown, rc, out, err)
+        return rc, out, err
+
+    @staticmethod
+    def mask(text, secrets):
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, MASK)
+        return text
