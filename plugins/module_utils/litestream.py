@@ -46,6 +46,7 @@ TYPE_FIELDS = {
     "abs": {"bucket", "account_name", "endpoint"},
 }
 SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password", "account-key")
+SECRET_LINE_RE = re.compile(r"^(\s*(?:%s):\s*).*$" % "|".join(SECRET_KEYS), re.M)
 
 
 class ConfigError(ValueError):
@@ -275,6 +276,13 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
         lines.append("    replica:")
         _emit(lines, 6, replica_block(fields, name, credentials))
     return "\n".join(lines) + "\n"
+
+
+def redact_text(text):
+    """A rendered config (e.g. the one on disk) with every secret value replaced; None stays None."""
+    if text is None:
+        return None
+    return SECRET_LINE_RE.sub(lambda match: match.group(1) + json.dumps(REDACTED), text)
 
 
 def config_hash(redacted_config, image):

@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: dokku_storage
+short_description: Persistent storage directory and mount for a Dokku app's SQLite databases
+version_added: "0.1.0"
+description:
+  - Ensures the storage directory C(/var/lib/dokku/data/storage/<storage>) exists and belongs to the
+    app's user, and that it is mounted into the app at O(mount_path).
+  - Reads the app's mounts once per run and writes only what is missing, so a second run executes no
+    writing command. Restarts the app once, and only when a mount was actually added or removed.
+  - Works with every Dokku generation (bash-era storage up to 0.37.4, the Go rewrite, 0.38 named
+    entries); the version is detected with C(dokku version).
+options:
+  app:
+    description: Name of the Dokku app.
+    type: str
+    required: true
+  storage:
+    description:
+      - Name of the storage directory under C(/var/lib/dokku/data/storage). Only C([A-Za-z0-9_-]).
+      - Defaults to C(<app>--db), the layout the dokku-litestream plugin documents.
+    type: str
+  mount_path:
+    description:
+      - Absolute path inside the app's containers where the directory is mounted.
+      - Do not mount over a directory the app ships (for Rails, not C(/app/db) itself).
+    type: str
+    default: /app/db/litestream
+  chown:
+    description:
+      - Owner of the directory, as C(storage:ensure-directory --chown) understands it.
+      - V(herokuish) is uid 32767, V(heroku) 1000, V(paketo) 2000, V(root) 0, V(false) leaves the owner alone.
+      - A numeric uid needs Dokku 0.38.22 or newer; V(root) needs 0.37.5 or newer.
+    type: str
+    default: herokuish
+  create_app:
+    description: Create the app with C(apps:create) when it does not exist, instead of failing.
+    type: bool
+    default: false
+  restart:
+    description: Restart the app (C(ps:restart)) once when a mount was added or removed.
+    type: bool
+    default: true
+  state:
+    description:
+      - V(present) ensures directory and mount; V(absent) removes the mount.
+      - The directory and the databases in it are never deleted.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.common.attributes
+notes:
+  - Runs on the Dokku host as root.
+  - Dokku 0.38 prints a deprecation notice for C(storage:ensure-directory); it is still the one command
+    that creates and chowns the directory on every generation, so the module uses it.
+seealso:
+  - module: dokku_sqlite.litestream.litestream_replica
+author:
+  - dokku_sqlite.litestream contributors
+"""
+
+EXAMPLES = r"""
+- name: Storage for the blog's SQLite databases, mounted at /app/db/litestream
+  dokku_sqlite.litestream.dokku_storage:
+    app: blog
+
+- name: A Dockerfile app running as uid 1000, mounted at /data, created when missing
+  dokku_sqlite.litestream.dokku_storage:
+    app: notes
+    storage: notes-data
+    mount_path: /data
+    chown: heroku
+    create_app: true
+"""
+
+RETURN = r"""
+app:
+  description: The app.
+  returned: always
+  type: str
+  sample: blog
+storage_dir:
+  description: The storage directory on the host.
+  returned: always
+  type: str
+  sample: /var/lib/dokku/data/storage/blog--db
+mount:
+  description: The mount this module manages.
+  returned: always
+  type: dict
+  sample: {host_path: /var/lib/dokku/data/storage/blog--db, container_path: /app/db/litestream}
+app_created:
+  description: Whether the app was (or in check mode would be) created.
+  returned: always
+  type: bool
+directory_changed:
+  description: Whether the directory was (or would be) created or chowned.
+  returned: always
+  type: bool
+mount_changed:
+  description: Whether the mount was (or would be) added or removed.
+  returned: always
+  type: bool
+restarted:
+  description: Whether the app was (or would be) restarted.
+  returned: always
+  type: bool
+dokku_version:
+  description: The Dokku version found on the host.
+  returned: success
+  type: str
+  sample: 0.38.27
+commands:
+  description: The dokku commands run, in order (reads included). A run that changes nothing runs only reads.
+  returned: always
+  type: list
+  elements: str
+  sample: ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json"]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
+    DokkuError, DokkuRunner, validate_app_name, validate_storage_name)
+
+STORAGE_ROOT = "/var/lib/dokku/data/storage"
+CHOWN_IDS = {"herokuish": 32767, "heroku": 1000, "paketo": 2000, "root": 0}
+
+
+def chown_uid(chown, version):
+    """(uid or None, error or None) for a --chown value on this Dokku version."""
+    if chown == "false":
+        return None, None
+    if chown in CHOWN_IDS:
+        if chown == "root" and version < (0, 37, 5):
+            return None, "chown 'root' needs Dokku 0.37.5 or newer (this host runs %s)" % fmt(version)
+        return CHOWN_IDS[chown], None
+    if chown.isdigit():
+        if version < (0, 38, 22):
+            return None, "a numeric chown (%s) needs Dokku 0.38.22 or newer (this host runs %s)" % (chown, fmt(version))
+        return int(chown), None
+    return None, "chown must be herokuish, heroku, paketo, root, false or a uid, not %r" % (chown,)
+
+
+def fmt(version):
+    return ".".join(str(part) for part in version)
+
+
+class StorageManager:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.dokku = DokkuRunner(module, module.params["dokku_binary"])
+        self.app = module.params["app"]
+        self.storage = module.params["storage"] or "%s--db" % self.app
+        self.host_path = os.path.join(STORAGE_ROOT, self.storage)
+        self.container_path = module.params["mount_path"]
+        self.result = dict(changed=False, app=self.app, storage_dir=self.host_path,
+                           mount=dict(host_path=self.host_path, container_path=self.container_path),
+                           app_created=False, directory_changed=False, mount_changed=False, restarted=False,
+                           commands=self.dokku.commands)
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, **self.result)
+
+    def validate(self):
+        for error in (validate_app_name(self.app), validate_storage_name(self.storage)):
+            if error:
+                self.fail(error)
+        if not self.container_path.startswith("/") or self.container_path.rstrip("/") == "":
+            self.fail("mount_path must be an absolute path below /, got %r" % (self.container_path,))
+
+    def write(self, args):
+        """A writing dokku command: run it, or in check mode only record what would run."""
+        if self.module.check_mode:
+            self.dokku.commands.append("dokku " + " ".join(args) + "  # check mode: not run")
+            return
+        self.dokku.run(args)
+
+    def run(self):
+        self.validate()
+        version = self.dokku.version
+        self.result["dokku_version"] = fmt(version)
+        uid, error = chown_uid(self.params["chown"], version)
+        if error:
+            self.fail(error)
+        before = {"app_exists": True, "directory": self.directory_state(), "mounts": []}
+        exists = self.dokku.app_exists(self.app)
+        before["app_exists"] = exists
+        if not exists:
+            if self.params["state"] == "absent":
+                self.finish(before, before)
+                return
+            if not self.params["create_app"]:
+                self.fail("app %r does not exist on this host (dokku apps:exists exit 20); create it first or "
+                          "set create_app: true" % self.app)
+            self.write(["apps:create", self.app])
+            self.result["app_created"] = True
+        mounts = self.dokku.storage_mounts(self.app) if exists else []
+        before["mounts"] = ["%s:%s" % (host, cont) for host, cont, _opts in mounts]
+        after = {"app_exists": True, "directory": dict(before["directory"]), "mounts": list(before["mounts"])}
+        wanted = "%s:%s" % (self.host_path, self.container_path)
+        present = any(host == self.host_path and cont.rstrip("/") == self.container_path.rstrip("/")
+                      for host, cont, _opts in mounts)
+
+        if self.params["state"] == "present":
+            clash = [host for host, cont, _opts in mounts
+                     if cont.rstrip("/") == self.container_path.rstrip("/") and host != self.host_path]
+            if clash:
+                self.fail("app %r already mounts %s at %s; unmount it first or choose another mount_path "
+                          "(nothing was changed)" % (self.app, clash[0], self.container_path))
+            directory = before["directory"]
+            if not directory["exists"] or (uid is not None and directory["uid"] != uid):
+                # --chown and its value as two words: the only form bash-era Dokku parses
+                self.write(["storage:ensure-directory", "--chown", self.params["chown"], self.storage])
+                self.result["directory_changed"] = True
+                after["directory"] = {"exists": True, "uid": uid if uid is not None else directory["uid"]}
+            if not present:
+                self.write(["storage:mount", self.app, wanted])
+                self.result["mount_changed"] = True
+                after["mounts"].append(wanted)
+        elif present:
+            self.write(["storage:unmount", self.app, wanted])
+            self.result["mount_changed"] = True
+            after["mounts"] = [m for m in after["mounts"] if m != wanted]
+
+        if self.result["mount_changed"] and self.params["restart"] and exists:
+            self.write(["ps:restart", self.app])
+            self.result["restarted"] = True
+        self.finish(before, after)
+
+    def directory_state(self):
+        try:
+            st = os.stat(self.host_path)
+        except OSError:
+            return {"exists": False, "uid": None}
+        return {"exists": True, "uid": st.st_uid}
+
+    def finish(self, before, after):
+        self.result["changed"] = any(self.result[key] for key in
+                                     ("app_created", "directory_changed", "mount_changed", "restarted"))
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+        self.module.exit_json(**self.result)
+
+
+def main():
+    argument_spec = common_argument_spec()
+    argument_spec.update(
+        app=dict(type="str", required=True),
+        storage=dict(type="str"),
+        mount_path=dict(type="str", default="/app/db/litestream"),
+        chown=dict(type="str", default="herokuish"),
+        create_app=dict(type="bool", default=False),
+        restart=dict(type="bool", default=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = StorageManager(module)
+    try:
+        manager.run()
+    except DokkuError as exc:
+        manager.fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

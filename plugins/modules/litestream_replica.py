@@ -1,0 +1,486 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: litestream_replica
+short_description: Continuous Litestream replication of a Dokku app's SQLite databases
+version_added: "0.1.0"
+description:
+  - Renders the Litestream 0.5 configuration for an app's databases and runs the replication sidecar
+    container C(dokku.litestream.<app>) next to the app.
+  - The sidecar runs a pinned image with C(--restart unless-stopped), so it survives reboots and docker
+    restarts; its stop timeout is longer than Litestream's shutdown sync, so a stop never cuts the last sync.
+  - Secrets go into the configuration file only (root, 0600, read with C(-no-expand-env)); the container
+    gets no environment, so C(docker inspect) shows none, and C(AWS_CA_BUNDLE) never reaches Litestream.
+  - The container carries a hash of the configuration (secrets aside) and the image. It is recreated only
+    when that hash or the image changes; a rotated secret restarts it.
+options:
+  app:
+    description: Name of the Dokku app.
+    type: str
+    required: true
+  storage:
+    description: Storage directory name under O(storage_root), as in M(dokku_sqlite.litestream.dokku_storage).
+    type: str
+  storage_root:
+    description: Where Dokku keeps storage directories.
+    type: path
+    default: /var/lib/dokku/data/storage
+  databases:
+    description:
+      - File names of the SQLite databases in the storage directory. Plain names, no C(/) or C(..).
+      - Each replicates to C(<replica.path>/<file name>).
+    type: list
+    elements: str
+    default: [production.sqlite3]
+  replica:
+    description:
+      - Where the databases replicate to. Give O(replica.type) with its fields, or O(replica.url).
+      - Litestream 0.5 allows one replica per database.
+    type: dict
+    suboptions:
+      type:
+        description: Replica kind.
+        type: str
+        choices: [s3, file, sftp, gs, abs]
+      url:
+        description:
+          - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
+            C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
+        type: str
+      bucket:
+        description: Bucket (s3, gs, abs).
+        type: str
+      path:
+        description: Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+        type: str
+      endpoint:
+        description:
+          - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
+            or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
+        type: str
+      region:
+        description: S3 region. Defaults to the credential set's region, then C(us-east-1).
+        type: str
+      force_path_style:
+        description: Path-style S3 URLs. Defaults to true when an endpoint is set.
+        type: bool
+      skip_verify:
+        description: Skip TLS verification of the S3 endpoint (self-signed test servers only).
+        type: bool
+      sync_interval:
+        description: How often Litestream ships new WAL frames, as a duration (C(1s), C(10s)).
+        type: str
+      host:
+        description: sftp server as C(host[:port]).
+        type: str
+      user:
+        description: sftp user.
+        type: str
+      host_key:
+        description: The sftp server's public host key (C(ssh-ed25519 AAAA...)). Required; it is checked.
+        type: str
+      credentials:
+        description:
+          - Name of the credential set (M(dokku_sqlite.litestream.litestream_auth)) for s3, gs, abs and sftp.
+        type: str
+        default: default
+      account_name:
+        description: Azure storage account (abs).
+        type: str
+      retention:
+        description: Litestream 0.3 only; refused with an explanation (0.5 would ignore it silently).
+        type: str
+      retention_check_interval:
+        description: Litestream 0.3 only; refused with an explanation.
+        type: str
+      snapshot_interval:
+        description: Litestream 0.3 only here; use the top-level O(snapshot_interval).
+        type: str
+      age:
+        description: Litestream 0.3 age encryption; refused (0.5 does not support it).
+        type: dict
+      name:
+        description: Litestream 0.3 replica name; refused (0.5 has one replica per database).
+        type: str
+  image:
+    description: The Litestream image, pinned. Replicate and restore with the same version; never downgrade.
+    type: str
+    default: litestream/litestream:0.5.17
+  network:
+    description: Docker network of the sidecar.
+    type: str
+    default: host
+  metrics_port:
+    description: Serve Prometheus metrics on C(127.0.0.1:<port>) (loopback only). Off when unset.
+    type: int
+  shutdown_sync_timeout:
+    description: Seconds Litestream keeps trying its final sync on stop; the container's stop timeout is this plus 15.
+    type: int
+    default: 30
+  snapshot_interval:
+    description: Global snapshot interval (duration).
+    type: str
+  snapshot_retention:
+    description: Global snapshot retention (duration); how far back point-in-time restores reach.
+    type: str
+  credentials_root:
+    description: Where M(dokku_sqlite.litestream.litestream_auth) keeps credential sets.
+    type: path
+    default: /var/lib/dokku/config/litestream/credentials
+  config_root:
+    description: Where the rendered configuration lives, one 0700 directory per app.
+    type: path
+    default: /var/lib/dokku/config/litestream/apps
+  state:
+    description:
+      - V(started) creates and runs the sidecar; V(present) creates it and keeps its current run state;
+        V(stopped) creates it stopped; V(absent) removes the sidecar and its configuration.
+      - Replicas are never deleted.
+    type: str
+    choices: [present, started, stopped, absent]
+    default: started
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.common.attributes
+notes:
+  - Runs on the Dokku host as root. Create the storage first (M(dokku_sqlite.litestream.dokku_storage)).
+  - Litestream 0.5 refuses two replicas per database and silently ignores 0.3 options; both are refused here.
+seealso:
+  - module: dokku_sqlite.litestream.litestream_auth
+  - module: dokku_sqlite.litestream.dokku_storage
+author:
+  - dokku_sqlite.litestream contributors
+"""
+
+EXAMPLES = r"""
+- name: Replicate the blog's database to an S3-compatible store
+  dokku_sqlite.litestream.litestream_replica:
+    app: blog
+    replica:
+      type: s3
+      bucket: backups
+      path: blog
+      endpoint: https://s3.eu-central-003.backblazeb2.com
+      region: eu-central-003
+      credentials: b2
+
+- name: Replicate to another server over sftp, host key checked
+  dokku_sqlite.litestream.litestream_replica:
+    app: notes
+    databases: [production.sqlite3, queue.sqlite3]
+    replica:
+      type: sftp
+      host: backup.example.net:22
+      user: litestream
+      path: /srv/backups/notes
+      host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey"
+      credentials: backup-sftp
+
+- name: Remove the sidecar (the replica stays where it is)
+  dokku_sqlite.litestream.litestream_replica:
+    app: blog
+    state: absent
+"""
+
+RETURN = r"""
+container:
+  description: The sidecar after the run (no environment is returned: it has none).
+  returned: always
+  type: dict
+  sample: {exists: true, name: dokku.litestream.blog, running: true, restart_policy: unless-stopped}
+config:
+  description: The rendered configuration with every secret redacted.
+  returned: unless state is absent
+  type: str
+config_path:
+  description: The configuration file on the host (root, 0600).
+  returned: always
+  type: str
+  sample: /var/lib/dokku/config/litestream/apps/blog/litestream.yml
+config_hash:
+  description: Hash of the redacted configuration and the image, as carried by the container label.
+  returned: unless state is absent
+  type: str
+actions:
+  description: What was (or in check mode would be) done, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [write config, create container, start container]
+commands:
+  description: The docker commands run, in order (reads included). A run that changes nothing runs only reads.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
+    common_argument_spec, ensure_dir, file_needs_fix, read_text, write_atomic)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
+    DockerError, DockerRunner, container_summary)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import validate_app_name, validate_storage_name
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+
+LABEL_APP = "dokku_sqlite.litestream.app"
+LABEL_HASH = "dokku_sqlite.litestream.config-hash"
+
+
+def load_credentials(root, name, replica_type):
+    """The stored credential set as a dict (secrets included), or raise ConfigError naming what is missing."""
+    directory = os.path.join(root, name)
+    text = read_text(os.path.join(directory, "credentials.json"))
+    ssh_key = os.path.exists(os.path.join(directory, "ssh_key"))
+    if text is None and not ssh_key:
+        raise ls.ConfigError("credential set %r not found (%s): create it with dokku_sqlite.litestream.litestream_auth"
+                             % (name, directory))
+    creds = json.loads(text) if text else {}
+    if ssh_key:
+        creds["ssh_private_key"] = True
+    if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):
+        raise ls.ConfigError("credential set %r has no access_key_id/secret_access_key for a %s replica"
+                             % (name, replica_type))
+    if replica_type == "sftp" and not (ssh_key or creds.get("sftp_password")):
+        raise ls.ConfigError("credential set %r has no ssh_private_key or sftp_password for an sftp replica" % name)
+    return creds
+
+
+class ReplicaManager:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.app = module.params["app"]
+        self.name = "dokku.litestream.%s" % self.app
+        self.docker = DockerRunner(module, module.params["docker_binary"])
+        self.storage = module.params["storage"] or "%s--db" % self.app
+        self.storage_dir = os.path.join(module.params["storage_root"], self.storage)
+        self.config_dir = os.path.join(module.params["config_root"], self.app)
+        self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
+        self.actions = []
+        self.fields = None
+        self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
+                           config_path=self.config_path)
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, **self.result)
+
+    def act(self, description, args=None):
+        """Record an action; run its docker command unless in check mode."""
+        self.actions.append(description)
+        if args is not None:
+            if self.module.check_mode:
+                self.docker.commands.append("docker " + " ".join(args) + "  # check mode: not run")
+            else:
+                self.docker.run(args)
+
+    def stop_timeout(self):
+        return self.params["shutdown_sync_timeout"] + 15
+
+    def render(self):
+        """(config with secrets, redacted config, credentials dir to mount or None)."""
+        for error in (validate_app_name(self.app), validate_storage_name(self.storage)):
+            if error:
+                self.fail(error)
+        if self.params["replica"] is None:
+            self.fail("replica is required unless state is absent")
+        try:
+            fields = ls.normalize_replica(self.params["replica"])
+            for db in self.params["databases"]:
+                error = ls.validate_db_name(db)
+                if error:
+                    raise ls.ConfigError(error)
+            creds, creds_dir = {}, None
+            if ls.needs_credentials(fields):
+                set_name = fields.get("credentials") or "default"
+                creds = load_credentials(self.params["credentials_root"], set_name, fields["type"])
+                if creds.get("ssh_private_key"):
+                    creds_dir = os.path.join(self.params["credentials_root"], set_name)
+            options = dict(metrics_port=self.params["metrics_port"],
+                           shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
+                           snapshot_interval=self.params["snapshot_interval"],
+                           snapshot_retention=self.params["snapshot_retention"])
+            self.fields = fields
+            config = ls.render_config(self.params["databases"], fields, creds, **options)
+            redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
+        except ls.ConfigError as exc:
+            self.fail("app %s: %s" % (self.app, exc))
+        return config, redacted, creds_dir
+
+    def create_args(self, config_hash, creds_dir):
+        args = ["container", "create", "--name", self.name,
+                "--restart", "unless-stopped",
+                "--network", self.params["network"],
+                "--stop-timeout", str(self.stop_timeout()),
+                "--label", "com.dokku.app-name=%s" % self.app,
+                "--label", "%s=%s" % (LABEL_APP, self.app),
+                "--label", "%s=%s" % (LABEL_HASH, config_hash),
+                "--volume", "%s:%s" % (self.storage_dir, ls.DEFAULT_MOUNT_DIR),
+                "--volume", "%s:%s:ro" % (self.config_dir, ls.CONFIG_DIR_IN_CONTAINER)]
+        if creds_dir:
+            args += ["--volume", "%s:%s:ro" % (creds_dir, ls.CREDENTIALS_DIR_IN_CONTAINER)]
+        if self.fields["type"] == "file":
+            # a file replica lives on this host: same path inside, so restores need no translation
+            args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
+        args += [self.params["image"], "replicate", "-config",
+                 "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE), "-no-expand-env"]
+        return args
+
+    def run(self):
+        state = self.params["state"]
+        current = self.docker.inspect_container(self.name)
+        old_config = read_text(self.config_path)
+        before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
+        if state == "absent":
+            self.remove(current, old_config)
+            self.finish(before, {"container": {"exists": False}, "config": None})
+            return
+
+        config, redacted, creds_dir = self.render()
+        # the container's own flags count too: a new mount or stop timeout needs a new container
+        spec = "\n".join(self.create_args("", creds_dir))
+        config_hash = ls.config_hash(redacted + spec, self.params["image"])
+        self.result.update(config=redacted, config_hash=config_hash)
+        if not os.path.isdir(self.storage_dir):
+            msg = ("storage directory %s does not exist: create it with dokku_sqlite.litestream.dokku_storage "
+                   "first (docker would create it owned by root)" % self.storage_dir)
+            if not self.module.check_mode:
+                self.fail(msg)
+            self.module.warn(msg)
+
+        image_id = self.docker.image_id(self.params["image"])
+        labels = (current or {}).get("Config", {}).get("Labels") or {}
+        recreate = current is not None and (
+            labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
+        config_changed = old_config != config
+        was_running = bool(current and current["State"].get("Running"))
+
+        if recreate:
+            if was_running:
+                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+            self.act("remove container", ["container", "rm", self.name])
+        perms_wrong = ensure_needed(self.config_dir, self.config_path)
+        if config_changed:
+            self.actions.append("write config")
+        elif perms_wrong:
+            self.actions.append("fix config permissions")
+        if (config_changed or perms_wrong) and not self.module.check_mode:
+            ensure_dir(self.config_dir, 0o700)
+            if config_changed:
+                write_atomic(self.config_path, config, 0o600)
+            else:
+                os.chmod(self.config_path, 0o600)
+                os.chown(self.config_path, 0, 0)
+
+        exists_after = current is not None and not recreate
+        if not exists_after:
+            self.act("create container", self.create_args(config_hash, creds_dir))
+        run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
+        running_now = was_running and exists_after
+        if run_wanted and not running_now:
+            self.act("start container", ["container", "start", self.name])
+        elif run_wanted and config_changed:
+            # same hash, new file content: only a secret changed; Litestream reads its config at start
+            self.act("restart container (secret rotated)",
+                     ["container", "restart", "--time", str(self.stop_timeout()), self.name])
+        elif not run_wanted and running_now:
+            self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+
+        after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
+                           "config_hash": config_hash}
+        self.finish(before, {"container": after_container, "config": redacted})
+
+    def remove(self, current, old_config):
+        if current is not None:
+            if current["State"].get("Running"):
+                # a graceful stop lets Litestream finish its last sync; rm -f would SIGKILL it
+                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+            self.act("remove container", ["container", "rm", self.name])
+        if old_config is not None or os.path.isdir(self.config_dir):
+            self.actions.append("remove config")
+            if not self.module.check_mode:
+                shutil.rmtree(self.config_dir)
+
+    @staticmethod
+    def container_view(doc):
+        if not doc:
+            return {"exists": False}
+        return {"exists": True, "running": bool(doc["State"].get("Running")), "image": doc["Config"].get("Image"),
+                "config_hash": (doc["Config"].get("Labels") or {}).get(LABEL_HASH)}
+
+    def finish(self, before, after):
+        self.result["changed"] = bool(self.actions)
+        if not self.module.check_mode:
+            self.result["container"] = container_summary(self.docker.inspect_container(self.name))
+        else:
+            self.result["container"] = after["container"]
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+        self.module.exit_json(**self.result)
+
+
+def ensure_needed(directory, path):
+    """True when the config directory or file exist with the wrong mode or owner."""
+    return file_needs_fix(directory, 0o700) or file_needs_fix(path, 0o600)
+
+
+def main():
+    replica_options = dict(
+        type=dict(type="str", choices=list(ls.REPLICA_TYPES)),
+        url=dict(type="str"),
+        bucket=dict(type="str"),
+        path=dict(type="str"),
+        endpoint=dict(type="str"),
+        region=dict(type="str"),
+        force_path_style=dict(type="bool"),
+        skip_verify=dict(type="bool"),
+        sync_interval=dict(type="str"),
+        host=dict(type="str"),
+        user=dict(type="str"),
+        host_key=dict(type="str", no_log=False),
+        credentials=dict(type="str", default="default", no_log=False),
+        account_name=dict(type="str"),
+        retention=dict(type="str"),
+        retention_check_interval=dict(type="str"),
+        snapshot_interval=dict(type="str"),
+        age=dict(type="dict"),
+        name=dict(type="str"),
+    )
+    argument_spec = common_argument_spec()
+    argument_spec.update(
+        app=dict(type="str", required=True),
+        storage=dict(type="str"),
+        storage_root=dict(type="path", default="/var/lib/dokku/data/storage"),
+        databases=dict(type="list", elements="str", default=["production.sqlite3"]),
+        replica=dict(type="dict", options=replica_options),
+        image=dict(type="str", default=ls.DEFAULT_IMAGE),
+        network=dict(type="str", default="host"),
+        metrics_port=dict(type="int"),
+        shutdown_sync_timeout=dict(type="int", default=30),
+        snapshot_interval=dict(type="str"),
+        snapshot_retention=dict(type="str"),
+        credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
+        config_root=dict(type="path", default="/var/lib/dokku/config/litestream/apps"),
+        state=dict(type="str", choices=["present", "started", "stopped", "absent"], default="started"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = ReplicaManager(module)
+    try:
+        manager.run()
+    except DockerError as exc:
+        manager.fail("app %s: %s" % (manager.app, exc))
+
+
+if __name__ == "__main__":
+    main()
