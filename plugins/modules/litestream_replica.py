@@ -191,7 +191,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 container:
-  description: The sidecar after the run (no environment is returned: it has none).
+  description: The sidecar after the run (no environment is returned, it has none).
   returned: always
   type: dict
   sample: {exists: true, name: dokku.litestream.blog, running: true, restart_policy: unless-stopped}

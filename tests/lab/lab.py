@@ -404,9 +404,10 @@ def write_inventory(hosts: list[dict], s3: dict, sftp: dict, tags: dict) -> Path
         "    dokku:",
         "      hosts:",
     ]
-    for h in hosts:
+    for index, h in enumerate(hosts, start=1):
         lines += [
             f"        {h['name']}:",
+            f"          lab_index: {index}",
             "          ansible_host: 127.0.0.1",
             f"          ansible_port: {h['port']}",
             f"          lab_container: {h['container']}",
@@ -434,6 +435,8 @@ def write_inventory(hosts: list[dict], s3: dict, sftp: dict, tags: dict) -> Path
     ]
     inv = STATE / "inventory.yml"
     inv.write_text("\n".join(lines) + "\n")
+    # the example configuration (apps, credential sets) sits next to it, as a user's group_vars would
+    shutil.copytree(HERE / "inventory" / "group_vars", STATE / "group_vars", dirs_exist_ok=True)
     return inv
 
 

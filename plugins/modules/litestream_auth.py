@@ -1,0 +1,569 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: litestream_auth
+short_description: Manage a named Litestream credential set on a Dokku host
+version_added: "0.1.0"
+description:
+  - Stores the credentials a Litestream replica needs (an S3 key pair with optional session token,
+    endpoint and region, an SSH private key or a password for SFTP) as a named set on the Dokku host.
+  - The M(dokku_sqlite.litestream.litestream_replica) and M(dokku_sqlite.litestream.litestream_restore)
+    modules refer to a set by its O(name) and read it on the host, so secrets never travel on a command line
+    or into a container's environment.
+  - A set is the directory C(<credentials_root>/<name>/), owned by root with mode C(0700), holding
+    C(credentials.json) (a JSON object with only the fields given) and, for SFTP with a key, C(ssh_key).
+    Both files are owned by root with mode C(0600) and are replaced atomically.
+  - The module compares what is stored with what is wanted without revealing either. It also puts back
+    the mode and owner of the files and directories it manages when they have drifted.
+  - Secrets never appear in the module's results, its diff or its error messages.
+options:
+  name:
+    description:
+      - Name of the credential set.
+      - Lowercase letters, digits, V(-) and V(_); it starts with a letter or a digit.
+    type: str
+    default: default
+  state:
+    description:
+      - V(present) writes the set; it needs at least one secret to store (see the other options).
+      - V(absent) removes the set directory, and only that set.
+    type: str
+    choices: [present, absent]
+    default: present
+  access_key_id:
+    description:
+      - S3 (or S3-compatible) access key id. Needs O(secret_access_key).
+      - Not treated as a secret, but only its first four characters are shown in a diff.
+    type: str
+  secret_access_key:
+    description:
+      - S3 (or S3-compatible) secret access key. Needs O(access_key_id).
+    type: str
+  session_token:
+    description:
+      - Session token for temporary S3 credentials. Needs O(access_key_id) and O(secret_access_key).
+    type: str
+  endpoint:
+    description:
+      - Endpoint URL of an S3-compatible store (MinIO, Cloudflare R2, Backblaze B2, Hetzner, Wasabi, ...).
+      - Must start with V(http://) or V(https://). Litestream 0.5 assumes https for a bare V(host:port)
+        and then hangs against a plain-HTTP server, so the scheme is required.
+      - Omit it for AWS S3.
+    type: str
+  region:
+    description:
+      - Region of the bucket, for example V(us-east-1) or V(auto) for Cloudflare R2.
+    type: str
+  ssh_private_key:
+    description:
+      - Private key (the whole PEM/OpenSSH text) for an SFTP replica. Stored as C(ssh_key) in the set
+        directory, with a trailing newline added if missing.
+    type: str
+  sftp_password:
+    description:
+      - Password for an SFTP replica.
+    type: str
+  plugin_compat:
+    description:
+      - Also write the two files the dokku-litestream plugin reads,
+        C(<credentials_root>/ACCESS_KEY_ID) and C(<credentials_root>/SECRET_ACCESS_KEY), so hosts that
+        still use that plugin keep working while they migrate. Needs O(access_key_id) and
+        O(secret_access_key).
+      - Each file holds the value followed by a newline, as the plugin's own C(litestream:auth) wrote it.
+      - With O(state=absent) the two files are removed as well.
+      - See the notes for the ownership these files need.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.credentials
+  - dokku_sqlite.litestream.credentials.attributes
+notes:
+  - Runs on the Dokku host as root (use O(ignore:become=true)); the credential files are readable by root only.
+  - Exception for O(plugin_compat=true) when a C(dokku) user exists, because the dokku-litestream plugin
+    reads its files as that user. The two plugin files are then owned by C(dokku:dokku) (mode C(0600)) and
+    O(credentials_root) becomes C(root:dokku) with mode C(0710), so the C(dokku) user can open those two
+    files but cannot list the directory or enter the set directories, which stay C(0700 root:root).
+    Parent directories the module has to create are then made C(0711). Without a C(dokku) user everything
+    stays root-owned. The plugin's own C(dokku litestream:auth) can no longer write there; manage the key
+    pair with this module instead.
+  - Without O(plugin_compat), O(credentials_root) is kept at C(0700 root:root); a root that another task
+    left at C(0710 root:dokku) for O(plugin_compat) is accepted as it is, so tasks for different sets do
+    not undo each other.
+  - Only one set should use O(plugin_compat=true); the plugin knows a single key pair.
+  - The plugin's own C(dokku litestream:deauth) runs C(rm -rf) on O(credentials_root), which deletes every
+    set stored here as well.
+  - In a diff, secret fields are shown as V(<redacted>) (V(<redacted> (changed\)) after a change) and
+    O(access_key_id) as its first four characters followed by an ellipsis.
+seealso:
+  - module: dokku_sqlite.litestream.litestream_replica
+  - module: dokku_sqlite.litestream.litestream_restore
+  - name: Litestream configuration reference
+    description: The replica settings that consume these credentials.
+    link: https://litestream.io/reference/config/
+  - name: dokku-litestream plugin
+    description: The Dokku plugin whose credential files O(plugin_compat) writes.
+    link: https://github.com/axelthegerman/dokku-litestream
+author:
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Store the S3 credentials every replica uses by default
+  dokku_sqlite.litestream.litestream_auth:
+    access_key_id: "{{ vault_litestream_access_key_id }}"
+    secret_access_key: "{{ vault_litestream_secret_access_key }}"
+    region: eu-central-1
+  become: true
+
+- name: Store credentials for an S3-compatible store (Cloudflare R2) under their own name
+  dokku_sqlite.litestream.litestream_auth:
+    name: r2
+    access_key_id: "{{ vault_r2_access_key_id }}"
+    secret_access_key: "{{ vault_r2_secret_access_key }}"
+    endpoint: "https://{{ r2_account_id }}.r2.cloudflarestorage.com"
+    region: auto
+  become: true
+
+- name: Store an SSH key for an SFTP replica
+  dokku_sqlite.litestream.litestream_auth:
+    name: backup-box
+    ssh_private_key: "{{ vault_backup_box_ssh_key }}"
+  become: true
+
+- name: Keep the dokku-litestream plugin working while migrating away from it
+  dokku_sqlite.litestream.litestream_auth:
+    access_key_id: "{{ vault_litestream_access_key_id }}"
+    secret_access_key: "{{ vault_litestream_secret_access_key }}"
+    endpoint: https://s3.eu-central-003.backblazeb2.com
+    plugin_compat: true
+  become: true
+
+- name: Remove a credential set that no replica uses any more
+  dokku_sqlite.litestream.litestream_auth:
+    name: old-minio
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+name:
+  description: Name of the credential set.
+  returned: always
+  type: str
+  sample: default
+path:
+  description: Directory of the credential set.
+  returned: always
+  type: str
+  sample: /var/lib/dokku/config/litestream/credentials/default
+fields:
+  description:
+    - Names of the fields stored in the set after the task (in check mode, those that would be stored).
+    - Empty after O(state=absent).
+  returned: always
+  type: list
+  elements: str
+  sample: [access_key_id, endpoint, region, secret_access_key]
+changed_fields:
+  description:
+    - Names of the fields whose value was added, changed or removed. Never the values.
+    - With O(state=absent), the fields of the removed set.
+  returned: always
+  type: list
+  elements: str
+  sample: [secret_access_key]
+files:
+  description:
+    - Paths the task created, rewrote, removed or whose mode or owner it put back, in the order it did so.
+    - Empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - /var/lib/dokku/config/litestream/credentials/default/credentials.json
+"""
+
+import grp
+import json
+import os
+import pwd
+import re
+import shutil
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Stored in credentials.json, in this order of the documentation; ssh_private_key goes to its own file.
+JSON_FIELDS = ("access_key_id", "secret_access_key", "session_token", "endpoint", "region", "sftp_password")
+FIELDS = JSON_FIELDS + ("ssh_private_key",)
+SECRET_FIELDS = frozenset(("secret_access_key", "session_token", "ssh_private_key", "sftp_password"))
+CREDENTIALS_FILE = "credentials.json"
+SSH_KEY_FILE = "ssh_key"
+# file name in credentials_root -> field, as the dokku-litestream plugin reads them
+PLUGIN_FILES = (("ACCESS_KEY_ID", "access_key_id"), ("SECRET_ACCESS_KEY", "secret_access_key"))
+REDACTED = "<redacted>"
+ELLIPSIS = u"\u2026"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+COMPAT_ROOT_MODE = 0o710    # root:dokku, the dokku user may open the plugin files but not list
+COMPAT_PARENT_MODE = 0o711  # parents created for plugin_compat: traversable, not listable
+ENDPOINT_ERROR = ("endpoint %r has no scheme: write http:// or https:// (Litestream 0.5 forces https on a "
+                  "bare host:port and then hangs against a plain-HTTP server)")
+
+
+def dokku_ids():
+    """(uid, gid) of the dokku user, or None when the host has none."""
+    try:
+        entry = pwd.getpwnam("dokku")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def check_params(params):
+    """The first problem with the options, as a message that names no secret; None when they are fine."""
+    name = params["name"]
+    if not NAME_RE.match(name):
+        return ("name %r is not a valid credential set name: use lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit" % name)
+    root = params["credentials_root"]
+    if not os.path.isabs(root):
+        return "credentials_root %r must be an absolute path" % root
+    endpoint = params.get("endpoint")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        return ENDPOINT_ERROR % endpoint
+    if params["state"] == "absent":
+        return None
+    for field in FIELDS:
+        if params.get(field) == "":
+            return ("%s is empty: leave the option out instead (an empty value is often an undefined "
+                    "vault variable)" % field)
+    has_key, has_secret = params.get("access_key_id") is not None, params.get("secret_access_key") is not None
+    if has_key and not has_secret:
+        return "access_key_id needs secret_access_key: give both or neither"
+    if has_secret and not has_key:
+        return "secret_access_key needs access_key_id: give both or neither"
+    if params.get("session_token") is not None and not has_key:
+        return "session_token needs access_key_id and secret_access_key"
+    if not (has_key or params.get("ssh_private_key") is not None or params.get("sftp_password") is not None):
+        return ("state=present needs a secret to store: access_key_id with secret_access_key, "
+                "ssh_private_key or sftp_password")
+    if params["plugin_compat"] and not has_key:
+        return ("plugin_compat needs access_key_id and secret_access_key: the dokku-litestream plugin only "
+                "reads an S3 key pair")
+    return None
+
+
+def show(field, value):
+    """How a field's value appears in a diff."""
+    if field in SECRET_FIELDS:
+        return REDACTED
+    if field == "access_key_id":
+        return value[:4] + ELLIPSIS
+    return value
+
+
+def owner_name(uid, gid):
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return "%s:%s" % (user, group)
+
+
+def describe(mode, uid, gid):
+    return "%04o %s" % (mode, owner_name(uid, gid))
+
+
+def lstat_or_none(path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+class LitestreamAuth(object):
+    """Read the stored set once, compute the wanted one, diff them, then act (unless in check mode)."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.name = params["name"]
+        self.state = params["state"]
+        self.root = os.path.normpath(params["credentials_root"])
+        self.path = os.path.join(self.root, self.name)
+        self.plugin_compat = params["plugin_compat"]
+        self.given = dict((f, params[f]) for f in FIELDS if params.get(f) is not None)
+        if "ssh_private_key" in self.given and not self.given["ssh_private_key"].endswith("\n"):
+            self.given["ssh_private_key"] += "\n"
+        self.dokku = dokku_ids()
+        self.current = {}        # field -> stored value
+        self.ops = []            # planned operations, applied in order
+        self.before_files = {}   # path -> "0600 root:root"
+        self.after_files = {}
+
+    # ---- reading -------------------------------------------------------------------------------
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, name=self.name, path=self.path)
+
+    def read_bytes(self, path):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            self.fail("cannot read %s: %s" % (path, exc.strerror))
+
+    def read(self):
+        """Load the stored fields of the set (the files are root-only; this module runs as root)."""
+        st = lstat_or_none(self.path)
+        if st is None:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self.fail("%s exists and is not a directory; refusing to touch it" % self.path)
+        cred = os.path.join(self.path, CREDENTIALS_FILE)
+        st = lstat_or_none(cred)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            try:
+                data = json.loads(self.read_bytes(cred).decode("utf-8"))
+            except ValueError:  # unreadable content is rewritten; never quote it (it may hold a secret)
+                data = {}
+            if isinstance(data, dict):
+                for field in JSON_FIELDS:
+                    if isinstance(data.get(field), str):
+                        self.current[field] = data[field]
+        key = os.path.join(self.path, SSH_KEY_FILE)
+        st = lstat_or_none(key)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            self.current["ssh_private_key"] = self.read_bytes(key).decode("utf-8", "replace")
+
+    # ---- planning ------------------------------------------------------------------------------
+    def want_dir(self, path, mode, uid, gid, accept=()):
+        """Plan a directory with this mode and owner; ``accept`` lists other (mode, uid, gid) that are fine."""
+        st = lstat_or_none(path)
+        wanted = describe(mode, uid, gid)
+        if st is None:
+            self.ops.append(("mkdir", path, mode, uid, gid))
+            self.after_files[path] = wanted
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self.fail("%s exists and is not a directory; refusing to touch it" % path)
+        have = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        self.before_files[path] = describe(*have)
+        if have == (mode, uid, gid) or have in accept:
+            self.after_files[path] = self.before_files[path]
+            return
+        self.ops.append(("fix", path, mode, uid, gid))
+        self.after_files[path] = wanted
+
+    def want_file(self, path, data, mode, uid, gid):
+        """Plan a regular file with exactly this content, mode and owner."""
+        st = lstat_or_none(path)
+        self.after_files[path] = describe(mode, uid, gid)
+        if st is not None:
+            self.before_files[path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        if st is None or not stat.S_ISREG(st.st_mode) or self.read_bytes(path) != data:
+            self.ops.append(("write", path, data, mode, uid, gid))
+        elif (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (mode, uid, gid):
+            self.ops.append(("fix", path, mode, uid, gid))
+
+    def want_gone(self, path):
+        st = lstat_or_none(path)
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.fail("%s is a directory; refusing to remove it" % path)
+        self.before_files[path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        self.ops.append(("unlink", path))
+
+    def missing_parents(self):
+        """Ancestors of credentials_root that do not exist yet, outermost first."""
+        missing = []
+        parent = os.path.dirname(self.root)
+        while parent and lstat_or_none(parent) is None and parent != os.path.dirname(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        return list(reversed(missing))
+
+    def plan_present(self):
+        compat = self.plugin_compat and self.dokku is not None
+        parent_mode = COMPAT_PARENT_MODE if compat else DIR_MODE
+        for parent in self.missing_parents():
+            self.ops.append(("mkdir", parent, parent_mode, 0, 0))
+            self.after_files[parent] = describe(parent_mode, 0, 0)
+        if compat:
+            self.want_dir(self.root, COMPAT_ROOT_MODE, 0, self.dokku[1])
+        else:
+            accept = [(COMPAT_ROOT_MODE, 0, self.dokku[1])] if self.dokku else []
+            self.want_dir(self.root, DIR_MODE, 0, 0, accept)
+        self.want_dir(self.path, DIR_MODE, 0, 0)
+        stored = dict((f, v) for f, v in self.given.items() if f in JSON_FIELDS)
+        content = json.dumps(stored, indent=2, sort_keys=True) + "\n"
+        self.want_file(os.path.join(self.path, CREDENTIALS_FILE), content.encode("utf-8"), FILE_MODE, 0, 0)
+        key = os.path.join(self.path, SSH_KEY_FILE)
+        if "ssh_private_key" in self.given:
+            self.want_file(key, self.given["ssh_private_key"].encode("utf-8"), FILE_MODE, 0, 0)
+        else:
+            self.want_gone(key)
+        if self.plugin_compat:
+            uid, gid = self.dokku if compat else (0, 0)
+            for filename, field in PLUGIN_FILES:
+                data = (self.given[field] + "\n").encode("utf-8")
+                self.want_file(os.path.join(self.root, filename), data, FILE_MODE, uid, gid)
+
+    def plan_absent(self):
+        st = lstat_or_none(self.path)
+        if st is not None:
+            if not stat.S_ISDIR(st.st_mode):
+                self.fail("%s exists and is not a directory; refusing to remove it" % self.path)
+            for dirpath, dirnames, filenames in os.walk(self.path):
+                for entry in sorted(dirnames + filenames):
+                    full = os.path.join(dirpath, entry)
+                    est = os.lstat(full)
+                    self.before_files[full] = describe(stat.S_IMODE(est.st_mode), est.st_uid, est.st_gid)
+            self.before_files[self.path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+            self.ops.append(("rmtree", self.path))
+        if self.plugin_compat:
+            for filename, dummy in PLUGIN_FILES:
+                self.want_gone(os.path.join(self.root, filename))
+
+    # ---- acting --------------------------------------------------------------------------------
+    @staticmethod
+    def set_owner_mode(path, mode, uid, gid):
+        st = os.lstat(path)
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(path, uid, gid)
+        os.chmod(path, mode)  # after chown, which may clear set-id bits; never a symlink here (lstat'ed)
+
+    @staticmethod
+    def fsync_dir(path):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_atomic(self, path, data, mode, uid, gid):
+        """Temp file in the same directory, 0600 from its creation, fsync, rename over the old file."""
+        directory, base = os.path.split(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        while True:
+            tmp = os.path.join(directory, ".%s.%s.tmp" % (base, os.urandom(6).hex()))
+            try:
+                fd = os.open(tmp, flags, 0o600)
+                break
+            except FileExistsError:
+                continue
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if (uid, gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(handle.fileno(), uid, gid)
+                os.fchmod(handle.fileno(), mode)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.fsync_dir(directory)
+
+    def apply(self):
+        for op in self.ops:
+            kind, path = op[0], op[1]
+            try:
+                if kind == "mkdir":
+                    os.mkdir(path, 0o700)
+                    self.set_owner_mode(path, *op[2:])
+                elif kind == "fix":
+                    self.set_owner_mode(path, *op[2:])
+                elif kind == "write":
+                    self.write_atomic(path, *op[2:])
+                elif kind == "unlink":
+                    os.unlink(path)
+                    self.fsync_dir(os.path.dirname(path))
+                elif kind == "rmtree":
+                    shutil.rmtree(path)
+                    self.fsync_dir(os.path.dirname(path))
+            except OSError as exc:  # the message names the path and the OS error, never file content
+                self.fail("cannot %s %s: %s" % (kind, path, exc.strerror or exc))
+
+    # ---- the whole run -------------------------------------------------------------------------
+    def run(self):
+        self.read()
+        if self.state == "present":
+            self.plan_present()
+            wanted = self.given
+        else:
+            self.plan_absent()
+            wanted = {}
+        changed_fields = sorted(f for f in FIELDS if self.current.get(f) != wanted.get(f))
+        changed = bool(self.ops)
+        if changed and not self.module.check_mode:
+            self.apply()
+        result = dict(
+            changed=changed,
+            name=self.name,
+            path=self.path,
+            fields=sorted(wanted),
+            changed_fields=changed_fields,
+            files=[op[1] for op in self.ops],
+        )
+        if self.module._diff:
+            result["diff"] = self.diff(wanted, changed_fields)
+        return result
+
+    def diff(self, wanted, changed_fields):
+        before = dict((f, show(f, v)) for f, v in self.current.items())
+        after = dict((f, show(f, v)) for f, v in wanted.items())
+        for field in changed_fields:
+            # a masked value hides the change; say so when both sides look alike
+            if field in before and field in after and before[field] == after[field]:
+                after[field] += " (changed)"
+        before["files"] = self.before_files
+        after["files"] = dict((p, d) for p, d in self.after_files.items())
+        return dict(before=before, after=after)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", default="default"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            access_key_id=dict(type="str", no_log=False),
+            secret_access_key=dict(type="str", no_log=True),
+            session_token=dict(type="str", no_log=True),
+            endpoint=dict(type="str"),
+            region=dict(type="str"),
+            ssh_private_key=dict(type="str", no_log=True),
+            sftp_password=dict(type="str", no_log=True),
+            credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
+            plugin_compat=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    problem = check_params(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    if os.geteuid() != 0:
+        module.fail_json(msg="litestream_auth must run as root (become: true): the credential files are root-only")
+    module.exit_json(**LitestreamAuth(module).run())
+
+
+if __name__ == "__main__":
+    main()
