@@ -32,6 +32,7 @@ attributes:
     support: full
     description: Shows the state before and after, with every secret redacted.
   platform:
+    support: full
     platforms: posix
     description: Runs on the Dokku host, as root.
 """

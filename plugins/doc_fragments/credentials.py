@@ -23,18 +23,3 @@ options:
     type: path
     default: /var/lib/dokku/config/litestream/credentials
 """
-
-    # check mode, diff mode and platform, for every module of this collection that runs on the Dokku host.
-    ATTRIBUTES = r"""
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-"""

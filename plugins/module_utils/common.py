@@ -76,4 +76,3 @@ def write_atomic(path, content, mode=0o600, uid=0, gid=0):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-

@@ -66,7 +66,7 @@ notes:
 seealso:
   - module: dokku_sqlite.litestream.litestream_replica
 author:
-  - dokku_sqlite.litestream contributors
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

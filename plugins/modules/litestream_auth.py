@@ -84,7 +84,7 @@ options:
     default: false
 extends_documentation_fragment:
   - dokku_sqlite.litestream.credentials
-  - dokku_sqlite.litestream.credentials.attributes
+  - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root (use O(ignore:become=true)); the credential files are readable by root only.
   - Exception for O(plugin_compat=true) when a C(dokku) user exists, because the dokku-litestream plugin

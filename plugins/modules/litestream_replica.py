@@ -130,10 +130,6 @@ options:
   snapshot_retention:
     description: Global snapshot retention (duration); how far back point-in-time restores reach.
     type: str
-  credentials_root:
-    description: Where M(dokku_sqlite.litestream.litestream_auth) keeps credential sets.
-    type: path
-    default: /var/lib/dokku/config/litestream/credentials
   config_root:
     description: Where the rendered configuration lives, one 0700 directory per app.
     type: path
@@ -148,6 +144,7 @@ options:
     default: started
 extends_documentation_fragment:
   - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.credentials
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root. Create the storage first (M(dokku_sqlite.litestream.dokku_storage)).
@@ -156,7 +153,7 @@ seealso:
   - module: dokku_sqlite.litestream.litestream_auth
   - module: dokku_sqlite.litestream.dokku_storage
 author:
-  - dokku_sqlite.litestream contributors
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
