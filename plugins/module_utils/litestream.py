@@ -36,6 +36,8 @@ V03_ONLY = {
     "name": "Litestream 0.5 allows one replica per database, so replicas have no name",
 }
 
+CREDENTIALS_ENV_FILE = "credentials.env"
+
 # Fields that may appear in a replica spec, per type (plus the common ones).
 COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials"}
 TYPE_FIELDS = {
@@ -199,14 +201,8 @@ def replica_block(fields, db_name, credentials=None):
             block["force-path-style"] = fields.get("force_path_style", True)
         if fields.get("skip_verify"):
             block["skip-verify"] = True
-        if credentials.get("access_key_id"):
-            block["access-key-id"] = credentials["access_key_id"]
-            block["secret-access-key"] = credentials["secret_access_key"]
-    if fields["type"] == "abs":
-        if fields.get("account_name"):
-            block["account-name"] = fields["account_name"]
-        if credentials.get("secret_access_key"):
-            block["account-key"] = credentials["secret_access_key"]
+    if fields["type"] == "abs" and fields.get("account_name"):
+        block["account-name"] = fields["account_name"]
     if fields["type"] == "sftp":
         host = fields["host"]
         block["host"] = host if ":" in host else host + ":22"
@@ -215,10 +211,45 @@ def replica_block(fields, db_name, credentials=None):
         if credentials.get("ssh_private_key"):
             block["key-path"] = CREDENTIALS_DIR_IN_CONTAINER + "/ssh_key"
         if credentials.get("sftp_password"):
+            # Litestream reads an sftp password from its config only: the one secret that lands there
             block["password"] = credentials["sftp_password"]
     if fields.get("sync_interval"):
         block["sync-interval"] = str(fields["sync_interval"])
     return block
+
+
+# Credential set field -> environment variable Litestream (or the AWS SDK under it) reads.
+CREDENTIAL_ENV = (
+    ("access_key_id", "LITESTREAM_ACCESS_KEY_ID"),
+    ("secret_access_key", "LITESTREAM_SECRET_ACCESS_KEY"),
+    ("session_token", "AWS_SESSION_TOKEN"),
+)
+
+
+def shell_quote(value):
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+def credentials_env(fields, credentials):
+    """The sidecar's credentials file: shell assignments the entrypoint sources before exec'ing Litestream.
+
+    Keys never go into the config file, the container's environment (docker inspect) or its argv; they
+    live in this root-only file and reach Litestream's own process environment only.
+    """
+    lines = []
+    if fields["type"] in ("s3", "gs"):
+        for key, var in CREDENTIAL_ENV:
+            if credentials.get(key):
+                lines.append("%s=%s" % (var, shell_quote(credentials[key])))
+    elif fields["type"] == "abs" and credentials.get("secret_access_key"):
+        lines.append("LITESTREAM_AZURE_ACCOUNT_KEY=%s" % shell_quote(credentials["secret_access_key"]))
+    return "".join(line + "\n" for line in lines)
+
+
+def entrypoint_script(config_path, env_path, binary="/usr/local/bin/litestream"):
+    """sh -c script of the sidecar: load the credentials file when there is one, then become Litestream."""
+    return ("set -a; [ ! -f %s ] || . %s; set +a; exec %s replicate -config %s -no-expand-env"
+            % (env_path, env_path, binary, config_path))
 
 
 def _scalar(value):

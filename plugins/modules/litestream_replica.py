@@ -16,8 +16,12 @@ description:
     container C(dokku.litestream.<app>) next to the app.
   - The sidecar runs a pinned image with C(--restart unless-stopped), so it survives reboots and docker
     restarts; its stop timeout is longer than Litestream's shutdown sync, so a stop never cuts the last sync.
-  - Secrets go into the configuration file only (root, 0600, read with C(-no-expand-env)); the container
-    gets no environment, so C(docker inspect) shows none, and C(AWS_CA_BUNDLE) never reaches Litestream.
+  - Keys never enter the configuration file, the container's environment or its command line, so neither
+    C(docker inspect) nor C(ps) shows them. They sit in C(credentials.env) (root, 0600) next to the
+    configuration; the sidecar's C(/bin/sh) entrypoint loads it into Litestream's own process only. The image
+    therefore needs C(/bin/sh): the official Debian-based images have it, the C(-scratch) variants do not.
+  - The configuration is read with C(-no-expand-env), so a C($) in a value stays literal, and the container
+    gets no C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
   - The container carries a hash of the configuration (secrets aside) and the image. It is recreated only
     when that hash or the image changes; a rotated secret restarts it.
 options:
@@ -197,7 +201,7 @@ config:
   returned: unless state is absent
   type: str
 config_path:
-  description: The configuration file on the host (root, 0600).
+  description: The configuration file on the host (root, 0600). Its directory also holds C(credentials.env).
   returned: always
   type: str
   sample: /var/lib/dokku/config/litestream/apps/blog/litestream.yml
@@ -265,6 +269,7 @@ class ReplicaManager:
         self.storage_dir = os.path.join(module.params["storage_root"], self.storage)
         self.config_dir = os.path.join(module.params["config_root"], self.app)
         self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
+        self.env_path = os.path.join(self.config_dir, ls.CREDENTIALS_ENV_FILE)
         self.actions = []
         self.fields = None
         self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
@@ -286,7 +291,7 @@ class ReplicaManager:
         return self.params["shutdown_sync_timeout"] + 15
 
     def render(self):
-        """(config with secrets, redacted config, credentials dir to mount or None)."""
+        """(config, redacted config, credentials file content, credentials dir to mount or None)."""
         for error in (validate_app_name(self.app), validate_storage_name(self.storage)):
             if error:
                 self.fail(error)
@@ -313,7 +318,7 @@ class ReplicaManager:
             redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
         except ls.ConfigError as exc:
             self.fail("app %s: %s" % (self.app, exc))
-        return config, redacted, creds_dir
+        return config, redacted, ls.credentials_env(fields, creds), creds_dir
 
     def create_args(self, config_hash, creds_dir):
         args = ["container", "create", "--name", self.name,
@@ -330,12 +335,17 @@ class ReplicaManager:
         if self.fields["type"] == "file":
             # a file replica lives on this host: same path inside, so restores need no translation
             args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
-        args += [self.params["image"], "replicate", "-config",
-                 "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE), "-no-expand-env"]
+        # the entrypoint sources the credentials file, so no key is in the env, argv or docker inspect
+        script = ls.entrypoint_script("%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE),
+                                      "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE))
+        args += ["--entrypoint", "/bin/sh", self.params["image"], "-c", script]
         return args
 
     def run(self):
         state = self.params["state"]
+        if state != "absent":
+            # bad input fails here, before a single docker command runs
+            config, redacted, env_text, creds_dir = self.render()
         current = self.docker.inspect_container(self.name)
         old_config = read_text(self.config_path)
         before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
@@ -344,7 +354,6 @@ class ReplicaManager:
             self.finish(before, {"container": {"exists": False}, "config": None})
             return
 
-        config, redacted, creds_dir = self.render()
         # the container's own flags count too: a new mount or stop timeout needs a new container
         spec = "\n".join(self.create_args("", creds_dir))
         config_hash = ls.config_hash(redacted + spec, self.params["image"])
@@ -360,6 +369,8 @@ class ReplicaManager:
         labels = (current or {}).get("Config", {}).get("Labels") or {}
         recreate = current is not None and (
             labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
+        old_env = read_text(self.env_path)
+        env_changed = (old_env or "") != env_text
         config_changed = old_config != config
         was_running = bool(current and current["State"].get("Running"))
 
@@ -367,18 +378,23 @@ class ReplicaManager:
             if was_running:
                 self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
             self.act("remove container", ["container", "rm", self.name])
-        perms_wrong = ensure_needed(self.config_dir, self.config_path)
+        perms_wrong = ensure_needed(self.config_dir, self.config_path) or file_needs_fix(self.env_path, 0o600)
         if config_changed:
             self.actions.append("write config")
-        elif perms_wrong:
+        if env_changed:
+            self.actions.append("write credentials file" if env_text else "remove credentials file")
+        if perms_wrong and not (config_changed or env_changed):
             self.actions.append("fix config permissions")
-        if (config_changed or perms_wrong) and not self.module.check_mode:
+        if (config_changed or env_changed or perms_wrong) and not self.module.check_mode:
             ensure_dir(self.config_dir, 0o700)
-            if config_changed:
-                write_atomic(self.config_path, config, 0o600)
-            else:
-                os.chmod(self.config_path, 0o600)
-                os.chown(self.config_path, 0, 0)
+            for path, old, new in ((self.config_path, old_config, config), (self.env_path, old_env, env_text)):
+                if new and old != new:
+                    write_atomic(path, new, 0o600)
+                elif not new and old is not None:
+                    os.unlink(path)
+                elif file_needs_fix(path, 0o600):
+                    os.chmod(path, 0o600)
+                    os.chown(path, 0, 0)
 
         exists_after = current is not None and not recreate
         if not exists_after:
@@ -387,8 +403,8 @@ class ReplicaManager:
         running_now = was_running and exists_after
         if run_wanted and not running_now:
             self.act("start container", ["container", "start", self.name])
-        elif run_wanted and config_changed:
-            # same hash, new file content: only a secret changed; Litestream reads its config at start
+        elif run_wanted and (config_changed or env_changed):
+            # same hash, new file content: only a secret changed; Litestream reads them at start
             self.act("restart container (secret rotated)",
                      ["container", "restart", "--time", str(self.stop_timeout()), self.name])
         elif not run_wanted and running_now:
