@@ -19,9 +19,9 @@ description:
   - Keys never enter the configuration file, the container's environment or its command line, so neither
     C(docker inspect) nor C(ps) shows them. They sit in C(credentials.env) (root, 0600) next to the
     configuration; the sidecar's C(/bin/sh) entrypoint loads it into Litestream's own process only. The image
-    therefore needs C(/bin/sh): the official Debian-based images have it, the C(-scratch) variants do not.
-  - The configuration is read with C(-no-expand-env), so a C($) in a value stays literal, and the container
-    gets no C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
+    therefore needs C(/bin/sh); the official Debian-based images have it, the C(-scratch) variants do not.
+  - The configuration is read with C(-no-expand-env), so a C($) in a value stays literal; and the container
+    never gets C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
   - The container carries a hash of the configuration (secrets aside) and the image. It is recreated only
     when that hash or the image changes; a rotated secret restarts it.
 options:
@@ -294,9 +294,9 @@ class ReplicaManager:
         """(config, redacted config, credentials file content, credentials dir to mount or None)."""
         for error in (validate_app_name(self.app), validate_storage_name(self.storage)):
             if error:
-                self.fail(error)
+                self.fail("app %s: %s" % (self.app, error))
         if self.params["replica"] is None:
-            self.fail("replica is required unless state is absent")
+            self.fail("app %s: replica is required unless state is absent" % self.app)
         try:
             fields = ls.normalize_replica(self.params["replica"])
             for db in self.params["databases"]:

@@ -13,10 +13,9 @@ import stat
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_auth
+
+from .conftest import assert_no_secret, run_module, snapshot
 
 KEY = "AKIAEXAMPLEKEY123456"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYsecretONE"
@@ -26,28 +25,8 @@ SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUt
 SFTP_PASSWORD = "hunter2-sftp-password"
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault("changed", False)
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs.update(failed=True, msg=msg)
-    raise FailJson(kwargs)
-
-
 @pytest.fixture(autouse=True)
 def patched(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
     # deterministic whatever the machine: no dokku user unless a test says so
     monkeypatch.setattr(litestream_auth, "dokku_ids", lambda: None)
 
@@ -58,13 +37,7 @@ def root(tmp_path):
 
 
 def run(args, check=False, diff=False, fail=False):
-    args = dict(args)
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(FailJson if fail else ExitJson) as caught:
-            litestream_auth.main()
-    return caught.value.args[0]
+    return run_module(litestream_auth.main, args, check=check, diff=diff, fail=fail)
 
 
 def s3_args(root, **extra):
@@ -75,29 +48,6 @@ def s3_args(root, **extra):
 
 def mode(path):
     return stat.S_IMODE(os.lstat(str(path)).st_mode)
-
-
-def snapshot(top):
-    """Every path under top with its mode, owner, mtime and content: equal snapshots = nothing written."""
-    top = str(top)
-    if not os.path.exists(top):
-        return {}
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(top):
-        for entry in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
-            st = os.lstat(entry)
-            content = None
-            if stat.S_ISREG(st.st_mode):
-                with open(entry, "rb") as handle:
-                    content = handle.read()
-            found[entry] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, content)
-    return found
-
-
-def assert_no_secret(result, *secrets):
-    text = json.dumps(result, ensure_ascii=False)
-    for secret in secrets:
-        assert secret not in text
 
 
 # ---- present -----------------------------------------------------------------------------------

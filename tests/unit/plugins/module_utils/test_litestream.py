@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""module_utils/litestream.py: replica validation and rendering, checked against the real binary too."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+
+LITESTREAM = os.path.join(os.path.dirname(sys.executable), "litestream")
+S3 = {"type": "s3", "bucket": "backups", "path": "blog", "endpoint": "http://127.0.0.1:9000"}
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("", "non-empty"), ("   ", "non-empty"), ("a/b.sqlite3", "plain file name"), ("..", "plain file name"),
+    ("../x", "plain file name"), ("x..y", "plain file name"), (".hidden", "must not start with '.'"),
+])
+def test_bad_database_names(name, fragment):
+    assert fragment in ls.validate_db_name(name)
+
+
+def test_good_database_name():
+    assert ls.validate_db_name("production.sqlite3") is None
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ({"url": "ftp://host/x"}, "unknown scheme 'ftp'"),
+    ({"url": "gcs://bucket/x"}, "calls Google Cloud Storage 'gs'"),
+    ({"url": "bucket/x"}, "has no scheme"),
+    ({"type": "s3", "path": "x"}, "s3 replica needs a bucket"),
+    ({"type": "s3", "bucket": "b", "endpoint": "127.0.0.1:9000"}, "has no scheme: write http:// or https://"),
+    ({"type": "s3", "bucket": "b", "retention": "72h"}, "Litestream 0.3 option: retention is global"),
+    ({"type": "s3", "bucket": "b", "age": {"recipients": ["x"]}}, "age encryption exists only in Litestream 0.3"),
+    ({"type": "file", "path": "/x", "snapshot_interval": "1h"}, "Litestream 0.3 option"),
+    ([{"type": "file", "path": "/a"}, {"type": "file", "path": "/b"}], "one replica per database, 2 were given"),
+    ({"type": "file", "path": "relative"}, "must be absolute"),
+    ({"type": "sftp", "host": "h", "user": "u", "path": "/p"}, "sftp replica needs host_key"),
+    ({"type": "s3", "bucket": "b", "sync_interval": "fast"}, "is not a duration"),
+    ({"type": "file", "path": "/x", "bucket": "b"}, "does not take bucket"),
+    ({"type": "gcs", "bucket": "b"}, "is called 'gs'"),
+    ({"url": "s3://b/x", "bucket": "c"}, "either url or bucket"),
+    ({"url": "sftp://u:pw@h/x"}, "carries a password"),
+    ({}, "a dictionary with a type or a url"),
+    ({"type": "s3", "bucket": "b", "credentials": "Bad Name"}, "may only contain"),
+])
+def test_bad_replicas_are_refused_with_a_reason(spec, fragment):
+    with pytest.raises(ls.ConfigError) as err:
+        ls.normalize_replica(spec)
+    assert fragment in str(err.value)
+
+
+def test_url_becomes_explicit_fields():
+    fields = ls.normalize_replica({"url": "s3://backups/apps/blog?endpoint=http://127.0.0.1:9000&region=eu-1"})
+    assert fields == {"type": "s3", "bucket": "backups", "path": "apps/blog", "endpoint": "http://127.0.0.1:9000",
+                      "region": "eu-1", "force_path_style": True}
+    assert ls.normalize_replica({"url": "file:///srv/r/blog"}) == {"type": "file", "path": "/srv/r/blog"}
+    sftp = ls.normalize_replica({"url": "sftp://bk@10.9.8.7:2222/srv/blog", "host_key": "ssh-ed25519 AAAA"})
+    assert (sftp["host"], sftp["user"], sftp["path"]) == ("10.9.8.7:2222", "bk", "srv/blog")
+
+
+def test_s3_defaults_region_and_path_style():
+    fields = ls.normalize_replica(dict(S3))
+    assert fields["region"] == "us-east-1" and fields["force_path_style"] is True
+
+
+def test_rendered_config_holds_no_key_and_one_replica_per_database():
+    fields = ls.normalize_replica(dict(S3, sync_interval="1s"))
+    creds = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cr$t'key"}
+    text = ls.render_config(["production.sqlite3", "queue.sqlite3"], fields, creds, metrics_port=9091)
+    assert "AKIAEXAMPLE" not in text and "s3cr$t" not in text
+    assert 'addr: "127.0.0.1:9091"' in text
+    assert text.count("replica:") == 2
+    assert '"blog/production.sqlite3"' in text and '"blog/queue.sqlite3"' in text
+
+
+def test_database_listed_twice_is_two_replicas():
+    with pytest.raises(ls.ConfigError, match="one replica per database"):
+        ls.render_config(["a.db", "a.db"], ls.normalize_replica({"type": "file", "path": "/r"}))
+
+
+def test_credentials_env_is_shell_safe():
+    creds = {"access_key_id": "AK", "secret_access_key": "it's $HOME `x`", "session_token": "tok"}
+    env = ls.credentials_env(ls.normalize_replica(dict(S3)), creds)
+    out = subprocess.run(["sh", "-c", "set -a; . /dev/stdin; set +a; printf %s \"$LITESTREAM_SECRET_ACCESS_KEY\""],
+                         input=env, capture_output=True, text=True, check=True).stdout
+    assert out == "it's $HOME `x`"
+    assert "AWS_SESSION_TOKEN='tok'" in env
+    assert ls.credentials_env(ls.normalize_replica({"type": "file", "path": "/r"}), creds) == ""
+
+
+def test_redaction_of_a_config_on_disk():
+    text = 'dbs:\n  - path: "/data/x"\n    replica:\n      password: "hunter2"\n      type: "sftp"\n'
+    assert "hunter2" not in ls.redact_text(text)
+    assert ls.redact_text(None) is None
+
+
+def test_hash_changes_with_config_and_image_only():
+    base = ls.config_hash("a", "img:1")
+    assert base == ls.config_hash("a", "img:1")
+    assert base != ls.config_hash("b", "img:1") and base != ls.config_hash("a", "img:2")
+
+
+@pytest.mark.parametrize("spec", [
+    dict(S3, sync_interval="1s"),
+    {"type": "file", "path": "/srv/replicas/blog"},
+    {"type": "sftp", "host": "127.0.0.1:2222", "user": "bk", "path": "/srv/b", "host_key": "ssh-ed25519 AAAA"},
+    {"type": "gs", "bucket": "b", "path": "x"},
+])
+def test_real_litestream_accepts_every_rendered_kind(spec, tmp_path):
+    """The pinned binary parses what we render: `litestream databases` lists each database and its replica."""
+    fields = ls.normalize_replica(spec)
+    creds = {"ssh_private_key": True} if fields["type"] == "sftp" else {}
+    config = tmp_path / "litestream.yml"
+    config.write_text(ls.render_config(["production.sqlite3", "queue.sqlite3"], fields, creds,
+                                       mount_dir=str(tmp_path), shutdown_sync_timeout="30s",
+                                       snapshot_interval="1h", snapshot_retention="72h"))
+    env = dict(os.environ)
+    env.pop("AWS_CA_BUNDLE", None)
+    proc = subprocess.run([LITESTREAM, "databases", "-config", str(config), "-no-expand-env"],
+                          capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert str(tmp_path / "production.sqlite3") in proc.stdout
+    assert proc.stdout.count(fields["type"]) >= 2

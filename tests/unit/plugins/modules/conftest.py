@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Drive a module's main() for real: exit_json/fail_json raise, run_command answers from a script."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def _exit_json(self, **kwargs):
+    kwargs.setdefault("changed", False)
+    raise ExitJson(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs.update(failed=True, msg=msg)
+    raise FailJson(kwargs)
+
+
+@pytest.fixture(autouse=True)
+def patched_exits(monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+
+
+def run_module(main, args, check=False, diff=False, fail=False):
+    """Run main() with args; returns the result dict of exit_json (or fail_json with fail=True)."""
+    args = dict(args)
+    args["_ansible_check_mode"] = check
+    args["_ansible_diff"] = diff
+    with patch_module_args(args):
+        with pytest.raises(FailJson if fail else ExitJson) as caught:
+            main()
+    return caught.value.args[0]
+
+
+class ScriptedCommands:
+    """Stands in for AnsibleModule.run_command: answers each argv from rules, records every call."""
+
+    def __init__(self, rules):
+        self.rules = rules  # list of (argv tail prefix tuple, rc, stdout, stderr)
+        self.calls = []
+
+    def __call__(self, module, argv, **kwargs):
+        tail = list(argv[1:])
+        self.calls.append(tail)
+        for prefix, rc, out, err in self.rules:
+            if tail[:len(prefix)] == list(prefix):
+                return rc, out, err
+        raise AssertionError("unexpected command: %r" % (argv,))
+
+
+@pytest.fixture
+def commands(monkeypatch):
+    """Install scripted answers: commands([...rules]) -> the recorder."""
+    def install(rules):
+        recorder = ScriptedCommands(rules)
+
+        def run_command(self, argv, **kwargs):  # a plain function, so it binds like the real method
+            return recorder(self, argv, **kwargs)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+        return recorder
+    return install
+
+
+def snapshot(top):
+    """Every path under top with its mode, owner, mtime and content: equal snapshots = nothing written."""
+    top = str(top)
+    if not os.path.exists(top):
+        return {}
+    found = {}
+    for dirpath, _dirnames, filenames in os.walk(top):
+        for entry in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+            st = os.lstat(entry)
+            content = None
+            if stat.S_ISREG(st.st_mode):
+                with open(entry, "rb") as handle:
+                    content = handle.read()
+            found[entry] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, content)
+    return found
+
+
+def assert_no_secret(result, *secrets):
+    text = json.dumps(result, ensure_ascii=False)
+    for secret in secrets:
+        assert secret not in text

@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dokku_storage decisions: what it writes, once, and nothing in check mode or when all is in place."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import dokku_storage
+
+from .conftest import run_module
+
+MOUNT = {"host_path": "/STORAGE/blog--db", "container_path": "/app/db/litestream"}
+
+
+@pytest.fixture
+def storage_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(dokku_storage, "STORAGE_ROOT", str(tmp_path))
+    return tmp_path
+
+
+def rules(version, mounts, exists=True):
+    return [
+        (("version",), 0, "dokku version %s\n" % version, ""),
+        (("apps:exists",), 0 if exists else 20, "", ""),
+        (("storage:list",), 0, json.dumps(mounts), ""),
+        (("apps:create",), 0, "", ""),
+        (("storage:ensure-directory",), 0, "", ""),
+        (("storage:mount",), 0, "", ""),
+        (("storage:unmount",), 0, "", ""),
+        (("ps:restart",), 0, "", ""),
+    ]
+
+
+@pytest.mark.parametrize("version", ["0.30.5", "0.37.10", "0.38.27"])
+def test_first_run_writes_directory_mount_and_restarts_once(version, storage_root, commands):
+    recorder = commands(rules(version, []))
+    result = run_module(dokku_storage.main, {"app": "blog"})
+    host = os.path.join(str(storage_root), "blog--db")
+    assert [c for c in recorder.calls if c[0] not in ("version", "apps:exists", "storage:list")] == [
+        ["storage:ensure-directory", "--chown", "herokuish", "blog--db"],
+        ["storage:mount", "blog", host + ":/app/db/litestream"],
+        ["ps:restart", "blog"],
+    ]
+    assert result["changed"] and result["mount_changed"] and result["restarted"]
+    assert result["dokku_version"] == version
+
+
+def test_everything_in_place_runs_only_reads(storage_root, commands):
+    host = storage_root / "blog--db"
+    host.mkdir()
+    os.chown(str(host), 32767, 32767)
+    recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))]))
+    result = run_module(dokku_storage.main, {"app": "blog"})
+    assert result["changed"] is False
+    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "storage:list"]
+    assert result["commands"] == ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json"]
+
+
+def test_wrong_owner_is_repaired_without_remounting(storage_root, commands):
+    host = storage_root / "blog--db"
+    host.mkdir()
+    recorder = commands(rules("0.37.10", [dict(MOUNT, host_path=str(host))]))
+    result = run_module(dokku_storage.main, {"app": "blog"})
+    assert result["directory_changed"] and not result["mount_changed"] and not result["restarted"]
+    assert ["storage:ensure-directory", "--chown", "herokuish", "blog--db"] in recorder.calls
+
+
+def test_check_mode_predicts_and_runs_only_reads(storage_root, commands):
+    recorder = commands(rules("0.38.27", [], exists=False))
+    result = run_module(dokku_storage.main, {"app": "blog", "create_app": True}, check=True, diff=True)
+    assert result["changed"] and result["app_created"] and result["mount_changed"]
+    assert [c[0] for c in recorder.calls] == ["version", "apps:exists"]
+    assert "dokku apps:create blog  # check mode: not run" in result["commands"]
+    assert result["diff"]["before"]["app_exists"] is False and result["diff"]["after"]["app_exists"] is True
+    assert not (storage_root / "blog--db").exists()
+
+
+def test_absent_unmounts_but_keeps_the_data(storage_root, commands):
+    host = storage_root / "blog--db"
+    host.mkdir()
+    (host / "production.sqlite3").write_text("data")
+    recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))]))
+    result = run_module(dokku_storage.main, {"app": "blog", "state": "absent"})
+    assert ["storage:unmount", "blog", str(host) + ":/app/db/litestream"] in recorder.calls
+    assert result["mount_changed"] and (host / "production.sqlite3").read_text() == "data"
