@@ -1,6 +1,7 @@
 """The lab itself: real sshd + Ansible, inner dockerd, pinned Litestream, moto S3, sftp, stand-in."""
 import json
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -10,6 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, LAB, REPO, ansible_env
+
+
+def assert_recap_clean(stdout):
+    counts = re.findall(r"(?:unreachable|failed)=(\d+)", stdout)
+    assert counts and set(counts) == {"0"}, stdout[-2000:]
 
 
 def litestream_env(lab):
@@ -183,9 +189,12 @@ def test_sftp_target_takes_a_replica_with_host_key_checked(lab, tmp_path):
 def test_provision_playbook_runs_by_fqcn_against_the_lab(lab):
     proc = lab.playbook("dokku_sqlite.litestream.provision")
     for host in lab.hosts:
-        assert f"{host['name']}: dokku version {host['dokku_version']}; nothing to provision yet" in proc.stdout
-        assert f"{host['name']}" in proc.stdout and "changed=0" in proc.stdout
-    assert "failed=0" in proc.stdout
+        assert f"{host['name']}" in proc.stdout
+    assert_recap_clean(proc.stdout)
+    # the lab's example inventory gives every host two apps, each with its sidecar
+    for index, host in enumerate(lab.hosts, start=1):
+        names = lab.ssh(host, "docker ps --format '{{.Names}}'").stdout.split()
+        assert {f"dokku.litestream.shop-{index}", f"dokku.litestream.notes-{index}"} <= set(names)
 
 
 def test_down_removes_every_container_volume_and_process(tmp_path):
@@ -214,5 +223,9 @@ def test_readme_main_job_command_brings_up_the_lab_and_provisions(lab):
     proc = subprocess.run([str(REPO / "scripts" / "provision-lab")], capture_output=True, text=True, env=env,
                           timeout=1200, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert proc.stdout.count("nothing to provision yet") == len(lab.hosts)
-    assert "unreachable=0" in proc.stdout and "failed=0" in proc.stdout
+    assert "PLAY [Provision Dokku hosts with Litestream replication]" in proc.stdout
+    assert "PLAY [Deploy the lab's demo writer]" in proc.stdout
+    assert_recap_clean(proc.stdout)
+    for index, host in enumerate(lab.hosts, start=1):
+        deployed = lab.dokku(host, "ps:report", f"shop-{index}", "--deployed").stdout.strip()
+        assert deployed == "true"

@@ -25,6 +25,11 @@ DB_NAME = "production.sqlite3"
 LAG = 3.0  # every row must be in the replica this many seconds after its commit
 PROVISION = "dokku_sqlite.litestream.provision"
 DEPLOY_DEMO = str(REPO / "tests" / "lab" / "deploy-demo.yml")
+RESULT_RE = re.compile(r"^(ok|changed|failed|fatal): \[(\S+)\](?: => \(item=(.*?)\))? => (\{.*\})$", re.M)
+# what a module may run when nothing changes: inspections and reports only
+READ_RE = re.compile(r"^(docker (container inspect|image inspect|container ls|ps)\b"
+                     r"|dokku (version|apps:exists|apps:list|storage:list|[a-z-]+:report)\b)")
+CHECK_MODE_MARK = "# check mode: not run"
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -62,6 +67,15 @@ def recap(proc):
         assert unreachable == 0 and failed == 0, f"{host}: unreachable={unreachable} failed={failed}\n" \
                                                  f"{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
     return {host: changed for host, (changed, _u, _f) in found.items()}
+
+
+def module_commands(proc):
+    """[(host, item, command)] from every task result printed by `-v` that carries `commands`."""
+    out = []
+    for match in RESULT_RE.finditer(proc.stdout):
+        result = json.loads(match.group(4))
+        out += [(match.group(2), match.group(3), c) for c in result.get("commands") or []]
+    return out
 
 
 def changed_tasks(proc):
@@ -273,19 +287,30 @@ def test_every_committed_row_reaches_the_replica_within_3s(replicating, tmp_path
 def test_second_provision_changes_nothing_and_check_mode_touches_nothing(replicating, tmp_path):
     lab = replicating
     ids_before, config_before = sidecar_states(lab), config_snapshot(lab)
-    proc = provision(lab)
+    proc = provision(lab, "-v")
     changed = recap(proc)
     assert set(changed) == {h["name"] for h in lab.hosts}
     assert all(n == 0 for n in changed.values()), \
         f"a repeat provision must report changed=0 everywhere, got {changed}:\n" + "\n".join(changed_tasks(proc))
+    commands = module_commands(proc)
+    items = {(h, item) for h, item, _c in commands}
+    assert items >= {(h["name"], app) for h, app, _k in apps_of(lab)}, \
+        f"-v shows no module commands for some apps: {sorted(items)}"
+    writes = [f"{h} ({item}): {c}" for h, item, c in commands if not READ_RE.match(c)]
+    assert not writes, "a repeat provision ran more than reads:\n" + "\n".join(writes)
     assert sidecar_states(lab) == ids_before, "a repeat provision replaced or restarted a sidecar"
     assert config_snapshot(lab) == config_before, "a repeat provision rewrote files under " + CONFIG_ROOT
 
     # --check with a changed inventory: reports the change, makes none
     host = lab.hosts[0]
     extra = extra_vars_file(tmp_path, "check.json", override_sync_interval(lab, host, "shop-", "2s"))
-    proc = provision(lab, "--check", "--diff", "-e", extra)
+    proc = provision(lab, "--check", "--diff", "-v", "-e", extra)
     changed = recap(proc)
+    commands = module_commands(proc)
+    would = [c for h, item, c in commands if c.endswith(CHECK_MODE_MARK)]
+    assert would, "--check recorded no command it would run for the changed app"
+    ran = [f"{h} ({item}): {c}" for h, item, c in commands if not READ_RE.match(c) and not c.endswith(CHECK_MODE_MARK)]
+    assert not ran, "--check ran writing commands:\n" + "\n".join(ran)
     assert changed[host["name"]] > 0, f"--check with sync_interval 2s must report a change on {host['name']}"
     assert all(n == 0 for name, n in changed.items() if name != host["name"]), \
         f"only {host['name']} has a changed inventory, got {changed}"
@@ -324,7 +349,8 @@ def test_sidecars_come_back_after_a_docker_daemon_restart(replicating, tmp_path)
         assert policy.stdout.strip() == "unless-stopped"
 
     # what Dokku's boot service does for the apps (their on-failure policy may leave them down)
-    ensure_apps_running(lab, host)
+    started = ensure_apps_running(lab, host)
+    print(f"apps that needed dokku ps:start after the daemon restart: {started}")
     for app, _kind in mine:
         wait_for(f"the demo writer of {app} to write again", lambda: writer_active(lab, host, app), 30)
     back = time.time()
