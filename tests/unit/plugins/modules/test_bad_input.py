@@ -102,3 +102,16 @@ def test_litestream_replica_refuses(overrides, message, roots, commands):
     assert result["msg"].startswith("app %s: " % replica_args(roots, **overrides)["app"])  # names the app
     assert recorder.calls == []  # validation happens before any docker command
     assert snapshot(roots) == before
+
+
+def test_missing_credential_set_in_check_mode_is_a_prediction(roots, commands):
+    """--check on a fresh host: the auth task before this one wrote nothing, so predict instead of failing."""
+    recorder = commands([(("container", "inspect"), 1, "", "Error: No such container: dokku.litestream.blog"),
+                         (("image", "inspect"), 0, "sha256:abc\n", "")])
+    before = snapshot(roots)
+    result = run_module(litestream_replica.main, replica_args(roots, replica=dict(S3, credentials="later")),
+                        check=True)
+    assert result["changed"] is True
+    assert result["actions"] == ["write config", "write credentials file", "create container", "start container"]
+    assert only_reads(recorder.calls)
+    assert snapshot(roots) == before

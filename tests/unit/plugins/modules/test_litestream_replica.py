@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_replica decisions: create, leave alone, restart on a rotated secret, recreate on a change."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_replica
+
+from .conftest import assert_no_secret, run_module, snapshot
+
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
+IMAGE_ID = "sha256:1111"
+
+
+@pytest.fixture
+def roots(tmp_path):
+    setdir = tmp_path / "credentials" / "lab"
+    setdir.mkdir(parents=True)
+    (setdir / "credentials.json").write_text(json.dumps({"access_key_id": "AKIALAB", "secret_access_key": SECRET}))
+    (tmp_path / "storage" / "blog--db").mkdir(parents=True)
+    return tmp_path
+
+
+def args(roots, **overrides):
+    base = {"app": "blog", "credentials_root": str(roots / "credentials"), "config_root": str(roots / "apps"),
+            "storage_root": str(roots / "storage"), "image": "litestream/litestream:0.5.17",
+            "replica": {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000",
+                        "credentials": "lab", "sync_interval": "1s"}}
+    base.update(overrides)
+    return base
+
+
+class FakeDocker:
+    """A docker CLI with one container slot, enough for the sidecar's life cycle."""
+
+    def __init__(self):
+        self.container = None
+        self.calls = []
+
+    def __call__(self, module, argv, **kwargs):
+        tail = argv[1:]
+        self.calls.append(tail)
+        if tail[:2] == ["container", "inspect"]:
+            if self.container is None:
+                return 1, "", "Error: No such container: %s" % tail[2]
+            return 0, json.dumps([self.container]), ""
+        if tail[:2] == ["image", "inspect"]:
+            return 0, IMAGE_ID + "\n", ""
+        if tail[:2] == ["container", "create"]:
+            labels = dict(tail[i + 1].split("=", 1) for i, a in enumerate(tail) if a == "--label")
+            image_at = tail.index("--entrypoint") + 2
+            self.container = {"Id": "c%d" % len(self.calls), "Name": "/dokku.litestream.blog", "Image": IMAGE_ID,
+                              "Config": {"Image": tail[image_at], "Labels": labels},
+                              "State": {"Running": False, "Status": "created"},
+                              "HostConfig": {"RestartPolicy": {"Name": tail[tail.index("--restart") + 1]}},
+                              "Args": tail}
+            return 0, self.container["Id"], ""
+        if tail[:2] == ["container", "start"] or tail[:2] == ["container", "restart"]:
+            self.container["State"] = {"Running": True, "Status": "running"}
+            return 0, "", ""
+        if tail[:2] == ["container", "stop"]:
+            self.container["State"] = {"Running": False, "Status": "exited"}
+            return 0, "", ""
+        if tail[:2] == ["container", "rm"]:
+            self.container = None
+            return 0, "", ""
+        raise AssertionError("unexpected docker call %r" % (tail,))
+
+
+@pytest.fixture
+def docker(monkeypatch):
+    from ansible.module_utils import basic
+    fake = FakeDocker()
+
+    def run_command(self, argv, **kwargs):
+        return fake(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    return fake
+
+
+def writes(calls):
+    return [c[:2] for c in calls if c[:2] not in (["container", "inspect"], ["image", "inspect"])]
+
+
+def test_first_run_creates_a_pinned_sidecar_with_no_key_in_sight(roots, docker):
+    result = run_module(litestream_replica.main, args(roots), diff=True)
+    assert result["actions"] == ["write config", "write credentials file", "create container", "start container"]
+    create = next(c for c in docker.calls if c[:2] == ["container", "create"])
+    assert create[create.index("--restart") + 1] == "unless-stopped"
+    assert create[create.index("--stop-timeout") + 1] == "45"
+    assert "--env" not in create and "-e" not in create and "--env-file" not in create
+    assert not any("AWS_CA_BUNDLE" in part for part in create)
+    assert_no_secret(result, SECRET, "AKIALAB")
+    assert_no_secret(docker.calls, SECRET)
+    config_dir = roots / "apps" / "blog"
+    assert stat.S_IMODE(os.stat(str(config_dir)).st_mode) == 0o700
+    for name in ("litestream.yml", "credentials.env"):
+        assert stat.S_IMODE(os.stat(str(config_dir / name)).st_mode) == 0o600
+    assert SECRET not in (config_dir / "litestream.yml").read_text()
+    assert SECRET in (config_dir / "credentials.env").read_text().replace("'\"'\"'", "'")
+    assert result["container"]["running"] is True
+
+
+def test_second_run_changes_nothing_and_runs_only_reads(roots, docker):
+    run_module(litestream_replica.main, args(roots))
+    before = snapshot(roots)
+    docker.calls[:] = []
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["changed"] is False and result["actions"] == []
+    assert writes(docker.calls) == []
+    assert snapshot(roots) == before
+
+
+def test_rotated_secret_restarts_without_recreating(roots, docker):
+    run_module(litestream_replica.main, args(roots))
+    first_id = docker.container["Id"]
+    (roots / "credentials" / "lab" / "credentials.json").write_text(
+        json.dumps({"access_key_id": "AKIALAB", "secret_access_key": "rotated"}))
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["actions"] == ["write credentials file", "restart container (secret rotated)"]
+    assert docker.container["Id"] == first_id
+
+
+def test_changed_option_recreates_and_check_mode_only_predicts(roots, docker):
+    run_module(litestream_replica.main, args(roots))
+    first_id = docker.container["Id"]
+    changed = args(roots, replica=dict(args(roots)["replica"], sync_interval="5s"))
+    before = snapshot(roots)
+    docker.calls[:] = []
+    predicted = run_module(litestream_replica.main, changed, check=True, diff=True)
+    assert writes(docker.calls) == [] and snapshot(roots) == before
+    assert '"5s"' in predicted["diff"]["after"]["config"] and '"1s"' in predicted["diff"]["before"]["config"]
+    result = run_module(litestream_replica.main, changed)
+    assert result["actions"] == predicted["actions"] == [
+        "stop container", "remove container", "write config", "create container", "start container"]
+    assert docker.container["Id"] != first_id
+
+
+def test_stopped_and_absent(roots, docker):
+    run_module(litestream_replica.main, args(roots))
+    result = run_module(litestream_replica.main, args(roots, state="stopped"))
+    assert result["actions"] == ["stop container"]
+    result = run_module(litestream_replica.main, args(roots, state="absent"))
+    assert result["actions"] == ["remove container", "remove config"]
+    assert not (roots / "apps" / "blog").exists()
+    assert (roots / "credentials" / "lab").exists()  # credential sets are litestream_auth's business
