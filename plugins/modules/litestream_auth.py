@@ -189,6 +189,14 @@ files:
   elements: str
   sample:
     - /var/lib/dokku/config/litestream/credentials/default/credentials.json
+commands:
+  description:
+    - The dokku and docker commands the task ran. This module only writes files, so the list is always
+      empty; it is returned so that every module of the collection has the same shape.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 """
 
 import grp
@@ -562,7 +570,7 @@ def main():
         module.fail_json(msg=problem)
     if os.geteuid() != 0:
         module.fail_json(msg="litestream_auth must run as root (become: true): the credential files are root-only")
-    module.exit_json(**LitestreamAuth(module).run())
+    module.exit_json(commands=[], **LitestreamAuth(module).run())
 
 
 if __name__ == "__main__":
