@@ -51,6 +51,39 @@ SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password"
 SECRET_LINE_RE = re.compile(r"^(\s*(?:%s):\s*).*$" % "|".join(SECRET_KEYS), re.M)
 
 
+def replica_argument_spec(with_v03_options=True):
+    """The `replica` suboptions shared by the modules that read or write a replica.
+
+    The Litestream 0.3 options are declared only so that normalize_replica can refuse them with a
+    reason, instead of Ansible's generic "Unsupported parameters".
+    """
+    spec = dict(
+        type=dict(type="str", choices=list(REPLICA_TYPES)),
+        url=dict(type="str"),
+        bucket=dict(type="str"),
+        path=dict(type="str"),
+        endpoint=dict(type="str"),
+        region=dict(type="str"),
+        force_path_style=dict(type="bool"),
+        skip_verify=dict(type="bool"),
+        sync_interval=dict(type="str"),
+        host=dict(type="str"),
+        user=dict(type="str"),
+        host_key=dict(type="str", no_log=False),
+        credentials=dict(type="str", default="default", no_log=False),
+        account_name=dict(type="str"),
+    )
+    if with_v03_options:
+        spec.update(
+            retention=dict(type="str"),
+            retention_check_interval=dict(type="str"),
+            snapshot_interval=dict(type="str"),
+            age=dict(type="dict"),
+            name=dict(type="str"),
+        )
+    return spec
+
+
 class ConfigError(ValueError):
     """The user's input cannot become a working Litestream 0.5 configuration."""
 

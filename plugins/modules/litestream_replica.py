@@ -461,34 +461,13 @@ def ensure_needed(directory, path):
 
 
 def main():
-    replica_options = dict(
-        type=dict(type="str", choices=list(ls.REPLICA_TYPES)),
-        url=dict(type="str"),
-        bucket=dict(type="str"),
-        path=dict(type="str"),
-        endpoint=dict(type="str"),
-        region=dict(type="str"),
-        force_path_style=dict(type="bool"),
-        skip_verify=dict(type="bool"),
-        sync_interval=dict(type="str"),
-        host=dict(type="str"),
-        user=dict(type="str"),
-        host_key=dict(type="str", no_log=False),
-        credentials=dict(type="str", default="default", no_log=False),
-        account_name=dict(type="str"),
-        retention=dict(type="str"),
-        retention_check_interval=dict(type="str"),
-        snapshot_interval=dict(type="str"),
-        age=dict(type="dict"),
-        name=dict(type="str"),
-    )
     argument_spec = common_argument_spec()
     argument_spec.update(
         app=dict(type="str", required=True),
         storage=dict(type="str"),
         storage_root=dict(type="path", default="/var/lib/dokku/data/storage"),
         databases=dict(type="list", elements="str", default=["production.sqlite3"]),
-        replica=dict(type="dict", options=replica_options),
+        replica=dict(type="dict", options=ls.replica_argument_spec()),
         image=dict(type="str", default=ls.DEFAULT_IMAGE),
         network=dict(type="str", default="host"),
         metrics_port=dict(type="int"),

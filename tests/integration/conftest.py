@@ -53,14 +53,13 @@ class Lab:
         return self.ssh(host, "dokku " + " ".join(shlex.quote(a) for a in args), check=check)
 
     def ansible(self, *args, check=True):
-        proc = subprocess.run([str(BIN / "ansible"), "-i", self.inventory, *args],
-                              capture_output=True, text=True, env=ansible_env(), timeout=600)
-        if check:
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc
+        return self._run("ansible", args, check)
 
     def playbook(self, *args, check=True):
-        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", self.inventory, *args],
+        return self._run("ansible-playbook", args, check)
+
+    def _run(self, program, args, check):
+        proc = subprocess.run([str(BIN / program), "-i", self.inventory, *args],
                               capture_output=True, text=True, env=ansible_env(), timeout=1200)
         if check:
             assert proc.returncode == 0, proc.stdout + proc.stderr
