@@ -19,15 +19,6 @@ description:
   - Works with every Dokku generation (bash-era storage up to 0.37.4, the Go rewrite, 0.38 named
     entries); the version is detected with C(dokku version).
 options:
-  app:
-    description: Name of the Dokku app.
-    type: str
-    required: true
-  storage:
-    description:
-      - Name of the storage directory under C(/var/lib/dokku/data/storage). Only C([A-Za-z0-9_-]).
-      - Defaults to C(<app>--db), the layout the dokku-litestream plugin documents.
-    type: str
   mount_path:
     description:
       - Absolute path inside the app's containers where the directory is mounted.
@@ -57,6 +48,7 @@ options:
     choices: [present, absent]
     default: present
 extends_documentation_fragment:
+  - dokku_sqlite.litestream.app
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.common.attributes
 notes:

@@ -25,13 +25,6 @@ description:
   - The container carries a hash of the configuration (secrets aside) and the image. It is recreated only
     when that hash or the image changes; a rotated secret restarts it.
 options:
-  app:
-    description: Name of the Dokku app.
-    type: str
-    required: true
-  storage:
-    description: Storage directory name under O(storage_root), as in M(dokku_sqlite.litestream.dokku_storage).
-    type: str
   storage_root:
     description: Where Dokku keeps storage directories.
     type: path
@@ -147,6 +140,7 @@ options:
     choices: [present, started, stopped, absent]
     default: started
 extends_documentation_fragment:
+  - dokku_sqlite.litestream.app
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.credentials
   - dokku_sqlite.litestream.common.attributes

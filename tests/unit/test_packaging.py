@@ -1,4 +1,5 @@
 """The collection as users get it: galaxy metadata, the built tarball, an offline install."""
+import json
 import subprocess
 import sys
 import tarfile
@@ -75,3 +76,28 @@ def test_playbooks_use_fqcn_modules():
                         if key.count(".") < 2:
                             non_fqcn.append(f"{playbook.name}: {key}")
     assert non_fqcn == []
+
+
+def _doc_env(tmp_path):
+    link = REPO / "build" / "collections" / "ansible_collections" / "dokku_sqlite" / "litestream"
+    assert link.exists()
+    return {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path),
+            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections")}
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py")))
+def test_ansible_doc_renders_every_module(module, tmp_path):
+    proc = subprocess.run([BIN / "ansible-doc", "--json", f"dokku_sqlite.litestream.{module}"],
+                          capture_output=True, text=True, env=_doc_env(tmp_path), check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)[f"dokku_sqlite.litestream.{module}"]
+    assert doc["doc"]["options"] and doc["examples"] and doc["return"]
+    assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in (REPO / "roles").iterdir()))
+def test_ansible_doc_renders_every_role(role, tmp_path):
+    proc = subprocess.run([BIN / "ansible-doc", "-t", "role", f"dokku_sqlite.litestream.{role}"],
+                          capture_output=True, text=True, env=_doc_env(tmp_path), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "ENTRY POINT: *main*" in proc.stdout or "ENTRY POINT: main" in proc.stdout

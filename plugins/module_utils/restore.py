@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The parts of a Litestream restore that need no docker: input parsing, the container script, the
+JSON Litestream prints, credential sets on disk, and the read-only verification of a restored file.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import re
+import sqlite3
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import read_text
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+
+TIMESTAMP_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+TXID_RE = re.compile(r"^(0x)?([0-9a-fA-F]{1,16})$")
+NO_BACKUP_MESSAGES = ("no matching backup files available", "no matching backups found")
+SIDECARS = ("-wal", "-shm", "-journal")
+INTEGRITY_PRAGMA = {"full": "integrity_check", "quick": "quick_check"}
+MAX_INTEGRITY_MESSAGES = 20
+
+
+class MissingCredentials(ls.ConfigError):
+    """The credential set named by the replica does not exist (yet)."""
+
+
+def load_credentials(root, name, replica_type):
+    """The stored credential set as a dict (secrets included), or raise ConfigError naming what is missing.
+
+    The same reading as litestream_replica's: credentials.json plus the presence of ssh_key.
+    """
+    directory = os.path.join(root, name)
+    text = read_text(os.path.join(directory, "credentials.json"))
+    ssh_key = os.path.exists(os.path.join(directory, "ssh_key"))
+    if text is None and not ssh_key:
+        raise MissingCredentials("credential set %r not found (%s): create it with "
+                                 "dokku_sqlite.litestream.litestream_auth" % (name, directory))
+    try:
+        creds = json.loads(text) if text else {}
+    except ValueError:
+        raise ls.ConfigError("credential set %r: credentials.json is not valid JSON (rewrite it with "
+                             "dokku_sqlite.litestream.litestream_auth)" % name)
+    if ssh_key:
+        creds["ssh_private_key"] = True
+    if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):
+        raise ls.ConfigError("credential set %r has no access_key_id/secret_access_key for a %s replica"
+                             % (name, replica_type))
+    if replica_type == "sftp" and not (ssh_key or creds.get("sftp_password")):
+        raise ls.ConfigError("credential set %r has no ssh_private_key or sftp_password for an sftp replica" % name)
+    return creds
+
+
+def parse_timestamp(text):
+    """An RFC 3339 time -> the same instant in UTC ('...Z'), as Litestream's -timestamp reads it.
+
+    Raises ValueError with a message that shows the expected form.
+    """
+    match = TIMESTAMP_RE.match(str(text).strip())
+    if not match:
+        raise ValueError("timestamp %r is not an RFC 3339 time such as 2026-11-25T12:00:00Z or "
+                         "2026-11-25T13:00:00.250+01:00 (date, 'T', time, and Z or an offset)" % (text,))
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction, zone = match.group(7) or "", match.group(8)
+    try:
+        moment = datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError as exc:
+        raise ValueError("timestamp %r is not a valid time: %s" % (text, exc))
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        moment -= sign * offset
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def parse_txid(text):
+    """A transaction id in hex ('2', '0x2', '0000000000000002') -> Litestream's 16 hex digits."""
+    match = TXID_RE.match(str(text).strip())
+    if not match:
+        raise ValueError("txid %r is not a hexadecimal transaction id of at most 16 digits, such as "
+                         "0000000000000002 (quote it in YAML so leading zeros survive)" % (text,))
+    value = int(match.group(2), 16)
+    if value < 1:
+        raise ValueError("txid %r: transaction ids start at 1" % (text,))
+    return "%016x" % value
+
+
+def container_script(config_path, env_path, args, binary="/usr/local/bin/litestream"):
+    """sh -c script: load the credentials file when there is one, then exec `litestream <args>`."""
+    quoted = " ".join(ls.shell_quote(arg) for arg in args)
+    return ("set -a; [ ! -f %s ] || . %s; set +a; exec %s %s"
+            % (env_path, env_path, binary, quoted))
+
+
+def parse_json_output(stdout):
+    """The JSON document Litestream prints with -json (log lines may come before it), or None."""
+    match = re.search(r"^[{\[]", stdout or "", re.M)
+    if not match:
+        return None
+    try:
+        value, _end = json.JSONDecoder().raw_decode(stdout[match.start():])
+    except ValueError:
+        return None
+    return value
+
+
+def is_no_backup(text):
+    text = (text or "").lower()
+    return any(message in text for message in NO_BACKUP_MESSAGES)
+
+
+def plan_summary(plan):
+    """What a -dry-run plan says: the txid range and the newest file's time."""
+    files = plan.get("files") or []
+    newest = None
+    for entry in files:
+        stamp = entry.get("timestamp")
+        if stamp and (newest is None or stamp > newest):
+            newest = stamp
+    return {"min_txid": plan.get("min_txid"), "max_txid": plan.get("max_txid"), "files": len(files),
+            "newest_file_time": newest}
+
+
+def existing_paths(directory, name):
+    """The target DB, its SQLite sidecars and Litestream's state directory, those that exist."""
+    candidates = [name] + [name + suffix for suffix in SIDECARS] + [".%s-litestream" % name]
+    return [os.path.join(directory, entry) for entry in candidates
+            if os.path.lexists(os.path.join(directory, entry))]
+
+
+def backup_path(path, directory, name, stamp):
+    """Where an existing file goes: <name>.<stamp>.bak, <name>.<stamp>.bak-wal, .<name>.<stamp>.bak-litestream.
+
+    The backup is itself a consistent SQLite database (SQLite finds `<db>-wal` by name), with
+    Litestream's state directory named as Litestream would name it for that file.
+    """
+    base = "%s.%s.bak" % (name, stamp)
+    entry = os.path.basename(path)
+    if entry == name:
+        return os.path.join(directory, base)
+    for suffix in SIDECARS:
+        if entry == name + suffix:
+            return os.path.join(directory, base + suffix)
+    if entry == ".%s-litestream" % name:
+        return os.path.join(directory, ".%s-litestream" % base)
+    raise ValueError("not a file of %s: %s" % (name, path))
+
+
+def parse_mode(value):
+    """'0644', '644', 0o644 (or YAML's 420) -> int. Raises ValueError for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        text = str(value).strip()
+        if text.startswith("0o"):
+            text = text[2:]
+        if not re.match(r"^[0-7]{3,4}$", text):
+            raise ValueError("mode %r must be an octal number such as '0644' (symbolic modes are not supported)"
+                             % (value,))
+        mode = int(text, 8)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError("mode %r is out of range" % (value,))
+    return mode
+
+
+def _quote_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def inspect_database(path, integrity="quick"):
+    """Open a restored file read-only (immutable: no -wal/-shm is created) and describe it.
+
+    Returns {"integrity": "ok" | "not checked" | messages, "integrity_ok": bool, "tables": {name: rows}}.
+    Tables whose names start with sqlite_ or _litestream_ are left out. Raises sqlite3.Error when the
+    file is not a database at all.
+    """
+    uri = "file:%s?mode=ro&immutable=1" % path.replace("?", "%3f").replace("#", "%23")
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        result = {"integrity": "not checked", "integrity_ok": True, "tables": {}}
+        if integrity in INTEGRITY_PRAGMA:
+            rows = conn.execute("PRAGMA %s(%d)" % (INTEGRITY_PRAGMA[integrity], MAX_INTEGRITY_MESSAGES)).fetchall()
+            messages = [str(row[0]) for row in rows]
+            result["integrity_ok"] = messages == ["ok"]
+            result["integrity"] = "ok" if result["integrity_ok"] else "; ".join(messages)
+        names = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "AND name NOT LIKE '\\_litestream\\_%' ESCAPE '\\' ORDER BY name")]
+        for name in names:
+            try:
+                result["tables"][name] = conn.execute("SELECT count(*) FROM %s" % _quote_ident(name)).fetchone()[0]
+            except sqlite3.Error:
+                result["tables"][name] = None  # e.g. a virtual table whose module this Python lacks
+        return result
+    finally:
+        conn.close()
+
+
+def verification_problems(inspected, tables=None, min_rows=None):
+    """What fails the verify options, as readable phrases (empty list: verified)."""
+    problems = []
+    if not inspected["integrity_ok"]:
+        problems.append("integrity check failed: %s" % inspected["integrity"])
+    found = inspected["tables"]
+    for table in tables or []:
+        if table not in found:
+            problems.append("required table %r is missing" % table)
+    for table, minimum in sorted((min_rows or {}).items()):
+        if table not in found:
+            if table not in (tables or []):
+                problems.append("table %r (min_rows %d) is missing" % (table, minimum))
+        elif found[table] is None:
+            problems.append("rows of table %r cannot be counted" % table)
+        elif found[table] < minimum:
+            problems.append("table %r has %d rows, fewer than min_rows %d" % (table, found[table], minimum))
+    return problems
+
+
+def replica_location(fields, database):
+    """The replica of one database as a URL-like string for messages and results (never a secret)."""
+    path = ls.replica_path(fields, database)
+    kind = fields["type"]
+    if kind == "file":
+        return "file://" + path
+    if kind == "sftp":
+        return "sftp://%s@%s/%s" % (fields.get("user"), fields.get("host"), path.lstrip("/"))
+    if kind == "abs" and fields.get("account_name"):
+        return "abs://%s@%s/%s" % (fields["account_name"], fields.get("bucket"), path)
+    location = "%s://%s/%s" % (kind, fields.get("bucket"), path)
+    if fields.get("endpoint"):
+        location += " (endpoint %s)" % fields["endpoint"]
+    return location
