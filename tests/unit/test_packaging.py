@@ -97,7 +97,8 @@ def test_ansible_doc_renders_every_module(module, tmp_path):
 
 @pytest.mark.parametrize("role", sorted(p.name for p in (REPO / "roles").iterdir()))
 def test_ansible_doc_renders_every_role(role, tmp_path):
-    proc = subprocess.run([BIN / "ansible-doc", "-t", "role", f"dokku_sqlite.litestream.{role}"],
+    proc = subprocess.run([BIN / "ansible-doc", "--json", "-t", "role", f"dokku_sqlite.litestream.{role}"],
                           capture_output=True, text=True, env=_doc_env(tmp_path), check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "ENTRY POINT: *main*" in proc.stdout or "ENTRY POINT: main" in proc.stdout
+    main = json.loads(proc.stdout)[f"dokku_sqlite.litestream.{role}"]["entry_points"]["main"]
+    assert main["short_description"] and main["options"]
