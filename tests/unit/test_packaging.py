@@ -102,3 +102,9 @@ def test_ansible_doc_renders_every_role(role, tmp_path):
     assert proc.returncode == 0, proc.stderr
     main = json.loads(proc.stdout)[f"dokku_sqlite.litestream.{role}"]["entry_points"]["main"]
     assert main["short_description"] and main["options"]
+
+
+def test_action_group_lists_every_module():
+    runtime = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
+    modules = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
+    assert sorted(runtime["action_groups"]["litestream"]) == modules
