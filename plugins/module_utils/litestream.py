@@ -37,6 +37,7 @@ V03_ONLY = {
 }
 
 CREDENTIALS_ENV_FILE = "credentials.env"
+SSH_KEY_FILE = "ssh_key"
 
 # Fields that may appear in a replica spec, per type (plus the common ones).
 COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials"}
@@ -242,7 +243,7 @@ def replica_block(fields, db_name, credentials=None):
         block["user"] = fields["user"]
         block["host-key"] = fields["host_key"]
         if credentials.get("ssh_private_key"):
-            block["key-path"] = CREDENTIALS_DIR_IN_CONTAINER + "/ssh_key"
+            block["key-path"] = "%s/%s" % (CONFIG_DIR_IN_CONTAINER, SSH_KEY_FILE)
         if credentials.get("sftp_password"):
             # Litestream reads an sftp password from its config only: the one secret that lands there
             block["password"] = credentials["sftp_password"]

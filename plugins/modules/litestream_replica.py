@@ -247,7 +247,7 @@ def load_credentials(root, name, replica_type):
                                  "dokku_sqlite.litestream.litestream_auth" % (name, directory))
     creds = json.loads(text) if text else {}
     if ssh_key:
-        creds["ssh_private_key"] = True
+        creds["ssh_private_key"] = read_text(os.path.join(directory, "ssh_key"))
     if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):
         raise ls.ConfigError("credential set %r has no access_key_id/secret_access_key for a %s replica"
                              % (name, replica_type))
@@ -268,6 +268,7 @@ class ReplicaManager:
         self.config_dir = os.path.join(module.params["config_root"], self.app)
         self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
         self.env_path = os.path.join(self.config_dir, ls.CREDENTIALS_ENV_FILE)
+        self.key_path = os.path.join(self.config_dir, ls.SSH_KEY_FILE)
         self.actions = []
         self.fields = None
         self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
@@ -301,7 +302,7 @@ class ReplicaManager:
                 error = ls.validate_db_name(db)
                 if error:
                     raise ls.ConfigError(error)
-            creds, creds_dir = {}, None
+            creds = {}
             if ls.needs_credentials(fields):
                 set_name = fields.get("credentials") or "default"
                 try:
@@ -311,10 +312,8 @@ class ReplicaManager:
                         raise
                     # in --check the litestream_auth task before this one wrote nothing: predict with it
                     self.module.warn("%s (check mode: assuming an earlier task creates it)" % exc)
-                    creds = ({"ssh_private_key": True} if fields["type"] == "sftp"
+                    creds = ({"ssh_private_key": "?"} if fields["type"] == "sftp"
                              else {"access_key_id": "?", "secret_access_key": "?"})
-                if creds.get("ssh_private_key"):
-                    creds_dir = os.path.join(self.params["credentials_root"], set_name)
             options = dict(metrics_port=self.params["metrics_port"],
                            shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
                            snapshot_interval=self.params["snapshot_interval"],
@@ -324,9 +323,12 @@ class ReplicaManager:
             redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
         except ls.ConfigError as exc:
             self.fail("app %s: %s" % (self.app, exc))
-        return config, redacted, ls.credentials_env(fields, creds), creds_dir
+        # the secret files beside the config, each root 0600; "" means the file must not exist
+        secrets = {self.env_path: ls.credentials_env(fields, creds),
+                   self.key_path: creds.get("ssh_private_key") or ""}
+        return config, redacted, secrets
 
-    def create_args(self, config_hash, creds_dir):
+    def create_args(self, config_hash):
         args = ["container", "create", "--name", self.name,
                 "--restart", "unless-stopped",
                 "--network", self.params["network"],
@@ -336,8 +338,6 @@ class ReplicaManager:
                 "--label", "%s=%s" % (LABEL_HASH, config_hash),
                 "--volume", "%s:%s" % (self.storage_dir, ls.DEFAULT_MOUNT_DIR),
                 "--volume", "%s:%s:ro" % (self.config_dir, ls.CONFIG_DIR_IN_CONTAINER)]
-        if creds_dir:
-            args += ["--volume", "%s:%s:ro" % (creds_dir, ls.CREDENTIALS_DIR_IN_CONTAINER)]
         if self.fields["type"] == "file":
             # a file replica lives on this host: same path inside, so restores need no translation
             args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
@@ -351,7 +351,7 @@ class ReplicaManager:
         state = self.params["state"]
         if state != "absent":
             # bad input fails here, before a single docker command runs
-            config, redacted, env_text, creds_dir = self.render()
+            config, redacted, secrets = self.render()
         current = self.docker.inspect_container(self.name)
         old_config = read_text(self.config_path)
         before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
@@ -361,7 +361,7 @@ class ReplicaManager:
             return
 
         # the container's own flags count too: a new mount or stop timeout needs a new container
-        spec = "\n".join(self.create_args("", creds_dir))
+        spec = "\n".join(self.create_args(""))
         config_hash = ls.config_hash(redacted + spec, self.params["image"])
         self.result.update(config=redacted, config_hash=config_hash)
         if not os.path.isdir(self.storage_dir):
@@ -375,8 +375,8 @@ class ReplicaManager:
         labels = (current or {}).get("Config", {}).get("Labels") or {}
         recreate = current is not None and (
             labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
-        old_env = read_text(self.env_path)
-        env_changed = (old_env or "") != env_text
+        old_secrets = dict((path, read_text(path)) for path in secrets)
+        secrets_changed = [path for path, text in secrets.items() if (old_secrets[path] or "") != text]
         config_changed = old_config != config
         was_running = bool(current and current["State"].get("Running"))
 
@@ -384,16 +384,19 @@ class ReplicaManager:
             if was_running:
                 self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
             self.act("remove container", ["container", "rm", self.name])
-        perms_wrong = ensure_needed(self.config_dir, self.config_path) or file_needs_fix(self.env_path, 0o600)
+        perms_wrong = ensure_needed(self.config_dir, self.config_path) or any(
+            file_needs_fix(path, 0o600) for path in secrets)
         if config_changed:
             self.actions.append("write config")
-        if env_changed:
-            self.actions.append("write credentials file" if env_text else "remove credentials file")
-        if perms_wrong and not (config_changed or env_changed):
+        for path in secrets_changed:
+            self.actions.append("%s %s" % ("write" if secrets[path] else "remove", os.path.basename(path)))
+        if perms_wrong and not (config_changed or secrets_changed):
             self.actions.append("fix config permissions")
-        if (config_changed or env_changed or perms_wrong) and not self.module.check_mode:
+        if (config_changed or secrets_changed or perms_wrong) and not self.module.check_mode:
             ensure_dir(self.config_dir, 0o700)
-            for path, old, new in ((self.config_path, old_config, config), (self.env_path, old_env, env_text)):
+            files = [(self.config_path, old_config, config)] + [
+                (path, old_secrets[path], text) for path, text in secrets.items()]
+            for path, old, new in files:
                 if new and old != new:
                     write_atomic(path, new, 0o600)
                 elif not new and old is not None:
@@ -404,12 +407,12 @@ class ReplicaManager:
 
         exists_after = current is not None and not recreate
         if not exists_after:
-            self.act("create container", self.create_args(config_hash, creds_dir))
+            self.act("create container", self.create_args(config_hash))
         run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
         running_now = was_running and exists_after
         if run_wanted and not running_now:
             self.act("start container", ["container", "start", self.name])
-        elif run_wanted and (config_changed or env_changed):
+        elif run_wanted and (config_changed or secrets_changed):
             # same hash, new file content: only a secret changed; Litestream reads them at start
             self.act("restart container (secret rotated)",
                      ["container", "restart", "--time", str(self.stop_timeout()), self.name])

@@ -256,8 +256,9 @@ def leaked(text, needles):
 
 # --------------------------------------------------------------------------- fixture
 @pytest.fixture(scope="module")
-def replicating(lab):
+def replicating(lab, tmp_path_factory):
     """Provision both hosts, deploy the demo writer into every app, wait until replication runs."""
+    assert len(lab.hosts) == 2, "these tests expect the default two-host lab (four apps)"
     provision(lab)
     lab.playbook(DEPLOY_DEMO)
     for host in lab.hosts:
@@ -266,11 +267,10 @@ def replicating(lab):
         wait_for(f"the demo writer of {app} on {host['name']}", lambda: writer_active(lab, host, app), 30)
         states = sidecar_states(lab)
         assert states.get((host["name"], app), (None, False))[1], f"sidecar {sidecar(app)} is not running"
-    probe = lab.state / "probe-restore.sqlite3"
+    probe = tmp_path_factory.mktemp("probe") / "restore.sqlite3"
     for host, app, kind in apps_of(lab):
         wait_for(f"a first restorable replica of {app} on {host['name']} ({kind})",
                  lambda: restore(lab, host, app, kind, probe).returncode == 0, 30, interval=1)
-    probe.unlink(missing_ok=True)
     time.sleep(LAG + 1)  # let replication settle past the first snapshot
     return lab
 
@@ -394,7 +394,8 @@ def test_one_changed_option_recreates_only_that_sidecar(replicating, tmp_path):
         proc = provision(lab, "-e", extra)
         changed = recap(proc)
         assert all(n == 0 for n in changed.values()), \
-            f"a repeat run with the same change must report changed=0, got {changed}:\n" + "\n".join(changed_tasks(proc))
+            f"a repeat run with the same change must report changed=0, got {changed}:\n" \
+            + "\n".join(changed_tasks(proc))
         assert sidecar_states(lab) == after, "a repeat run replaced a sidecar"
     finally:
         # back to the inventory's own settings, so the test order does not matter
@@ -434,6 +435,7 @@ def test_secrets_stay_out_of_logs_containers_and_litestream_yml(replicating):
         assert with_secret.stdout.strip() == "", \
             f"litestream.yml files on {host['name']} contain the S3 secret: {with_secret.stdout.split()}"
         key_lines = "\n".join(n for label, n in needles if label.startswith("sftp private key line")) + "\n"
+        assert key_lines.strip(), "no line of the sftp private key to look for"
         with_key = lab.ssh(host, f"grep -lF -f - {' '.join(ymls)}", check=False, input_text=key_lines)
         assert with_key.stdout.strip() == "", \
             f"litestream.yml files on {host['name']} contain the sftp private key: {with_key.stdout.split()}"

@@ -94,7 +94,7 @@ def writes(calls):
 
 def test_first_run_creates_a_pinned_sidecar_with_no_key_in_sight(roots, docker):
     result = run_module(litestream_replica.main, args(roots), diff=True)
-    assert result["actions"] == ["write config", "write credentials file", "create container", "start container"]
+    assert result["actions"] == ["write config", "write credentials.env", "create container", "start container"]
     create = next(c for c in docker.calls if c[:2] == ["container", "create"])
     assert create[create.index("--restart") + 1] == "unless-stopped"
     assert create[create.index("--stop-timeout") + 1] == "45"
@@ -127,7 +127,7 @@ def test_rotated_secret_restarts_without_recreating(roots, docker):
     (roots / "credentials" / "lab" / "credentials.json").write_text(
         json.dumps({"access_key_id": "AKIALAB", "secret_access_key": "rotated"}))
     result = run_module(litestream_replica.main, args(roots))
-    assert result["actions"] == ["write credentials file", "restart container (secret rotated)"]
+    assert result["actions"] == ["write credentials.env", "restart container (secret rotated)"]
     assert docker.container["Id"] == first_id
 
 
