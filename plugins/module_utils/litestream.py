@@ -19,7 +19,6 @@ import re
 DEFAULT_IMAGE = "litestream/litestream:0.5.17"
 DEFAULT_MOUNT_DIR = "/data"
 CONFIG_DIR_IN_CONTAINER = "/etc/litestream"
-CREDENTIALS_DIR_IN_CONTAINER = "/etc/litestream-credentials"
 CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
 REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
@@ -317,7 +316,7 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
     names = list(databases)
     if len(set(names)) != len(names):
         raise ConfigError("a database is listed twice: Litestream 0.5 allows one replica per database")
-    lines = ["# Managed by dokku_sqlite.litestream (litestream_replica): edits are overwritten.",
+    lines = ["# Written by dokku_sqlite.litestream: edits are overwritten.",
              "# Read with -no-expand-env: values are literal."]
     top = {}
     if metrics_port:

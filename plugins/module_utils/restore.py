@@ -15,7 +15,6 @@ import os
 import re
 import sqlite3
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import read_text
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
 TIMESTAMP_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
@@ -24,36 +23,6 @@ NO_BACKUP_MESSAGES = ("no matching backup files available", "no matching backups
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_PRAGMA = {"full": "integrity_check", "quick": "quick_check"}
 MAX_INTEGRITY_MESSAGES = 20
-
-
-class MissingCredentials(ls.ConfigError):
-    """The credential set named by the replica does not exist (yet)."""
-
-
-def load_credentials(root, name, replica_type):
-    """The stored credential set as a dict (secrets included), or raise ConfigError naming what is missing.
-
-    The same reading as litestream_replica's: credentials.json plus the presence of ssh_key.
-    """
-    directory = os.path.join(root, name)
-    text = read_text(os.path.join(directory, "credentials.json"))
-    ssh_key = os.path.exists(os.path.join(directory, "ssh_key"))
-    if text is None and not ssh_key:
-        raise MissingCredentials("credential set %r not found (%s): create it with "
-                                 "dokku_sqlite.litestream.litestream_auth" % (name, directory))
-    try:
-        creds = json.loads(text) if text else {}
-    except ValueError:
-        raise ls.ConfigError("credential set %r: credentials.json is not valid JSON (rewrite it with "
-                             "dokku_sqlite.litestream.litestream_auth)" % name)
-    if ssh_key:
-        creds["ssh_private_key"] = True
-    if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):
-        raise ls.ConfigError("credential set %r has no access_key_id/secret_access_key for a %s replica"
-                             % (name, replica_type))
-    if replica_type == "sftp" and not (ssh_key or creds.get("sftp_password")):
-        raise ls.ConfigError("credential set %r has no ssh_private_key or sftp_password for an sftp replica" % name)
-    return creds
 
 
 def parse_timestamp(text):

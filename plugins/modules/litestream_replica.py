@@ -216,7 +216,6 @@ commands:
   elements: str
 """
 
-import json
 import os
 import shutil
 
@@ -224,6 +223,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
     common_argument_spec, ensure_dir, file_needs_fix, read_text, write_atomic)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
     DockerError, DockerRunner, container_summary)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import validate_app_name, validate_storage_name
@@ -231,29 +232,6 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 
 LABEL_APP = "dokku_sqlite.litestream.app"
 LABEL_HASH = "dokku_sqlite.litestream.config-hash"
-
-
-class MissingCredentials(ls.ConfigError):
-    pass
-
-
-def load_credentials(root, name, replica_type):
-    """The stored credential set as a dict (secrets included), or raise ConfigError naming what is missing."""
-    directory = os.path.join(root, name)
-    text = read_text(os.path.join(directory, "credentials.json"))
-    ssh_key = os.path.exists(os.path.join(directory, "ssh_key"))
-    if text is None and not ssh_key:
-        raise MissingCredentials("credential set %r not found (%s): create it with "
-                                 "dokku_sqlite.litestream.litestream_auth" % (name, directory))
-    creds = json.loads(text) if text else {}
-    if ssh_key:
-        creds["ssh_private_key"] = read_text(os.path.join(directory, "ssh_key"))
-    if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):
-        raise ls.ConfigError("credential set %r has no access_key_id/secret_access_key for a %s replica"
-                             % (name, replica_type))
-    if replica_type == "sftp" and not (ssh_key or creds.get("sftp_password")):
-        raise ls.ConfigError("credential set %r has no ssh_private_key or sftp_password for an sftp replica" % name)
-    return creds
 
 
 class ReplicaManager:

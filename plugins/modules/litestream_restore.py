@@ -1,0 +1,792 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: litestream_restore
+short_description: Restore a SQLite database from its Litestream replica, verified, without clobbering
+version_added: "0.1.0"
+description:
+  - Restores the replica of one database (as M(dokku_sqlite.litestream.litestream_replica) writes it, under
+    C(<replica.path>/<database>)) into a directory on the Dokku host, latest or at a point in time.
+  - Litestream runs in the pinned image through the docker CLI, in a throw-away C(--rm) container. Its
+    configuration and keys go into a temporary root-only directory that is removed afterwards (an sftp key
+    as a copy of the credential set's C(ssh_key)); S3 keys reach Litestream's own process through a sourced
+    C(credentials.env), never the container's environment or a command line. The container never gets
+    C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
+  - A dry run (C(litestream restore -dry-run)) comes first. It finds out whether the replica exists and which
+    transaction the restore will reach, before anything is written on the host.
+  - The restore goes into a temporary file in the target directory, which is then verified read-only with
+    Python's sqlite3 (integrity check, required tables, minimum row counts). Only a verified file is chowned,
+    chmodded and renamed into place, atomically. A failure removes the temporary file and leaves the
+    target as it was.
+  - An existing database is never overwritten and nothing is ever deleted. See O(on_existing).
+options:
+  replica:
+    description:
+      - Where the database was replicated to. The same fields, validated the same way, as
+        O(dokku_sqlite.litestream.litestream_replica#module:replica); the Litestream 0.3 options are not accepted.
+      - The replica of the database is read from C(<path>/<database>).
+    type: dict
+    required: true
+    suboptions:
+      type:
+        description: Replica kind.
+        type: str
+        choices: [s3, file, sftp, gs, abs]
+      url:
+        description:
+          - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
+            C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
+        type: str
+      bucket:
+        description: Bucket (s3, gs, abs).
+        type: str
+      path:
+        description: Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+        type: str
+      endpoint:
+        description:
+          - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
+            or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
+        type: str
+      region:
+        description: S3 region. Defaults to the credential set's region, then C(us-east-1).
+        type: str
+      force_path_style:
+        description: Path-style S3 URLs. Defaults to true when an endpoint is set.
+        type: bool
+      skip_verify:
+        description: Skip TLS verification of the S3 endpoint (self-signed test servers only).
+        type: bool
+      sync_interval:
+        description: Accepted so that a replica definition can be shared with the replica module; unused here.
+        type: str
+      host:
+        description: sftp server as C(host[:port]).
+        type: str
+      user:
+        description: sftp user.
+        type: str
+      host_key:
+        description: The sftp server's public host key (C(ssh-ed25519 AAAA...)). Required; it is checked.
+        type: str
+      credentials:
+        description:
+          - Name of the credential set (M(dokku_sqlite.litestream.litestream_auth)) for s3, gs, abs and sftp.
+        type: str
+        default: default
+      account_name:
+        description: Azure storage account (abs).
+        type: str
+  database:
+    description:
+      - File name the database was replicated under, a plain name (no C(/) or C(..)).
+    type: str
+    default: production.sqlite3
+  dest:
+    description:
+      - Directory on the host to restore into, for example a Dokku storage directory.
+      - Created when missing (with missing parents), mode C(0755), owned by O(owner) and O(group).
+        An existing directory keeps its mode and owner.
+    type: path
+    required: true
+  name:
+    description:
+      - File name of the restored database in O(dest). Defaults to O(database).
+    type: str
+  timestamp:
+    description:
+      - Restore the database as it was at this time, an RFC 3339 time such as C(2026-11-25T12:00:00Z) or
+        C(2026-11-25T13:00:00+01:00).
+      - The dry run turns it into the newest transaction at or before that time; the restore itself then runs
+        with C(-txid), which sidesteps the C(-timestamp) restore bugs of some Litestream 0.5 releases.
+      - Mutually exclusive with O(txid).
+    type: str
+  txid:
+    description:
+      - Restore up to and including this transaction id, in hexadecimal (C(0000000000000002), C(2) or C(0x2)).
+      - Quote it in YAML, or a value with leading zeros is read as an octal number.
+      - Mutually exclusive with O(timestamp).
+    type: str
+  if_replica_exists:
+    description:
+      - When the replica holds no backup of the database at all, succeed without a change and write nothing
+        (not even O(dest)).
+      - A replica that exists but holds nothing at or before O(timestamp) or O(txid) still fails, and so do
+        access errors (a missing bucket, wrong keys).
+    type: bool
+    default: false
+  on_existing:
+    description:
+      - What to do when O(dest)/O(name), its C(-wal), C(-shm) or C(-journal) file, or Litestream's
+        C(.<name>-litestream) state directory already exists.
+      - V(fail) stops with an error that names the path; nothing is written.
+      - V(skip) leaves everything as it is and reports no change (no replica is read).
+      - V(replace) restores and verifies first, then moves every one of those files aside to
+        C(<name>.<UTC time>.bak) (C(<name>.<UTC time>.bak-wal), C(-shm), C(-journal),
+        C(.<name>.<UTC time>.bak-litestream)), so the backup is itself a consistent database. The new file
+        takes the old one's place atomically. Nothing is deleted.
+    type: str
+    choices: [fail, skip, replace]
+    default: fail
+  owner:
+    description:
+      - Owner (uid) of the restored database and of the directories this module creates.
+      - The default is the uid of Dokku's herokuish user.
+    type: int
+    default: 32767
+  group:
+    description: Group (gid) of the restored database and of the directories this module creates.
+    type: int
+    default: 32767
+  mode:
+    description:
+      - Mode of the restored database, as an octal string such as V('0644') (or an already converted number).
+    type: raw
+    default: '0644'
+  verify:
+    description: What the restored file must pass before it is put in place.
+    type: dict
+    default: {}
+    suboptions:
+      integrity:
+        description:
+          - V(quick) runs C(PRAGMA quick_check), V(full) runs C(PRAGMA integrity_check) (slow on big databases),
+            V(none) skips the check.
+          - Litestream is asked for the same check (C(-integrity-check)) on its side.
+        type: str
+        choices: [full, quick, none]
+        default: quick
+      tables:
+        description: Tables that must exist.
+        type: list
+        elements: str
+        default: []
+      min_rows:
+        description:
+          - Minimum row count per table, a mapping of table name to number, for example C(events) to C(1).
+          - A table listed here must exist.
+        type: dict
+        default: {}
+  image:
+    description: The Litestream image, pinned. Use the version that wrote the replica or a newer one, never older.
+    type: str
+    default: litestream/litestream:0.5.17
+  network:
+    description: Docker network of the restore container.
+    type: str
+    default: host
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.credentials
+  - dokku_sqlite.litestream.common.attributes
+notes:
+  - Runs on the Dokku host as root, with the docker CLI; Python's sqlite3 module verifies the result on the host.
+  - To restore into the directory of a running app, stop the app and its replication sidecar first (the
+    C(restore) role does), then start them again. Restoring under a live writer mixes two databases.
+  - With O(on_existing=fail) a second run fails by design. Use V(skip) for a play that must be idempotent.
+  - In check mode the dry run still runs (it only reads the replica); nothing is written on the host except
+    the temporary configuration directory, which is removed.
+seealso:
+  - module: dokku_sqlite.litestream.litestream_replica
+  - module: dokku_sqlite.litestream.litestream_auth
+author:
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Restore the blog's latest replica into a new storage directory
+  dokku_sqlite.litestream.litestream_restore:
+    replica:
+      type: s3
+      bucket: backups
+      path: blog
+      endpoint: https://s3.eu-central-003.backblazeb2.com
+      region: eu-central-003
+      credentials: b2
+    database: production.sqlite3
+    dest: /var/lib/dokku/data/storage/blog-copy--db
+    verify:
+      tables: [posts, users]
+      min_rows: {users: 1}
+
+- name: Bring the live database back to how it was before the bad deploy (old files kept as a backup)
+  dokku_sqlite.litestream.litestream_restore:
+    replica: "{{ blog_replica }}"
+    dest: /var/lib/dokku/data/storage/blog--db
+    timestamp: "2026-11-25T09:59:00Z"
+    on_existing: replace
+
+- name: First boot of a new host - restore when there is something to restore, never twice
+  dokku_sqlite.litestream.litestream_restore:
+    replica: "{{ blog_replica }}"
+    dest: /var/lib/dokku/data/storage/blog--db
+    if_replica_exists: true
+    on_existing: skip
+
+- name: Restore exactly up to a transaction, into a scratch directory owned by root
+  dokku_sqlite.litestream.litestream_restore:
+    replica:
+      type: file
+      path: /srv/replicas/blog
+    dest: /srv/scratch/blog
+    name: blog-at-2a.sqlite3
+    txid: "000000000000002a"
+    owner: 0
+    group: 0
+    mode: "0600"
+"""
+
+RETURN = r"""
+restored:
+  description: Whether a database was restored (false for O(on_existing=skip), a missing replica, or check mode).
+  returned: always
+  type: bool
+path:
+  description: The database file, O(dest)/O(name).
+  returned: always
+  type: str
+  sample: /var/lib/dokku/data/storage/blog--db/production.sqlite3
+replica:
+  description: Where the database was restored from (no secrets).
+  returned: always
+  type: str
+  sample: s3://backups/blog/production.sqlite3 (endpoint https://s3.eu-central-003.backblazeb2.com)
+size:
+  description: Size of the restored file in bytes.
+  returned: when restored
+  type: int
+  sample: 73728
+tables:
+  description:
+    - Row count of every table in the restored file. Tables named C(sqlite_*) and C(_litestream_*) are left out.
+    - V(null) for a table that cannot be counted, such as a virtual table whose module is missing.
+  returned: when restored, and on a verification failure
+  type: dict
+  sample: {posts: 120, users: 3}
+integrity:
+  description: V(ok), V(not checked) (O(verify.integrity=none)), or the messages of the failed check.
+  returned: when restored, and on a verification failure
+  type: str
+  sample: ok
+position:
+  description:
+    - The transaction id the database was restored to (16 hex digits). In check mode, the one it would be.
+  returned: when the replica exists
+  type: str
+  sample: "0000000000000042"
+position_time:
+  description:
+    - The time Litestream records for the newest replica file the restore plan uses (UTC, RFC 3339),
+      close to the time of the last transaction restored. Useful to judge how fresh a replica is.
+  returned: when the replica exists
+  type: str
+  sample: "2026-11-25T12:00:01Z"
+duration:
+  description: Seconds the task took, dry run, restore and verification included.
+  returned: always
+  type: float
+  sample: 1.82
+backup:
+  description: The files moved aside by O(on_existing=replace), as their new paths. In check mode, the planned ones.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - /var/lib/dokku/data/storage/blog--db/production.sqlite3.20261125T120000Z.bak
+    - /var/lib/dokku/data/storage/blog--db/production.sqlite3.20261125T120000Z.bak-wal
+actions:
+  description: What was (or in check mode would be) done, in order.
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: The docker commands run, in order (no secret is ever part of one).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import errno
+import os
+import shutil
+import tempfile
+import time
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec, write_atomic
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    MissingCredentials, load_credentials)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+
+RESTORE_DIR = "/restore"
+CONFIG_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
+ENV_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
+
+
+class RestoreManager:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.started = time.time()
+        self.docker = DockerRunner(module, module.params["docker_binary"])
+        self.database = module.params["database"]
+        self.dest = module.params["dest"]
+        self.name = module.params["name"] or self.database
+        self.target = os.path.join(self.dest or "", self.name or "")
+        self.actions = []
+        self.backup = []
+        self.fields = None
+        self.creds = {}
+        self.workdir = None
+        self.tmp_name = None
+        self.created_dirs = []
+        self.result = dict(changed=False, restored=False, path=self.target, replica=None, backup=self.backup,
+                           actions=self.actions, commands=self.docker.commands)
+
+    # ------------------------------------------------------------------ helpers
+    def where(self):
+        return "restore of %s into %s" % (self.database, self.target)
+
+    def fail(self, msg, **extra):
+        self.cleanup()
+        self.result.update(extra)
+        self.result["duration"] = round(time.time() - self.started, 3)
+        self.module.fail_json(msg="%s: %s" % (self.where(), msg), **self.result)
+
+    def finish(self, before, after):
+        self.result["changed"] = bool(self.result["restored"] or (self.module.check_mode and self.actions))
+        self.result["duration"] = round(time.time() - self.started, 3)
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+        self.module.exit_json(**self.result)
+
+    # ------------------------------------------------------------------ input
+    def validate(self):
+        """Every input check, before a file is read or a docker command runs."""
+        params = self.params
+        for label, value in (("database", self.database), ("name", self.name)):
+            error = ls.validate_db_name(value)
+            if error:
+                self.fail("%s: %s" % (label, error))
+        if not os.path.isabs(self.dest):
+            self.fail("dest must be an absolute path, got %r" % self.dest)
+        if ":" in self.dest:
+            self.fail("dest %r must not contain ':' (docker cannot mount such a path)" % self.dest)
+        if params["timestamp"] is not None and params["txid"] is not None:
+            self.fail("give either timestamp or txid, not both")
+        try:
+            self.fields = ls.normalize_replica(params["replica"])
+        except ls.ConfigError as exc:
+            self.fail(str(exc))
+        self.result["replica"] = rs.replica_location(self.fields, self.database)
+        if self.fields["type"] == "file" and ":" in self.fields["path"]:
+            self.fail("file replica path %r must not contain ':' (docker cannot mount such a path)"
+                      % self.fields["path"])
+        try:
+            self.timestamp = rs.parse_timestamp(params["timestamp"]) if params["timestamp"] is not None else None
+            self.txid = rs.parse_txid(params["txid"]) if params["txid"] is not None else None
+            self.mode = rs.parse_mode(params["mode"])
+        except ValueError as exc:
+            self.fail(str(exc))
+        verify = params["verify"] or {}
+        self.integrity = verify.get("integrity") or "quick"
+        self.required_tables = list(verify.get("tables") or [])
+        self.min_rows = {}
+        for table, value in (verify.get("min_rows") or {}).items():
+            try:
+                self.min_rows[str(table)] = int(value)
+            except (TypeError, ValueError):
+                self.fail("verify.min_rows.%s must be a whole number, got %r" % (table, value))
+        for label, value in (("owner", params["owner"]), ("group", params["group"])):
+            if value < 0:
+                self.fail("%s must be a uid/gid of 0 or more, got %d" % (label, value))
+        if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
+            self.fail("dest %s exists and is not a directory" % self.dest)
+        if os.path.isdir(self.target) and not os.path.islink(self.target):
+            self.fail("%s is a directory, not a database file" % self.target)
+
+    def point_in_time(self):
+        if self.timestamp:
+            return "at %s" % self.timestamp
+        if self.txid:
+            return "at txid %s" % self.txid
+        return "latest"
+
+    def load_credentials(self):
+        if not ls.needs_credentials(self.fields):
+            return True
+        set_name = self.fields.get("credentials") or "default"
+        try:
+            self.creds = load_credentials(self.params["credentials_root"], set_name, self.fields["type"])
+        except MissingCredentials as exc:
+            if not self.module.check_mode:
+                self.fail(str(exc))
+            # --check on a fresh host: the litestream_auth task before this one wrote nothing
+            self.module.warn("%s (check mode: assuming an earlier task creates it; the replica was not read)" % exc)
+            return False
+        except ls.ConfigError as exc:
+            self.fail(str(exc))
+        return True
+
+    # ------------------------------------------------------------------ litestream
+    def write_workdir(self):
+        """The restore configuration and the secret files (credentials.env, ssh_key) in a fresh root-only directory."""
+        try:
+            config = ls.render_config([self.database], self.fields, self.creds, mount_dir=ls.DEFAULT_MOUNT_DIR)
+        except ls.ConfigError as exc:
+            self.fail(str(exc))
+        env_text = ls.credentials_env(self.fields, self.creds)
+        self.workdir = tempfile.mkdtemp(prefix="dokku-sqlite-restore-")
+        os.chmod(self.workdir, 0o700)
+        write_atomic(os.path.join(self.workdir, ls.CONFIG_FILE), config, 0o600)
+        if env_text:
+            write_atomic(os.path.join(self.workdir, ls.CREDENTIALS_ENV_FILE), env_text, 0o600)
+        if self.creds.get("ssh_private_key"):
+            write_atomic(os.path.join(self.workdir, ls.SSH_KEY_FILE), self.creds["ssh_private_key"], 0o600)
+
+    def litestream(self, restore_args, mount_dest):
+        """Run `litestream restore <restore_args> /data/<database>` in a throw-away container."""
+        args = ["restore", "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + restore_args
+        args.append("%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database))
+        docker = ["run", "--rm", "--network", self.params["network"], "--entrypoint", "/bin/sh"]
+        if mount_dest:
+            docker += ["-v", "%s:%s" % (self.dest, RESTORE_DIR)]
+        docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
+        if self.fields["type"] == "file":
+            docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
+        docker += [self.params["image"], "-c", rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, args)]
+        return self.docker.run(docker, check=False)
+
+    def dry_run(self, point_args):
+        """The restore plan (dict), None when the replica holds nothing that matches; fails on other errors."""
+        if self.fields["type"] == "file" and not os.path.isdir(self.fields["path"]):
+            return None  # nothing to read, and docker would create the directory for the mount
+        rc, out, err = self.litestream(["-dry-run", "-json"] + point_args + ["-o", "%s/%s" % (RESTORE_DIR, self.name)],
+                                       mount_dest=False)
+        if rc == 0:
+            plan = rs.parse_json_output(out)
+            if not isinstance(plan, dict):
+                self.fail("litestream restore -dry-run printed no plan (exit 0): %s" % last_line(out, err))
+            return plan
+        if rs.is_no_backup(err) or rs.is_no_backup(out):
+            return None
+        self.fail("the replica %s cannot be read: %s" % (self.result["replica"], describe(self.docker, rc, out, err)))
+
+    def plan(self):
+        """Plan the restore; returns the plan summary, or None when the replica has no backup of the database."""
+        point_args = (["-timestamp", self.timestamp] if self.timestamp else
+                      ["-txid", self.txid] if self.txid else [])
+        plan = self.dry_run(point_args)
+        if plan is not None:
+            return rs.plan_summary(plan)
+        if not point_args:
+            return None
+        # nothing at that point: tell "no replica at all" from "not that far back"
+        whole = self.dry_run([])
+        if whole is None:
+            return None
+        summary = rs.plan_summary(whole)
+        held = "the replica %s holds transactions %s to %s (newest file %s)" % (
+            self.result["replica"], summary["min_txid"], summary["max_txid"], summary["newest_file_time"])
+        if self.timestamp:
+            self.fail("%s, none at or before %s" % (held, self.timestamp))
+        self.fail("%s; txid %s cannot be restored from it" % (held, self.txid))
+
+    # ------------------------------------------------------------------ files
+    def make_dest(self):
+        missing = []
+        path = self.dest.rstrip("/") or "/"
+        while not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for path in reversed(missing):
+            os.mkdir(path, 0o755)
+            self.created_dirs.append(path)
+            os.chmod(path, 0o755)
+            os.chown(path, self.params["owner"], self.params["group"])
+
+    def temp_paths(self):
+        if not self.tmp_name or not os.path.isdir(self.dest):
+            return []
+        return [os.path.join(self.dest, entry) for entry in os.listdir(self.dest) if entry.startswith(self.tmp_name)]
+
+    def cleanup(self):
+        """Remove what this run created and did not hand over: temp files, the work directory, new empty dirs."""
+        for path in self.temp_paths():
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        if not self.result.get("restored"):
+            for path in reversed(self.created_dirs):
+                try:
+                    os.rmdir(path)  # only while empty: never anything but our own directory
+                except OSError:
+                    break
+            self.created_dirs = []
+
+    def backup_stamp(self, existing):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        candidate, n = stamp, 1
+        while any(os.path.lexists(rs.backup_path(p, self.dest, self.name, candidate)) for p in existing):
+            n += 1
+            candidate = "%s-%d" % (stamp, n)
+        return candidate
+
+    def put_in_place(self, tmp_path):
+        """Move the old files aside (replace), then the verified temp file into place; undo on failure."""
+        existing = rs.existing_paths(self.dest, self.name)
+        moved = []
+        try:
+            if existing:
+                stamp = self.backup_stamp(existing)
+                # the sidecars and the state directory first: a stale -wal must never meet the new file
+                for path in [p for p in existing if p != self.target]:
+                    new = rs.backup_path(path, self.dest, self.name, stamp)
+                    os.rename(path, new)
+                    moved.append((path, new))
+                if self.target in existing:
+                    new = rs.backup_path(self.target, self.dest, self.name, stamp)
+                    try:
+                        os.link(self.target, new)  # the old file stays visible until the new one replaces it
+                        moved.append((None, new))
+                    except OSError:
+                        os.rename(self.target, new)
+                        moved.append((self.target, new))
+                    os.rename(tmp_path, self.target)
+                    if moved[-1][0] is None:
+                        moved[-1] = (self.target, new)
+                else:
+                    link_into_place(tmp_path, self.target)
+            else:
+                link_into_place(tmp_path, self.target)
+        except OSError as exc:
+            for old, new in reversed(moved):
+                try:
+                    if old is None:
+                        os.unlink(new)
+                    elif not os.path.lexists(old):
+                        os.rename(new, old)
+                except OSError:
+                    pass
+            self.fail("putting the restored file in place failed (%s); the existing files were put back" % exc)
+        self.backup.extend(new for _old, new in moved)
+        fsync_dir(self.dest)
+
+    # ------------------------------------------------------------------ the run
+    def run(self):
+        self.validate()
+        existing = rs.existing_paths(self.dest, self.name)
+        before = {"path": self.target, "exists": bool(existing), "files": sorted(existing)}
+        on_existing = self.params["on_existing"]
+        if existing and on_existing == "fail":
+            self.fail("%s already exists; set on_existing: replace to move it aside to a timestamped backup, "
+                      "or skip to leave it" % describe_existing(self.target, existing))
+        if existing and on_existing == "skip":
+            self.result["msg"] = "%s exists; skipped (on_existing: skip)" % describe_existing(self.target, existing)
+            self.finish(before, before)
+
+        try:
+            replica_checked = self.load_credentials()
+            summary = None
+            if replica_checked:
+                self.write_workdir()
+                summary = self.plan()
+                if summary is None:
+                    if not self.params["if_replica_exists"]:
+                        self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to "
+                                  "accept that)" % (self.result["replica"], self.database))
+                    self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
+                        self.database, self.result["replica"])
+                    self.cleanup()
+                    self.finish(before, before)
+                self.result.update(position=summary["max_txid"], position_time=summary["newest_file_time"])
+
+            # from here on the replica is known to hold what is wanted
+            if not os.path.isdir(self.dest):
+                self.actions.append("create directory %s" % self.dest)
+            self.actions.append("restore %s (%s%s) into %s" % (
+                self.result["replica"], self.point_in_time(),
+                ", txid %s" % summary["max_txid"] if summary else "", self.target))
+            if existing:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+                planned = [rs.backup_path(p, self.dest, self.name, stamp) for p in existing]
+                self.actions.append("move aside %s" % ", ".join(
+                    "%s -> %s" % (os.path.basename(p), os.path.basename(n)) for p, n in zip(existing, planned)))
+            if self.module.check_mode:
+                if existing:
+                    self.backup.extend(planned)
+                self.cleanup()
+                after = {"path": self.target, "exists": True, "position": self.result.get("position")}
+                self.finish(before, after)
+
+            self.restore(summary)
+        except (IOError, OSError) as exc:
+            self.fail("%s" % exc)
+        finally:
+            self.cleanup()
+        after = {"path": self.target, "exists": True, "position": self.result.get("position"),
+                 "backup": list(self.backup)}
+        self.finish(before, after)
+
+    def restore(self, summary):
+        self.make_dest()
+        self.tmp_name = ".%s.restore-%s" % (self.name, uuid.uuid4().hex[:12])
+        tmp_path = os.path.join(self.dest, self.tmp_name)
+        args = ["-json", "-o", "%s/%s" % (RESTORE_DIR, self.tmp_name)]
+        if self.integrity != "none":
+            args += ["-integrity-check", self.integrity]
+        if self.params["if_replica_exists"]:
+            args.append("-if-replica-exists")
+        if self.txid:
+            args += ["-txid", self.txid]
+        elif self.timestamp:
+            args += ["-txid", summary["max_txid"]]  # the dry run resolved the time to a transaction
+        rc, out, err = self.litestream(args, mount_dest=True)
+        if rc != 0:
+            self.fail("litestream restore failed: %s" % describe(self.docker, rc, out, err))
+        if not os.path.isfile(tmp_path):
+            if self.params["if_replica_exists"] and (rs.is_no_backup(out) or rs.is_no_backup(err)):
+                # the replica went away between the dry run and the restore
+                self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
+                    self.database, self.result["replica"])
+                self.result.pop("position", None)
+                self.result.pop("position_time", None)
+                self.actions[:] = []
+                return
+            self.fail("litestream restore exited 0 but wrote no file: %s" % last_line(out, err))
+        report = rs.parse_json_output(out)
+        if isinstance(report, dict) and report.get("txid"):
+            self.result["position"] = report["txid"]
+
+        try:
+            inspected = rs.inspect_database(tmp_path, self.integrity)
+        except Exception as exc:  # sqlite3.Error and OSError alike: the file is no usable database
+            self.fail("the restored file is not a readable SQLite database: %s" % exc)
+        problems = rs.verification_problems(inspected, self.required_tables, self.min_rows)
+        self.result.update(tables=inspected["tables"], integrity=inspected["integrity"])
+        if problems:
+            self.fail("verification failed, nothing was put in place: %s" % "; ".join(problems))
+
+        os.chown(tmp_path, self.params["owner"], self.params["group"])
+        os.chmod(tmp_path, self.mode)
+        fsync_file(tmp_path)
+        self.put_in_place(tmp_path)
+        self.result["restored"] = True
+        self.result["size"] = os.path.getsize(self.target)
+
+
+def link_into_place(tmp_path, target):
+    """Rename that refuses to overwrite: a file that appeared meanwhile is never clobbered."""
+    try:
+        os.link(tmp_path, target)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise
+        os.rename(tmp_path, target)  # no hard links on this filesystem
+        return
+    os.unlink(tmp_path)
+
+
+def fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path):
+    try:
+        fsync_file(path)
+    except OSError:
+        pass
+
+
+def describe_existing(target, existing):
+    others = [p for p in existing if p != target]
+    if target in existing:
+        return target + (" (with %s)" % ", ".join(others) if others else "")
+    return "%s (not the file itself, but %s)" % (target, ", ".join(others))
+
+
+def last_line(out, err):
+    for text in (err, out):
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return "(no output)"
+
+
+def describe(docker, rc, out, err):
+    """Litestream's own last words and the command that ran (the script holds no secret)."""
+    return "%s (exit %d; command: %s)" % (last_line(out, err), rc, docker.commands[-1])
+
+
+def main():
+    replica_options = dict(
+        type=dict(type="str", choices=list(ls.REPLICA_TYPES)),
+        url=dict(type="str"),
+        bucket=dict(type="str"),
+        path=dict(type="str"),
+        endpoint=dict(type="str"),
+        region=dict(type="str"),
+        force_path_style=dict(type="bool"),
+        skip_verify=dict(type="bool"),
+        sync_interval=dict(type="str"),
+        host=dict(type="str"),
+        user=dict(type="str"),
+        host_key=dict(type="str", no_log=False),
+        credentials=dict(type="str", default="default", no_log=False),
+        account_name=dict(type="str"),
+    )
+    verify_options = dict(
+        integrity=dict(type="str", choices=["full", "quick", "none"], default="quick"),
+        tables=dict(type="list", elements="str", default=[]),
+        min_rows=dict(type="dict", default={}),
+    )
+    argument_spec = common_argument_spec()
+    argument_spec.update(
+        replica=dict(type="dict", required=True, options=replica_options),
+        database=dict(type="str", default="production.sqlite3"),
+        dest=dict(type="path", required=True),
+        name=dict(type="str"),
+        timestamp=dict(type="str"),
+        txid=dict(type="str"),
+        if_replica_exists=dict(type="bool", default=False),
+        on_existing=dict(type="str", choices=["fail", "skip", "replace"], default="fail"),
+        owner=dict(type="int", default=32767),
+        group=dict(type="int", default=32767),
+        mode=dict(type="raw", default="0644"),
+        verify=dict(type="dict", default={}, options=verify_options),
+        image=dict(type="str", default=ls.DEFAULT_IMAGE),
+        network=dict(type="str", default="host"),
+        credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = RestoreManager(module)
+    try:
+        manager.run()
+    except DockerError as exc:
+        manager.fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,459 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_restore decisions against a fake docker whose `litestream restore` writes a real SQLite file."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import shlex
+import sqlite3
+import stat
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_restore
+
+from .conftest import assert_no_secret, run_module, snapshot
+
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
+UID, GID = os.getuid(), os.getgid()
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+class FakeLitestream:
+    """`docker run ... <image> -c '<script>'` where the script execs `litestream restore ...`.
+
+    The replica is a list of (txid, timestamp, rows): restoring up to a txid writes a database whose
+    `events` table holds that many rows, at the path the -o argument names through the /restore mount.
+    """
+
+    def __init__(self):
+        self.replica = [(1, "2026-11-25T12:00:00Z", 50), (2, "2026-11-25T12:00:10Z", 80)]
+        self.calls = []
+        self.runs = []  # (argv tail, litestream args, mounts, config text, env text)
+        self.tables = ("events",)
+        self.corrupt = False
+        self.fail_restore = None
+        self.keys = []
+
+    def __call__(self, module, argv, **kwargs):
+        tail = list(argv[1:])
+        self.calls.append(tail)
+        assert tail[:2] == ["run", "--rm"], "unexpected docker call %r" % (tail,)
+        assert "--env" not in tail and "-e" not in tail and "--env-file" not in tail
+        mounts = {}
+        for i, arg in enumerate(tail):
+            if arg == "-v":
+                parts = tail[i + 1].split(":")
+                mounts[parts[1]] = parts[0]
+        assert tail[tail.index("--entrypoint") + 1] == "/bin/sh"
+        script = tail[tail.index("-c") + 1]
+        words = shlex.split(script.split("exec ", 1)[1])
+        assert words[0] == "/usr/local/bin/litestream" and words[1] == "restore"
+        args = words[2:]
+        config_dir = mounts["/etc/litestream"]
+        config = open(os.path.join(config_dir, "litestream.yml")).read()
+        env_path = os.path.join(config_dir, "credentials.env")
+        env = open(env_path).read() if os.path.exists(env_path) else None
+        key_path = os.path.join(config_dir, "ssh_key")
+        if os.path.exists(key_path):
+            self.keys.append((open(key_path).read(), stat.S_IMODE(os.stat(key_path).st_mode)))
+        assert stat.S_IMODE(os.stat(config_dir).st_mode) == 0o700
+        self.runs.append((tail, args, mounts, config, env))
+        assert args[:3] == ["-config", "/etc/litestream/litestream.yml", "-no-expand-env"]
+        assert args[-1] == "/data/" + json.loads(config.split("path: ", 1)[1].split("\n")[0]).split("/")[-1]
+
+        chosen = list(self.replica)
+        if "-txid" in args:
+            wanted = int(args[args.index("-txid") + 1], 16)
+            if wanted > max([t for t, _s, _r in chosen] or [0]):
+                chosen = []
+            chosen = [c for c in chosen if c[0] <= wanted]
+        if "-timestamp" in args:
+            stamp = args[args.index("-timestamp") + 1]
+            chosen = [c for c in chosen if c[1] <= stamp]
+        if not chosen:
+            if "-if-replica-exists" in args and "-dry-run" not in args:
+                return 0, 'time=x level=INFO msg="no matching backups found"\n', ""
+            return 1, "", "Error: no matching backup files available\n"
+        txid, stamp, rows = chosen[-1]
+        if "-dry-run" in args:
+            plan = {"source": args[-1], "replica": "s3", "min_txid": "%016x" % chosen[0][0],
+                    "max_txid": "%016x" % txid,
+                    "files": [{"level": 0, "max_txid": "%016x" % t, "timestamp": s} for t, s, _r in chosen]}
+            return 0, json.dumps(plan, indent=2) + "\n", ""
+        if self.fail_restore:
+            return 1, "", self.fail_restore
+        out = args[args.index("-o") + 1]
+        assert out.startswith("/restore/")
+        path = os.path.join(mounts["/restore"], out[len("/restore/"):])
+        if self.corrupt:
+            with open(path, "wb") as handle:
+                handle.write(b"SQLite format 3\0" + b"\xff" * 4080)
+        else:
+            conn = sqlite3.connect(path)
+            conn.execute("pragma journal_mode=wal")
+            for table in self.tables:
+                conn.execute("create table %s (id integer primary key, note text)" % table)
+                conn.executemany("insert into %s (note) values (?)" % table, [("row %d" % i,) for i in range(rows)])
+            conn.execute("create table _litestream_seq (id integer)")
+            conn.commit()
+            conn.close()
+        report = {"db_path": out, "replica": "s3", "txid": "%016x" % txid, "duration_ms": 3,
+                  "integrity_check": args[args.index("-integrity-check") + 1] if "-integrity-check" in args else "none"}
+        return 0, 'time=x level=INFO msg="post-restore integrity check passed"\n' + json.dumps(report, indent=2), ""
+
+
+@pytest.fixture
+def docker(monkeypatch):
+    from ansible.module_utils import basic
+    fake = FakeLitestream()
+
+    def run_command(self, argv, **kwargs):
+        return fake(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    return fake
+
+
+@pytest.fixture
+def roots(tmp_path):
+    setdir = tmp_path / "credentials" / "lab"
+    setdir.mkdir(parents=True)
+    (setdir / "credentials.json").write_text(json.dumps({"access_key_id": "AKIALAB", "secret_access_key": SECRET}))
+    (tmp_path / "srv").mkdir()
+    return tmp_path
+
+
+def args(roots, **overrides):
+    base = {"credentials_root": str(roots / "credentials"), "dest": str(roots / "srv" / "blog--db"),
+            "database": "app.sqlite3", "owner": UID, "group": GID,
+            "replica": {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000",
+                        "credentials": "lab"}}
+    base.update(overrides)
+    return base
+
+
+def rows(path, table="events"):
+    conn = sqlite3.connect("file:%s?immutable=1" % path, uri=True)  # reading must not touch a -wal
+    try:
+        return conn.execute("select count(*) from %s" % table).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def files_only(top):
+    """snapshot() without directory mtimes: a temp file that came and went leaves only those behind."""
+    return dict((path, value if value[4] is not None else value[:3]) for path, value in snapshot(top).items())
+
+
+def entries(directory):
+    return sorted(os.listdir(str(directory))) if os.path.isdir(str(directory)) else None
+
+
+def write_db(path, count):
+    conn = sqlite3.connect(str(path))
+    conn.execute("create table events (id integer primary key, note text)")
+    conn.executemany("insert into events (note) values (?)", [("old %d" % i,) for i in range(count)])
+    conn.commit()
+    conn.close()
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("overrides, message", [
+    ({"database": "../app.sqlite3"}, "must be a plain file name inside the storage directory"),
+    ({"database": "db/app.sqlite3"}, "must be a plain file name inside the storage directory"),
+    ({"name": ".hidden"}, "name: database name '.hidden' must not start with '.'"),
+    ({"timestamp": "2026-11-25T12:00:00Z", "txid": "2"}, "give either timestamp or txid, not both"),
+    ({"timestamp": "2026-11-25 12:00:00"}, "timestamp '2026-11-25 12:00:00' is not an RFC 3339 time"),
+    ({"timestamp": "2026-02-30T12:00:00Z"}, "is not a valid time"),
+    ({"txid": "xyz"}, "txid 'xyz' is not a hexadecimal transaction id"),
+    ({"txid": "0"}, "transaction ids start at 1"),
+    ({"mode": "u+rw"}, "mode 'u+rw' must be an octal number"),
+    ({"dest": "relative/dir"}, "dest must be an absolute path"),
+    ({"verify": {"min_rows": {"events": "many"}}}, "verify.min_rows.events must be a whole number"),
+    ({"replica": {"type": "s3", "bucket": "b", "credentials": "missing"}}, "credential set 'missing' not found"),
+    ({"replica": {"type": "s3", "path": "x", "credentials": "lab"}}, "s3 replica needs a bucket"),
+    ({"replica": {"type": "s3", "bucket": "b", "endpoint": "127.0.0.1:9000", "credentials": "lab"}},
+     "has no scheme: write http:// or https://"),
+])
+def test_bad_input_fails_before_anything_runs(roots, docker, overrides, message):
+    before = snapshot(roots)
+    result = run_module(litestream_restore.main, args(roots, **overrides), fail=True)
+    assert message in result["msg"], result["msg"]
+    assert result["msg"].startswith("restore of ")  # names the database and the target
+    assert docker.calls == []
+    assert snapshot(roots) == before
+    assert result["changed"] is False
+
+
+def test_existing_database_fails_by_default_naming_path_and_options(roots, docker):
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    write_db(dest / "app.sqlite3", 3)
+    (dest / "app.sqlite3-wal").write_bytes(b"")
+    before = snapshot(roots)
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    target = str(dest / "app.sqlite3")
+    assert result["msg"] == (
+        "restore of app.sqlite3 into %s: %s (with %s-wal) already exists; set on_existing: replace to move it "
+        "aside to a timestamped backup, or skip to leave it" % (target, target, target))
+    assert docker.calls == [] and snapshot(roots) == before
+
+
+def test_a_stale_litestream_state_directory_counts_as_existing(roots, docker):
+    dest = roots / "srv" / "blog--db"
+    (dest / ".app.sqlite3-litestream").mkdir(parents=True)
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "not the file itself, but %s" % (dest / ".app.sqlite3-litestream") in result["msg"]
+
+
+def test_skip_changes_nothing_and_reads_no_replica(roots, docker):
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    write_db(dest / "app.sqlite3", 3)
+    before = snapshot(roots)
+    result = run_module(litestream_restore.main, args(roots, on_existing="skip"), diff=True)
+    assert result["changed"] is False and result["restored"] is False
+    assert docker.calls == [] and result["commands"] == []
+    assert snapshot(roots) == before
+
+
+# --------------------------------------------------------------------------- restores
+def test_latest_restore_into_a_new_directory(roots, docker, tmp_path):
+    dest = roots / "srv" / "new" / "blog--db"
+    result = run_module(litestream_restore.main, args(roots, dest=str(dest), verify={"tables": ["events"],
+                                                                                     "min_rows": {"events": 80}}),
+                        diff=True)
+    target = dest / "app.sqlite3"
+    assert result["changed"] is True and result["restored"] is True
+    assert result["path"] == str(target) and result["size"] == os.path.getsize(str(target))
+    assert result["tables"] == {"events": 80}  # _litestream_* left out
+    assert result["integrity"] == "ok" and result["position"] == "0000000000000002"
+    assert result["position_time"] == "2026-11-25T12:00:10Z"
+    assert result["backup"] == [] and isinstance(result["duration"], float)
+    assert result["replica"] == "s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000)"
+    assert rows(target) == 80
+    assert entries(dest) == ["app.sqlite3"]  # no temp file, no -wal/-shm left behind
+    assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o644
+    for directory in (dest, dest.parent):
+        assert stat.S_IMODE(os.stat(str(directory)).st_mode) == 0o755
+    # a dry run first, then the restore; the dry run mounts no target directory
+    (dry, dry_args, dry_mounts, _c, _e), (real, real_args, mounts, config, env) = docker.runs
+    assert "-dry-run" in dry_args and "/restore" not in dry_mounts
+    assert mounts["/restore"] == str(dest) and "-dry-run" not in real_args
+    assert real_args[real_args.index("-integrity-check") + 1] == "quick"
+    assert real[real.index("--network") + 1] == "host" and "litestream/litestream:0.5.17" in real
+    assert SECRET not in config and SECRET in env.replace("'\"'\"'", "'")
+    assert '"blog/app.sqlite3"' in config
+    assert not os.path.exists(mounts["/etc/litestream"])  # the work directory is gone
+    assert_no_secret(result, SECRET, "AKIALAB")
+    assert_no_secret(docker.calls, SECRET, "AKIALAB")
+    assert len(result["commands"]) == 2 and all(c.startswith("docker run --rm") for c in result["commands"])
+    assert result["diff"]["before"]["exists"] is False and result["diff"]["after"]["exists"] is True
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another uid needs root")
+def test_default_owner_is_herokuish(roots, docker):
+    dest = roots / "srv" / "blog--db"
+    params = args(roots)
+    del params["owner"], params["group"]
+    run_module(litestream_restore.main, params)
+    for path in (dest, dest / "app.sqlite3"):
+        st = os.stat(str(path))
+        assert (st.st_uid, st.st_gid) == (32767, 32767)
+    assert (os.stat(str(roots / "srv")).st_uid) == 0  # an existing parent keeps its owner
+
+
+def test_point_in_time_by_timestamp_restores_by_the_txid_the_dry_run_found(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, timestamp="2026-11-25T13:00:05+01:00"))
+    assert result["position"] == "0000000000000001"
+    assert rows(roots / "srv" / "blog--db" / "app.sqlite3") == 50
+    (_d, dry_args, _m, _c, _e), (_r, real_args, _m2, _c2, _e2) = docker.runs
+    assert dry_args[dry_args.index("-timestamp") + 1] == "2026-11-25T12:00:05Z"
+    assert "-timestamp" not in real_args and real_args[real_args.index("-txid") + 1] == "0000000000000001"
+
+
+def test_point_in_time_by_txid(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, txid="1"))
+    assert result["position"] == "0000000000000001"
+    assert rows(roots / "srv" / "blog--db" / "app.sqlite3") == 50
+
+
+def test_a_point_before_the_first_backup_fails_with_the_range(roots, docker):
+    before = snapshot(roots)
+    result = run_module(litestream_restore.main, args(roots, timestamp="2026-11-25T11:00:00Z",
+                                                      if_replica_exists=True), fail=True)
+    assert ("holds transactions 0000000000000001 to 0000000000000002 (newest file 2026-11-25T12:00:10Z), "
+            "none at or before 2026-11-25T11:00:00Z") in result["msg"]
+    assert snapshot(roots) == before
+
+
+def test_a_txid_beyond_the_replica_fails_with_the_range(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, txid="9"), fail=True)
+    assert result["msg"].endswith("holds transactions 0000000000000001 to 0000000000000002 (newest file "
+                                  "2026-11-25T12:00:10Z); txid 0000000000000009 cannot be restored from it")
+
+
+def test_dest_that_is_a_file_fails_cleanly(roots, docker):
+    (roots / "srv" / "blog--db").write_text("not a directory")
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "dest %s exists and is not a directory" % (roots / "srv" / "blog--db") in result["msg"]
+    assert docker.calls == []
+
+
+def test_replace_keeps_the_old_files_as_a_consistent_backup(roots, docker, monkeypatch):
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    write_db(dest / "app.sqlite3", 3)
+    (dest / "app.sqlite3-wal").write_bytes(b"old wal")
+    (dest / "app.sqlite3-shm").write_bytes(b"old shm")
+    (dest / ".app.sqlite3-litestream").mkdir()
+    (dest / ".app.sqlite3-litestream" / "txid").write_text("42")
+    monkeypatch.setattr(litestream_restore.time, "gmtime", lambda *a: (2026, 11, 25, 12, 0, 0, 2, 329, 0))
+    result = run_module(litestream_restore.main, args(roots, on_existing="replace"))
+    stamp = "app.sqlite3.20261125T120000Z.bak"
+    assert result["restored"] is True and rows(dest / "app.sqlite3") == 80
+    assert sorted(os.path.basename(p) for p in result["backup"]) == sorted(
+        [stamp, stamp + "-wal", stamp + "-shm", ".%s-litestream" % stamp])
+    assert rows(dest / stamp) == 3
+    assert (dest / (stamp + "-wal")).read_bytes() == b"old wal"
+    assert (dest / ("." + stamp + "-litestream") / "txid").read_text() == "42"
+    assert entries(dest) == sorted(["app.sqlite3", stamp, stamp + "-wal", stamp + "-shm", ".%s-litestream" % stamp])
+
+    # a second replace in the same second gets its own backup names: nothing is overwritten
+    result = run_module(litestream_restore.main, args(roots, on_existing="replace", txid="1"))
+    assert sorted(os.path.basename(p) for p in result["backup"]) == ["app.sqlite3.20261125T120000Z-2.bak"]
+    assert rows(dest / "app.sqlite3") == 50 and rows(dest / stamp) == 3
+    assert rows(dest / "app.sqlite3.20261125T120000Z-2.bak") == 80
+
+
+@pytest.mark.parametrize("setup, verify, message", [
+    ({}, {"tables": ["users"]}, "required table 'users' is missing"),
+    ({}, {"min_rows": {"events": 81}}, "table 'events' has 80 rows, fewer than min_rows 81"),
+    ({"corrupt": True}, {}, "the restored file is not a readable SQLite database"),
+])
+def test_verification_failure_removes_the_temp_file(roots, docker, setup, verify, message):
+    for key, value in setup.items():
+        setattr(docker, key, value)
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    write_db(dest / "app.sqlite3", 3)
+    before = files_only(roots)
+    result = run_module(litestream_restore.main, args(roots, on_existing="replace", verify=verify), fail=True)
+    assert message in result["msg"]
+    assert result["msg"].startswith("restore of app.sqlite3 into %s: " % (dest / "app.sqlite3"))
+    assert files_only(roots) == before  # the old database untouched, no temp file, no backup
+
+
+def test_a_failed_restore_leaves_no_directory_behind(roots, docker):
+    docker.fail_restore = "Error: decode database: unexpected EOF\n"
+    before = files_only(roots)
+    result = run_module(litestream_restore.main, args(roots, dest=str(roots / "srv" / "a" / "b")), fail=True)
+    assert "litestream restore failed: Error: decode database: unexpected EOF (exit 1; command: docker run" \
+        in result["msg"]
+    assert files_only(roots) == before
+
+
+def test_missing_replica_fails_unless_if_replica_exists(roots, docker):
+    docker.replica = []
+    before = snapshot(roots)
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "holds no backup of app.sqlite3 (set if_replica_exists: true to accept that)" in result["msg"]
+    result = run_module(litestream_restore.main, args(roots, if_replica_exists=True))
+    assert result["changed"] is False and result["restored"] is False
+    assert snapshot(roots) == before  # not even dest was created
+    assert len(docker.runs) == 2 and all("-dry-run" in r[1] for r in docker.runs)
+
+
+def test_check_mode_reports_and_writes_nothing(roots, docker):
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    write_db(dest / "app.sqlite3", 3)
+    before = snapshot(roots)
+    result = run_module(litestream_restore.main, args(roots, on_existing="replace"), check=True, diff=True)
+    assert result["changed"] is True and result["restored"] is False
+    assert result["position"] == "0000000000000002"
+    assert [os.path.basename(p) for p in result["backup"]][0].startswith("app.sqlite3.")
+    assert [a.split(" ")[0] for a in result["actions"]] == ["restore", "move"]
+    assert len(docker.runs) == 1 and "-dry-run" in docker.runs[0][1]
+    assert snapshot(roots) == before
+    # a new directory: reported, not created
+    result = run_module(litestream_restore.main, args(roots, dest=str(roots / "srv" / "other")), check=True)
+    assert result["actions"][0] == "create directory %s" % (roots / "srv" / "other")
+    assert snapshot(roots) == before
+
+
+def test_check_mode_with_a_credential_set_not_written_yet_predicts(roots, docker):
+    before = snapshot(roots)
+    params = args(roots, replica={"type": "s3", "bucket": "b", "credentials": "later"})
+    result = run_module(litestream_restore.main, params, check=True)
+    assert result["changed"] is True and docker.calls == []
+    assert snapshot(roots) == before
+
+
+def test_file_replica_is_mounted_read_only_and_a_missing_one_is_no_replica(roots, docker):
+    replica_dir = roots / "replicas" / "blog"
+    replica_dir.mkdir(parents=True)
+    params = args(roots, replica={"type": "file", "path": str(replica_dir)})
+    result = run_module(litestream_restore.main, params)
+    assert result["restored"] is True and result["replica"] == "file://%s/app.sqlite3" % replica_dir
+    mounts = docker.runs[-1][2]
+    assert mounts[str(replica_dir)] == str(replica_dir) and "/etc/litestream-credentials" not in mounts
+    assert docker.runs[-1][4] is None  # a file replica needs no credentials file
+    docker.runs[:] = []
+    missing = args(roots, dest=str(roots / "srv" / "x"), if_replica_exists=True,
+                   replica={"type": "file", "path": str(roots / "nowhere")})
+    result = run_module(litestream_restore.main, missing)
+    assert result["changed"] is False and docker.runs == []  # docker would have created the directory
+    assert not (roots / "nowhere").exists() and not (roots / "srv" / "x").exists()
+
+
+def test_sftp_mounts_the_credential_set_for_its_key(roots, docker):
+    setdir = roots / "credentials" / "sftp"
+    setdir.mkdir()
+    (setdir / "ssh_key").write_text(KEY)
+    params = args(roots, replica={"type": "sftp", "host": "backup:2222", "user": "ls", "path": "/srv/b",
+                                  "host_key": "ssh-ed25519 AAAAkey", "credentials": "sftp"})
+    result = run_module(litestream_restore.main, params)
+    assert result["restored"] is True
+    _tail, _args, mounts, config, env = docker.runs[-1]
+    assert docker.keys[-1] == (KEY, 0o600)  # copied beside the config, root-only; the set is not mounted
+    assert sorted(mounts) == ["/etc/litestream", "/restore"]
+    assert '"/etc/litestream/ssh_key"' in config and "abc" not in config
+    assert_no_secret(result, "abc\n")
+    assert_no_secret(docker.calls, "abc\n")
+
+
+# --------------------------------------------------------------------------- pure helpers
+@pytest.mark.parametrize("given, expected", [
+    ("2026-11-25T12:00:00Z", "2026-11-25T12:00:00Z"),
+    ("2026-11-25T12:00:00.123456789Z", "2026-11-25T12:00:00.123456789Z"),
+    ("2026-11-25T00:30:00+01:00", "2026-11-24T23:30:00Z"),
+    ("2026-11-25T23:30:00.5-01:30", "2026-11-26T01:00:00.5Z"),
+])
+def test_parse_timestamp(given, expected):
+    assert rs.parse_timestamp(given) == expected
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("2", "0000000000000002"), ("0x2A", "000000000000002a"), ("000000000000002a", "000000000000002a"),
+])
+def test_parse_txid(given, expected):
+    assert rs.parse_txid(given) == expected
+
+
+@pytest.mark.parametrize("given, expected", [("0644", 0o644), ("600", 0o600), (420, 0o644), ("0o640", 0o640)])
+def test_parse_mode(given, expected):
+    assert rs.parse_mode(given) == expected
+
+
+def test_json_after_log_lines():
+    out = 'time=x level=INFO msg="post-restore integrity check passed"\n{\n  "txid": "0000000000000002"\n}\n'
+    assert rs.parse_json_output(out) == {"txid": "0000000000000002"}
+    assert rs.parse_json_output("Error: nothing\n") is None
