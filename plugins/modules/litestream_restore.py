@@ -741,22 +741,6 @@ def describe(docker, rc, out, err):
 
 
 def main():
-    replica_options = dict(
-        type=dict(type="str", choices=list(ls.REPLICA_TYPES)),
-        url=dict(type="str"),
-        bucket=dict(type="str"),
-        path=dict(type="str"),
-        endpoint=dict(type="str"),
-        region=dict(type="str"),
-        force_path_style=dict(type="bool"),
-        skip_verify=dict(type="bool"),
-        sync_interval=dict(type="str"),
-        host=dict(type="str"),
-        user=dict(type="str"),
-        host_key=dict(type="str", no_log=False),
-        credentials=dict(type="str", default="default", no_log=False),
-        account_name=dict(type="str"),
-    )
     verify_options = dict(
         integrity=dict(type="str", choices=["full", "quick", "none"], default="quick"),
         tables=dict(type="list", elements="str", default=[]),
@@ -764,7 +748,7 @@ def main():
     )
     argument_spec = common_argument_spec()
     argument_spec.update(
-        replica=dict(type="dict", required=True, options=replica_options),
+        replica=dict(type="dict", required=True, options=ls.replica_argument_spec(with_v03_options=False)),
         database=dict(type="str", default="production.sqlite3"),
         dest=dict(type="path", required=True),
         name=dict(type="str"),
