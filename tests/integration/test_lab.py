@@ -229,3 +229,27 @@ def test_readme_main_job_command_brings_up_the_lab_and_provisions(lab):
     for index, host in enumerate(lab.hosts, start=1):
         deployed = lab.dokku(host, "ps:report", f"shop-{index}", "--deployed").stdout.strip()
         assert deployed == "true"
+
+
+def test_provision_from_the_built_tarball_installed_offline(lab, tmp_path):
+    """What a user does: build, `ansible-galaxy collection install` into an empty path, run provision by FQCN."""
+    dist = tmp_path / "dist"
+    proc = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(dist), str(REPO)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    tarball = next(dist.glob("dokku_sqlite-litestream-*.tar.gz"))
+    collections = tmp_path / "collections"
+    env = ansible_env()
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
+    proc = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections),
+                           str(tarball)], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", lab.inventory, "dokku_sqlite.litestream.provision"],
+                          capture_output=True, text=True, env=env, timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert_recap_clean(proc.stdout)
+    # the installed copy was the only one Ansible could see, not this checkout
+    listed = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "list", "dokku_sqlite.litestream"],
+                            capture_output=True, text=True, env=env, check=False).stdout
+    assert re.findall(r"^# (.+)$", listed, re.M) == [str(collections / "ansible_collections")]
+    assert re.search(r"^dokku_sqlite\.litestream\s+0\.1\.0", listed, re.M)
