@@ -13,8 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from test_replication import (DEPLOY_DEMO, apps_of, ensure_apps_running, inventory_apps, live_rows, provision,
-                              wait_for, writer_active)
+from test_replication import inventory_apps, live_rows, start_writers
 
 DRILL = "dokku_sqlite.litestream.drill"
 SCRATCH = "/var/lib/dokku-litestream-drill"
@@ -27,12 +26,7 @@ RECAP_RE = r"^{host}\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=0\s+failed={failed
 def drill_lab(lab):
     """Both hosts provisioned and their demo writers committing, replicas written."""
     assert len(lab.hosts) == 2, "the drill tests expect the default two-host lab"
-    provision(lab)
-    lab.playbook(DEPLOY_DEMO)
-    for host in lab.hosts:
-        ensure_apps_running(lab, host)
-    for host, app, _kind in apps_of(lab):
-        wait_for(f"the demo writer of {app} on {host['name']}", lambda: writer_active(lab, host, app), 30)
+    start_writers(lab)
     time.sleep(5)  # let the sidecars write a first snapshot
     return lab
 

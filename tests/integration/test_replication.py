@@ -254,17 +254,23 @@ def leaked(text, needles):
     return [label for label, needle in needles if needle in text]
 
 
-# --------------------------------------------------------------------------- fixture
-@pytest.fixture(scope="module")
-def replicating(lab, tmp_path_factory):
-    """Provision both hosts, deploy the demo writer into every app, wait until replication runs."""
-    assert len(lab.hosts) == 2, "these tests expect the default two-host lab (four apps)"
+def start_writers(lab):
+    """Provision every host, deploy the demo writer into every app, wait until each commits rows."""
     provision(lab)
     lab.playbook(DEPLOY_DEMO)
     for host in lab.hosts:
         ensure_apps_running(lab, host)
     for host, app, _kind in apps_of(lab):
         wait_for(f"the demo writer of {app} on {host['name']}", lambda: writer_active(lab, host, app), 30)
+
+
+# --------------------------------------------------------------------------- fixture
+@pytest.fixture(scope="module")
+def replicating(lab, tmp_path_factory):
+    """Provision both hosts, deploy the demo writer into every app, wait until replication runs."""
+    assert len(lab.hosts) == 2, "these tests expect the default two-host lab (four apps)"
+    start_writers(lab)
+    for host, app, _kind in apps_of(lab):
         states = sidecar_states(lab)
         assert states.get((host["name"], app), (None, False))[1], f"sidecar {sidecar(app)} is not running"
     probe = tmp_path_factory.mktemp("probe") / "restore.sqlite3"

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from conftest import LAB
-from test_replication import (DEPLOY_DEMO, STORAGE_ROOT, ensure_apps_running, live_rows, provision, recap,
-                              sidecar_states, wait_for, writer_active)
+from test_replication import (DEPLOY_DEMO, STORAGE_ROOT, live_rows, provision, recap, sidecar_states, start_writers,
+                              wait_for, writer_active)
 
 RESTORE = "dokku_sqlite.litestream.restore"
 APP = "shop-1"
@@ -14,12 +14,7 @@ APP = "shop-1"
 
 @pytest.fixture(scope="module")
 def running(lab):
-    provision(lab)
-    lab.playbook(DEPLOY_DEMO)
-    for host in lab.hosts:
-        ensure_apps_running(lab, host)
-    host = lab.hosts[0]
-    wait_for("the demo writer", lambda: writer_active(lab, host, APP), 30)
+    start_writers(lab)
     time.sleep(4)  # a first snapshot in the replica
     return lab
 
