@@ -108,6 +108,8 @@ def main(argv=None) -> int:
                 for variant in ("ours", "baseline"):
                     entry[variant] = measure(lab, host, n, variant, Path(tmp))
                 results.append(entry)
+                # after each app count, so an interrupted run keeps what it measured
+                _lab.write_json("converge", {"apps": counts, "partial": True, "results": results}, args.out)
     finally:
         clean(lab, host, check=False)
         _lab.remove_docker_wrapper(lab, host)

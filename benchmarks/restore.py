@@ -7,9 +7,10 @@ For each size (default 256M and 1G):
 2. it is replicated to the lab's moto S3 under a fresh prefix with `litestream replicate -once`
    (the venv's litestream 0.5.17, the same binary as the lab image), which uploads the whole database;
 3. then, one after the other, each timed on its own:
-   - floor       every replica object under the prefix downloaded with boto3's managed transfer
-                 (download_file: parallel ranged GETs) into files on the controller: the bytes any
-                 restore must move, at the speed this machine and moto allow;
+   - floor       every replica object under the prefix downloaded with boto3, one streamed GET per
+                 object, into files on the controller: the bytes any restore must move, at the speed
+                 this machine and moto allow (boto3's managed transfer, parallel ranged GETs, was
+                 9x slower than Litestream itself against moto, so it is no floor here);
    - litestream  plain `litestream restore -o FILE s3://...` on the controller (same binary);
    - module      dokku_sqlite.litestream.litestream_restore through ansible-playbook on the lab host,
                  once per verify mode (default: none = verify off, quick = the default check). It runs
@@ -128,7 +129,11 @@ def floor(lab, prefix: str, into: Path) -> tuple[float, int, int]:
     into.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for n, (key, _size) in enumerate(keys):
-        s3.download_file(bucket, key, str(into / f"{n}.ltx"))
+        # one streamed GET per object, as a restore reads them: boto3's managed transfer (parallel
+        # ranged GETs) was 9x slower than Litestream itself against moto, which re-reads for each range
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with open(into / f"{n}.ltx", "wb") as handle:
+            shutil.copyfileobj(body, handle, 1 << 20)
     seconds = time.monotonic() - started
     got = sum(f.stat().st_size for f in into.iterdir())
     shutil.rmtree(into)
