@@ -14,9 +14,11 @@ Method ("visible" = the moment a reader of the replica could restore the row):
    the same for both stores, late by at most one poll interval plus one listing. The store's own
    time is kept as a second figure: the file's mtime (ns, exact), and S3 LastModified, which moto
    truncates to whole seconds (so that column is a lower bound for S3).
-2. After sampling, for every such file, `litestream restore -txid <maxTXID>` (the venv's 0.5.17)
-   restores the replica exactly up to that file, and the newest row id in the result says which
-   rows that file made visible: rows (previous max id, this max id] became visible at its time.
+2. As soon as a file is seen, `litestream restore -txid <maxTXID>` (the venv's 0.5.17, in a pool of
+   --workers threads) restores the replica exactly up to that file, and the newest row id in the
+   result says which rows that file made visible: rows (previous max id, this max id] became
+   visible at its time. (Restoring later fails: level-0 files are deleted a few minutes after their
+   compaction.) Rows next to a failed restore are left out, never counted with a later file.
 3. Lag of a row = visible time - committed_at. Rows committed before sampling began, or whose file
    appeared after it ended, are left out. Everything runs on one machine (one clock).
 Percentiles use linear interpolation between closest ranks.
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import _lab
@@ -62,9 +65,9 @@ def apps_vars(run_id: str) -> dict:
 class Poller(threading.Thread):
     """Records every level-0 LTX file of one replica: {name: (visible time, first seen time)}."""
 
-    def __init__(self, kind: str, list_files, interval: float):
+    def __init__(self, kind: str, list_files, interval: float, on_new=None):
         super().__init__(daemon=True)
-        self.kind, self.list_files, self.interval = kind, list_files, interval
+        self.kind, self.list_files, self.interval, self.on_new = kind, list_files, interval, on_new
         self.files: dict[str, tuple[float, float]] = {}
         self.stop = threading.Event()
         self.errors = 0
@@ -75,6 +78,8 @@ class Poller(threading.Thread):
                 for name, stamp in self.list_files():
                     if name not in self.files:
                         self.files[name] = (stamp, time.time())
+                        if self.on_new:
+                            self.on_new(name)
             except Exception:  # a transient listing error must not end the sampling
                 self.errors += 1
             self.stop.wait(self.interval)
@@ -119,17 +124,24 @@ def max_row_at(url: str, txid: str, env: dict, tmp: Path) -> tuple[int, float] |
     return (row[0] or 0, row[1] or 0.0) if row else (0, 0.0)
 
 
-def lags_of(files: dict, url: str, env: dict, rows: list, window: tuple[float, float], tmp: Path) -> dict:
-    """Assign each row to the first L0 file that contains it; returns lags by visible-time source."""
+def txid_of(name: str) -> str:
+    return name.split("-")[1].split(".")[0]
+
+
+def lags_of(files: dict, positions: dict, rows: list, window: tuple[float, float]) -> dict:
+    """Rows (max id at the previous file, max id at this file] became visible with this file.
+
+    positions: {file name: (max id, max committed_at) restored at its max txid, or None if that
+    restore failed}. Rows next to a failed restore are left out, never lumped into a later file.
+    """
     committed = dict(rows)
-    ordered = sorted(files.items(), key=lambda kv: int(kv[0].split("-")[1].split(".")[0], 16))
+    ordered = sorted(files.items(), key=lambda kv: int(txid_of(kv[0]), 16))
     prev_max = None
-    by_store, by_poll, failures = [], [], 0
+    by_store, by_poll = [], []
     for name, (visible, seen) in ordered:
-        txid = name.split("-")[1].split(".")[0]
-        got = max_row_at(url, txid, env, tmp)
+        got = positions.get(name)
         if got is None:
-            failures += 1
+            prev_max = None
             continue
         max_id = got[0]
         if prev_max is not None:
@@ -138,8 +150,9 @@ def lags_of(files: dict, url: str, env: dict, rows: list, window: tuple[float, f
                 if t is not None and window[0] <= t and seen <= window[1]:
                     by_store.append(visible - t)
                     by_poll.append(seen - t)
-        prev_max = max_id if prev_max is None else max(prev_max, max_id)
-    return {"store_time": by_store, "first_seen": by_poll, "files": len(ordered), "restore_failures": failures}
+        prev_max = max_id
+    return {"store_time": by_store, "first_seen": by_poll, "files": len(ordered),
+            "restore_failures": sum(1 for name in files if positions.get(name) is None)}
 
 
 def summary(values: list[float]) -> dict:
@@ -151,6 +164,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=120.0, help="sampling time (default 120)")
     parser.add_argument("--poll", type=float, default=0.1, help="replica listing interval in seconds (default 0.1)")
+    parser.add_argument("--workers", type=int, default=4, help="parallel restores while sampling (default 4)")
     _lab.common_args(parser)
     args = parser.parse_args(argv)
     lab = _lab.lab_for(args, hosts=1)
@@ -173,11 +187,28 @@ def main(argv=None) -> int:
             time.sleep(5)  # past the first snapshot
             s3_prefix = f"bench-lag/{run_id}/lag-s3"
             file_dir = lab.state / "replicas" / f"bench-lag-{run_id}" / "lag-file" / DB
-            pollers = {"s3": Poller("s3", s3_lister(lab, s3_prefix), args.poll),
-                       "file": Poller("file", file_lister(file_dir / "ltx" / "0"), args.poll)}
+            env = dict(os.environ, **{"LITESTREAM_ACCESS_KEY_ID": _lab.s3_credentials(lab)["access_key_id"],
+                                      "LITESTREAM_SECRET_ACCESS_KEY": _lab.s3_credentials(lab)["secret_access_key"]})
+            env.pop("AWS_CA_BUNDLE", None)
+            s3 = lab.facts["s3"]
+            urls = {"s3": f"s3://{s3['bucket']}/{s3_prefix}/{DB}?endpoint={s3['endpoint']}&region={s3['region']}",
+                    "file": f"file://{file_dir}"}
+            apps = {"s3": "lag-s3", "file": "lag-file"}
+            # each new file is restored at its txid right away: level-0 files are removed some minutes
+            # after compaction (l0-retention), and a later -txid restore can then no longer stop there
+            pool = ThreadPoolExecutor(max_workers=args.workers)
+            futures = {kind: {} for kind in urls}
+
+            def submitter(kind):
+                def on_new(name):
+                    futures[kind][name] = pool.submit(max_row_at, urls[kind], txid_of(name), env, tmp / kind)
+                return on_new
+            for kind in urls:
+                (tmp / kind).mkdir()
+            pollers = {"s3": Poller("s3", s3_lister(lab, s3_prefix), args.poll, submitter("s3")),
+                       "file": Poller("file", file_lister(file_dir / "ltx" / "0"), args.poll, submitter("file"))}
             for p in pollers.values():
-                p.list_files()  # files already there are not part of the sample
-                p.files = {name: (0.0, 0.0) for name, _ in p.list_files()}
+                p.files = {name: (0.0, 0.0) for name, _ in p.list_files()}  # already there: not sampled
             start = time.time()
             for p in pollers.values():
                 p.start()
@@ -187,18 +218,13 @@ def main(argv=None) -> int:
             for p in pollers.values():
                 p.stop.set()
                 p.join()
-            env = dict(os.environ, **{"LITESTREAM_ACCESS_KEY_ID": _lab.s3_credentials(lab)["access_key_id"],
-                                      "LITESTREAM_SECRET_ACCESS_KEY": _lab.s3_credentials(lab)["secret_access_key"]})
-            env.pop("AWS_CA_BUNDLE", None)
-            s3 = lab.facts["s3"]
-            urls = {"s3": f"s3://{s3['bucket']}/{s3_prefix}/{DB}?endpoint={s3['endpoint']}&region={s3['region']}",
-                    "file": f"file://{file_dir}"}
-            apps = {"s3": "lag-s3", "file": "lag-file"}
+            _lab.log("waiting for the restores")
+            pool.shutdown(wait=True)
             for kind, poller in pollers.items():
-                _lab.log(f"{kind}: matching {len(poller.files)} L0 files to rows")
                 rows = live_rows(lab, host, apps[kind])
                 new = {k: v for k, v in poller.files.items() if v[1] > 0}
-                lags = lags_of(new, urls[kind], env, rows, (start, end), tmp)
+                positions = {name: (None if f.exception() else f.result()) for name, f in futures[kind].items()}
+                lags = lags_of(new, positions, rows, (start, end))
                 results[kind] = {"l0_files": lags["files"], "restore_failures": lags["restore_failures"],
                                  "poll_errors": poller.errors,
                                  "lag_s": summary(lags["first_seen"]), "lag_store_time_s": summary(lags["store_time"]),
