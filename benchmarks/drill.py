@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Restore-drill time for N apps (default 10) on one lab host.
+
+N apps `drill-01..` are provisioned by the provision playbook (odd ones replicating to moto S3, even
+ones to a file replica, default settings) and run the lab's demo writer (a row every 100 ms), so
+the replicas are live and growing. After --settle seconds the drill playbook
+(dokku_sqlite.litestream.drill) runs for the host, restoring on the same host. Reported:
+  - the drill playbook's wall time (ansible-playbook process, includes start-up and the report);
+  - per app, `duration` from drill-report.json (the litestream_restore run: dry run, restore,
+    verification) with p50 / max, and their sum;
+  - the drill's own status per app (every drill must pass, or the benchmark fails).
+
+    benchmarks/drill.py [--apps 10] [--settle 20] [--lab-up] [--lab-down] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _lab
+from test_replication import app_running, wait_for, writer_active
+
+PROVISION = "dokku_sqlite.litestream.provision"
+DRILL = "dokku_sqlite.litestream.drill"
+DEPLOY_DEMO = str(_lab.REPO / "tests" / "lab" / "deploy-demo.yml")
+
+
+def apps_vars(n: int, run_id: str) -> dict:
+    apps = []
+    for i in range(1, n + 1):
+        app = f"drill-{i:02d}"
+        replica = ({"type": "s3", "bucket": "{{ lab_s3_bucket }}", "path": f"bench-drill/{run_id}/{app}",
+                    "endpoint": "{{ lab_s3_endpoint }}", "region": "{{ lab_s3_region }}", "credentials": "lab-s3"}
+                   if i % 2 else {"type": "file", "path": f"{{{{ lab_file_replica_dir }}}}/bench-drill-{run_id}/{app}"})
+        apps.append({"app": app, "create": True, "replica": replica})
+    return {"dokku_litestream_hosts": "lab-dokku-1", "litestream_apps": apps}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--apps", type=int, default=10, help="number of apps (default 10)")
+    parser.add_argument("--settle", type=float, default=20.0,
+                        help="seconds of writing before the drill (default 20)")
+    _lab.common_args(parser)
+    args = parser.parse_args(argv)
+    lab = _lab.lab_for(args, hosts=1)
+    host = lab.hosts[0]
+    run_id = time.strftime("%H%M%S")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-drill-") as tmpdir:
+            tmp = Path(tmpdir)
+            vars_file = tmp / "vars.json"
+            data = apps_vars(args.apps, run_id)
+            vars_file.write_text(json.dumps(data))
+            apps = [a["app"] for a in data["litestream_apps"]]
+            _lab.clean_apps(lab, host, "drill-")
+            _lab.log(f"provisioning {args.apps} apps and deploying the demo writer")
+            _lab.run_playbook(lab, PROVISION, "-e", f"@{vars_file}")
+            _lab.run_playbook(lab, DEPLOY_DEMO, "-e", f"@{vars_file}", "--limit", host["name"])
+            for app in apps:
+                if not app_running(lab, host, app):
+                    lab.dokku(host, "ps:start", app)
+                wait_for(f"the demo writer of {app}", lambda: writer_active(lab, host, app), 60)
+            time.sleep(args.settle)
+            report_dir = tmp / "reports"
+            extra = tmp / "drill.json"
+            extra.write_text(json.dumps({"restore_drill_report_dir": str(report_dir)}))
+            _lab.log("drilling")
+            wall, _data, _proc = _lab.run_playbook(lab, DRILL, "-e", f"@{vars_file}", "-e", f"@{extra}",
+                                                   "--limit", host["name"])
+            report = json.loads((report_dir / "drill-report.json").read_text())
+    finally:
+        _lab.clean_apps(lab, host, "drill-", check=False)
+        if args.lab_down:
+            _lab.lab_down()
+
+    results = report["results"]
+    bad = [r for r in results if r.get("status") != "ok"]
+    if bad or len(results) != args.apps:
+        raise SystemExit(f"the drill did not pass for every app: {len(results)} results, failed: "
+                         f"{[(r.get('app'), r.get('message')) for r in bad]}")
+    durations = [float(r["duration"]) for r in results]
+    per_app = [{"app": r["app"], "duration_s": float(r["duration"]), "rows": r.get("rows"),
+                "lag_seconds": r.get("lag_seconds"), "replica": r.get("replica")} for r in results]
+    figures = {"apps": args.apps, "drill_wall_s": round(wall, 3), "sum_durations_s": round(sum(durations), 3),
+               "per_app_p50_s": _lab.percentile(durations, 50), "per_app_max_s": max(durations),
+               "per_app_mean_s": sum(durations) / len(durations), "wall_per_app_s": wall / args.apps,
+               "summary": report.get("summary"), "per_app": per_app}
+    print(f"Restore drill of {args.apps} apps on one host (seconds):")
+    print(_lab.table(["apps", "drill wall", "wall / app", "sum of restores", "restore p50", "restore max"],
+                     [[args.apps, figures["drill_wall_s"], figures["wall_per_app_s"], figures["sum_durations_s"],
+                       figures["per_app_p50_s"], figures["per_app_max_s"]]]))
+    print()
+    print(_lab.table(["app", "replica", "restore s", "rows", "lag s"],
+                     [[p["app"], (p["replica"] or "").split(" ")[0], p["duration_s"], p["rows"], p["lag_seconds"]]
+                      for p in per_app]))
+    path = _lab.write_json("drill", figures, args.out)
+    print(f"\nJSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

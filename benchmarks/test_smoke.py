@@ -1,0 +1,69 @@
+"""Smoke test of the benchmark scripts: they run against the lab and write JSON with the expected
+fields and sane values. Figures are not judged (no timing is asserted), only that the scripts work.
+
+Not part of CI (it took 190 s on a loaded 2-core machine, over CI's budget for it); run it by hand:
+    DSL_LAB_NAME=dsl-bench DSL_LAB_PORT_BASE=22700 .venv/bin/pytest -q benchmarks/test_smoke.py
+A machine without Docker fails here: it never skips.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+import _lab
+
+BIN, BENCH = _lab.BIN, _lab.HERE
+
+
+@pytest.fixture(scope="module")
+def lab():
+    probe = subprocess.run(["docker", "info"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail("no Docker engine answers (run scripts/bootstrap): the benchmarks need one\n" + probe.stderr)
+    status = subprocess.run([*_lab.LAB, "status"], capture_output=True, text=True)
+    # a lab that is up is used as it is (its other hosts and apps are left alone)
+    return _lab.lab_current() if status.returncode == 0 else _lab.lab_up(1)
+
+
+def run_bench(script, out, *args):
+    env = dict(os.environ)
+    env.pop("AWS_CA_BUNDLE", None)
+    proc = subprocess.run([str(BIN / "python"), str(BENCH / script), "--out", str(out), *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc, json.loads(out.read_text())
+
+
+def test_converge_with_one_app_counts_calls_and_compares_with_the_baseline(lab, tmp_path):
+    proc, data = run_bench("converge.py", tmp_path / "converge.json", "--apps", "1")
+    assert "Ratios ours / baseline" in proc.stdout
+    (entry,) = data["results"]
+    assert entry["apps"] == 1
+    for variant in ("ours", "baseline"):
+        first, again = entry[variant]["first"], entry[variant]["no_change"]
+        assert first["sidecars_running"] == again["sidecars_running"] == 1
+        assert first["wall_s"] > 0 and again["wall_s"] > 0
+        assert first["changed_items"] > 0, f"{variant}: the first run changed nothing"
+        assert again["changed_items"] == 0, f"{variant}: the no-change run changed {again['changed_items']} item(s)"
+        assert first["dokku"] >= 3 and first["docker"] >= 3, f"{variant}: too few calls counted: {first}"
+        assert first["host_invocations"] >= 3 and first["tasks"] >= 3
+    # the counting docker wrapper and the modules' own `commands` lists agree on our playbook
+    assert entry["ours_docker_wrapper_matches_module_commands"], entry["ours"]["first"]
+    for run in ("first", "no_change"):
+        ratios = entry["ratios"][run]
+        assert set(ratios) == {"wall_s", "dokku", "docker", "tasks", "host_invocations"}
+        assert all(value is not None and value > 0 for value in ratios.values()), ratios
+    assert data["machine"]["cpus"] >= 1
+
+
+def test_restore_of_a_tiny_database_is_timed_against_the_floor(lab, tmp_path):
+    proc, data = run_bench("restore.py", tmp_path / "restore.json", "--sizes", "2M", "--verify", "none,quick")
+    assert "x floor" in proc.stdout
+    (entry,) = data["results"]
+    assert entry["rows"] > 1000 and entry["db_bytes"] > 1_500_000
+    assert entry["floor"]["bytes"] > 0 and entry["floor"]["objects"] >= 1
+    for key in ("litestream", "module_none", "module_quick"):
+        assert entry[key]["ratio_vs_floor"] > 0, (key, entry[key])
+    for key in ("module_none", "module_quick"):
+        assert 0 < entry[key]["module_duration_s"] < entry[key]["wall_s"], entry[key]
