@@ -24,6 +24,7 @@ REDACTED = "<redacted>"
 REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
 DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 CREDENTIAL_SET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+IMAGE_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:$|[-+])")
 
 # Keys Litestream 0.3 understood per replica that 0.5 silently ignores (or rejects): refusing them
 # here is the only way the user learns their retention or encryption setting does nothing.
@@ -360,3 +361,28 @@ def config_hash(redacted_config, image):
     digest.update(b"\0")
     digest.update(image.encode("utf-8"))
     return digest.hexdigest()[:32]
+
+
+def image_version(image):
+    """(major, minor, patch) of an image tagged with a full version (':0.5.17', ':v0.5.17-scratch'), else None."""
+    if not image or "@" in image:
+        return None
+    _name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:  # no tag, only a registry port
+        return None
+    match = IMAGE_VERSION_RE.match(tag)
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def downgrade_problem(current_image, wanted_image):
+    """Why replacing the sidecar's image would be a Litestream downgrade, or None when it is not one.
+
+    Litestream 0.5.15 and older cannot read (nor continue) the LTX files 0.5.16+ wrote: an older
+    sidecar only logs "sync error ... no flags allowed" while the replica falls behind.
+    """
+    old, new = image_version(current_image), image_version(wanted_image)
+    if old is None or new is None or new >= old:
+        return None
+    return ("refusing to downgrade Litestream from %s to %s: a replica written by a newer Litestream cannot be "
+            "read or continued by an older one. Keep %s or a newer image; to really go back, remove the sidecar "
+            "(state: absent) and replicate to a new path" % (current_image, wanted_image, current_image))

@@ -23,6 +23,15 @@ NO_BACKUP_MESSAGES = ("no matching backup files available", "no matching backups
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_PRAGMA = {"full": "integrity_check", "quick": "quick_check"}
 MAX_INTEGRITY_MESSAGES = 20
+# Litestream's own words for failures whose cause they do not name -> the cause and the fix.
+KNOWN_FAILURES = (
+    ("no flags allowed, reserved for future use",
+     "the replica was written by a newer Litestream than this image (the LTX format of 0.5.16+ cannot be read "
+     "by 0.5.15 or older): use the version that wrote the replica or a newer one, never an older one"),
+    ("unable to add custom RootCAs HTTPClient",
+     "AWS_CA_BUNDLE is set inside the Litestream container (by the image?) and no Litestream 0.5 S3 client "
+     "works with it: use an image that does not set it"),
+)
 
 
 def parse_timestamp(text):
@@ -86,6 +95,15 @@ def parse_json_output(stdout):
     except ValueError:
         return None
     return value
+
+
+def failure_hint(*texts):
+    """The cause and fix of a known Litestream failure found in its output, or None."""
+    joined = "\n".join(text or "" for text in texts)
+    for needle, hint in KNOWN_FAILURES:
+        if needle in joined:
+            return hint
+    return None
 
 
 def is_no_backup(text):

@@ -147,6 +147,8 @@ extends_documentation_fragment:
 notes:
   - Runs on the Dokku host as root. Create the storage first (M(dokku_sqlite.litestream.dokku_storage)).
   - Litestream 0.5 refuses two replicas per database and silently ignores 0.3 options; both are refused here.
+  - Replacing the sidecar's image by an older Litestream version (by the tags, for example C(0.5.17) to
+    C(0.5.15)) is refused, since older versions cannot read or continue what newer ones wrote.
 seealso:
   - module: dokku_sqlite.litestream.litestream_auth
   - module: dokku_sqlite.litestream.dokku_storage
@@ -338,6 +340,9 @@ class ReplicaManager:
             self.finish(before, {"container": {"exists": False}, "config": None})
             return
 
+        problem = ls.downgrade_problem(((current or {}).get("Config") or {}).get("Image"), self.params["image"])
+        if problem:
+            self.fail("app %s: %s" % (self.app, problem))
         # the container's own flags count too: a new mount or stop timeout needs a new container
         spec = "\n".join(self.create_args(""))
         config_hash = ls.config_hash(redacted + spec, self.params["image"])

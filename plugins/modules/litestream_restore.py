@@ -201,6 +201,8 @@ notes:
   - To restore into the directory of a running app, stop the app and its replication sidecar first (the
     C(restore) role does), then start them again. Restoring under a live writer mixes two databases.
   - With O(on_existing=fail) a second run fails by design. Use V(skip) for a play that must be idempotent.
+  - When Litestream fails for a known reason its own words do not name (a replica written by a newer
+    Litestream than O(image); C(AWS_CA_BUNDLE) set inside the image), the message adds the likely cause.
   - In check mode the dry run still runs (it only reads the replica); nothing is written on the host except
     the temporary configuration directory, which is removed.
 seealso:
@@ -753,8 +755,10 @@ def last_line(out, err):
 
 
 def describe(docker, rc, out, err):
-    """Litestream's own last words and the command that ran (the script holds no secret)."""
-    return "%s (exit %d; command: %s)" % (last_line(out, err), rc, docker.commands[-1])
+    """Litestream's own last words, the command that ran (the script holds no secret) and a known cause."""
+    text = "%s (exit %d; command: %s)" % (last_line(out, err), rc, docker.commands[-1])
+    hint = rs.failure_hint(out, err)
+    return text + ("; likely cause: %s" % hint if hint else "")
 
 
 def main():

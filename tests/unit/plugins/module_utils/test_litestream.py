@@ -129,3 +129,30 @@ def test_real_litestream_accepts_every_rendered_kind(spec, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert str(tmp_path / "production.sqlite3") in proc.stdout
     assert proc.stdout.count(fields["type"]) >= 2
+
+
+@pytest.mark.parametrize("image, expected", [
+    ("litestream/litestream:0.5.17", (0, 5, 17)),
+    ("registry.example.invalid:5000/litestream/litestream:v0.5.16-scratch", (0, 5, 16)),
+    ("dsl-lab/litestream:0.5.17", (0, 5, 17)),
+    ("litestream/litestream", None),
+    ("litestream/litestream:latest", None),
+    ("litestream/litestream:0.5", None),
+    ("registry.example.invalid:5000/litestream", None),
+    ("litestream/litestream@sha256:abcd", None),
+    (None, None),
+])
+def test_image_version(image, expected):
+    assert ls.image_version(image) == expected
+
+
+@pytest.mark.parametrize("current, wanted, refused", [
+    ("litestream/litestream:0.5.17", "litestream/litestream:0.5.15", True),
+    ("litestream/litestream:0.5.17", "other/litestream:v0.4.9", True),
+    ("litestream/litestream:0.5.15", "litestream/litestream:0.5.17", False),
+    ("litestream/litestream:0.5.17", "litestream/litestream:0.5.17", False),
+    ("litestream/litestream", "litestream/litestream:0.5.15", False),  # the plugin's untagged image: unknown
+    (None, "litestream/litestream:0.5.15", False),
+])
+def test_downgrade_problem(current, wanted, refused):
+    assert (ls.downgrade_problem(current, wanted) is not None) is refused

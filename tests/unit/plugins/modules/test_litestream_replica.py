@@ -154,3 +154,39 @@ def test_stopped_and_absent(roots, docker):
     assert result["actions"] == ["remove container", "remove config"]
     assert not (roots / "apps" / "blog").exists()
     assert (roots / "credentials" / "lab").exists()  # credential sets are litestream_auth's business
+
+
+def test_a_downgrade_of_the_image_is_refused_before_anything_changes(roots, docker):
+    run_module(litestream_replica.main, args(roots))
+    before = snapshot(roots)
+    container = json.dumps(docker.container)
+    docker.calls[:] = []
+    result = run_module(litestream_replica.main, args(roots, image="litestream/litestream:0.5.15"), fail=True)
+    assert result["msg"] == (
+        "app blog: refusing to downgrade Litestream from litestream/litestream:0.5.17 to litestream/litestream:0.5.15: "
+        "a replica written by a newer Litestream cannot be read or continued by an older one. Keep "
+        "litestream/litestream:0.5.17 or a newer image; to really go back, remove the sidecar (state: absent) and "
+        "replicate to a new path")
+    assert writes(docker.calls) == [] and snapshot(roots) == before and json.dumps(docker.container) == container
+
+
+def test_an_upgrade_of_the_image_recreates_the_sidecar(roots, docker):
+    run_module(litestream_replica.main, args(roots, image="litestream/litestream:0.5.16"))
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["actions"] == ["stop container", "remove container", "create container", "start container"]
+    assert docker.container["Config"]["Image"] == "litestream/litestream:0.5.17"
+
+
+def test_the_dokku_litestream_plugins_container_is_replaced_gracefully(roots, docker):
+    # what `dokku litestream:create` + `litestream:start` left: the same name, no labels, an untagged image
+    docker.container = {"Id": "plugin1", "Name": "/dokku.litestream.blog", "Image": "sha256:0000",
+                        "Config": {"Image": "litestream/litestream", "Labels": {},
+                                   "Env": ["LITESTREAM_ACCESS_KEY_ID=AKIAOLD", "LITESTREAM_SECRET_ACCESS_KEY=old"]},
+                        "State": {"Running": True, "Status": "running"}, "HostConfig": {"RestartPolicy": {"Name": "no"}}}
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["actions"] == ["stop container", "remove container", "write config", "write credentials.env",
+                                 "create container", "start container"]
+    stop = next(c for c in docker.calls if c[:2] == ["container", "stop"])
+    assert stop == ["container", "stop", "--time", "45", "dokku.litestream.blog"]  # Litestream's last sync runs
+    assert docker.container["Id"] != "plugin1"
+    assert docker.container["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"

@@ -40,6 +40,7 @@ class FakeLitestream:
         self.tables = ("events",)
         self.corrupt = False
         self.fail_restore = None
+        self.fail_every_run = None  # stderr of a failure before anything is read (dry run included)
         self.keys = []
         self.unreachable = False  # the replica never answers: with a timeout, `timeout` ends Litestream (124)
         self.timeouts = []  # the timeout each run was given (None: none)
@@ -74,6 +75,8 @@ class FakeLitestream:
             self.keys.append((open(key_path).read(), stat.S_IMODE(os.stat(key_path).st_mode)))
         assert stat.S_IMODE(os.stat(config_dir).st_mode) == 0o700
         self.runs.append((tail, args, mounts, config, env))
+        if self.fail_every_run:
+            return 1, "", self.fail_every_run
         assert args[:3] == ["-config", "/etc/litestream/litestream.yml", "-no-expand-env"]
         assert args[-1] == "/data/" + json.loads(config.split("path: ", 1)[1].split("\n")[0]).split("/")[-1]
 
@@ -403,6 +406,39 @@ def test_container_script_timeout_ends_a_hanging_litestream_in_a_real_shell(tmp_
     binary.write_text("#!/bin/sh\necho \"$@\"\n")
     proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20, check=False)
     assert proc.returncode == 0 and proc.stdout == "restore\n"
+
+
+# Litestream's exact words (0.5.15 restoring a 0.5.17 replica; 0.5.17 with AWS_CA_BUNDLE set), as seen in the lab
+DOWNGRADE = "Error: decode database: decode page 1: read page header 0: no flags allowed, reserved for future use\n"
+CA_BUNDLE = ("Error: s3: cannot load aws config: unable to add custom RootCAs HTTPClient, has no "
+             "WithTransportOptions, *http.Client\n")
+
+
+def test_a_replica_from_a_newer_litestream_is_named_as_the_cause(roots, docker):
+    docker.fail_restore = DOWNGRADE
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "litestream restore failed: Error: decode database: decode page 1: read page header 0: no flags allowed, " \
+        "reserved for future use (exit 1; command: docker run" in result["msg"]
+    assert result["msg"].endswith(
+        "; likely cause: the replica was written by a newer Litestream than this image (the LTX format of 0.5.16+ "
+        "cannot be read by 0.5.15 or older): use the version that wrote the replica or a newer one, never an older one")
+
+
+def test_aws_ca_bundle_in_the_image_is_named_as_the_cause(roots, docker):
+    docker.fail_every_run = CA_BUNDLE
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "the replica s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000) cannot be read: Error: s3: cannot " \
+        "load aws config" in result["msg"]
+    assert result["msg"].endswith("; likely cause: AWS_CA_BUNDLE is set inside the Litestream container (by the "
+                                  "image?) and no Litestream 0.5 S3 client works with it: use an image that does "
+                                  "not set it")
+    assert len(docker.runs) == 1  # the dry run failed: nothing was restored
+
+
+def test_an_unknown_failure_gets_no_made_up_cause(roots, docker):
+    docker.fail_restore = "Error: decode database: unexpected EOF\n"
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "likely cause" not in result["msg"]
 
 
 def test_missing_replica_fails_unless_if_replica_exists(roots, docker):

@@ -1,0 +1,118 @@
+"""The documentation must run as written: module EXAMPLES use FQCNs and real options, and the README's
+inventory examples use only the variables and keys the roles and modules take."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
+TASK_KEYWORDS = {"name", "when", "register", "become", "delegate_to", "run_once", "loop", "no_log", "vars"}
+
+
+@pytest.fixture(scope="module")
+def module_docs():
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"),
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", HOME=str(REPO / "build"))
+    proc = subprocess.run([BIN / "ansible-doc", "--json", "-t", "module"]
+                          + ["dokku_sqlite.litestream.%s" % name for name in MODULES],
+                          capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    docs = json.loads(proc.stdout)
+    assert sorted(docs) == ["dokku_sqlite.litestream.%s" % name for name in MODULES], proc.stderr
+    return docs
+
+
+def unknown_options(options, given, where):
+    problems = []
+    for key, value in given.items():
+        if key not in options:
+            problems.append("%s: unknown option %s" % (where, key))
+            continue
+        spec = options[key]
+        if spec.get("suboptions") and isinstance(value, dict):
+            problems += unknown_options(spec["suboptions"], value, "%s.%s" % (where, key))
+        templated = isinstance(value, str) and "{{" in value
+        if spec.get("choices") and not templated and value not in spec["choices"]:
+            problems.append("%s: %s=%r is not one of %s" % (where, key, value, spec["choices"]))
+    return problems
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_examples_use_fqcn_and_documented_options(module_docs, module):
+    examples = yaml.safe_load(module_docs["dokku_sqlite.litestream.%s" % module]["examples"])
+    problems = []
+    for task in examples:
+        actions = [key for key in task if key not in TASK_KEYWORDS]
+        assert len(actions) == 1 and actions[0].count(".") == 2, "not one FQCN action: %r" % task
+        if not actions[0].startswith("dokku_sqlite.litestream."):
+            assert actions[0].startswith("ansible.builtin."), actions[0]
+            continue
+        options = module_docs[actions[0]]["doc"]["options"]
+        problems += unknown_options(options, task[actions[0]], task["name"])
+        problems += ["%s: required option %s missing" % (task["name"], key)
+                     for key, spec in options.items() if spec.get("required") and key not in task[actions[0]]]
+    assert problems == []
+
+
+def role_options(role):
+    spec = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return spec["argument_specs"]["main"]["options"]
+
+
+def readme_inventories():
+    """The README's YAML blocks that set litestream_* variables."""
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)]
+    return [block for block in blocks if isinstance(block, dict) and any(k.startswith("litestream_") for k in block)]
+
+
+def test_readme_inventory_examples_use_real_keys():
+    inventories = readme_inventories()
+    assert len(inventories) >= 2  # the quick start and the complete example
+    replication = role_options("replication")
+    app_keys = set(replication["replication_apps"]["options"])
+    set_keys = set(replication["replication_credential_sets"]["options"])
+    replica_keys = set(ls.replica_argument_spec(with_v03_options=False))
+    problems = []
+    for inventory in inventories:
+        problems += ["variable %s" % k for k in set(inventory) - {"litestream_apps", "litestream_credential_sets",
+                                                                 "litestream_image"}]
+        names = set()
+        for entry in inventory.get("litestream_credential_sets", []):
+            problems += ["credential set key %s" % k for k in set(entry) - set_keys]
+            names.add(entry.get("name", "default"))
+        for app in inventory.get("litestream_apps", []):
+            problems += ["app key %s" % k for k in set(app) - app_keys]
+            replica = app.get("replica")
+            if replica is None:
+                continue
+            problems += ["replica key %s" % k for k in set(replica) - replica_keys]
+            fields = ls.normalize_replica(replica)  # raises on anything the modules would refuse
+            if ls.needs_credentials(fields):
+                assert fields.get("credentials", "default") in names, app["app"]
+    assert problems == []
+
+
+def test_readme_names_only_existing_playbooks_roles_and_modules():
+    text = (REPO / "README.md").read_text() + (REPO / "docs" / "execution-environment.md").read_text()
+    known = set(MODULES) | {p.name for p in (REPO / "roles").iterdir()} | {p.stem for p in (REPO / "playbooks").glob("*.yml")}
+    named = set(re.findall(r"dokku_sqlite\.litestream\.([a-z_]+)", text))
+    assert named and named - known == set()
+
+
+def test_readme_role_variables_exist():
+    text = (REPO / "README.md").read_text()
+    known = set()
+    for role in ("storage", "replication", "restore", "restore_drill"):
+        known |= set(role_options(role))
+    named = set(re.findall(r"\b((?:restore|replication|restore_drill)_[a-z_]+)\b", text))
+    named -= {"restore_drill"}  # the role's own name
+    assert named and named - known == set()

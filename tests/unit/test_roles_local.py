@@ -1,0 +1,36 @@
+"""Role behaviour that needs no Dokku host: plays on localhost that stop before any remote work."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run_role(tmp_path, role, variables):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: all\n  gather_facts: false\n  roles:\n    - role: dokku_sqlite.litestream.%s\n" % role)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections"),
+           "ANSIBLE_LOCALHOST_WARNING": "false"}
+    return subprocess.run([BIN / "ansible-playbook", "-i", "web1,web2,", "-c", "local", str(playbook),
+                           "-e", f"@{extra}"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          check=False, timeout=120)
+
+
+def test_drill_refuses_an_app_name_no_host_lists_before_touching_anything(tmp_path):
+    apps = [{"app": "blog", "replica": {"type": "file", "path": "/srv/replicas/blog"}}]
+    report_dir = tmp_path / "reports"
+    proc = run_role(tmp_path, "restore_drill", {
+        "restore_drill_apps": apps, "restore_drill_apps_only": ["blgo", "blog"],
+        "restore_drill_report_dir": str(report_dir), "restore_drill_scratch_dir": str(tmp_path / "scratch")})
+    assert proc.returncode != 0, proc.stdout
+    assert ("restore_drill_apps_only names blgo, which no host of this play (web1, web2) lists in "
+            "restore_drill_apps (litestream_apps); known apps: blog") in proc.stdout, proc.stdout
+    # it stopped before any credential, scratch or report work
+    assert "Ensure the credential sets" not in proc.stdout
+    assert not report_dir.exists() and not (tmp_path / "scratch").exists()
