@@ -68,11 +68,21 @@ def parse_txid(text):
     return "%016x" % value
 
 
-def container_script(config_path, env_path, args, binary="/usr/local/bin/litestream"):
-    """sh -c script: load the credentials file when there is one, then exec `litestream <args>`."""
+TIMEOUT_RC = 124  # what coreutils' and busybox's timeout exit with when the time ran out
+
+
+def container_script(config_path, env_path, args, binary="/usr/local/bin/litestream", timeout=0):
+    """sh -c script: load the credentials file when there is one, then exec `litestream <args>`.
+
+    timeout (seconds, 0: none) stops Litestream with `timeout` when the image has it: its S3 client
+    retries an unreachable endpoint for about two minutes before it gives up.
+    """
     quoted = " ".join(ls.shell_quote(arg) for arg in args)
-    return ("set -a; [ ! -f %s ] || . %s; set +a; exec %s %s"
-            % (env_path, env_path, binary, quoted))
+    command = "%s %s" % (binary, quoted)
+    if timeout:
+        command = "$(command -v timeout >/dev/null && echo timeout %d) %s" % (int(timeout), command)
+    return ("set -a; [ ! -f %s ] || . %s; set +a; exec %s"
+            % (env_path, env_path, command))
 
 
 def parse_json_output(stdout):

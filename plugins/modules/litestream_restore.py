@@ -182,6 +182,16 @@ options:
     description: Docker network of the restore container.
     type: str
     default: host
+  dry_run_timeout:
+    description:
+      - Seconds the dry run, which reads the replica's file list before anything is restored, may take; V(0)
+        waits as long as Litestream does.
+      - Litestream's S3 client retries an unreachable endpoint for about two minutes before it gives up; with a
+        limit, an unreachable replica fails after this long, with a message that says so.
+      - Needs C(timeout) in the image (the official Debian and Alpine images have it); without it, no limit applies.
+    type: int
+    default: 0
+    version_added: "0.1.0"
 extends_documentation_fragment:
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.credentials
@@ -383,6 +393,8 @@ class RestoreManager:
                 self.fail("%s: %s" % (label, error))
         if not os.path.isabs(self.dest):
             self.fail("dest must be an absolute path, got %r" % self.dest)
+        if params["dry_run_timeout"] < 0:
+            self.fail("dry_run_timeout must be 0 (no limit) or a number of seconds, got %d" % params["dry_run_timeout"])
         if ":" in self.dest:
             self.fail("dest %r must not contain ':' (docker cannot mount such a path)" % self.dest)
         if params["timestamp"] is not None and params["txid"] is not None:
@@ -457,7 +469,7 @@ class RestoreManager:
         if self.creds.get("ssh_private_key"):
             write_atomic(os.path.join(self.workdir, ls.SSH_KEY_FILE), self.creds["ssh_private_key"], 0o600)
 
-    def litestream(self, restore_args, mount_dest):
+    def litestream(self, restore_args, mount_dest, timeout=0):
         """Run `litestream restore <restore_args> /data/<database>` in a throw-away container."""
         args = ["restore", "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + restore_args
         args.append("%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database))
@@ -467,15 +479,17 @@ class RestoreManager:
         docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
         if self.fields["type"] == "file":
             docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
-        docker += [self.params["image"], "-c", rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, args)]
+        docker += [self.params["image"], "-c",
+                   rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, args, timeout=timeout)]
         return self.docker.run(docker, check=False)
 
     def dry_run(self, point_args):
         """The restore plan (dict), None when the replica holds nothing that matches; fails on other errors."""
         if self.fields["type"] == "file" and not os.path.isdir(self.fields["path"]):
             return None  # nothing to read, and docker would create the directory for the mount
+        timeout = self.params["dry_run_timeout"]
         rc, out, err = self.litestream(["-dry-run", "-json"] + point_args + ["-o", "%s/%s" % (RESTORE_DIR, self.name)],
-                                       mount_dest=False)
+                                       mount_dest=False, timeout=timeout)
         if rc == 0:
             plan = rs.parse_json_output(out)
             if not isinstance(plan, dict):
@@ -483,6 +497,9 @@ class RestoreManager:
             return plan
         if rs.is_no_backup(err) or rs.is_no_backup(out):
             return None
+        if timeout and rc == rs.TIMEOUT_RC:
+            self.fail("the replica %s is unreachable: no answer within %d s (dry_run_timeout); Litestream's last "
+                      "words: %s" % (self.result["replica"], timeout, describe(self.docker, rc, out, err)))
         self.fail("the replica %s cannot be read: %s" % (self.result["replica"], describe(self.docker, rc, out, err)))
 
     def plan(self):
@@ -766,6 +783,7 @@ def main():
         verify=dict(type="dict", default={}, options=verify_options),
         image=dict(type="str", default=ls.DEFAULT_IMAGE),
         network=dict(type="str", default="host"),
+        dry_run_timeout=dict(type="int", default=0),
         credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

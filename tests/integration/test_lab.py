@@ -46,7 +46,8 @@ def test_host_keys_are_checked(lab, tmp_path):
 
 
 def test_every_lab_server_listens_on_loopback_only(lab):
-    ports = {h["port"] for h in lab.hosts} | {lab.facts["s3"]["port"], lab.facts["sftp"]["port"]}
+    ports = {h["port"] for h in lab.hosts} | {lab.facts["s3"]["port"], lab.facts["s3"]["backend_port"],
+                                              lab.facts["sftp"]["port"]}
     listening = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:

@@ -325,28 +325,27 @@ def test_second_provision_changes_nothing_and_check_mode_touches_nothing(replica
     assert '"2s"' not in lab.ssh(host, f"cat {APPS_ROOT}/shop-1/litestream.yml").stdout
 
 
-def test_sidecars_come_back_after_a_docker_daemon_restart(replicating, tmp_path):
-    lab = replicating
-    host = lab.hosts[-1]
+def assert_replication_resumes(lab, host, tmp_path, disrupt, what, apps_come_back=False, timeout=120):
+    """Run disrupt() (something that stops every container of the host), then prove that, without any
+    playbook run, the same sidecars run again by their restart policy and every row reaches the replicas.
+
+    apps_come_back: the apps must run again by themselves too (a boot runs Dokku's `ps:restore`); otherwise
+    they are started as Dokku's boot service would (their on-failure policy may leave them down).
+    Returns {"back": seconds until the sidecars ran again, "resumed": seconds until every replica held
+    rows committed after the disruption}.
+    """
     mine = [(app, kind) for h, app, kind in apps_of(lab) if h is host]
     before = sidecar_states(lab)
-    old_pid = lab.ssh(host, "pgrep -x dockerd").stdout.strip()
-    assert old_pid, "no dockerd runs on the lab host"
-    lab.ssh(host, "pkill -TERM -x dockerd")
-    restarted_at = time.time()
-
-    def daemon_back():
-        pid = lab.ssh(host, "pgrep -x dockerd", check=False).stdout.strip()
-        return pid and pid != old_pid and lab.ssh(host, "docker info --format '{{.ID}}'", check=False).returncode == 0
-
-    wait_for(f"the inner dockerd of {host['name']} to answer again", daemon_back, 90)
+    disrupted_at = time.time()
+    disrupt()
 
     def sidecars_running():
         now = sidecar_states(lab)
         return all(now.get((host["name"], app), (None, False))[1] for app, _k in mine)
 
     # the sidecars come back by themselves (unless-stopped), before anybody starts the apps
-    wait_for("the sidecars to run again without help", sidecars_running, 30)
+    wait_for(f"the sidecars of {host['name']} to run again without help after {what}", sidecars_running, timeout)
+    sidecars_back = time.time() - disrupted_at
     after = sidecar_states(lab)
     for app, _kind in mine:
         assert after[(host["name"], app)][0] == before[(host["name"], app)][0], \
@@ -354,9 +353,13 @@ def test_sidecars_come_back_after_a_docker_daemon_restart(replicating, tmp_path)
         policy = lab.ssh(host, f"docker inspect --format '{{{{.HostConfig.RestartPolicy.Name}}}}' {sidecar(app)}")
         assert policy.stdout.strip() == "unless-stopped"
 
-    # what Dokku's boot service does for the apps (their on-failure policy may leave them down)
-    started = ensure_apps_running(lab, host)
-    print(f"apps that needed dokku ps:start after the daemon restart: {started}")
+    if apps_come_back:
+        for app, _kind in mine:
+            wait_for(f"{app} on {host['name']} to run again by itself after {what}",
+                     lambda: app_running(lab, host, app), timeout)
+    else:
+        started = ensure_apps_running(lab, host)
+        print(f"apps that needed dokku ps:start after {what}: {started}")
     for app, _kind in mine:
         wait_for(f"the demo writer of {app} to write again", lambda: writer_active(lab, host, app), 30)
     back = time.time()
@@ -369,11 +372,32 @@ def test_sidecars_come_back_after_a_docker_daemon_restart(replicating, tmp_path)
                 return False
             return max((t for _i, t in restored_rows(out)[0]), default=0) > back
 
-        wait_for(f"rows committed after the daemon restart in the {kind} replica of {app}", has_new_rows, 20)
+        wait_for(f"rows committed after {what} in the {kind} replica of {app}", has_new_rows, 20)
+    resumed = time.time() - disrupted_at
     time.sleep(LAG)
     for app, kind in mine:
         assert_replica_current(lab, host, app, kind, tmp_path, newer_than=back)
-    assert time.time() - restarted_at < 120
+    return {"back": round(sidecars_back, 1), "resumed": round(resumed, 1)}
+
+
+def test_sidecars_come_back_after_a_docker_daemon_restart(replicating, tmp_path):
+    lab = replicating
+    host = lab.hosts[-1]
+    old_pid = lab.ssh(host, "pgrep -x dockerd").stdout.strip()
+    assert old_pid, "no dockerd runs on the lab host"
+
+    def restart_dockerd():
+        lab.ssh(host, "pkill -TERM -x dockerd")
+
+        def daemon_back():
+            pid = lab.ssh(host, "pgrep -x dockerd", check=False).stdout.strip()
+            return pid and pid != old_pid and \
+                lab.ssh(host, "docker info --format '{{.ID}}'", check=False).returncode == 0
+
+        wait_for(f"the inner dockerd of {host['name']} to answer again", daemon_back, 90)
+
+    figures = assert_replication_resumes(lab, host, tmp_path, restart_dockerd, "a docker daemon restart")
+    print(f"docker daemon restart: {figures}")
 
 
 def test_one_changed_option_recreates_only_that_sidecar(replicating, tmp_path):

@@ -6,6 +6,7 @@
     lab.py status                                               print the lab facts as JSON
     lab.py images [--rebuild]                                   build (or reuse) the lab images
     lab.py restart-dockerd HOST                                 kill a host's inner dockerd (it comes back)
+    lab.py s3 down|up|status                                    stop / start the S3 endpoint (moto keeps its data)
 
 Everything listens on 127.0.0.1 and every container uses the host network. Images are built
 without a registry: mmdebstrap (the machine's own apt sources) | docker import, then docker build.
@@ -326,32 +327,52 @@ def start_sftp(image: str) -> dict:
 
 
 # --------------------------------------------------------------------------- moto (S3)
-def moto_pidfile() -> Path:
-    return STATE / "moto.pid"
+# moto listens on <port base + 61>; the S3 endpoint the inventory names (<port base + 60>) is
+# s3proxy.py in front of it, which can play a stopped S3 server (`lab.py s3 down|up`) without
+# losing moto's in-memory bucket.
+def pidfile(name: str) -> Path:
+    return STATE / f"{name}.pid"
 
 
-def moto_alive() -> bool:
+def process_alive(name: str) -> bool:
     try:
-        pid = int(moto_pidfile().read_text())
-        os.kill(pid, 0)
+        os.kill(int(pidfile(name).read_text()), 0)
         return True
     except (OSError, ValueError):
         return False
 
 
+def moto_alive() -> bool:
+    return process_alive("moto") and process_alive("s3proxy")
+
+
+def s3_control() -> Path:
+    return STATE / "s3-state"
+
+
+def spawn(name: str, argv: list[str]) -> None:
+    logf = open(STATE / f"{name}.log", "ab")
+    env = dict(os.environ)
+    env.pop("AWS_CA_BUNDLE", None)
+    proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    pidfile(name).write_text(str(proc.pid))
+
+
 def start_moto(creds: dict) -> dict:
-    port = PORT_BASE + 60
+    port, backend = PORT_BASE + 60, PORT_BASE + 61
     endpoint = f"http://127.0.0.1:{port}"
-    if not moto_alive():
-        log(f"starting moto S3 on {endpoint}")
-        logf = open(STATE / "moto.log", "ab")
-        env = dict(os.environ)
-        env.pop("AWS_CA_BUNDLE", None)
-        proc = subprocess.Popen([str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
-        moto_pidfile().write_text(str(proc.pid))
-        wait_port(port)
+    if process_alive("moto") and not pidfile("s3proxy").exists():
+        stop_moto()  # a lab from before the proxy: moto itself on the endpoint's port
+    if not process_alive("moto"):
+        log(f"starting moto S3 on 127.0.0.1:{backend}")
+        spawn("moto", [str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(backend)])
+        wait_port(backend)
+    if not process_alive("s3proxy"):
+        log(f"starting the S3 endpoint {endpoint} (s3proxy.py in front of moto)")
+        s3_control().write_text("up\n")
+        spawn("s3proxy", [sys.executable, str(HERE / "s3proxy.py"), str(port), str(backend), str(s3_control())])
+    set_s3_state("up")
     # boto3 from the venv creates the bucket (idempotent); the keys travel in the environment
     code = (
         "import os, boto3, botocore\n"
@@ -364,22 +385,50 @@ def start_moto(creds: dict) -> dict:
     env = dict(os.environ, LAB_AK=creds["access_key_id"], LAB_SK=creds["secret_access_key"])
     env.pop("AWS_CA_BUNDLE", None)
     subprocess.run([str(VENV / "bin" / "python"), "-c", code], env=env, check=True)
-    return {"endpoint": endpoint, "port": port, "bucket": S3_BUCKET, "region": S3_REGION}
+    return {"endpoint": endpoint, "port": port, "backend_port": backend, "bucket": S3_BUCKET, "region": S3_REGION}
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def s3_state() -> str:
+    try:
+        return "down" if s3_control().read_text().strip() == "down" else "up"
+    except OSError:
+        return "up"
+
+
+def set_s3_state(state: str, timeout: float = 30) -> None:
+    """Stop ("down": connections refused) or start ("up") the S3 endpoint; returns once it is so."""
+    tmp = s3_control().with_suffix(".tmp")
+    tmp.write_text(state + "\n")
+    tmp.rename(s3_control())
+    port = PORT_BASE + 60
+    deadline = time.time() + timeout
+    while port_open(port) != (state == "up"):
+        if time.time() > deadline:
+            raise SystemExit(f"[lab] the S3 endpoint on 127.0.0.1:{port} is not {state} after {timeout}s")
+        time.sleep(0.1)
 
 
 def stop_moto() -> None:
-    if moto_alive():
-        pid = int(moto_pidfile().read_text())
-        log(f"stopping moto (pid {pid})")
-        try:
-            os.killpg(pid, 15)
-        except OSError:
-            os.kill(pid, 15)
-        for _ in range(50):
-            if not moto_alive():
-                break
-            time.sleep(0.1)
-    moto_pidfile().unlink(missing_ok=True)
+    for name in ("s3proxy", "moto"):
+        if process_alive(name):
+            pid = int(pidfile(name).read_text())
+            log(f"stopping {name} (pid {pid})")
+            try:
+                os.killpg(pid, 15)
+            except OSError:
+                os.kill(pid, 15)
+            for _ in range(50):
+                if not process_alive(name):
+                    break
+                time.sleep(0.1)
+        pidfile(name).unlink(missing_ok=True)
+    s3_control().unlink(missing_ok=True)
 
 
 def s3_credentials() -> dict:
@@ -491,6 +540,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
         st = container_state(h["container"])
         h["running"] = bool(st and st["State"]["Running"])
     facts["s3"]["running"] = moto_alive()
+    facts["s3"]["state"] = s3_state()
     facts["up"] = all(h["running"] for h in facts["hosts"]) and facts["s3"]["running"]
     print(json.dumps(facts, indent=2))
     return 0 if facts["up"] else 1
@@ -504,6 +554,16 @@ def cmd_images(args: argparse.Namespace) -> int:
 def cmd_restart_dockerd(args: argparse.Namespace) -> int:
     cname = args.host if args.host.startswith(LAB_NAME) else f"{LAB_NAME}-{args.host.removeprefix('lab-')}"
     docker("exec", cname, "pkill", "-TERM", "-x", "dockerd")
+    return 0
+
+
+def cmd_s3(args: argparse.Namespace) -> int:
+    if args.state != "status":
+        if not moto_alive():
+            raise SystemExit("[lab] the lab's S3 server does not run: lab.py up first")
+        set_s3_state(args.state)
+        log(f"S3 endpoint 127.0.0.1:{PORT_BASE + 60} is {args.state}")
+    print(json.dumps({"running": moto_alive(), "state": s3_state()}))
     return 0
 
 
@@ -526,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     rd = sub.add_parser("restart-dockerd")
     rd.add_argument("host")
     rd.set_defaults(func=cmd_restart_dockerd)
+    s3 = sub.add_parser("s3", help="stop (down) or start (up) the S3 endpoint; moto keeps its data")
+    s3.add_argument("state", choices=["down", "up", "status"])
+    s3.set_defaults(func=cmd_s3)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -843,6 +843,22 @@ def test_ps_stop_start_restart(dokku, app_image, app_name):
     assert container(started["Id"]) is None
 
 
+def test_ps_restore_starts_deployed_apps_that_are_down(dokku, app_image, app_name):
+    """What Dokku's boot service runs (the lab host init models it): deployed apps start, others are skipped."""
+    undeployed = app_name + "-new"
+    dokku.ok("apps:create", app_name)
+    dokku.ok("apps:create", undeployed)
+    dokku.ok("git:from-image", app_name, app_image)
+    dokku.ok("ps:stop", app_name)
+    assert not container(f"{app_name}.web.1")["State"]["Running"]
+    dokku.ok("ps:restore", "--parallel", "-1")
+    assert container(f"{app_name}.web.1")["State"]["Running"]
+    assert container(f"{undeployed}.web.1") is None
+    running = container(f"{app_name}.web.1")["Id"]
+    dokku.ok("ps:restore")  # a running app is left alone
+    assert container(f"{app_name}.web.1")["Id"] == running
+
+
 def test_apps_destroy_removes_containers(dokku, app_image, app_name):
     dokku.ok("apps:create", app_name)
     dokku.ok("git:from-image", app_name, app_image)

@@ -12,6 +12,7 @@ import os
 import shlex
 import sqlite3
 import stat
+import subprocess
 
 import pytest
 
@@ -41,6 +42,8 @@ class FakeLitestream:
         self.fail_restore = None
         self.fail_every_run = None  # stderr of a failure before anything is read (dry run included)
         self.keys = []
+        self.unreachable = False  # the replica never answers: with a timeout, `timeout` ends Litestream (124)
+        self.timeouts = []  # the timeout each run was given (None: none)
 
     def __call__(self, module, argv, **kwargs):
         tail = list(argv[1:])
@@ -54,7 +57,13 @@ class FakeLitestream:
                 mounts[parts[1]] = parts[0]
         assert tail[tail.index("--entrypoint") + 1] == "/bin/sh"
         script = tail[tail.index("-c") + 1]
-        words = shlex.split(script.split("exec ", 1)[1])
+        command = script.split("exec ", 1)[1]
+        timeout = None
+        if command.startswith("$(command -v timeout >/dev/null && echo timeout "):
+            prefix, command = command.split(") ", 1)
+            timeout = int(prefix.rsplit(" ", 1)[1])
+        self.timeouts.append(timeout)
+        words = shlex.split(command)
         assert words[0] == "/usr/local/bin/litestream" and words[1] == "restore"
         args = words[2:]
         config_dir = mounts["/etc/litestream"]
@@ -71,6 +80,11 @@ class FakeLitestream:
         assert args[:3] == ["-config", "/etc/litestream/litestream.yml", "-no-expand-env"]
         assert args[-1] == "/data/" + json.loads(config.split("path: ", 1)[1].split("\n")[0]).split("/")[-1]
 
+        if self.unreachable:
+            if timeout:
+                return 124, "", ""
+            return 1, "", ("Error: created at: operation error S3: ListObjectsV2, exceeded maximum number of "
+                           "attempts, 10, dial tcp 127.0.0.1:9000: connect: connection refused\n")
         chosen = list(self.replica)
         if "-txid" in args:
             wanted = int(args[args.index("-txid") + 1], 16)
@@ -179,6 +193,7 @@ def write_db(path, count):
     ({"txid": "0"}, "transaction ids start at 1"),
     ({"mode": "u+rw"}, "mode 'u+rw' must be an octal number"),
     ({"dest": "relative/dir"}, "dest must be an absolute path"),
+    ({"dry_run_timeout": -1}, "dry_run_timeout must be 0 (no limit) or a number of seconds, got -1"),
     ({"verify": {"min_rows": {"events": "many"}}}, "verify.min_rows.events must be a whole number"),
     ({"replica": {"type": "s3", "bucket": "b", "credentials": "missing"}}, "credential set 'missing' not found"),
     ({"replica": {"type": "s3", "path": "x", "credentials": "lab"}}, "s3 replica needs a bucket"),
@@ -361,6 +376,36 @@ def test_a_failed_restore_leaves_no_directory_behind(roots, docker):
     assert "litestream restore failed: Error: decode database: unexpected EOF (exit 1; command: docker run" \
         in result["msg"]
     assert files_only(roots) == before
+
+
+def test_an_unreachable_replica_fails_after_dry_run_timeout_and_says_so(roots, docker):
+    docker.unreachable = True
+    before = files_only(roots)
+    result = run_module(litestream_restore.main, args(roots, dry_run_timeout=20), fail=True)
+    assert ("the replica s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000) is unreachable: no answer within "
+            "20 s (dry_run_timeout)") in result["msg"]
+    assert docker.timeouts == [20] and files_only(roots) == before
+    # without a limit Litestream's own error after its retries is the message
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "cannot be read: Error: created at: operation error S3" in result["msg"] and docker.timeouts[-1] is None
+
+
+def test_dry_run_timeout_limits_the_dry_run_only(roots, docker):
+    run_module(litestream_restore.main, args(roots, dry_run_timeout=20))
+    assert docker.timeouts == [20, None]  # the restore itself may take as long as the database needs
+
+
+def test_container_script_timeout_ends_a_hanging_litestream_in_a_real_shell(tmp_path):
+    binary = tmp_path / "litestream"
+    binary.write_text("#!/bin/sh\nsleep 30\n")
+    binary.chmod(0o755)
+    script = rs.container_script(str(tmp_path / "none.yml"), str(tmp_path / "none.env"), ["restore"],
+                                 binary=str(binary), timeout=1)
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, timeout=20, check=False)
+    assert proc.returncode == rs.TIMEOUT_RC
+    binary.write_text("#!/bin/sh\necho \"$@\"\n")
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20, check=False)
+    assert proc.returncode == 0 and proc.stdout == "restore\n"
 
 
 # Litestream's exact words (0.5.15 restoring a 0.5.17 replica; 0.5.17 with AWS_CA_BUNDLE set), as seen in the lab
