@@ -9,11 +9,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import datetime
 import json
 import os
 import re
 import sqlite3
+import time
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
@@ -54,6 +56,14 @@ def parse_timestamp(text):
         offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
         moment -= sign * offset
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def seconds_since(stamp, now):
+    """Seconds from an RFC 3339 time (as Litestream writes file times) to `now` (epoch seconds)."""
+    utc = parse_timestamp(stamp)  # 'YYYY-MM-DDTHH:MM:SS[.fraction]Z'
+    whole = calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S"))
+    fraction = float("0" + utc[19:-1]) if len(utc) > 20 else 0.0
+    return now - (whole + fraction)
 
 
 def parse_txid(text):

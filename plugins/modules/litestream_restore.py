@@ -300,6 +300,14 @@ position_time:
   returned: when the replica exists
   type: str
   sample: "2026-11-25T12:00:01Z"
+position_age:
+  description:
+    - Seconds between O(position_time) and the moment the replica was read (the dry run's end), on the
+      host's clock: how far the replica was behind, assuming the clocks of the writing host, the replica
+      store and this host agree. A restore drill reports it as lag.
+  returned: when the replica exists
+  type: float
+  sample: 1.4
 duration:
   description: Seconds the task took, dry run, restore and verification included.
   returned: always
@@ -637,6 +645,10 @@ class RestoreManager:
                     self.cleanup()
                     self.finish(before, before)
                 self.result.update(position=summary["max_txid"], position_time=summary["newest_file_time"])
+                if summary["newest_file_time"]:
+                    # read right after the dry run: container start-up and the restore itself do not count
+                    age = rs.seconds_since(summary["newest_file_time"], time.time())
+                    self.result["position_age"] = round(max(0.0, age), 1)
 
             # from here on the replica is known to hold what is wanted
             if not os.path.isdir(self.dest):
@@ -688,6 +700,7 @@ class RestoreManager:
                     self.database, self.result["replica"])
                 self.result.pop("position", None)
                 self.result.pop("position_time", None)
+                self.result.pop("position_age", None)
                 self.actions[:] = []
                 return
             self.fail("litestream restore exited 0 but wrote no file: %s" % last_line(out, err))

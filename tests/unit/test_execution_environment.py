@@ -109,4 +109,3 @@ def test_documented_awx_wrapper_playbook_imports_the_collection_playbook(context
     proc = subprocess.run([BIN / "ansible-playbook", "--syntax-check", "-i", "localhost,", str(playbook)],
                           capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-

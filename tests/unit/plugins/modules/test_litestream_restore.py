@@ -7,12 +7,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import json
 import os
 import shlex
 import sqlite3
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -254,6 +256,9 @@ def test_latest_restore_into_a_new_directory(roots, docker, tmp_path):
     assert result["tables"] == {"events": 80}  # _litestream_* left out
     assert result["integrity"] == "ok" and result["position"] == "0000000000000002"
     assert result["position_time"] == "2026-11-25T12:00:10Z"
+    # the replica's newest file is from the past: its age is when the dry run read it, minus that time
+    expected = time.time() - calendar.timegm((2026, 11, 25, 12, 0, 10, 0, 0, 0))
+    assert abs(result["position_age"] - expected) < 5
     assert result["backup"] == [] and isinstance(result["duration"], float)
     assert result["replica"] == "s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000)"
     assert rows(target) == 80
@@ -520,6 +525,16 @@ def test_sftp_mounts_the_credential_set_for_its_key(roots, docker):
 ])
 def test_parse_timestamp(given, expected):
     assert rs.parse_timestamp(given) == expected
+
+
+@pytest.mark.parametrize("stamp, age", [
+    ("2026-11-25T12:00:00Z", 1.5),
+    ("2026-11-25T11:59:58.75Z", 2.75),
+    ("2026-11-25T13:00:01.5+01:00", 0.0),
+])
+def test_seconds_since(stamp, age):
+    now = calendar.timegm((2026, 11, 25, 12, 0, 1, 0, 0, 0)) + 0.5
+    assert rs.seconds_since(stamp, now) == pytest.approx(age)
 
 
 @pytest.mark.parametrize("given, expected", [
