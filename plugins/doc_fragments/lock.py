@@ -27,4 +27,3 @@ options:
     type: int
     default: 300
 """
-
