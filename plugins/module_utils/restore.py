@@ -121,6 +121,23 @@ def is_no_backup(text):
     return any(message in text for message in NO_BACKUP_MESSAGES)
 
 
+def is_no_space(text):
+    """Litestream (Go) and Python both say it this way for ENOSPC."""
+    return "no space left on device" in (text or "").lower()
+
+
+def space_left(path):
+    """'1.9 MiB free of 2.0 MiB' for the filesystem of path (or of its nearest existing parent)."""
+    while path and not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return "free space unknown"
+    mib = 1024.0 * 1024.0
+    return "%.1f MiB free of %.1f MiB" % (st.f_bavail * st.f_frsize / mib, st.f_blocks * st.f_frsize / mib)
+
+
 def plan_summary(plan):
     """What a -dry-run plan says: the txid range and the newest file's time."""
     files = plan.get("files") or []

@@ -50,6 +50,7 @@ options:
 extends_documentation_fragment:
   - dokku_sqlite.litestream.app
   - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.lock
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root.
@@ -118,6 +119,11 @@ commands:
   type: list
   elements: str
   sample: ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json"]
+lock_wait:
+  description: Seconds the task waited for another run's lock on this host (V(0) when it was free, and in check mode).
+  returned: success
+  type: float
+  sample: 0.0
 """
 
 import os
@@ -127,6 +133,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
     DokkuError, DokkuRunner, validate_app_name, validate_storage_name)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout, lock_argument_spec)
 
 STORAGE_ROOT = "/var/lib/dokku/data/storage"
 CHOWN_IDS = {"herokuish": 32767, "heroku": 1000, "paketo": 2000, "root": 0}
@@ -163,7 +171,7 @@ class StorageManager:
         self.result = dict(changed=False, app=self.app, storage_dir=self.host_path,
                            mount=dict(host_path=self.host_path, container_path=self.container_path),
                            app_created=False, directory_changed=False, mount_changed=False, restarted=False,
-                           commands=self.dokku.commands)
+                           commands=self.dokku.commands, lock_wait=0.0)
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -184,6 +192,12 @@ class StorageManager:
 
     def run(self):
         self.validate()
+        # from the first read to the restart: a parallel run would mount twice (Dokku refuses the second)
+        with HostLock(self.module, "app-%s" % self.app, "app %s" % self.app) as lock:
+            self.result["lock_wait"] = lock.waited
+            self.converge()
+
+    def converge(self):
         version = self.dokku.version
         self.result["dokku_version"] = fmt(version)
         uid, error = chown_uid(self.params["chown"], version)
@@ -251,6 +265,7 @@ class StorageManager:
 
 def main():
     argument_spec = common_argument_spec()
+    argument_spec.update(lock_argument_spec())
     argument_spec.update(
         app=dict(type="str", required=True),
         storage=dict(type="str"),
@@ -264,7 +279,7 @@ def main():
     manager = StorageManager(module)
     try:
         manager.run()
-    except DokkuError as exc:
+    except (DokkuError, LockTimeout) as exc:
         manager.fail(str(exc))
 
 

@@ -84,6 +84,7 @@ options:
     default: false
 extends_documentation_fragment:
   - dokku_sqlite.litestream.credentials
+  - dokku_sqlite.litestream.lock
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root (use O(ignore:become=true)); the credential files are readable by root only.
@@ -197,6 +198,11 @@ commands:
   type: list
   elements: str
   sample: []
+lock_wait:
+  description: Seconds the task waited for another run's lock on this host (V(0) when it was free, and in check mode).
+  returned: success
+  type: float
+  sample: 0.0
 """
 
 import grp
@@ -208,6 +214,9 @@ import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout, lock_argument_spec)
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Stored in credentials.json, in this order of the documentation; ssh_private_key goes to its own file.
@@ -549,28 +558,33 @@ class LitestreamAuth(object):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", default="default"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            access_key_id=dict(type="str", no_log=False),
-            secret_access_key=dict(type="str", no_log=True),
-            session_token=dict(type="str", no_log=True),
-            endpoint=dict(type="str"),
-            region=dict(type="str"),
-            ssh_private_key=dict(type="str", no_log=True),
-            sftp_password=dict(type="str", no_log=True),
-            credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
-            plugin_compat=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
+    argument_spec = lock_argument_spec()
+    argument_spec.update(
+        name=dict(type="str", default="default"),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        access_key_id=dict(type="str", no_log=False),
+        secret_access_key=dict(type="str", no_log=True),
+        session_token=dict(type="str", no_log=True),
+        endpoint=dict(type="str"),
+        region=dict(type="str"),
+        ssh_private_key=dict(type="str", no_log=True),
+        sftp_password=dict(type="str", no_log=True),
+        credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
+        plugin_compat=dict(type="bool", default=False),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     problem = check_params(module.params)
     if problem:
         module.fail_json(msg=problem)
     if os.geteuid() != 0:
         module.fail_json(msg="litestream_auth must run as root (become: true): the credential files are root-only")
-    module.exit_json(commands=[], **LitestreamAuth(module).run())
+    try:
+        # one lock for every set: plugin_compat writes files shared by all sets in credentials_root
+        with HostLock(module, "credentials", "the credential sets") as lock:
+            result = LitestreamAuth(module).run()
+    except LockTimeout as exc:
+        module.fail_json(msg=str(exc), name=module.params["name"])
+    module.exit_json(commands=[], lock_wait=lock.waited, **result)
 
 
 if __name__ == "__main__":

@@ -143,6 +143,7 @@ extends_documentation_fragment:
   - dokku_sqlite.litestream.app
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.credentials
+  - dokku_sqlite.litestream.lock
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root. Create the storage first (M(dokku_sqlite.litestream.dokku_storage)).
@@ -216,6 +217,11 @@ commands:
   returned: always
   type: list
   elements: str
+lock_wait:
+  description: Seconds the task waited for another run's lock on this host (V(0) when it was free, and in check mode).
+  returned: success
+  type: float
+  sample: 0.0
 """
 
 import os
@@ -230,6 +236,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
     DockerError, DockerRunner, container_summary)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import validate_app_name, validate_storage_name
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
 LABEL_APP = "dokku_sqlite.litestream.app"
@@ -252,7 +260,7 @@ class ReplicaManager:
         self.actions = []
         self.fields = None
         self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
-                           config_path=self.config_path)
+                           config_path=self.config_path, lock_wait=0.0)
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -329,9 +337,18 @@ class ReplicaManager:
 
     def run(self):
         state = self.params["state"]
+        rendered = None
         if state != "absent":
             # bad input fails here, before a single docker command runs
-            config, redacted, secrets = self.render()
+            rendered = self.render()
+        # from the inspect to the start: a parallel run would `docker create` the same name (a conflict)
+        with HostLock(self.module, "app-%s" % self.app, "app %s" % self.app) as lock:
+            self.result["lock_wait"] = lock.waited
+            self.converge(state, rendered)
+
+    def converge(self, state, rendered):
+        if rendered is not None:
+            config, redacted, secrets = rendered
         current = self.docker.inspect_container(self.name)
         old_config = read_text(self.config_path)
         before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
@@ -442,6 +459,7 @@ def ensure_needed(directory, path):
 
 def main():
     argument_spec = common_argument_spec()
+    argument_spec.update(lock_argument_spec())
     argument_spec.update(
         app=dict(type="str", required=True),
         storage=dict(type="str"),
@@ -462,7 +480,7 @@ def main():
     manager = ReplicaManager(module)
     try:
         manager.run()
-    except DockerError as exc:
+    except (DockerError, LockTimeout) as exc:
         manager.fail("app %s: %s" % (manager.app, exc))
 
 

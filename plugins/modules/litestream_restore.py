@@ -195,6 +195,7 @@ options:
 extends_documentation_fragment:
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.credentials
+  - dokku_sqlite.litestream.lock
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root, with the docker CLI; Python's sqlite3 module verifies the result on the host.
@@ -303,7 +304,7 @@ position_time:
 position_age:
   description:
     - Seconds between O(position_time) and the moment the replica was read (the dry run's end), on the
-      host's clock: how far the replica was behind, assuming the clocks of the writing host, the replica
+      host's clock, so how far the replica was behind, assuming the clocks of the writing host, the replica
       store and this host agree. A restore drill reports it as lag.
   returned: when the replica exists
   type: float
@@ -331,6 +332,11 @@ commands:
   returned: always
   type: list
   elements: str
+lock_wait:
+  description: Seconds the task waited for another run's lock on this host (V(0) when it was free, and in check mode).
+  returned: success
+  type: float
+  sample: 0.0
 """
 
 import errno
@@ -346,6 +352,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common imp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
 
@@ -372,7 +380,7 @@ class RestoreManager:
         self.tmp_name = None
         self.created_dirs = []
         self.result = dict(changed=False, restored=False, path=self.target, replica=None, backup=self.backup,
-                           actions=self.actions, commands=self.docker.commands)
+                           actions=self.actions, commands=self.docker.commands, lock_wait=0.0)
 
     # ------------------------------------------------------------------ helpers
     def where(self):
@@ -620,6 +628,12 @@ class RestoreManager:
     # ------------------------------------------------------------------ the run
     def run(self):
         self.validate()
+        # from the look at what exists to the rename: two restores into one file would both find it free
+        with HostLock(self.module, "restore-%s" % self.target, "the restore target %s" % self.target) as lock:
+            self.result["lock_wait"] = lock.waited
+            self.converge()
+
+    def converge(self):
         existing = rs.existing_paths(self.dest, self.name)
         before = {"path": self.target, "exists": bool(existing), "files": sorted(existing)}
         on_existing = self.params["on_existing"]
@@ -670,6 +684,10 @@ class RestoreManager:
 
             self.restore(summary)
         except (IOError, OSError) as exc:
+            if exc.errno == errno.ENOSPC:
+                self.cleanup()
+                self.fail("no space left on device in %s (%s once the partial files were removed): %s" % (
+                    self.dest, rs.space_left(self.dest), exc))
             self.fail("%s" % exc)
         finally:
             self.cleanup()
@@ -692,6 +710,10 @@ class RestoreManager:
             args += ["-txid", summary["max_txid"]]  # the dry run resolved the time to a transaction
         rc, out, err = self.litestream(args, mount_dest=True)
         if rc != 0:
+            if rs.is_no_space(err) or rs.is_no_space(out):
+                self.cleanup()  # the partial file goes first, so the free space shown is what the disk really has
+                self.fail("no space left on device in %s (%s once the partial file was removed): litestream "
+                          "restore failed: %s" % (self.dest, rs.space_left(self.dest), describe(self.docker, rc, out, err)))
             self.fail("litestream restore failed: %s" % describe(self.docker, rc, out, err))
         if not os.path.isfile(tmp_path):
             if self.params["if_replica_exists"] and (rs.is_no_backup(out) or rs.is_no_backup(err)):
@@ -781,6 +803,7 @@ def main():
         min_rows=dict(type="dict", default={}),
     )
     argument_spec = common_argument_spec()
+    argument_spec.update(lock_argument_spec())
     argument_spec.update(
         replica=dict(type="dict", required=True, options=ls.replica_argument_spec(with_v03_options=False)),
         database=dict(type="str", default="production.sqlite3"),
@@ -803,7 +826,7 @@ def main():
     manager = RestoreManager(module)
     try:
         manager.run()
-    except DockerError as exc:
+    except (DockerError, LockTimeout) as exc:
         manager.fail(str(exc))
 
 

@@ -16,6 +16,8 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lock
+
 
 class ExitJson(Exception):
     pass
@@ -39,6 +41,15 @@ def _fail_json(self, msg, **kwargs):
 def patched_exits(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+
+
+@pytest.fixture(autouse=True)
+def lock_dir(monkeypatch, tmp_path_factory):
+    """The modules' host locks live in a directory of the test (not in tmp_path, which tests list), never
+    in this machine's /run/lock."""
+    path = tmp_path_factory.mktemp("run-lock") / "dokku-sqlite-litestream"
+    monkeypatch.setattr(lock, "LOCK_DIR", str(path))
+    return path
 
 
 def run_module(main, args, check=False, diff=False, fail=False):

@@ -8,8 +8,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
+import errno
 import json
 import os
+import re
 import shlex
 import sqlite3
 import stat
@@ -43,6 +45,7 @@ class FakeLitestream:
         self.corrupt = False
         self.fail_restore = None
         self.fail_every_run = None  # stderr of a failure before anything is read (dry run included)
+        self.disk_full = False
         self.keys = []
         self.unreachable = False  # the replica never answers: with a timeout, `timeout` ends Litestream (124)
         self.timeouts = []  # the timeout each run was given (None: none)
@@ -111,6 +114,11 @@ class FakeLitestream:
         out = args[args.index("-o") + 1]
         assert out.startswith("/restore/")
         path = os.path.join(mounts["/restore"], out[len("/restore/"):])
+        if self.disk_full:
+            # as Litestream 0.5.17 fails on a full disk: its own temp file half written, then the error
+            with open(path + ".tmp", "wb") as handle:
+                handle.write(b"SQLite format 3\0" + b"\0" * 8192)
+            return 1, "", "Error: decode database: write page 512: write %s.tmp: no space left on device\n" % out
         if self.corrupt:
             with open(path, "wb") as handle:
                 handle.write(b"SQLite format 3\0" + b"\xff" * 4080)
@@ -444,6 +452,28 @@ def test_an_unknown_failure_gets_no_made_up_cause(roots, docker):
     docker.fail_restore = "Error: decode database: unexpected EOF\n"
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert "likely cause" not in result["msg"]
+
+
+@pytest.mark.parametrize("where", ["litestream", "fsync"])
+def test_a_full_disk_fails_clearly_and_leaves_no_partial_file(roots, docker, monkeypatch, where):
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    (dest / "other-file").write_text("not ours")
+    if where == "litestream":
+        docker.disk_full = True
+    else:
+        def full(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        monkeypatch.setattr(litestream_restore, "fsync_file", full)
+    before = files_only(roots)
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert result["msg"].startswith("restore of app.sqlite3 into %s: no space left on device in %s (" % (
+        dest / "app.sqlite3", dest)), result["msg"]
+    assert re.search(r"\(\d+\.\d MiB free of \d+\.\d MiB once the partial files? (was|were) removed\)", result["msg"])
+    assert ("write /restore/.app.sqlite3.restore-" in result["msg"]) == (where == "litestream")
+    assert entries(dest) == ["other-file"]  # neither our temp file nor Litestream's .tmp is left
+    assert files_only(roots) == before
+    assert result["restored"] is False
 
 
 def test_missing_replica_fails_unless_if_replica_exists(roots, docker):
