@@ -9,21 +9,11 @@ __metaclass__ = type
 
 import os
 import stat
-import subprocess
-import sys
 import time
 
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lock
-
-HOLDER = (
-    "import fcntl, os, sys, time\n"
-    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-    "print('locked', flush=True)\n"
-    "time.sleep(float(sys.argv[2]))\n"
-)
 
 
 class FakeModule:
@@ -33,40 +23,12 @@ class FakeModule:
         self._name = "test_module"
 
 
-class Holder:
-    """Another process holding the flock for `seconds` (or until stopped)."""
-
-    def __init__(self, path, seconds=60):
-        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, path, str(seconds)], stdout=subprocess.PIPE,
-                                     universal_newlines=True)
-        assert self.proc.stdout.readline().strip() == "locked"
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
-
-
 @pytest.fixture
 def lock_dir(tmp_path, monkeypatch):
     (tmp_path / "run-lock").mkdir()
     path = tmp_path / "run-lock" / "dokku-sqlite-litestream"
     monkeypatch.setattr(lock, "LOCK_DIR", str(path))
     return path
-
-
-@pytest.fixture
-def holders():
-    started = []
-
-    def start(path, seconds=60):
-        holder = Holder(str(path), seconds)
-        started.append(holder)
-        return holder
-    yield start
-    for holder in started:
-        holder.stop()
 
 
 def test_a_free_lock_is_taken_at_once_and_released(lock_dir):

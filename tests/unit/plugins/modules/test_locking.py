@@ -19,7 +19,6 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import loc
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_replica, litestream_restore)
 
-from ..module_utils.test_lock import Holder
 from .conftest import run_module, snapshot
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYsecret"
@@ -69,19 +68,6 @@ def no_commands(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
     return calls
-
-
-@pytest.fixture
-def holders():
-    started = []
-
-    def start(path, seconds=60):
-        holder = Holder(str(path), seconds)
-        started.append(holder)
-        return holder
-    yield start
-    for holder in started:
-        holder.stop()
 
 
 def lock_file(name, root, lock_dir):
