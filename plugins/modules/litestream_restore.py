@@ -303,7 +303,7 @@ position_time:
   sample: "2026-11-25T12:00:01Z"
 position_age:
   description:
-    - Seconds between O(position_time) and the moment the replica was read (the dry run's end), on the
+    - Seconds between RV(position_time) and the moment the replica was read (the dry run's end), on the
       host's clock, so how far the replica was behind, assuming the clocks of the writing host, the replica
       store and this host agree. A restore drill reports it as lag.
   returned: when the replica exists
