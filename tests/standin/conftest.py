@@ -16,6 +16,7 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STANDIN = REPO / "tests" / "lab" / "standin" / "dokku"
+LAB = REPO / "tests" / "lab" / "lab.py"
 TEST_IMAGE = "dsl-standin-test:latest"
 TEST_IMAGE_V2 = "dsl-standin-test:v2"
 APP_PREFIX = "dslt-"
@@ -112,9 +113,14 @@ def docker_engine():
 
 @pytest.fixture(scope="session")
 def base_image(docker_engine):
-    image = os.environ.get("DSL_LAB_BASE_IMAGE", "labtest-base:1")
-    if docker("image", "inspect", image).returncode != 0:
-        pytest.fail(f"base image {image} is missing (set DSL_LAB_BASE_IMAGE or build the lab base)")
+    """The lab's own Debian base image, built by tests/lab/lab.py when the engine lacks it (reused
+    when present): never an image that merely happens to be on the machine."""
+    res = subprocess.run([sys.executable, str(LAB), "images", "--only-base"],
+                         capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        pytest.fail(f"building the lab base image failed:\n{res.stderr}")
+    image = json.loads(res.stdout)["base"]
+    assert docker("image", "inspect", image).returncode == 0, f"lab.py reported {image} but the engine lacks it"
     return image
 
 
