@@ -24,6 +24,8 @@ description:
     never gets C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
   - The container carries a hash of the configuration (secrets aside) and the image. It is recreated only
     when that hash or the image changes; a rotated secret restarts it.
+  - A restart policy changed behind the module's back is put back in place with C(docker container update)
+    (Dokku's C(ps:stop) sets C(no) on every container labelled with the app, since Dokku 0.36.0).
 options:
   storage_root:
     description: Where Dokku keeps storage directories.
@@ -242,6 +244,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 
 LABEL_APP = "dokku_sqlite.litestream.app"
 LABEL_HASH = "dokku_sqlite.litestream.config-hash"
+RESTART_POLICY = "unless-stopped"
 
 
 class ReplicaManager:
@@ -318,7 +321,7 @@ class ReplicaManager:
 
     def create_args(self, config_hash):
         args = ["container", "create", "--name", self.name,
-                "--restart", "unless-stopped",
+                "--restart", RESTART_POLICY,
                 "--network", self.params["network"],
                 "--stop-timeout", str(self.stop_timeout()),
                 "--label", "com.dokku.app-name=%s" % self.app,
@@ -408,6 +411,12 @@ class ReplicaManager:
         exists_after = current is not None and not recreate
         if not exists_after:
             self.act("create container", self.create_args(config_hash))
+        else:
+            policy = ((current.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+            if policy != RESTART_POLICY:
+                # Dokku's ps:stop sets restart=no on every container labelled with the app (v0.36.0+)
+                self.act("set restart policy %s (was %s)" % (RESTART_POLICY, policy),
+                         ["container", "update", "--restart", RESTART_POLICY, self.name])
         run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
         running_now = was_running and exists_after
         if run_wanted and not running_now:

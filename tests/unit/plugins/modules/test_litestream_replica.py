@@ -73,6 +73,9 @@ class FakeDocker:
         if tail[:2] == ["container", "rm"]:
             self.container = None
             return 0, "", ""
+        if tail[:3] == ["container", "update", "--restart"]:
+            self.container["HostConfig"]["RestartPolicy"]["Name"] = tail[3]
+            return 0, tail[4], ""
         raise AssertionError("unexpected docker call %r" % (tail,))
 
 
@@ -144,6 +147,24 @@ def test_changed_option_recreates_and_check_mode_only_predicts(roots, docker):
     assert result["actions"] == predicted["actions"] == [
         "stop container", "remove container", "write config", "create container", "start container"]
     assert docker.container["Id"] != first_id
+
+
+def test_a_restart_policy_changed_behind_its_back_is_put_back(roots, docker):
+    """Dokku's ps:stop runs `docker update --restart=no` on the sidecar (v0.36.0+): the next run repairs it
+    in place, in check mode only predicts it, and then changes nothing."""
+    run_module(litestream_replica.main, args(roots))
+    first_id = docker.container["Id"]
+    docker.container["HostConfig"]["RestartPolicy"]["Name"] = "no"
+    docker.container["State"] = {"Running": False, "Status": "exited"}
+    docker.calls[:] = []
+    predicted = run_module(litestream_replica.main, args(roots), check=True)
+    assert writes(docker.calls) == []
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["actions"] == predicted["actions"] == [
+        "set restart policy unless-stopped (was no)", "start container"]
+    assert docker.container["Id"] == first_id
+    assert result["container"]["restart_policy"] == "unless-stopped" and result["container"]["running"]
+    assert run_module(litestream_replica.main, args(roots))["changed"] is False
 
 
 def test_stopped_and_absent(roots, docker):
