@@ -24,8 +24,12 @@ description:
     never gets C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
   - The container carries a hash of the configuration (secrets aside) and the image. It is recreated only
     when that hash or the image changes; a rotated secret restarts it.
-  - A restart policy changed behind the module's back is put back in place with C(docker container update)
-    (Dokku's C(ps:stop) sets C(no) on every container labelled with the app, since Dokku 0.36.0).
+  - The sidecar does not carry Dokku's C(com.dokku.app-name) label, on purpose. Since Dokku 0.36.0 C(ps:stop)
+    and C(apps:destroy) stop every container with that label and set its restart policy to C(no), and nothing
+    in Dokku starts it again, so a labelled sidecar would stop replicating after the first maintenance stop.
+    Without the label, Dokku's C(ps:*) commands, deploys and cleanups leave the sidecar running (see the README's
+    table of Dokku commands). A sidecar created by an earlier release with the label is recreated once.
+  - A restart policy changed behind the module's back is put back in place with C(docker container update).
 options:
   storage_root:
     description: Where Dokku keeps storage directories.
@@ -324,7 +328,6 @@ class ReplicaManager:
                 "--restart", RESTART_POLICY,
                 "--network", self.params["network"],
                 "--stop-timeout", str(self.stop_timeout()),
-                "--label", "com.dokku.app-name=%s" % self.app,
                 "--label", "%s=%s" % (LABEL_APP, self.app),
                 "--label", "%s=%s" % (LABEL_HASH, config_hash),
                 "--volume", "%s:%s" % (self.storage_dir, ls.DEFAULT_MOUNT_DIR),

@@ -73,9 +73,18 @@ def test_commands_missing_in_older_versions(make_dokku, version, cmd):
     assert f"`{cmd} x` is not a dokku command." in res.stderr
 
 
-def test_quiet_without_tty_and_forced_tty(dokku):
+def test_quiet_only_with_the_flag_not_without_a_tty(dokku):
+    """dokku@v0.38.27:L88 sets DOKKU_QUIET_OUTPUT without a TTY but does not export it, so the
+    subcommands still print; --quiet exports it (common/functions@v0.38.27 parse_args). Dokku's own
+    storage bats (no TTY, no --quiet) expect the quiet-gated "Setting directory ownership" line."""
     res = dokku("apps:create", "quiet-app")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "-----> Creating quiet-app...\n", "")
+    res = dokku("--quiet", "apps:create", "quiet-flag-app")
     assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    res = dokku("apps:create", "exported-app", DOKKU_QUIET_OUTPUT="1")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    dokku.ok("--force", "apps:destroy", "quiet-flag-app")
+    dokku.ok("--force", "apps:destroy", "exported-app")
     res = dokku("apps:create", "loud-app", DOKKU_FORCE_TTY="true")
     assert res.stdout == "-----> Creating loud-app...\n"
     res = dokku("--quiet", "apps:create", "flag-app", DOKKU_FORCE_TTY="true")
@@ -162,10 +171,11 @@ def test_files_owned_by_dokku_user_when_it_exists(dokku):
 def test_apps_list(dokku):
     res = dokku("apps:list")
     assert (res.returncode, res.stdout, res.stderr) == (
-        0, "", " !     You haven't deployed any applications yet\n")
+        0, "=====> My Apps\n", " !     You haven't deployed any applications yet\n")
     dokku.ok("apps:create", "b-app")
     dokku.ok("apps:create", "a-app")
-    assert dokku.ok("apps:list").stdout == "a-app\nb-app\n"
+    assert dokku.ok("apps:list").stdout == "=====> My Apps\na-app\nb-app\n"
+    assert dokku.ok("--quiet", "apps:list").stdout == "a-app\nb-app\n"
 
 
 @pytest.mark.parametrize("version", ["0.38.21", "0.38.27"])
@@ -228,7 +238,10 @@ def test_config_set_writes_env_file(make_dokku, version, env_file):
     dokku = make_dokku(version)
     dokku.ok("apps:create", "app1")
     res = dokku.ok("config:set", "--no-restart", "app1", "B=two words", "A=1", 'C=q"$x')
-    assert (res.stdout, res.stderr) == ("", "")
+    assert (res.stdout, res.stderr) == ('-----> Setting config vars\n       A:  1\n       B:  two words\n'
+                                        '       C:  q"$x\n', "")
+    assert dokku.ok("--quiet", "config:set", "--no-restart", "app1", "D=4").stdout == ""
+    dokku.ok("config:unset", "--no-restart", "app1", "D")
     path = dokku.path(env_file)
     assert mode(path) == 0o600
     assert path.read_text() == 'A=1\nB="two words"\nC="q\\"\\$x"\n'
@@ -299,9 +312,8 @@ def test_config_export_and_show(dokku):
         "export A='it'\\''s'\nexport B='x y'\nexport N='5'\n"
     res = dokku("config:export", "--format", "yaml", "app1")
     assert (res.returncode, res.stderr) == (1, " !     Unknown export format: yaml\n")
-    assert dokku.ok("config:show", "app1").stdout == "A:  it's\nB:  x y\nN:  5\n"
-    assert dokku.ok("config:show", "app1", DOKKU_FORCE_TTY="true").stdout.startswith(
-        "=====> app1 env vars\n")
+    assert dokku.ok("--quiet", "config:show", "app1").stdout == "A:  it's\nB:  x y\nN:  5\n"
+    assert dokku.ok("config:show", "app1").stdout == "=====> app1 env vars\nA:  it's\nB:  x y\nN:  5\n"
 
 
 # ----------------------------------------------------------------------------- storage:ensure-directory
@@ -309,10 +321,16 @@ def test_config_export_and_show(dokku):
 @pytest.mark.parametrize("version", ["0.30.5", "0.37.4", "0.37.5", "0.37.10", "0.38.0", "0.38.27"])
 def test_ensure_directory(make_dokku, version):
     dokku = make_dokku(version)
+    # storage-1.bats@v0.38.27:L51-57 (storage.bats at the older tags): without a TTY and without
+    # --quiet the ownership line is printed
     res = dokku.ok("storage:ensure-directory", "app1-db")
-    assert res.stdout == f"-----> Ensuring {STORAGE}/app1-db exists\n"
+    assert res.stdout == (f"-----> Ensuring {STORAGE}/app1-db exists\n"
+                          "       Setting directory ownership to 32767:32767\n"
+                          "       Directory ready for mounting\n")
     deprecation = " !     Deprecated: please use 'storage:create' instead of 'storage:ensure-directory'\n"
-    assert res.stderr == (deprecation if version.startswith("0.38") else "")
+    assert res.stderr == (deprecation if version == "0.38.27" else "")  # from v0.38.7
+    assert dokku.ok("--quiet", "storage:ensure-directory", "app1-db").stdout == \
+        f"-----> Ensuring {STORAGE}/app1-db exists\n"
     path = dokku.path(f"{STORAGE}/app1-db")
     assert mode(path) == 0o755 and owner(path) == (32767, 32767)
     # chown -R over the whole tree on every call, e.g. a DB restored as root
@@ -340,15 +358,35 @@ def test_ensure_directory_validation(make_dokku, version):
 @pytest.mark.parametrize("version,ok", [("0.30.5", False), ("0.37.4", False), ("0.37.5", True),
                                         ("0.38.27", True)])
 def test_ensure_directory_chown_root(make_dokku, version, ok):
+    """`root` is a --chown name from v0.33.0 (storage internal-functions@v0.37.4:L41-56); before, it
+    fails before the mkdir. Up to v0.37.4 the chown script accepts only 32767/1000/2000 and says so on
+    stdout after the mkdir (bin/chown-storage-dir@v0.37.4:L19-22); from v0.37.5 0 is allowed."""
     dokku = make_dokku(version)
     res = dokku("storage:ensure-directory", "--chown", "root", "rootdir")
     path = dokku.path(f"{STORAGE}/rootdir")
-    assert path.is_dir()  # mkdir happens before the chown
     if ok:
         assert res.returncode == 0 and owner(path) == (0, 0)
+    elif version == "0.30.5":
+        assert (res.returncode, res.stderr) == (1, " !     Unsupported chown permissions\n")
+        assert not path.exists()
     else:
+        assert path.is_dir()  # mkdir happens before the chown script
         assert res.returncode == 1
-        assert res.stderr == " !     Unsupported chown permissions\n"
+        assert res.stdout.endswith(" !     Unsupported chown permissions. Supported values: 32767, 1000, 2000\n")
+
+
+@pytest.mark.parametrize("version,name,ok", [
+    ("0.30.5", "paketo", False), ("0.30.5", "packeto", True),
+    ("0.37.4", "paketo", True), ("0.37.4", "packeto", True), ("0.38.27", "paketo", True)])
+def test_ensure_directory_paketo_from_0_35_17(make_dokku, version, name, ok):
+    """storage.bats@v0.30.5:L93 uses `--chown packeto`, @v0.37.4:L93 `--chown paketo` (2000); the
+    `paketo` spelling exists from v0.35.17, `packeto` stays with a notice."""
+    dokku = make_dokku(version)
+    res = dokku("storage:ensure-directory", "--chown", name, "pkdir")
+    if ok:
+        assert res.returncode == 0 and "Setting directory ownership to 2000:2000" in res.stdout
+    else:
+        assert (res.returncode, res.stderr) == (1, " !     Unsupported chown permissions\n")
 
 
 @pytest.mark.parametrize("version,ok", [("0.37.10", False), ("0.38.21", False), ("0.38.22", True)])
@@ -415,7 +453,7 @@ def test_storage_unmount(make_dokku, version):
     assert (res.returncode, res.stderr) == (1, " !     Mount path does not exist.\n")
     dokku.ok("storage:mount", "app1", "/srv/x:/x")
     dokku.ok("storage:unmount", "app1", "/srv/x:/x")
-    assert dokku.ok("storage:list", "app1").stdout == ""
+    assert dokku.ok("--quiet", "storage:list", "app1").stdout == ""
     dokku.ok("storage:mount", "app1", "/srv/x:/x")  # mountable again
 
 
@@ -478,7 +516,7 @@ def test_storage_list_json_gate_0_29_3(make_dokku):
     old = make_dokku("0.29.2")
     old.ok("apps:create", "app1")
     old.ok("storage:mount", "app1", "/srv/a:/a")
-    res = old.ok("storage:list", "app1", "--format", "json")  # ignored: text output
+    res = old.ok("--quiet", "storage:list", "app1", "--format", "json")  # ignored: text output
     assert res.stdout == "     /srv/a:/a\n"
     new = make_dokku("0.29.3")
     assert json.loads(new.ok("storage:list", "app1", "--format", "json").stdout)[0]["host_path"] == "/srv/a"
@@ -491,7 +529,7 @@ def test_storage_list_text(make_dokku, version):
     dokku = make_dokku(version)
     dokku.ok("apps:create", "app1")
     dokku.ok("storage:mount", "app1", "/srv/a:/a")
-    assert dokku.ok("storage:list", "app1").stdout == "/srv/a:/a\n"
+    assert dokku.ok("--quiet", "storage:list", "app1").stdout == "/srv/a:/a\n"
     tty = dokku.ok("storage:list", "app1", "--format", "text", DOKKU_FORCE_TTY="true").stdout
     assert tty == "-----> app1 volume bind-mounts:\n       /srv/a:/a\n"
     plain_tty = dokku.ok("storage:list", "app1", DOKKU_FORCE_TTY="true").stdout
@@ -630,7 +668,7 @@ def test_upgrade_to_038_migrates_env_and_mounts(make_dokku):
     assert new.ok("config:get", "app1", "A").stdout == "1\n"
     assert not new.path("/home/dokku/app1/ENV").exists()
     assert not new.path("/home/dokku/app1/DOCKER_OPTIONS_DEPLOY").exists()
-    assert new.ok("storage:list", "app1").stdout == "/srv/a:/a\n"
+    assert new.ok("--quiet", "storage:list", "app1").stdout == "/srv/a:/a\n"
     report = json.loads(new.ok("docker-options:report", "app1", "--format", "json").stdout)
     assert report["deploy-list"] == ["--memory=256m", "--restart=on-failure:10"]
 
@@ -843,20 +881,76 @@ def test_ps_stop_start_restart(dokku, app_image, app_name):
     assert container(started["Id"]) is None
 
 
-def test_ps_restore_starts_deployed_apps_that_are_down(dokku, app_image, app_name):
-    """What Dokku's boot service runs (the lab host init models it): deployed apps start, others are skipped."""
+def labelled_companion(app, image, name):
+    """A container that carries only the app's Dokku label, as a sidecar labelled that way would."""
+    res = docker("container", "run", "--detach", "--init", "--name", name, "--network", "host", "--restart", "unless-stopped",
+                 "--label", f"com.dokku.app-name={app}", image)
+    assert res.returncode == 0, res.stderr
+    return container(name)
+
+
+@pytest.mark.parametrize("version", ["0.30.5", "0.37.4", "0.37.10", V38])
+def test_ps_stop_and_apps_destroy_reach_every_container_with_the_app_label(make_dokku, version, app_image,
+                                                                          app_name):
+    """From v0.36.0 scheduler-stop also stops every running container labelled com.dokku.app-name=<app>,
+    each after `docker container update --restart=no` (scheduler-stop@v0.38.27:L7-40, commit 7b0d3b14b);
+    v0.30.5 touches only the CONTAINER.* containers (scheduler-stop@v0.30.5:L16-28). Nothing starts such a
+    container again or gives its policy back: ps:start redeploys only the app's own containers
+    (ps/ps.go@v0.38.27:L185-229). apps:destroy stops it the same way but removes only exited containers
+    that also carry the `dokku` label (common/docker.go@v0.38.27:L390-430), so it is left behind."""
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    companion = labelled_companion(app_name, app_image, f"{app_name}-companion")
+    reached = version != "0.30.5"
+    dokku.ok("ps:stop", app_name)
+    after = container(companion["Id"])
+    assert after["State"]["Running"] is (not reached)
+    assert after["HostConfig"]["RestartPolicy"]["Name"] == ("no" if reached else "unless-stopped")
+    dokku.ok("ps:start", app_name)
+    assert container(f"{app_name}.web.1")["State"]["Running"]
+    assert container(companion["Id"])["State"]["Running"] is (not reached)
+    docker("container", "update", "--restart", "unless-stopped", companion["Id"])
+    docker("container", "start", companion["Id"])
+    dokku.ok("--force", "apps:destroy", app_name)
+    left = container(companion["Id"])
+    assert left is not None, "a container without the dokku label is never removed by apps:destroy"
+    assert left["State"]["Running"] is (not reached)
+
+
+@pytest.mark.parametrize("version", ["0.37.10", V38])
+def test_ps_restore_starts_deployed_apps_that_are_down(make_dokku, version, app_image, app_name):
+    """What Dokku's boot service runs (the lab host init models it): deployed apps that went down
+    (a reboot) start, undeployed ones are skipped, and an app stopped with ps:stop stays stopped
+    (ps-herokuish-2.bats@v0.38.27:L75-103). ps:stop's post-stop trigger records that: the ps property
+    restore=false from 0.38.0, the config var DOKKU_APP_RESTORE=0 before (ps/triggers.go@v0.38.27:L266-268,
+    @v0.37.4:L242-250); a deploy (ps:start) records the opposite (core-post-deploy)."""
+    dokku = make_dokku(version)
     undeployed = app_name + "-new"
     dokku.ok("apps:create", app_name)
     dokku.ok("apps:create", undeployed)
     dokku.ok("git:from-image", app_name, app_image)
-    dokku.ok("ps:stop", app_name)
-    assert not container(f"{app_name}.web.1")["State"]["Running"]
+    docker("container", "stop", "--time", "1", f"{app_name}.web.1")  # down without ps:stop, as after a reboot
     dokku.ok("ps:restore", "--parallel", "-1")
     assert container(f"{app_name}.web.1")["State"]["Running"]
     assert container(f"{undeployed}.web.1") is None
     running = container(f"{app_name}.web.1")["Id"]
     dokku.ok("ps:restore")  # a running app is left alone
     assert container(f"{app_name}.web.1")["Id"] == running
+    dokku.ok("ps:stop", app_name)
+    if version == V38:
+        assert dokku.path(f"/var/lib/dokku/config/ps/{app_name}/restore").read_text().strip() == "false"
+        skip = f" !     Skipping ps:restore for {app_name} as restore property is false\n"
+    else:
+        assert dokku.ok("config:get", app_name, "DOKKU_APP_RESTORE").stdout == "0\n"
+        skip = f" !     Skipping ps:restore for {app_name} as DOKKU_APP_RESTORE=0\n"
+    res = dokku.ok("ps:restore")
+    assert skip in res.stderr
+    assert not container(f"{app_name}.web.1")["State"]["Running"]
+    dokku.ok("ps:start", app_name)
+    assert container(f"{app_name}.web.1")["State"]["Running"]
+    res = dokku.ok("ps:restore")
+    assert skip not in res.stderr
 
 
 def test_apps_destroy_removes_containers(dokku, app_image, app_name):

@@ -100,6 +100,8 @@ def test_first_run_creates_a_pinned_sidecar_with_no_key_in_sight(roots, docker):
     assert result["actions"] == ["write config", "write credentials.env", "create container", "start container"]
     create = next(c for c in docker.calls if c[:2] == ["container", "create"])
     assert create[create.index("--restart") + 1] == "unless-stopped"
+    # Dokku's ps:stop (0.36+) stops every container with this label and sets restart=no: never carry it
+    assert not any(part.startswith("com.dokku.app-name") for part in create)
     assert create[create.index("--stop-timeout") + 1] == "45"
     assert "--env" not in create and "-e" not in create and "--env-file" not in create
     assert not any("AWS_CA_BUNDLE" in part for part in create)
