@@ -219,8 +219,9 @@ class StorageManager:
         before["mounts"] = ["%s:%s" % (host, cont) for host, cont, _opts in mounts]
         after = {"app_exists": True, "directory": dict(before["directory"]), "mounts": list(before["mounts"])}
         wanted = "%s:%s" % (self.host_path, self.container_path)
-        present = any(host == self.host_path and cont.rstrip("/") == self.container_path.rstrip("/")
-                      for host, cont, _opts in mounts)
+        # the mount as Dokku stores it: unmount matches it exactly, so a trailing slash must be Dokku's own
+        present = next(("%s:%s" % (host, cont) for host, cont, _opts in mounts
+                        if host == self.host_path and cont.rstrip("/") == self.container_path.rstrip("/")), None)
 
         if self.params["state"] == "present":
             clash = [host for host, cont, _opts in mounts
@@ -239,9 +240,9 @@ class StorageManager:
                 self.result["mount_changed"] = True
                 after["mounts"].append(wanted)
         elif present:
-            self.write(["storage:unmount", self.app, wanted])
+            self.write(["storage:unmount", self.app, present])
             self.result["mount_changed"] = True
-            after["mounts"] = [m for m in after["mounts"] if m != wanted]
+            after["mounts"] = [m for m in after["mounts"] if m != present]
 
         if self.result["mount_changed"] and self.params["restart"] and exists:
             self.write(["ps:restart", self.app])

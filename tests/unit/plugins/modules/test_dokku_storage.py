@@ -90,3 +90,16 @@ def test_absent_unmounts_but_keeps_the_data(storage_root, commands):
     result = run_module(dokku_storage.main, {"app": "blog", "state": "absent"})
     assert ["storage:unmount", "blog", str(host) + ":/app/db/litestream"] in recorder.calls
     assert result["mount_changed"] and (host / "production.sqlite3").read_text() == "data"
+
+
+@pytest.mark.parametrize("stored,asked", [("/app/db/litestream/", "/app/db/litestream"),
+                                          ("/app/db/litestream", "/app/db/litestream/")])
+def test_absent_unmounts_the_mount_as_dokku_stores_it(storage_root, commands, stored, asked):
+    """storage:unmount matches exactly (storage/storage.go@v0.37.10:L39-52, attachment.go@v0.38.27:L169-190):
+    a trailing slash that differs from the stored mount would get ' !     Mount path does not exist.'."""
+    host = storage_root / "blog--db"
+    host.mkdir()
+    recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host), container_path=stored)]))
+    result = run_module(dokku_storage.main, {"app": "blog", "state": "absent", "mount_path": asked})
+    assert ["storage:unmount", "blog", "%s:%s" % (host, stored)] in recorder.calls
+    assert result["mount_changed"]
