@@ -1,7 +1,7 @@
 """module_utils/dokku.py: version parsing, generations, validation, the runner's record and errors."""
 import pytest
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import dokku
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import dokku, validate
 
 
 class FakeModule:
@@ -44,18 +44,30 @@ def test_generation_edges(version, gen):
 
 
 @pytest.mark.parametrize("name, ok", [
-    ("myapp", True), ("my-app.v2", True), ("0app", True),
-    ("MyApp", False), ("-app", False), ("my_app", False), ("", False), ("a/b", False),
+    ("myapp", True), ("my-app.v2", True), ("0app", True), ("a" * 63, True),
+    ("MyApp", False), ("-app", False), ("my_app", False), ("", False), ("a/b", False), ("app\n", False),
+    ("a" * 64, False),
 ])
-def test_validate_app_name(name, ok):
-    assert (dokku.validate_app_name(name) is None) is ok
+def test_app_name(name, ok):
+    try:
+        validate.app_name(name)
+    except validate.InvalidValue:
+        assert not ok
+    else:
+        assert ok
 
 
 @pytest.mark.parametrize("name, ok", [
-    ("myapp--db", True), ("A_b-9", True), ("", False), ("a/b", False), ("..", False), ("a b", False),
+    ("myapp--db", True), ("A_b-9", True), ("", False), ("a/b", False), ("..", False), ("a b", False), ("a\n", False),
 ])
-def test_validate_storage_name(name, ok):
-    assert (dokku.validate_storage_name(name) is None) is ok
+def test_storage_name(name, ok):
+    try:
+        validate.storage_name(name)
+    except validate.InvalidValue:
+        assert not ok
+    else:
+        assert ok
+
 
 
 def test_parse_mount_lines_quiet_and_headed():
