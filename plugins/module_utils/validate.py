@@ -87,8 +87,8 @@ def app_name(value, option="app"):
         raise InvalidValue("%s: %s is not a valid Dokku app name: use lowercase letters, digits, dots and "
                            "hyphens, starting with a letter or digit" % (option, shown(value)))
     if len(value) > MAX_APP_NAME:
-        raise InvalidValue("%s: %s is %d characters long; a Dokku app name has at most %d (it is used as a "
-                           "DNS label)" % (option, shown(value), len(value), MAX_APP_NAME))
+        raise InvalidValue("%s: %s is too long: a Dokku app name has at most %d characters (it is used as a "
+                           "DNS label)" % (option, shown(value), MAX_APP_NAME))
     return value
 
 
