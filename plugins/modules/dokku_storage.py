@@ -22,6 +22,8 @@ options:
   mount_path:
     description:
       - Absolute path inside the app's containers where the directory is mounted.
+      - Normalised; C(..), C(:), whitespace and control characters are refused (older Dokku splits its docker
+        options on whitespace, and C(:) separates the fields of a docker mount).
       - Do not mount over a directory the app ships (for Rails, not C(/app/db) itself).
     type: str
     default: /app/db/litestream
@@ -29,7 +31,8 @@ options:
     description:
       - Owner of the directory, as C(storage:ensure-directory --chown) understands it.
       - V(herokuish) is uid 32767, V(heroku) 1000, V(paketo) 2000, V(root) 0, V(false) leaves the owner alone.
-      - A numeric uid needs Dokku 0.38.22 or newer; V(root) needs 0.37.5 or newer.
+      - A numeric uid (digits C(0-9) only, up to 2147483646) needs Dokku 0.38.22 or newer; V(root) needs 0.37.5 or
+        newer. Anything else is refused before any command runs.
     type: str
     default: herokuish
   create_app:

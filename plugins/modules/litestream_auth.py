@@ -28,13 +28,14 @@ options:
   name:
     description:
       - Name of the credential set.
-      - Lowercase letters, digits, V(-) and V(_); it starts with a letter or a digit.
+      - Lowercase letters, digits, V(-) and V(_); it starts with a letter or a digit; at most 63 characters.
     type: str
     default: default
   state:
     description:
       - V(present) writes the set; it needs at least one secret to store (see the other options).
-      - V(absent) removes the set directory, and only that set.
+      - V(absent) removes the set directory, and only that set, file by file. It refuses (and removes nothing)
+        unless the directory is C(0700) root-owned and holds only the files this module writes.
     type: str
     choices: [present, absent]
     default: present
@@ -54,6 +55,7 @@ options:
   endpoint:
     description:
       - Endpoint URL of an S3-compatible store (MinIO, Cloudflare R2, Backblaze B2, Hetzner, Wasabi, ...).
+      - Credentials in the URL (V(https://KEY:SECRET@host)) are refused, and the message does not repeat them.
       - Must start with V(http://) or V(https://). Litestream 0.5 assumes https for a bare V(host:port)
         and then hangs against a plain-HTTP server, so the scheme is required.
       - Omit it for AWS S3.

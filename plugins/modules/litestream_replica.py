@@ -26,12 +26,16 @@ description:
     when that hash or the image changes; a rotated secret restarts it.
 options:
   storage_root:
-    description: Where Dokku keeps storage directories.
-    type: path
+    description:
+      - Where Dokku keeps storage directories.
+      - An absolute path, normalised; C(..), C(:) (it is part of a docker mount) and control characters are
+        refused, and C(~) or C($VAR) are not expanded.
+    type: str
     default: /var/lib/dokku/data/storage
   databases:
     description:
-      - File names of the SQLite databases in the storage directory. Plain names, no C(/) or C(..).
+      - File names of the SQLite databases in the storage directory. Plain names, no C(/), C(..), control
+        characters or leading C(.), at most 200 bytes; a name ending in C(-wal), C(-shm) or C(-journal) is refused.
       - Each replicates to C(<replica.path>/<file name>).
     type: list
     elements: str
@@ -50,6 +54,9 @@ options:
         description:
           - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
             C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
+          - Credentials before C(@) (C(s3://KEY:SECRET@bucket), C(sftp://user:password@host)) are refused without
+            being repeated; keep them in a credential set. Only sftp (C(user@)) and abs (C(account@)) take a name there.
+          - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
         description: Bucket (s3, gs, abs).
@@ -61,6 +68,7 @@ options:
         description:
           - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
             or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
+          - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
         type: str
       region:
         description: S3 region. Defaults to the credential set's region, then C(us-east-1).
@@ -107,7 +115,9 @@ options:
         description: Litestream 0.3 replica name; refused (0.5 has one replica per database).
         type: str
   image:
-    description: The Litestream image, pinned. Replicate and restore with the same version; never downgrade.
+    description:
+      - The Litestream image, pinned. Replicate and restore with the same version; never downgrade.
+      - Letters, digits and C(. _ : / @ + -), starting with a letter or digit (it is one docker argument).
     type: str
     default: litestream/litestream:0.5.17
   network:
@@ -128,14 +138,21 @@ options:
     description: Global snapshot retention (duration); how far back point-in-time restores reach.
     type: str
   config_root:
-    description: Where the rendered configuration lives, one 0700 directory per app.
-    type: path
+    description:
+      - Where the rendered configuration lives, one 0700 directory per app.
+      - O(state=absent) removes C(<config_root>/<app>), and only when its resolved path lies strictly inside
+        the resolved O(config_root) and is a directory (not a symlink).
+      - An absolute path, normalised, that is not C(/) or a system directory such as C(/etc) or C(/var/lib);
+        C(..), C(:) and control characters are refused, C(~) and C($VAR) are not expanded.
+    type: str
     default: /var/lib/dokku/config/litestream/apps
   state:
     description:
       - V(started) creates and runs the sidecar; V(present) creates it and keeps its current run state;
         V(stopped) creates it stopped; V(absent) removes the sidecar and its configuration.
       - Replicas are never deleted.
+      - Every option given is validated first, whatever the state, before a file is read or a docker command runs.
+      - O(replica) is required unless the state is V(absent).
     type: str
     choices: [present, started, stopped, absent]
     default: started

@@ -43,6 +43,9 @@ options:
         description:
           - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
             C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
+          - Credentials before C(@) (C(s3://KEY:SECRET@bucket), C(sftp://user:password@host)) are refused without
+            being repeated; keep them in a credential set. Only sftp (C(user@)) and abs (C(account@)) take a name there.
+          - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
         description: Bucket (s3, gs, abs).
@@ -54,6 +57,7 @@ options:
         description:
           - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
             or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
+          - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
         type: str
       region:
         description: S3 region. Defaults to the credential set's region, then C(us-east-1).
@@ -86,7 +90,9 @@ options:
         type: str
   database:
     description:
-      - File name the database was replicated under, a plain name (no C(/) or C(..)).
+      - File name the database was replicated under, a plain name (no C(/), C(..), control characters or leading
+        C(.)), at most 200 bytes.
+      - A name ending in C(-wal), C(-shm) or C(-journal) is refused: that is a SQLite side file, not a database.
     type: str
     default: production.sqlite3
   dest:
@@ -94,7 +100,11 @@ options:
       - Directory on the host to restore into, for example a Dokku storage directory.
       - Created when missing (with missing parents), mode C(0755), owned by O(owner) and O(group).
         An existing directory keeps its mode and owner.
-    type: path
+      - An absolute path, normalised (so two spellings of one directory are one restore target); C(..), C(:)
+        (it is part of a docker mount) and control characters are refused. C(~) and C($VAR) are not expanded.
+      - Litestream writes into a new root-only (C(0700)) directory inside O(dest), which this module opens once
+        and then uses through that handle; a symlink where the restored file should be is refused.
+    type: str
     required: true
   name:
     description:
@@ -137,7 +147,7 @@ options:
     default: fail
   owner:
     description:
-      - Owner (uid) of the restored database and of the directories this module creates.
+      - Owner (uid) of the restored database and of the directories this module creates, from 0 to 2147483646.
       - The default is the uid of Dokku's herokuish user.
     type: int
     default: 32767
@@ -147,7 +157,10 @@ options:
     default: 32767
   mode:
     description:
-      - Mode of the restored database, as an octal string such as V('0644') (or an already converted number).
+      - Mode of the restored database, as a quoted octal string such as V('0644') or V('0600').
+      - A number is taken as the mode itself (YAML turns an unquoted V(0644) into 420) and must be at most
+        V(0o777); a larger one, such as an unquoted V(644) (octal 1204), is refused with a hint to quote it.
+      - The setuid, setgid and sticky bits are refused.
     type: raw
     default: '0644'
   verify:
@@ -204,6 +217,8 @@ notes:
   - With O(on_existing=fail) a second run fails by design. Use V(skip) for a play that must be idempotent.
   - When Litestream fails for a known reason its own words do not name (a replica written by a newer
     Litestream than O(image); C(AWS_CA_BUNDLE) set inside the image), the message adds the likely cause.
+  - A SIGTERM, SIGHUP or SIGINT during the run removes the temporary configuration directory (with the keys)
+    and the restore stage, then fails the task.
   - In check mode the dry run still runs (it only reads the replica); nothing is written on the host except
     the temporary configuration directory, which is removed.
 seealso:
