@@ -117,7 +117,7 @@ options:
   image:
     description:
       - The Litestream image, pinned. Replicate and restore with the same version; never downgrade.
-      - Letters, digits and C(. _ : / @ + -), starting with a letter or digit (it is one docker argument).
+      - Letters, digits and the characters C(._:/@+-), starting with a letter or digit (it is one docker argument).
     type: str
     default: litestream/litestream:0.5.17
   network:

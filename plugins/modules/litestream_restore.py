@@ -92,7 +92,7 @@ options:
     description:
       - File name the database was replicated under, a plain name (no C(/), C(..), control characters or leading
         C(.)), at most 200 bytes.
-      - A name ending in C(-wal), C(-shm) or C(-journal) is refused: that is a SQLite side file, not a database.
+      - A name ending in C(-wal), C(-shm) or C(-journal) is refused, since that is a SQLite side file, not a database.
     type: str
     default: production.sqlite3
   dest:
@@ -631,6 +631,7 @@ class RestoreManager:
     def put_in_place(self, tmp_path):
         """Move the old files aside (replace), then the verified temp file into place; undo on failure."""
         existing = rs.existing_paths(self.dest, self.name)
+        target = guarded.checked(self.target, self.dest, "replace")  # the stage's file goes nowhere else
         moved = []
         try:
             if existing:
@@ -648,13 +649,13 @@ class RestoreManager:
                     except OSError:
                         guarded.rename(self.target, new, self.dest)
                         moved.append((self.target, new))
-                    os.rename(tmp_path, self.target)
+                    os.rename(tmp_path, target)
                     if moved[-1][0] is None:
                         moved[-1] = (self.target, new)
                 else:
-                    link_into_place(tmp_path, self.target)
+                    link_into_place(tmp_path, target)
             else:
-                link_into_place(tmp_path, self.target)
+                link_into_place(tmp_path, target)
         except OSError as exc:
             for old, new in reversed(moved):
                 try:

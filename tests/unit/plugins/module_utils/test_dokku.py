@@ -69,7 +69,6 @@ def test_storage_name(name, ok):
         assert ok
 
 
-
 def test_parse_mount_lines_quiet_and_headed():
     quiet = "/var/lib/dokku/data/storage/a--db:/app/db/litestream\n"
     headed = "-----> a volume bind-mounts:\n       /srv/x:/x:ro\n"

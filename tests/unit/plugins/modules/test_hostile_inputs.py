@@ -342,7 +342,10 @@ def test_replica_absent_through_a_symlinked_config_dir_removes_nothing_outside(s
 def docker(monkeypatch):
     from ansible.module_utils import basic
     fake = FakeLitestream()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kwargs: fake(self, argv, **kwargs))
+
+    def run_command(self, argv, **kwargs):  # a plain function, so it binds like the real method
+        return fake(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
     return fake
 
@@ -359,8 +362,8 @@ def test_dest_is_normalised(sandbox, docker):
     assert result["path"] == str(sandbox / "storage" / "x" / "production.sqlite3")
 
 
-def test_a_symlink_in_place_of_the_restored_file_is_refused_and_its_target_untouched(sandbox, docker, tmp_path,
-                                                                                      monkeypatch):
+def test_a_symlink_in_place_of_the_restored_file_is_refused_and_its_target_untouched(
+        sandbox, docker, tmp_path, monkeypatch):
     victim = tmp_path / "victim"
     victim.write_text("root's file")
     os.chmod(str(victim), 0o600)
@@ -375,7 +378,7 @@ def test_a_symlink_in_place_of_the_restored_file_is_refused_and_its_target_untou
             os.symlink(str(victim), written)
         return answer
     from ansible.module_utils import basic
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kwargs: swap(self, argv, **kwargs))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", swap)
     result = run_module(litestream_restore.main, restore_args(sandbox, mode="0644"), fail=True)
     assert result["msg"].endswith("the restored file is a symbolic link; refusing to touch it (nothing was put "
                                   "in place)")
