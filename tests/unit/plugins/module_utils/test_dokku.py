@@ -128,3 +128,16 @@ def test_version_is_read_once_and_picks_storage_list_format():
     assert runner.storage_mounts("a") == [("/h", "/c", "")]
     assert runner.storage_mounts("a") == [("/h", "/c", "")]
     assert [call[1] for call in module.calls].count("version") == 1
+
+
+def test_the_runner_expands_no_variables_or_tilde():
+    """Ansible's run_command expands '~' and '$VAR' in each argument unless told not to."""
+    seen = {}
+
+    class Recording(FakeModule):
+        def run_command(self, argv, **kwargs):
+            seen.update(kwargs)
+            return super(Recording, self).run_command(argv)
+    runner = dokku.DokkuRunner(Recording([(["apps:exists", "$HOME"], 20, "", "")]))
+    assert runner.app_exists("$HOME") is False
+    assert seen["expand_user_and_vars"] is False
