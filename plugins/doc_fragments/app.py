@@ -12,12 +12,16 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 options:
   app:
-    description: Name of the Dokku app (lowercase alphanumerics, dots and hyphens, as Dokku requires).
+    description:
+      - Name of the Dokku app (lowercase alphanumerics, dots and hyphens, starting with a letter or digit, as Dokku
+        requires), at most 63 characters (Dokku uses it as a DNS label).
+      - Checked before anything else, whatever the O(ignore:state).
     type: str
     required: true
   storage:
     description:
-      - Name of the app's storage directory under C(/var/lib/dokku/data/storage). Only C([A-Za-z0-9_-]).
+      - Name of the app's storage directory under C(/var/lib/dokku/data/storage). Only C([A-Za-z0-9_-]), at most
+        200 characters.
       - Defaults to C(<app>--db), the layout the dokku-litestream plugin documents.
     type: str
 """

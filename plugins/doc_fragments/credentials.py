@@ -20,6 +20,10 @@ options:
         owned by root, directory mode C(0700), file mode C(0600).
       - The default is the directory the dokku-litestream plugin uses for its own two files, so both can
         live side by side during a migration.
-    type: path
+      - An absolute path, normalised; C(..), C(:) and control characters are refused. C(~) and C($VAR) are
+        not expanded (the option is a string, not a path, on purpose).
+      - M(dokku_sqlite.litestream.litestream_auth) also refuses C(/) and system directories such as C(/etc),
+        C(/var/lib) or C(/tmp), since it sets the directory's mode and removes sets inside it.
+    type: str
     default: /var/lib/dokku/config/litestream/credentials
 """

@@ -21,7 +21,7 @@ def common_argument_spec():
 def read_text(path):
     """File content, or None when the file does not exist."""
     try:
-        with open(path, "r") as handle:
+        with open(path, "r", encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except (IOError, OSError) as exc:
         if getattr(exc, "errno", None) == 2:
@@ -32,6 +32,8 @@ def read_text(path):
 def ensure_dir(path, mode, uid=0, gid=0):
     """Create a directory (and missing parents with the same mode); fix mode and owner. True if changed."""
     changed = False
+    if os.path.islink(path):  # chmod and chown would act on the link's target
+        raise OSError(40, "refusing a symbolic link where a directory of this collection belongs", path)
     if not os.path.isdir(path):
         parent = os.path.dirname(path.rstrip("/"))
         if parent and not os.path.isdir(parent):
@@ -67,7 +69,7 @@ def write_atomic(path, content, mode=0o600, uid=0, gid=0):
     try:
         os.fchmod(fd, mode)
         os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # not the locale's: a C locale cannot write an emoji
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())

@@ -18,6 +18,17 @@ class MissingCredentials(ls.ConfigError):
     """The credential set named by the replica does not exist (yet)."""
 
 
+def json_kind(value):
+    """JSON's own name for a decoded value's type: null, array, string, number, boolean."""
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return "boolean" if isinstance(value, bool) else "number"
+
+
 def load_credentials(root, name, replica_type):
     """The stored credential set as a dict (secrets included), or raise ConfigError naming what is missing.
 
@@ -35,6 +46,11 @@ def load_credentials(root, name, replica_type):
     except ValueError:
         raise ls.ConfigError("credential set %r: credentials.json is not valid JSON (rewrite it with "
                              "dokku_sqlite.litestream.litestream_auth)" % name)
+    if not isinstance(creds, dict):  # a list or null: never quote it, it may hold a secret
+        raise ls.ConfigError("credential set %r: credentials.json holds a JSON %s, not an object (rewrite it with "
+                             "dokku_sqlite.litestream.litestream_auth)" % (name, json_kind(creds)))
+    # only text fields count: a number or a list where a key belongs is no key
+    creds = dict((key, value) for key, value in creds.items() if isinstance(value, str))
     if ssh_key:
         creds["ssh_private_key"] = read_text(os.path.join(directory, ls.SSH_KEY_FILE))
     if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):

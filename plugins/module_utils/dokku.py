@@ -20,8 +20,6 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner imp
 
 # Dokku exits 20 for a missing app (AppDoesNotExist.ExitCode()).
 EXIT_APP_MISSING = 20
-APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-STORAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 # Generations that change how storage is read and written.
@@ -57,21 +55,6 @@ def generation(version):
     if version >= (0, 37, 5):
         return GEN_GO
     return GEN_BASH
-
-
-def validate_app_name(app):
-    """Dokku's own rule (apps:create): lowercase alphanumerics, dots and hyphens."""
-    if not app or not APP_NAME_RE.match(app):
-        return ("app name %r would be rejected by Dokku: it must begin with a lowercase alphanumeric "
-                "character and may only contain lowercase alphanumerics, dots, and hyphens" % (app,))
-    return None
-
-
-def validate_storage_name(name):
-    """storage:ensure-directory accepts [A-Za-z0-9_-] only."""
-    if not name or not STORAGE_NAME_RE.match(name):
-        return "storage directory name %r may only contain the characters [A-Za-z0-9_-]" % (name,)
-    return None
 
 
 def parse_mount_lines(text):

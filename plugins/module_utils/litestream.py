@@ -16,15 +16,16 @@ import hashlib
 import json
 import re
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
 DEFAULT_IMAGE = "litestream/litestream:0.5.17"
 DEFAULT_MOUNT_DIR = "/data"
 CONFIG_DIR_IN_CONTAINER = "/etc/litestream"
 CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
 REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
-DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
-CREDENTIAL_SET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-IMAGE_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:$|[-+])")
+DURATION_RE = re.compile(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+")
+IMAGE_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:\Z|[-+])")
 
 # Keys Litestream 0.3 understood per replica that 0.5 silently ignores (or rejects): refusing them
 # here is the only way the user learns their retention or encryption setting does nothing.
@@ -85,33 +86,25 @@ def replica_argument_spec(with_v03_options=True):
     return spec
 
 
-class ConfigError(ValueError):
+class ConfigError(v.InvalidValue):
     """The user's input cannot become a working Litestream 0.5 configuration."""
-
-
-def validate_db_name(name):
-    """A database is a file name inside the storage directory: no path, no traversal."""
-    if not isinstance(name, str) or not name.strip():
-        return "database name must be a non-empty file name"
-    if "/" in name or "\\" in name or name in (".", "..") or ".." in name or "\0" in name:
-        return "database name %r must be a plain file name inside the storage directory (no '/' or '..')" % (name,)
-    if name.startswith("."):
-        return "database name %r must not start with '.' (Litestream keeps its state in .<name>-litestream)" % (name,)
-    return None
 
 
 def _parse_url(url):
     """'s3://bucket/prefix?endpoint=...&region=...' -> replica fields (explicit, like the config form)."""
-    match = re.match(r"^([a-zA-Z0-9+.-]*)://(.*)$", url or "")
+    v.no_credentials_in_url(url, "replica.url", user_allowed=True)  # before any message shows the URL
+    match = re.fullmatch(r"([a-zA-Z0-9+.-]*)://(.*)", url or "", re.S)
     if not match:
-        raise ConfigError("replica url %r has no scheme (expected one of %s)" % (url, ", ".join(
+        raise ConfigError("replica url %s has no scheme (expected one of %s)" % (v.shown(url), ", ".join(
             "%s://" % t for t in REPLICA_TYPES)))
     scheme, rest = match.group(1).lower(), match.group(2)
     if scheme == "gcs":
-        raise ConfigError("replica url %r: Litestream 0.5 calls Google Cloud Storage 'gs', not 'gcs'" % (url,))
+        raise ConfigError("replica url %s: Litestream 0.5 calls Google Cloud Storage 'gs', not 'gcs'" % v.shown(url))
     if scheme not in REPLICA_TYPES:
-        raise ConfigError("replica url %r: unknown scheme '%s' (expected one of %s)" % (
-            url, scheme, ", ".join(REPLICA_TYPES)))
+        raise ConfigError("replica url %s: unknown scheme '%s' (expected one of %s)" % (
+            v.shown(url), scheme, ", ".join(REPLICA_TYPES)))
+    if scheme not in ("sftp", "abs"):  # only sftp (user@host) and abs (account@container) have a user part
+        v.no_credentials_in_url(url, "replica.url")
     query = {}
     if "?" in rest:
         rest, raw_query = rest.split("?", 1)
@@ -121,14 +114,15 @@ def _parse_url(url):
                 query[key] = value
     fields = {"type": scheme}
     if scheme == "file":
-        fields["path"] = "/" + rest.lstrip("/")
+        if not rest.startswith("/"):  # file://relative would silently become /relative
+            raise ConfigError("replica.url: %s is not an absolute file URL: write file:///absolute/path"
+                              % v.shown(url))
+        fields["path"] = rest
         return fields
     authority, _sep, path = rest.partition("/")
     fields["path"] = path.strip("/")
     if scheme == "sftp":
         user, _at, host = authority.rpartition("@")
-        if ":" in user:
-            raise ConfigError("replica url %r carries a password: put it in a credential set (sftp_password)" % (url,))
         fields.update({"host": host, "user": user})
     elif scheme == "abs":
         account, _at, bucket = authority.rpartition("@")
@@ -156,7 +150,10 @@ def normalize_replica(spec):
         spec = spec[0]
     if not isinstance(spec, dict) or not spec:
         raise ConfigError("replica must be a dictionary with a type or a url")
-    spec = dict((k, v) for k, v in spec.items() if v is not None)
+    spec = dict((key, value) for key, value in spec.items() if value is not None)
+    for key, value in spec.items():
+        if isinstance(value, str):
+            v.check_text(value, "replica.%s" % key)
     for key in spec:
         if key in V03_ONLY:
             raise ConfigError("replica option '%s' is a Litestream 0.3 option: %s" % (key, V03_ONLY[key]))
@@ -186,16 +183,15 @@ def normalize_replica(spec):
     if rtype in ("s3", "gs", "abs") and not fields.get("bucket"):
         raise ConfigError("%s replica needs a bucket" % rtype)
     endpoint = fields.get("endpoint")
-    if endpoint and not re.match(r"^https?://", endpoint):
-        raise ConfigError("endpoint %r has no scheme: write http:// or https:// (Litestream 0.5 forces https "
-                          "on a bare host:port and then hangs against a plain-HTTP server)" % (endpoint,))
+    if endpoint:
+        v.endpoint(endpoint, "replica.endpoint")
     if rtype == "s3":
         fields.setdefault("region", "us-east-1")
         if endpoint:
             fields.setdefault("force_path_style", True)
     if rtype == "file":
-        if not fields.get("path", "").startswith("/"):
-            raise ConfigError("file replica path must be absolute, got %r" % (fields.get("path"),))
+        # the directory is mounted into the sidecar at the same path: absolute, normalised, no ':'
+        fields["path"] = v.absolute_path(fields.get("path") or "", "replica.path", mount=True)
     if rtype == "sftp":
         for required in ("host", "user", "path"):
             if not fields.get(required):
@@ -203,11 +199,11 @@ def normalize_replica(spec):
         if not fields.get("host_key"):
             raise ConfigError("sftp replica needs host_key (the server's public host key, e.g. the "
                               "'ssh-ed25519 AAAA...' line): Litestream does not verify the host otherwise")
-    if "sync_interval" in fields and not DURATION_RE.match(str(fields["sync_interval"])):
+    if "sync_interval" in fields and not DURATION_RE.fullmatch(str(fields["sync_interval"])):
         raise ConfigError("sync_interval %r is not a duration like 1s, 500ms or 1m" % (fields["sync_interval"],))
     cred = fields.get("credentials")
-    if cred is not None and not CREDENTIAL_SET_RE.match(str(cred)):
-        raise ConfigError("credential set name %r may only contain [a-z0-9_-]" % (cred,))
+    if cred is not None:
+        v.credential_set_name(cred, "replica.credentials")
     return fields
 
 
@@ -286,12 +282,19 @@ def entrypoint_script(config_path, env_path, binary="/usr/local/bin/litestream")
             % (env_path, env_path, binary, config_path))
 
 
+# What YAML may not hold literally (outside its c-printable set): escaped as \\uXXXX in a quoted scalar.
+YAML_UNPRINTABLE_RE = re.compile(u"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
+
+
 def _scalar(value):
+    """A YAML scalar: JSON-quoted, non-ASCII text kept as UTF-8 (an emoji written as a \\ud83d\\ude00
+    surrogate pair, as json.dumps does by default, is refused by Litestream's YAML parser)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return json.dumps(str(value))
+    text = json.dumps(str(value), ensure_ascii=False)
+    return YAML_UNPRINTABLE_RE.sub(lambda match: "\\u%04x" % ord(match.group(0)), text)
 
 
 def _emit(lines, indent, mapping):
@@ -313,7 +316,8 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
                   shutdown_sync_timeout=None, snapshot_interval=None, snapshot_retention=None, redact=False):
     """The whole litestream.yml for one app: one `dbs` entry per database, one replica each."""
     if redact and credentials:
-        credentials = dict((k, v if k in ("endpoint", "region") else REDACTED) for k, v in credentials.items())
+        credentials = dict((key, value if key in ("endpoint", "region") else REDACTED)
+                           for key, value in credentials.items())
     names = list(databases)
     if len(set(names)) != len(names):
         raise ConfigError("a database is listed twice: Litestream 0.5 allows one replica per database")
@@ -334,9 +338,7 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
     _emit(lines, 0, top)
     lines.append("dbs:")
     for name in names:
-        error = validate_db_name(name)
-        if error:
-            raise ConfigError(error)
+        v.db_file_name(name, "databases")
         lines.append("  - path: %s" % _scalar("%s/%s" % (mount_dir.rstrip("/"), name)))
         lines.append("    replica:")
         _emit(lines, 6, replica_block(fields, name, credentials))
@@ -370,7 +372,7 @@ def image_version(image):
     _name, sep, tag = image.rpartition(":")
     if not sep or "/" in tag:  # no tag, only a registry port
         return None
-    match = IMAGE_VERSION_RE.match(tag)
+    match = IMAGE_VERSION_RE.match(tag)  # a prefix of the tag: the pattern ends with \\Z or [-+]
     return tuple(int(part) for part in match.groups()) if match else None
 
 

@@ -19,8 +19,8 @@ import time
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
-TIMESTAMP_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
-TXID_RE = re.compile(r"^(0x)?([0-9a-fA-F]{1,16})$")
+TIMESTAMP_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+TXID_RE = re.compile(r"(0x)?([0-9a-fA-F]{1,16})")
 NO_BACKUP_MESSAGES = ("no matching backup files available", "no matching backups found")
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_PRAGMA = {"full": "integrity_check", "quick": "quick_check"}
@@ -41,7 +41,7 @@ def parse_timestamp(text):
 
     Raises ValueError with a message that shows the expected form.
     """
-    match = TIMESTAMP_RE.match(str(text).strip())
+    match = TIMESTAMP_RE.fullmatch(str(text).strip())
     if not match:
         raise ValueError("timestamp %r is not an RFC 3339 time such as 2026-11-25T12:00:00Z or "
                          "2026-11-25T13:00:00.250+01:00 (date, 'T', time, and Z or an offset)" % (text,))
@@ -68,7 +68,7 @@ def seconds_since(stamp, now):
 
 def parse_txid(text):
     """A transaction id in hex ('2', '0x2', '0000000000000002') -> Litestream's 16 hex digits."""
-    match = TXID_RE.match(str(text).strip())
+    match = TXID_RE.fullmatch(str(text).strip())
     if not match:
         raise ValueError("txid %r is not a hexadecimal transaction id of at most 16 digits, such as "
                          "0000000000000002 (quote it in YAML so leading zeros survive)" % (text,))
@@ -175,23 +175,6 @@ def backup_path(path, directory, name, stamp):
     raise ValueError("not a file of %s: %s" % (name, path))
 
 
-def parse_mode(value):
-    """'0644', '644', 0o644 (or YAML's 420) -> int. Raises ValueError for anything else."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        mode = value
-    else:
-        text = str(value).strip()
-        if text.startswith("0o"):
-            text = text[2:]
-        if not re.match(r"^[0-7]{3,4}$", text):
-            raise ValueError("mode %r must be an octal number such as '0644' (symbolic modes are not supported)"
-                             % (value,))
-        mode = int(text, 8)
-    if not 0 <= mode <= 0o7777:
-        raise ValueError("mode %r is out of range" % (value,))
-    return mode
-
-
 def _quote_ident(name):
     return '"' + name.replace('"', '""') + '"'
 
@@ -203,7 +186,8 @@ def inspect_database(path, integrity="quick"):
     Tables whose names start with sqlite_ or _litestream_ are left out. Raises sqlite3.Error when the
     file is not a database at all.
     """
-    uri = "file:%s?mode=ro&immutable=1" % path.replace("?", "%3f").replace("#", "%23")
+    # a URI: '%' first, or a '%2f' in a directory name would be decoded into another path
+    uri = "file:%s?mode=ro&immutable=1" % path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     conn = sqlite3.connect(uri, uri=True)
     try:
         result = {"integrity": "not checked", "integrity_ok": True, "tables": {}}

@@ -49,7 +49,9 @@ class CommandRunner:
         argv = [self.binary] + [str(arg) for arg in args]
         shown = [self.name] + [self.mask(str(arg), secrets) for arg in args]
         self.commands.append(" ".join(shown))
-        rc, out, err = self.module.run_command(argv, check_rc=False, data=data, binary_data=data is not None)
+        # no '~' or '$VAR' expansion: an argument reaches the program exactly as validated
+        rc, out, err = self.module.run_command(argv, check_rc=False, data=data, binary_data=data is not None,
+                                               expand_user_and_vars=False)
         if check and rc not in allowed_rc:
             raise self.error_class(shown, rc, out, err)
         return rc, out, err

@@ -22,6 +22,8 @@ options:
   mount_path:
     description:
       - Absolute path inside the app's containers where the directory is mounted.
+      - Normalised; C(..), C(:), whitespace and control characters are refused (older Dokku splits its docker
+        options on whitespace, and C(:) separates the fields of a docker mount).
       - Do not mount over a directory the app ships (for Rails, not C(/app/db) itself).
     type: str
     default: /app/db/litestream
@@ -29,7 +31,8 @@ options:
     description:
       - Owner of the directory, as C(storage:ensure-directory --chown) understands it.
       - V(herokuish) is uid 32767, V(heroku) 1000, V(paketo) 2000, V(root) 0, V(false) leaves the owner alone.
-      - A numeric uid needs Dokku 0.38.22 or newer; V(root) needs 0.37.5 or newer.
+      - A numeric uid (digits C(0-9) only, up to 2147483646) needs Dokku 0.38.22 or newer; V(root) needs 0.37.5 or
+        newer. Anything else is refused before any command runs.
     type: str
     default: herokuish
   create_app:
@@ -131,28 +134,21 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
-    DokkuError, DokkuRunner, validate_app_name, validate_storage_name)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import DokkuError, DokkuRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 STORAGE_ROOT = "/var/lib/dokku/data/storage"
-CHOWN_IDS = {"herokuish": 32767, "heroku": 1000, "paketo": 2000, "root": 0}
 
 
-def chown_uid(chown, version):
-    """(uid or None, error or None) for a --chown value on this Dokku version."""
-    if chown == "false":
-        return None, None
-    if chown in CHOWN_IDS:
-        if chown == "root" and version < (0, 37, 5):
-            return None, "chown 'root' needs Dokku 0.37.5 or newer (this host runs %s)" % fmt(version)
-        return CHOWN_IDS[chown], None
-    if chown.isdigit():
-        if version < (0, 38, 22):
-            return None, "a numeric chown (%s) needs Dokku 0.38.22 or newer (this host runs %s)" % (chown, fmt(version))
-        return int(chown), None
-    return None, "chown must be herokuish, heroku, paketo, root, false or a uid, not %r" % (chown,)
+def chown_problem(chown, uid, version):
+    """Why this Dokku version cannot take the (already validated) --chown value, or None."""
+    if chown == "root" and version < (0, 37, 5):
+        return "chown 'root' needs Dokku 0.37.5 or newer (this host runs %s)" % fmt(version)
+    if uid is not None and chown not in v.CHOWN_NAMES and version < (0, 38, 22):
+        return "a numeric chown (%s) needs Dokku 0.38.22 or newer (this host runs %s)" % (chown, fmt(version))
+    return None
 
 
 def fmt(version):
@@ -168,6 +164,7 @@ class StorageManager:
         self.storage = module.params["storage"] or "%s--db" % self.app
         self.host_path = os.path.join(STORAGE_ROOT, self.storage)
         self.container_path = module.params["mount_path"]
+        self.uid = None
         self.result = dict(changed=False, app=self.app, storage_dir=self.host_path,
                            mount=dict(host_path=self.host_path, container_path=self.container_path),
                            app_created=False, directory_changed=False, mount_changed=False, restarted=False,
@@ -177,11 +174,18 @@ class StorageManager:
         self.module.fail_json(msg=msg, **self.result)
 
     def validate(self):
-        for error in (validate_app_name(self.app), validate_storage_name(self.storage)):
-            if error:
-                self.fail(error)
-        if not self.container_path.startswith("/") or self.container_path.rstrip("/") == "":
-            self.fail("mount_path must be an absolute path below /, got %r" % (self.container_path,))
+        """Every input check, before the first dokku command (reads included)."""
+        try:
+            v.app_name(self.app)
+            v.storage_name(self.storage)
+            # storage:mount passes it to docker -v; older Dokku splits its docker options on whitespace
+            self.container_path = v.absolute_path(self.container_path, "mount_path", mount=True, spaces=False)
+            self.uid = v.chown(self.params["chown"])
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        if self.container_path == "/":
+            self.fail("mount_path: '/' cannot be a mount point: give a directory below /")
+        self.result["mount"]["container_path"] = self.container_path
 
     def write(self, args):
         """A writing dokku command: run it, or in check mode only record what would run."""
@@ -200,7 +204,8 @@ class StorageManager:
     def converge(self):
         version = self.dokku.version
         self.result["dokku_version"] = fmt(version)
-        uid, error = chown_uid(self.params["chown"], version)
+        uid = self.uid
+        error = chown_problem(self.params["chown"], uid, version)
         if error:
             self.fail(error)
         before = {"app_exists": True, "directory": self.directory_state(), "mounts": []}

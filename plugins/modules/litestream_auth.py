@@ -28,13 +28,14 @@ options:
   name:
     description:
       - Name of the credential set.
-      - Lowercase letters, digits, V(-) and V(_); it starts with a letter or a digit.
+      - Lowercase letters, digits, V(-) and V(_); it starts with a letter or a digit; at most 63 characters.
     type: str
     default: default
   state:
     description:
       - V(present) writes the set; it needs at least one secret to store (see the other options).
-      - V(absent) removes the set directory, and only that set.
+      - V(absent) removes the set directory, and only that set, file by file. It refuses (and removes nothing)
+        unless the directory is C(0700) root-owned and holds only the files this module writes.
     type: str
     choices: [present, absent]
     default: present
@@ -54,6 +55,7 @@ options:
   endpoint:
     description:
       - Endpoint URL of an S3-compatible store (MinIO, Cloudflare R2, Backblaze B2, Hetzner, Wasabi, ...).
+      - Credentials in the URL (V(https://KEY:SECRET@host)) are refused, and the message does not repeat them.
       - Must start with V(http://) or V(https://). Litestream 0.5 assumes https for a bare V(host:port)
         and then hangs against a plain-HTTP server, so the scheme is required.
       - Omit it for AWS S3.
@@ -210,15 +212,15 @@ import json
 import os
 import pwd
 import re
-import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Stored in credentials.json, in this order of the documentation; ssh_private_key goes to its own file.
 JSON_FIELDS = ("access_key_id", "secret_access_key", "session_token", "endpoint", "region", "sftp_password")
 FIELDS = JSON_FIELDS + ("ssh_private_key",)
@@ -233,8 +235,8 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 COMPAT_ROOT_MODE = 0o710    # root:dokku, the dokku user may open the plugin files but not list
 COMPAT_PARENT_MODE = 0o711  # parents created for plugin_compat: traversable, not listable
-ENDPOINT_ERROR = ("endpoint %r has no scheme: write http:// or https:// (Litestream 0.5 forces https on a "
-                  "bare host:port and then hangs against a plain-HTTP server)")
+# What a set directory may hold for state=absent to remove it: our two files and our own temp files.
+OWN_FILE_RE = re.compile(r"(credentials\.json|ssh_key)|\.(credentials\.json|ssh_key)\.[0-9a-f]{12}\.tmp")
 
 
 def dokku_ids():
@@ -248,16 +250,16 @@ def dokku_ids():
 
 def check_params(params):
     """The first problem with the options, as a message that names no secret; None when they are fine."""
-    name = params["name"]
-    if not NAME_RE.match(name):
-        return ("name %r is not a valid credential set name: use lowercase letters, digits, '-' and '_', "
-                "starting with a letter or digit" % name)
-    root = params["credentials_root"]
-    if not os.path.isabs(root):
-        return "credentials_root %r must be an absolute path" % root
-    endpoint = params.get("endpoint")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        return ENDPOINT_ERROR % endpoint
+    try:
+        v.credential_set_name(params["name"], "name")
+        v.collection_root(params["credentials_root"], "credentials_root")
+        if params.get("endpoint") is not None:
+            v.endpoint(params["endpoint"], "endpoint")
+        for field in FIELDS:  # written as UTF-8; check_text never quotes the value (it may be a secret)
+            if params.get(field) is not None:
+                v.check_text(params[field], field)
+    except v.InvalidValue as exc:
+        return str(exc)
     if params["state"] == "absent":
         return None
     for field in FIELDS:
@@ -320,7 +322,7 @@ class LitestreamAuth(object):
         params = module.params
         self.name = params["name"]
         self.state = params["state"]
-        self.root = os.path.normpath(params["credentials_root"])
+        self.root = v.collection_root(params["credentials_root"], "credentials_root")
         self.path = os.path.join(self.root, self.name)
         self.plugin_compat = params["plugin_compat"]
         self.given = dict((f, params[f]) for f in FIELDS if params.get(f) is not None)
@@ -443,18 +445,30 @@ class LitestreamAuth(object):
     def plan_absent(self):
         st = lstat_or_none(self.path)
         if st is not None:
-            if not stat.S_ISDIR(st.st_mode):
-                self.fail("%s exists and is not a directory; refusing to remove it" % self.path)
-            for dirpath, dirnames, filenames in os.walk(self.path):
-                for entry in sorted(dirnames + filenames):
-                    full = os.path.join(dirpath, entry)
-                    est = os.lstat(full)
-                    self.before_files[full] = describe(stat.S_IMODE(est.st_mode), est.st_uid, est.st_gid)
+            self.check_removable(st)
+            entries = [os.path.join(self.path, entry) for entry in sorted(os.listdir(self.path))]
+            for full in entries:
+                est = os.lstat(full)
+                self.before_files[full] = describe(stat.S_IMODE(est.st_mode), est.st_uid, est.st_gid)
             self.before_files[self.path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
-            self.ops.append(("rmtree", self.path))
+            # file by file, then the empty directory: never a recursive removal
+            self.ops.append(("remove set", self.path, entries))
         if self.plugin_compat:
             for filename, dummy in PLUGIN_FILES:
                 self.want_gone(os.path.join(self.root, filename))
+
+    def check_removable(self, st):
+        """Fail unless the set directory is one this module made: root-owned 0700, only our regular files."""
+        if not stat.S_ISDIR(st.st_mode):
+            self.fail("%s exists and is not a directory; refusing to remove it" % self.path)
+        if (stat.S_IMODE(st.st_mode), st.st_uid) != (DIR_MODE, 0):
+            self.fail("%s is %s, not 0700 root as this module makes a credential set; refusing to remove it "
+                      "(nothing was removed)" % (self.path, describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)))
+        for entry in os.listdir(self.path):
+            est = os.lstat(os.path.join(self.path, entry))
+            if not OWN_FILE_RE.fullmatch(entry) or not stat.S_ISREG(est.st_mode):
+                self.fail("%s holds %s, which this module did not write; refusing to remove the set (nothing was "
+                          "removed)" % (self.path, v.shown(entry)))
 
     # ---- acting --------------------------------------------------------------------------------
     @staticmethod
@@ -508,15 +522,22 @@ class LitestreamAuth(object):
                     os.mkdir(path, 0o700)
                     self.set_owner_mode(path, *op[2:])
                 elif kind == "fix":
+                    if path not in (self.root, self.path):
+                        guarded.checked(path, self.root, "change the mode of")
                     self.set_owner_mode(path, *op[2:])
                 elif kind == "write":
+                    guarded.checked(path, self.root, "write")
                     self.write_atomic(path, *op[2:])
                 elif kind == "unlink":
-                    os.unlink(path)
+                    guarded.unlink(path, self.root)
                     self.fsync_dir(os.path.dirname(path))
-                elif kind == "rmtree":
-                    shutil.rmtree(path)
+                elif kind == "remove set":
+                    for entry in op[2]:
+                        guarded.unlink(entry, self.path)
+                    guarded.rmdir(path, self.root)
                     self.fsync_dir(os.path.dirname(path))
+            except guarded.OutsideRoot as exc:
+                self.fail(str(exc))
             except OSError as exc:  # the message names the path and the OS error, never file content
                 self.fail("cannot %s %s: %s" % (kind, path, exc.strerror or exc))
 
@@ -569,7 +590,8 @@ def main():
         region=dict(type="str"),
         ssh_private_key=dict(type="str", no_log=True),
         sftp_password=dict(type="str", no_log=True),
-        credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
+        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
         plugin_compat=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

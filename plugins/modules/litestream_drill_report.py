@@ -155,11 +155,21 @@ lines:
 
 import json
 import os
+import re
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule
+
+
+# Characters XML 1.0 cannot hold at all, not even escaped (most C0 controls, lone surrogates, U+FFFE/U+FFFF).
+XML_INVALID_RE = re.compile(u"[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text):
+    """Text a JUnit reader can parse: each character XML 1.0 forbids becomes U+FFFD."""
+    return XML_INVALID_RE.sub(u"\ufffd", str(text))
 
 
 def case_name(result):
@@ -213,6 +223,10 @@ def junit_xml(results, suite, timestamp):
         else:
             out = ET.SubElement(case, "system-out")
             out.text = human_line(result)
+    for element in root.iter():
+        element.attrib.update((key, xml_safe(value)) for key, value in element.attrib.items())
+        if element.text is not None:
+            element.text = xml_safe(element.text)
     return ET.tostring(root, encoding="unicode")
 
 
@@ -221,7 +235,7 @@ def write_file(path, content):
     directory = os.path.dirname(path)
     handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(handle, "w") as out:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(content)
         os.chmod(tmp, 0o644)
         os.rename(tmp, path)

@@ -32,12 +32,16 @@ description:
   - A restart policy changed behind the module's back is put back in place with C(docker container update).
 options:
   storage_root:
-    description: Where Dokku keeps storage directories.
-    type: path
+    description:
+      - Where Dokku keeps storage directories.
+      - An absolute path, normalised; C(..), C(:) (it is part of a docker mount) and control characters are
+        refused, and C(~) or C($VAR) are not expanded.
+    type: str
     default: /var/lib/dokku/data/storage
   databases:
     description:
-      - File names of the SQLite databases in the storage directory. Plain names, no C(/) or C(..).
+      - File names of the SQLite databases in the storage directory. Plain names, no C(/), C(..), control
+        characters or leading C(.), at most 200 bytes; a name ending in C(-wal), C(-shm) or C(-journal) is refused.
       - Each replicates to C(<replica.path>/<file name>).
     type: list
     elements: str
@@ -56,6 +60,9 @@ options:
         description:
           - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
             C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
+          - Credentials before C(@) (C(s3://KEY:SECRET@bucket), C(sftp://user:password@host)) are refused without
+            being repeated; keep them in a credential set. Only sftp (C(user@)) and abs (C(account@)) take a name there.
+          - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
         description: Bucket (s3, gs, abs).
@@ -67,6 +74,7 @@ options:
         description:
           - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
             or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
+          - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
         type: str
       region:
         description: S3 region. Defaults to the credential set's region, then C(us-east-1).
@@ -113,7 +121,9 @@ options:
         description: Litestream 0.3 replica name; refused (0.5 has one replica per database).
         type: str
   image:
-    description: The Litestream image, pinned. Replicate and restore with the same version; never downgrade.
+    description:
+      - The Litestream image, pinned. Replicate and restore with the same version; never downgrade.
+      - Letters, digits and the characters C(._:/@+-), starting with a letter or digit (it is one docker argument).
     type: str
     default: litestream/litestream:0.5.17
   network:
@@ -134,14 +144,21 @@ options:
     description: Global snapshot retention (duration); how far back point-in-time restores reach.
     type: str
   config_root:
-    description: Where the rendered configuration lives, one 0700 directory per app.
-    type: path
+    description:
+      - Where the rendered configuration lives, one 0700 directory per app.
+      - O(state=absent) removes C(<config_root>/<app>), and only when its resolved path lies strictly inside
+        the resolved O(config_root) and is a directory (not a symlink).
+      - An absolute path, normalised, that is not C(/) or a system directory such as C(/etc) or C(/var/lib);
+        C(..), C(:) and control characters are refused, C(~) and C($VAR) are not expanded.
+    type: str
     default: /var/lib/dokku/config/litestream/apps
   state:
     description:
       - V(started) creates and runs the sidecar; V(present) creates it and keeps its current run state;
         V(stopped) creates it stopped; V(absent) removes the sidecar and its configuration.
       - Replicas are never deleted.
+      - Every option given is validated first, whatever the state, before a file is read or a docker command runs.
+      - O(replica) is required unless the state is V(absent).
     type: str
     choices: [present, started, stopped, absent]
     default: started
@@ -231,7 +248,6 @@ lock_wait:
 """
 
 import os
-import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -241,10 +257,11 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
     DockerError, DockerRunner, container_summary)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import validate_app_name, validate_storage_name
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 LABEL_APP = "dokku_sqlite.litestream.app"
 LABEL_HASH = "dokku_sqlite.litestream.config-hash"
@@ -259,15 +276,54 @@ class ReplicaManager:
         self.name = "dokku.litestream.%s" % self.app
         self.docker = DockerRunner(module, module.params["docker_binary"])
         self.storage = module.params["storage"] or "%s--db" % self.app
-        self.storage_dir = os.path.join(module.params["storage_root"], self.storage)
-        self.config_dir = os.path.join(module.params["config_root"], self.app)
+        self.actions = []
+        self.fields = None
+        # set by validate(), from the normalised roots
+        self.config_root = self.storage_root = self.credentials_root = None
+        self.storage_dir = self.config_dir = self.config_path = self.env_path = self.key_path = None
+        self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
+                           config_path=None, lock_wait=0.0)
+
+    def validate(self):
+        """Every input check, for every state, before a file is read or a docker command runs."""
+        try:
+            v.app_name(self.app)
+        except v.InvalidValue as exc:
+            self.fail(str(exc))  # no "app <name>:" prefix: the name itself is what is wrong
+        try:
+            self.check_options()
+        except v.InvalidValue as exc:
+            self.fail("app %s: %s" % (self.app, exc))
+        self.storage_dir = os.path.join(self.storage_root, self.storage)
+        self.config_dir = os.path.join(self.config_root, self.app)
         self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
         self.env_path = os.path.join(self.config_dir, ls.CREDENTIALS_ENV_FILE)
         self.key_path = os.path.join(self.config_dir, ls.SSH_KEY_FILE)
-        self.actions = []
-        self.fields = None
-        self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
-                           config_path=self.config_path, lock_wait=0.0)
+        self.result["config_path"] = self.config_path
+
+    def check_options(self):
+        params = self.params
+        v.storage_name(self.storage)
+        # config_root/<app> is removed with state=absent: it must be a directory of the collection's own
+        self.config_root = v.collection_root(params["config_root"], "config_root")
+        self.storage_root = v.absolute_path(params["storage_root"], "storage_root", mount=True)
+        self.credentials_root = v.absolute_path(params["credentials_root"], "credentials_root")
+        for db in params["databases"]:
+            v.db_file_name(db, "databases")
+        v.docker_word(params["image"], "image")
+        v.docker_word(params["network"], "network")
+        for option in ("snapshot_interval", "snapshot_retention"):
+            if params[option] is not None:
+                v.duration(params[option], option, ls.DURATION_RE)
+        if params["metrics_port"] is not None and not 1 <= params["metrics_port"] <= 65535:
+            raise v.InvalidValue("metrics_port: %d is not a TCP port (1 to 65535)" % params["metrics_port"])
+        if params["shutdown_sync_timeout"] < 0:
+            raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d"
+                                 % params["shutdown_sync_timeout"])
+        if params["replica"] is not None:
+            self.fields = ls.normalize_replica(params["replica"])
+        elif params["state"] != "absent":  # required_if counts an explicit null as given
+            raise v.InvalidValue("replica is required unless state is absent")
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -286,22 +342,13 @@ class ReplicaManager:
 
     def render(self):
         """(config, redacted config, credentials file content, credentials dir to mount or None)."""
-        for error in (validate_app_name(self.app), validate_storage_name(self.storage)):
-            if error:
-                self.fail("app %s: %s" % (self.app, error))
-        if self.params["replica"] is None:
-            self.fail("app %s: replica is required unless state is absent" % self.app)
+        fields = self.fields
         try:
-            fields = ls.normalize_replica(self.params["replica"])
-            for db in self.params["databases"]:
-                error = ls.validate_db_name(db)
-                if error:
-                    raise ls.ConfigError(error)
             creds = {}
             if ls.needs_credentials(fields):
                 set_name = fields.get("credentials") or "default"
                 try:
-                    creds = load_credentials(self.params["credentials_root"], set_name, fields["type"])
+                    creds = load_credentials(self.credentials_root, set_name, fields["type"])
                 except MissingCredentials as exc:
                     if not self.module.check_mode:
                         raise
@@ -313,7 +360,6 @@ class ReplicaManager:
                            shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
                            snapshot_interval=self.params["snapshot_interval"],
                            snapshot_retention=self.params["snapshot_retention"])
-            self.fields = fields
             config = ls.render_config(self.params["databases"], fields, creds, **options)
             redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
         except ls.ConfigError as exc:
@@ -343,10 +389,9 @@ class ReplicaManager:
 
     def run(self):
         state = self.params["state"]
-        rendered = None
-        if state != "absent":
-            # bad input fails here, before a single docker command runs
-            rendered = self.render()
+        # bad input fails here, for every state, before a single file is read or docker command runs
+        self.validate()
+        rendered = self.render() if state != "absent" else None
         # from the inspect to the start: a parallel run would `docker create` the same name (a conflict)
         with HostLock(self.module, "app-%s" % self.app, "app %s" % self.app) as lock:
             self.result["lock_wait"] = lock.waited
@@ -406,10 +451,10 @@ class ReplicaManager:
                 if new and old != new:
                     write_atomic(path, new, 0o600)
                 elif not new and old is not None:
-                    os.unlink(path)
+                    guarded.unlink(path, self.config_root)
                 elif file_needs_fix(path, 0o600):
-                    os.chmod(path, 0o600)
-                    os.chown(path, 0, 0)
+                    guarded.chmod(path, 0o600, self.config_root)
+                    guarded.chown(path, 0, 0, self.config_root)
 
         exists_after = current is not None and not recreate
         if not exists_after:
@@ -444,7 +489,7 @@ class ReplicaManager:
         if old_config is not None or os.path.isdir(self.config_dir):
             self.actions.append("remove config")
             if not self.module.check_mode:
-                shutil.rmtree(self.config_dir)
+                guarded.remove_tree(self.config_dir, self.config_root)
 
     @staticmethod
     def container_view(doc):
@@ -475,7 +520,8 @@ def main():
     argument_spec.update(
         app=dict(type="str", required=True),
         storage=dict(type="str"),
-        storage_root=dict(type="path", default="/var/lib/dokku/data/storage"),
+        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
+        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
         databases=dict(type="list", elements="str", default=["production.sqlite3"]),
         replica=dict(type="dict", options=ls.replica_argument_spec()),
         image=dict(type="str", default=ls.DEFAULT_IMAGE),
@@ -484,15 +530,18 @@ def main():
         shutdown_sync_timeout=dict(type="int", default=30),
         snapshot_interval=dict(type="str"),
         snapshot_retention=dict(type="str"),
-        credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
-        config_root=dict(type="path", default="/var/lib/dokku/config/litestream/apps"),
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+        config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
         state=dict(type="str", choices=["present", "started", "stopped", "absent"], default="started"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("state", state, ["replica"]) for state in ("present", "started", "stopped")])
     manager = ReplicaManager(module)
     try:
         manager.run()
-    except (DockerError, LockTimeout) as exc:
+    except (DockerError, LockTimeout, guarded.OutsideRoot) as exc:
+        manager.fail("app %s: %s" % (manager.app, exc))
+    except (IOError, OSError) as exc:  # the path and the OS error, never file content
         manager.fail("app %s: %s" % (manager.app, exc))
 
 

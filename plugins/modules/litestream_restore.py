@@ -43,6 +43,9 @@ options:
         description:
           - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
             C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
+          - Credentials before C(@) (C(s3://KEY:SECRET@bucket), C(sftp://user:password@host)) are refused without
+            being repeated; keep them in a credential set. Only sftp (C(user@)) and abs (C(account@)) take a name there.
+          - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
         description: Bucket (s3, gs, abs).
@@ -54,6 +57,7 @@ options:
         description:
           - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
             or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
+          - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
         type: str
       region:
         description: S3 region. Defaults to the credential set's region, then C(us-east-1).
@@ -86,7 +90,9 @@ options:
         type: str
   database:
     description:
-      - File name the database was replicated under, a plain name (no C(/) or C(..)).
+      - File name the database was replicated under, a plain name (no C(/), C(..), control characters or leading
+        C(.)), at most 200 bytes.
+      - A name ending in C(-wal), C(-shm) or C(-journal) is refused, since that is a SQLite side file, not a database.
     type: str
     default: production.sqlite3
   dest:
@@ -94,7 +100,11 @@ options:
       - Directory on the host to restore into, for example a Dokku storage directory.
       - Created when missing (with missing parents), mode C(0755), owned by O(owner) and O(group).
         An existing directory keeps its mode and owner.
-    type: path
+      - An absolute path, normalised (so two spellings of one directory are one restore target); C(..), C(:)
+        (it is part of a docker mount) and control characters are refused. C(~) and C($VAR) are not expanded.
+      - Litestream writes into a new root-only (C(0700)) directory inside O(dest), which this module opens once
+        and then uses through that handle; a symlink where the restored file should be is refused.
+    type: str
     required: true
   name:
     description:
@@ -137,7 +147,7 @@ options:
     default: fail
   owner:
     description:
-      - Owner (uid) of the restored database and of the directories this module creates.
+      - Owner (uid) of the restored database and of the directories this module creates, from 0 to 2147483646.
       - The default is the uid of Dokku's herokuish user.
     type: int
     default: 32767
@@ -147,7 +157,10 @@ options:
     default: 32767
   mode:
     description:
-      - Mode of the restored database, as an octal string such as V('0644') (or an already converted number).
+      - Mode of the restored database, as a quoted octal string such as V('0644') or V('0600').
+      - A number is taken as the mode itself (YAML turns an unquoted V(0644) into 420) and must be at most
+        V(0o777); a larger one, such as an unquoted V(644) (octal 1204), is refused with a hint to quote it.
+      - The setuid, setgid and sticky bits are refused.
     type: raw
     default: '0644'
   verify:
@@ -204,6 +217,8 @@ notes:
   - With O(on_existing=fail) a second run fails by design. Use V(skip) for a play that must be idempotent.
   - When Litestream fails for a known reason its own words do not name (a replica written by a newer
     Litestream than O(image); C(AWS_CA_BUNDLE) set inside the image), the message adds the likely cause.
+  - A SIGTERM, SIGHUP or SIGINT during the run removes the temporary configuration directory (with the keys)
+    and the restore stage, then fails the task.
   - In check mode the dry run still runs (it only reads the replica); nothing is written on the host except
     the temporary configuration directory, which is removed.
 seealso:
@@ -341,10 +356,10 @@ lock_wait:
 
 import errno
 import os
-import shutil
+import signal
+import stat
 import tempfile
 import time
-import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -352,14 +367,19 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common imp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 RESTORE_DIR = "/restore"
 CONFIG_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
 ENV_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
+STAGE_PREFIX = ".litestream-restore-"
+# a signal from the controller (task timeout, ^C) must not leave keys in /tmp or a half file in dest
+CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class RestoreManager:
@@ -369,17 +389,17 @@ class RestoreManager:
         self.started = time.time()
         self.docker = DockerRunner(module, module.params["docker_binary"])
         self.database = module.params["database"]
-        self.dest = module.params["dest"]
         self.name = module.params["name"] or self.database
-        self.target = os.path.join(self.dest or "", self.name or "")
+        self.dest = self.target = self.credentials_root = self.mode = None  # set by validate(), normalised
         self.actions = []
         self.backup = []
         self.fields = None
         self.creds = {}
         self.workdir = None
-        self.tmp_name = None
+        self.stage = None      # root-only directory inside dest that Litestream restores into
+        self.stage_fd = None   # the stage, opened once and checked: later paths go through this handle
         self.created_dirs = []
-        self.result = dict(changed=False, restored=False, path=self.target, replica=None, backup=self.backup,
+        self.result = dict(changed=False, restored=False, path=None, replica=None, backup=self.backup,
                            actions=self.actions, commands=self.docker.commands, lock_wait=0.0)
 
     # ------------------------------------------------------------------ helpers
@@ -390,7 +410,9 @@ class RestoreManager:
         self.cleanup()
         self.result.update(extra)
         self.result["duration"] = round(time.time() - self.started, 3)
-        self.module.fail_json(msg="%s: %s" % (self.where(), msg), **self.result)
+        if self.target is not None:  # before that, validation failed and the message names the option
+            msg = "%s: %s" % (self.where(), msg)
+        self.module.fail_json(msg=msg, **self.result)
 
     def finish(self, before, after):
         self.result["changed"] = bool(self.result["restored"] or (self.module.check_mode and self.actions))
@@ -403,30 +425,33 @@ class RestoreManager:
     def validate(self):
         """Every input check, before a file is read or a docker command runs."""
         params = self.params
-        for label, value in (("database", self.database), ("name", self.name)):
-            error = ls.validate_db_name(value)
-            if error:
-                self.fail("%s: %s" % (label, error))
-        if not os.path.isabs(self.dest):
-            self.fail("dest must be an absolute path, got %r" % self.dest)
+        try:
+            v.db_file_name(self.database, "database")
+            v.db_file_name(self.name, "name")
+            # type str, not path: no '~' or '$VAR' expansion; one spelling per directory (and per lock)
+            self.dest = v.absolute_path(params["dest"], "dest", mount=True)
+            self.target = os.path.join(self.dest, self.name)
+            self.result["path"] = self.target
+            self.credentials_root = v.absolute_path(params["credentials_root"], "credentials_root")
+            self.mode = v.file_mode(params["mode"], "mode")
+            v.uid(params["owner"], "owner")
+            v.uid(params["group"], "group")
+            v.docker_word(params["image"], "image")
+            v.docker_word(params["network"], "network")
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
         if params["dry_run_timeout"] < 0:
             self.fail("dry_run_timeout must be 0 (no limit) or a number of seconds, got %d" % params["dry_run_timeout"])
-        if ":" in self.dest:
-            self.fail("dest %r must not contain ':' (docker cannot mount such a path)" % self.dest)
         if params["timestamp"] is not None and params["txid"] is not None:
             self.fail("give either timestamp or txid, not both")
         try:
             self.fields = ls.normalize_replica(params["replica"])
-        except ls.ConfigError as exc:
+        except v.InvalidValue as exc:
             self.fail(str(exc))
         self.result["replica"] = rs.replica_location(self.fields, self.database)
-        if self.fields["type"] == "file" and ":" in self.fields["path"]:
-            self.fail("file replica path %r must not contain ':' (docker cannot mount such a path)"
-                      % self.fields["path"])
         try:
             self.timestamp = rs.parse_timestamp(params["timestamp"]) if params["timestamp"] is not None else None
             self.txid = rs.parse_txid(params["txid"]) if params["txid"] is not None else None
-            self.mode = rs.parse_mode(params["mode"])
         except ValueError as exc:
             self.fail(str(exc))
         verify = params["verify"] or {}
@@ -438,9 +463,6 @@ class RestoreManager:
                 self.min_rows[str(table)] = int(value)
             except (TypeError, ValueError):
                 self.fail("verify.min_rows.%s must be a whole number, got %r" % (table, value))
-        for label, value in (("owner", params["owner"]), ("group", params["group"])):
-            if value < 0:
-                self.fail("%s must be a uid/gid of 0 or more, got %d" % (label, value))
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             self.fail("dest %s exists and is not a directory" % self.dest)
         if os.path.isdir(self.target) and not os.path.islink(self.target):
@@ -458,14 +480,14 @@ class RestoreManager:
             return True
         set_name = self.fields.get("credentials") or "default"
         try:
-            self.creds = load_credentials(self.params["credentials_root"], set_name, self.fields["type"])
+            self.creds = load_credentials(self.credentials_root, set_name, self.fields["type"])
         except MissingCredentials as exc:
             if not self.module.check_mode:
                 self.fail(str(exc))
             # --check on a fresh host: the litestream_auth task before this one wrote nothing
             self.module.warn("%s (check mode: assuming an earlier task creates it; the replica was not read)" % exc)
             return False
-        except ls.ConfigError as exc:
+        except v.InvalidValue as exc:
             self.fail(str(exc))
         return True
 
@@ -491,7 +513,7 @@ class RestoreManager:
         args.append("%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database))
         docker = ["run", "--rm", "--network", self.params["network"], "--entrypoint", "/bin/sh"]
         if mount_dest:
-            docker += ["-v", "%s:%s" % (self.dest, RESTORE_DIR)]
+            docker += ["-v", "%s:%s" % (self.stage, RESTORE_DIR)]
         docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
         if self.fields["type"] == "file":
             docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
@@ -551,23 +573,44 @@ class RestoreManager:
             os.chmod(path, 0o755)
             os.chown(path, self.params["owner"], self.params["group"])
 
-    def temp_paths(self):
-        if not self.tmp_name or not os.path.isdir(self.dest):
-            return []
-        return [os.path.join(self.dest, entry) for entry in os.listdir(self.dest) if entry.startswith(self.tmp_name)]
+    def make_stage(self):
+        """A fresh directory inside dest, 0700 root (mkdtemp), opened once: nobody else can place a symlink in
+        it, and every later path goes through the open handle, so swapping the directory itself does not help."""
+        self.stage = tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.dest)
+        self.stage_fd = os.open(self.stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+    def staged(self, name):
+        return "/proc/self/fd/%d/%s" % (self.stage_fd, name)
+
+    def open_restored(self):
+        """The restored file, opened without following a symlink; fails unless it is a regular file."""
+        try:
+            fd = os.open(self.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.stage_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self.fail("the restored file is a symbolic link; refusing to touch it (nothing was put in place)")
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            self.fail("the restored file is not a regular file; refusing it (nothing was put in place)")
+        return fd
 
     def cleanup(self):
-        """Remove what this run created and did not hand over: temp files, the work directory, new empty dirs."""
-        for path in self.temp_paths():
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+        """Remove what this run created and did not hand over: the stage, the work directory, new empty dirs."""
+        if self.stage_fd is not None:
+            os.close(self.stage_fd)
+            self.stage_fd = None
+        if self.stage:
+            try:
+                guarded.remove_tree(self.stage, self.dest)
+            except (guarded.OutsideRoot, OSError):
+                pass  # gone, or no longer ours (swapped for a link): never follow it
+            self.stage = None
         if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            try:
+                guarded.remove_tree(self.workdir, os.path.dirname(self.workdir))
+            except (guarded.OutsideRoot, OSError):
+                pass
             self.workdir = None
         if not self.result.get("restored"):
             for path in reversed(self.created_dirs):
@@ -588,6 +631,7 @@ class RestoreManager:
     def put_in_place(self, tmp_path):
         """Move the old files aside (replace), then the verified temp file into place; undo on failure."""
         existing = rs.existing_paths(self.dest, self.name)
+        target = guarded.checked(self.target, self.dest, "replace")  # the stage's file goes nowhere else
         moved = []
         try:
             if existing:
@@ -595,7 +639,7 @@ class RestoreManager:
                 # the sidecars and the state directory first: a stale -wal must never meet the new file
                 for path in [p for p in existing if p != self.target]:
                     new = rs.backup_path(path, self.dest, self.name, stamp)
-                    os.rename(path, new)
+                    guarded.rename(path, new, self.dest)
                     moved.append((path, new))
                 if self.target in existing:
                     new = rs.backup_path(self.target, self.dest, self.name, stamp)
@@ -603,23 +647,23 @@ class RestoreManager:
                         os.link(self.target, new)  # the old file stays visible until the new one replaces it
                         moved.append((None, new))
                     except OSError:
-                        os.rename(self.target, new)
+                        guarded.rename(self.target, new, self.dest)
                         moved.append((self.target, new))
-                    os.rename(tmp_path, self.target)
+                    os.rename(tmp_path, target)
                     if moved[-1][0] is None:
                         moved[-1] = (self.target, new)
                 else:
-                    link_into_place(tmp_path, self.target)
+                    link_into_place(tmp_path, target)
             else:
-                link_into_place(tmp_path, self.target)
+                link_into_place(tmp_path, target)
         except OSError as exc:
             for old, new in reversed(moved):
                 try:
                     if old is None:
-                        os.unlink(new)
+                        guarded.unlink(new, self.dest)
                     elif not os.path.lexists(old):
-                        os.rename(new, old)
-                except OSError:
+                        guarded.rename(new, old, self.dest)
+                except (OSError, guarded.OutsideRoot):
                     pass
             self.fail("putting the restored file in place failed (%s); the existing files were put back" % exc)
         self.backup.extend(new for _old, new in moved)
@@ -628,10 +672,18 @@ class RestoreManager:
     # ------------------------------------------------------------------ the run
     def run(self):
         self.validate()
-        # from the look at what exists to the rename: two restores into one file would both find it free
-        with HostLock(self.module, "restore-%s" % self.target, "the restore target %s" % self.target) as lock:
-            self.result["lock_wait"] = lock.waited
-            self.converge()
+        previous = dict((signum, signal.signal(signum, self.on_signal)) for signum in CLEANUP_SIGNALS)
+        try:
+            # from the look at what exists to the rename: two restores into one file would both find it free
+            with HostLock(self.module, "restore-%s" % self.target, "the restore target %s" % self.target) as lock:
+                self.result["lock_wait"] = lock.waited
+                self.converge()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def on_signal(self, signum, _frame):
+        self.fail("stopped by signal %d: the temporary files of this run were removed" % signum)
 
     def converge(self):
         existing = rs.existing_paths(self.dest, self.name)
@@ -697,9 +749,9 @@ class RestoreManager:
 
     def restore(self, summary):
         self.make_dest()
-        self.tmp_name = ".%s.restore-%s" % (self.name, uuid.uuid4().hex[:12])
-        tmp_path = os.path.join(self.dest, self.tmp_name)
-        args = ["-json", "-o", "%s/%s" % (RESTORE_DIR, self.tmp_name)]
+        self.make_stage()
+        tmp_path = self.staged(self.name)
+        args = ["-json", "-o", "%s/%s" % (RESTORE_DIR, self.name)]
         if self.integrity != "none":
             args += ["-integrity-check", self.integrity]
         if self.params["if_replica_exists"]:
@@ -715,7 +767,7 @@ class RestoreManager:
                 self.fail("no space left on device in %s (%s once the partial file was removed): litestream "
                           "restore failed: %s" % (self.dest, rs.space_left(self.dest), describe(self.docker, rc, out, err)))
             self.fail("litestream restore failed: %s" % describe(self.docker, rc, out, err))
-        if not os.path.isfile(tmp_path):
+        if not os.path.lexists(tmp_path):
             if self.params["if_replica_exists"] and (rs.is_no_backup(out) or rs.is_no_backup(err)):
                 # the replica went away between the dry run and the restore
                 self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
@@ -730,6 +782,19 @@ class RestoreManager:
         if isinstance(report, dict) and report.get("txid"):
             self.result["position"] = report["txid"]
 
+        fd = self.open_restored()
+        try:
+            self.verify(tmp_path)
+            os.fchown(fd, self.params["owner"], self.params["group"])
+            os.fchmod(fd, self.mode)  # after fchown, which may clear mode bits
+            fsync_fd(fd)
+        finally:
+            os.close(fd)
+        self.put_in_place(tmp_path)
+        self.result["restored"] = True
+        self.result["size"] = os.path.getsize(self.target)
+
+    def verify(self, tmp_path):
         try:
             inspected = rs.inspect_database(tmp_path, self.integrity)
         except Exception as exc:  # sqlite3.Error and OSError alike: the file is no usable database
@@ -738,13 +803,6 @@ class RestoreManager:
         self.result.update(tables=inspected["tables"], integrity=inspected["integrity"])
         if problems:
             self.fail("verification failed, nothing was put in place: %s" % "; ".join(problems))
-
-        os.chown(tmp_path, self.params["owner"], self.params["group"])
-        os.chmod(tmp_path, self.mode)
-        fsync_file(tmp_path)
-        self.put_in_place(tmp_path)
-        self.result["restored"] = True
-        self.result["size"] = os.path.getsize(self.target)
 
 
 def link_into_place(tmp_path, target):
@@ -759,10 +817,14 @@ def link_into_place(tmp_path, target):
     os.unlink(tmp_path)
 
 
+def fsync_fd(fd):
+    os.fsync(fd)
+
+
 def fsync_file(path):
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fsync_fd(fd)
     finally:
         os.close(fd)
 
@@ -807,7 +869,8 @@ def main():
     argument_spec.update(
         replica=dict(type="dict", required=True, options=ls.replica_argument_spec(with_v03_options=False)),
         database=dict(type="str", default="production.sqlite3"),
-        dest=dict(type="path", required=True),
+        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
+        dest=dict(type="str", required=True),
         name=dict(type="str"),
         timestamp=dict(type="str"),
         txid=dict(type="str"),
@@ -820,13 +883,13 @@ def main():
         image=dict(type="str", default=ls.DEFAULT_IMAGE),
         network=dict(type="str", default="host"),
         dry_run_timeout=dict(type="int", default=0),
-        credentials_root=dict(type="path", default="/var/lib/dokku/config/litestream/credentials"),
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = RestoreManager(module)
     try:
         manager.run()
-    except (DockerError, LockTimeout) as exc:
+    except (DockerError, LockTimeout, guarded.OutsideRoot) as exc:
         manager.fail(str(exc))
 
 

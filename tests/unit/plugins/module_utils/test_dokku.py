@@ -1,7 +1,7 @@
 """module_utils/dokku.py: version parsing, generations, validation, the runner's record and errors."""
 import pytest
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import dokku
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import dokku, validate
 
 
 class FakeModule:
@@ -44,18 +44,29 @@ def test_generation_edges(version, gen):
 
 
 @pytest.mark.parametrize("name, ok", [
-    ("myapp", True), ("my-app.v2", True), ("0app", True),
-    ("MyApp", False), ("-app", False), ("my_app", False), ("", False), ("a/b", False),
+    ("myapp", True), ("my-app.v2", True), ("0app", True), ("a" * 63, True),
+    ("MyApp", False), ("-app", False), ("my_app", False), ("", False), ("a/b", False), ("app\n", False),
+    ("a" * 64, False),
 ])
-def test_validate_app_name(name, ok):
-    assert (dokku.validate_app_name(name) is None) is ok
+def test_app_name(name, ok):
+    try:
+        validate.app_name(name)
+    except validate.InvalidValue:
+        assert not ok
+    else:
+        assert ok
 
 
 @pytest.mark.parametrize("name, ok", [
-    ("myapp--db", True), ("A_b-9", True), ("", False), ("a/b", False), ("..", False), ("a b", False),
+    ("myapp--db", True), ("A_b-9", True), ("", False), ("a/b", False), ("..", False), ("a b", False), ("a\n", False),
 ])
-def test_validate_storage_name(name, ok):
-    assert (dokku.validate_storage_name(name) is None) is ok
+def test_storage_name(name, ok):
+    try:
+        validate.storage_name(name)
+    except validate.InvalidValue:
+        assert not ok
+    else:
+        assert ok
 
 
 def test_parse_mount_lines_quiet_and_headed():
@@ -117,3 +128,16 @@ def test_version_is_read_once_and_picks_storage_list_format():
     assert runner.storage_mounts("a") == [("/h", "/c", "")]
     assert runner.storage_mounts("a") == [("/h", "/c", "")]
     assert [call[1] for call in module.calls].count("version") == 1
+
+
+def test_the_runner_expands_no_variables_or_tilde():
+    """Ansible's run_command expands '~' and '$VAR' in each argument unless told not to."""
+    seen = {}
+
+    class Recording(FakeModule):
+        def run_command(self, argv, **kwargs):
+            seen.update(kwargs)
+            return super(Recording, self).run_command(argv)
+    runner = dokku.DokkuRunner(Recording([(["apps:exists", "$HOME"], 20, "", "")]))
+    assert runner.app_exists("$HOME") is False
+    assert seen["expand_user_and_vars"] is False

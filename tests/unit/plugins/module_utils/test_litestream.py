@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 LITESTREAM = os.path.join(os.path.dirname(sys.executable), "litestream")
 S3 = {"type": "s3", "bucket": "backups", "path": "blog", "endpoint": "http://127.0.0.1:9000"}
@@ -22,13 +23,16 @@ S3 = {"type": "s3", "bucket": "backups", "path": "blog", "endpoint": "http://127
 @pytest.mark.parametrize("name, fragment", [
     ("", "non-empty"), ("   ", "non-empty"), ("a/b.sqlite3", "plain file name"), ("..", "plain file name"),
     ("../x", "plain file name"), ("x..y", "plain file name"), (".hidden", "must not start with '.'"),
+    ("production.sqlite3-wal", "is the name of a SQLite -wal file"), ("a\nb", "plain file name"),
 ])
 def test_bad_database_names(name, fragment):
-    assert fragment in ls.validate_db_name(name)
+    with pytest.raises(v.InvalidValue) as err:
+        v.db_file_name(name)
+    assert fragment in str(err.value)
 
 
 def test_good_database_name():
-    assert ls.validate_db_name("production.sqlite3") is None
+    assert v.db_file_name("production.sqlite3") == "production.sqlite3"
 
 
 @pytest.mark.parametrize("spec, fragment", [
@@ -41,18 +45,18 @@ def test_good_database_name():
     ({"type": "s3", "bucket": "b", "age": {"recipients": ["x"]}}, "age encryption exists only in Litestream 0.3"),
     ({"type": "file", "path": "/x", "snapshot_interval": "1h"}, "Litestream 0.3 option"),
     ([{"type": "file", "path": "/a"}, {"type": "file", "path": "/b"}], "one replica per database, 2 were given"),
-    ({"type": "file", "path": "relative"}, "must be absolute"),
+    ({"type": "file", "path": "relative"}, "must be an absolute path"),
     ({"type": "sftp", "host": "h", "user": "u", "path": "/p"}, "sftp replica needs host_key"),
     ({"type": "s3", "bucket": "b", "sync_interval": "fast"}, "is not a duration"),
     ({"type": "file", "path": "/x", "bucket": "b"}, "does not take bucket"),
     ({"type": "gcs", "bucket": "b"}, "is called 'gs'"),
     ({"url": "s3://b/x", "bucket": "c"}, "either url or bucket"),
-    ({"url": "sftp://u:pw@h/x"}, "carries a password"),
+    ({"url": "sftp://u:pw@h/x"}, "the URL carries credentials before '@' (the value is not shown)"),
     ({}, "a dictionary with a type or a url"),
-    ({"type": "s3", "bucket": "b", "credentials": "Bad Name"}, "may only contain"),
+    ({"type": "s3", "bucket": "b", "credentials": "Bad Name"}, "is not a valid credential set name"),
 ])
 def test_bad_replicas_are_refused_with_a_reason(spec, fragment):
-    with pytest.raises(ls.ConfigError) as err:
+    with pytest.raises(v.InvalidValue) as err:
         ls.normalize_replica(spec)
     assert fragment in str(err.value)
 

@@ -267,11 +267,11 @@ def test_absent_on_a_missing_set_is_unchanged(root):
 # ---- bad input ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    (dict(name="Default"), "name 'Default' is not a valid credential set name"),
-    (dict(name="../escape"), "name '../escape' is not a valid credential set name"),
-    (dict(name="-dash"), "name '-dash' is not a valid credential set name"),
+    (dict(name="Default"), "name: 'Default' is not a valid credential set name"),
+    (dict(name="../escape"), "name: '../escape' is not a valid credential set name"),
+    (dict(name="-dash"), "name: '-dash' is not a valid credential set name"),
     (dict(endpoint="127.0.0.1:9000"),
-     "endpoint '127.0.0.1:9000' has no scheme: write http:// or https:// (Litestream 0.5 forces https on a "
+     "endpoint: '127.0.0.1:9000' has no scheme: write http:// or https:// (Litestream 0.5 forces https on a "
      "bare host:port and then hangs against a plain-HTTP server)"),
     (dict(secret_access_key=None), "access_key_id needs secret_access_key: give both or neither"),
     (dict(access_key_id=None), "secret_access_key needs access_key_id: give both or neither"),
@@ -283,7 +283,7 @@ def test_absent_on_a_missing_set_is_unchanged(root):
     (dict(secret_access_key=""), "secret_access_key is empty"),
     (dict(access_key_id=None, secret_access_key=None, sftp_password="x", plugin_compat=True),
      "plugin_compat needs access_key_id and secret_access_key"),
-    (dict(credentials_root="relative/creds"), "credentials_root 'relative/creds' must be an absolute path"),
+    (dict(credentials_root="relative/creds"), "credentials_root: 'relative/creds' must be an absolute path"),
 ])
 def test_bad_input_fails_and_writes_nothing(tmp_path, root, args, message):
     full = s3_args(root)

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_restore
 
 from .conftest import assert_no_secret, run_module, snapshot
@@ -201,8 +202,8 @@ def write_db(path, count):
     ({"timestamp": "2026-02-30T12:00:00Z"}, "is not a valid time"),
     ({"txid": "xyz"}, "txid 'xyz' is not a hexadecimal transaction id"),
     ({"txid": "0"}, "transaction ids start at 1"),
-    ({"mode": "u+rw"}, "mode 'u+rw' must be an octal number"),
-    ({"dest": "relative/dir"}, "dest must be an absolute path"),
+    ({"mode": "u+rw"}, "mode: 'u+rw' must be an octal number"),
+    ({"dest": "relative/dir"}, "dest: 'relative/dir' must be an absolute path"),
     ({"dry_run_timeout": -1}, "dry_run_timeout must be 0 (no limit) or a number of seconds, got -1"),
     ({"verify": {"min_rows": {"events": "many"}}}, "verify.min_rows.events must be a whole number"),
     ({"replica": {"type": "s3", "bucket": "b", "credentials": "missing"}}, "credential set 'missing' not found"),
@@ -214,7 +215,8 @@ def test_bad_input_fails_before_anything_runs(roots, docker, overrides, message)
     before = snapshot(roots)
     result = run_module(litestream_restore.main, args(roots, **overrides), fail=True)
     assert message in result["msg"], result["msg"]
-    assert result["msg"].startswith("restore of ")  # names the database and the target
+    # names the database and the target, or (for a name, path or mode) the option that is wrong
+    assert result["msg"].startswith(("restore of ", "database: ", "name: ", "dest: ", "mode: "))
     assert docker.calls == []
     assert snapshot(roots) == before
     assert result["changed"] is False
@@ -277,7 +279,9 @@ def test_latest_restore_into_a_new_directory(roots, docker, tmp_path):
     # a dry run first, then the restore; the dry run mounts no target directory
     (dry, dry_args, dry_mounts, _c, _e), (real, real_args, mounts, config, env) = docker.runs
     assert "-dry-run" in dry_args and "/restore" not in dry_mounts
-    assert mounts["/restore"] == str(dest) and "-dry-run" not in real_args
+    # Litestream writes into a root-only stage inside dest, never into dest itself
+    assert os.path.dirname(mounts["/restore"]) == str(dest) and "-dry-run" not in real_args
+    assert os.path.basename(mounts["/restore"]).startswith(".litestream-restore-")
     assert real_args[real_args.index("-integrity-check") + 1] == "quick"
     assert real[real.index("--network") + 1] == "host" and "litestream/litestream:0.5.17" in real
     assert SECRET not in config and SECRET in env.replace("'\"'\"'", "'")
@@ -464,13 +468,13 @@ def test_a_full_disk_fails_clearly_and_leaves_no_partial_file(roots, docker, mon
     else:
         def full(path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
-        monkeypatch.setattr(litestream_restore, "fsync_file", full)
+        monkeypatch.setattr(litestream_restore, "fsync_fd", full)
     before = files_only(roots)
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert result["msg"].startswith("restore of app.sqlite3 into %s: no space left on device in %s (" % (
         dest / "app.sqlite3", dest)), result["msg"]
     assert re.search(r"\(\d+\.\d MiB free of \d+\.\d MiB once the partial files? (was|were) removed\)", result["msg"])
-    assert ("write /restore/.app.sqlite3.restore-" in result["msg"]) == (where == "litestream")
+    assert ("write /restore/app.sqlite3.tmp" in result["msg"]) == (where == "litestream")
     assert entries(dest) == ["other-file"]  # neither our temp file nor Litestream's .tmp is left
     assert files_only(roots) == before
     assert result["restored"] is False
@@ -575,8 +579,8 @@ def test_parse_txid(given, expected):
 
 
 @pytest.mark.parametrize("given, expected", [("0644", 0o644), ("600", 0o600), (420, 0o644), ("0o640", 0o640)])
-def test_parse_mode(given, expected):
-    assert rs.parse_mode(given) == expected
+def test_file_mode(given, expected):
+    assert v.file_mode(given) == expected
 
 
 def test_json_after_log_lines():

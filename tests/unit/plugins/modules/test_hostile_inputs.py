@@ -1,0 +1,427 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Hostile and mistaken inputs, one named row each, through every module's main().
+
+Each row must fail with its exact message, run no dokku or docker command, and leave the sandbox (the
+roots the module was given, with an existing app configuration and credential set in them) exactly
+as it was. The sandbox sits in a parent directory that is snapshotted too, so a removal that climbs
+out of a root (app: '..') shows.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import signal
+import stat
+import tempfile
+import xml.dom.minidom
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
+    dokku_storage, litestream_auth, litestream_drill_report, litestream_replica, litestream_restore)
+
+from .conftest import assert_no_secret, run_module, snapshot
+from .test_litestream_restore import FakeLitestream
+
+SECRET = "wJalrXUtnFEMI-hostile-SECRET"
+UID, GID = os.getuid(), os.getgid()
+APP_RULE = ("app: %s is not a valid Dokku app name: use lowercase letters, digits, dots and hyphens, starting "
+            "with a letter or digit")
+DB_PLAIN = ("%s: database name %s must be a plain file name inside the storage directory (no '/', '..' or "
+            "control characters)")
+URL_CREDS = ("%s: the URL carries credentials before '@' (the value is not shown): put keys and passwords in a "
+             "credential set (dokku_sqlite.litestream.litestream_auth)")
+LONG_APP = "a" * 300
+LONG_APP_SHOWN = "'%s...aaaaa' (300 characters)" % ("a" * 49)
+# once database, name and dest are valid, a restore's messages name both
+RESTORE = "restore of production.sqlite3 into {top}/storage/blog--db/production.sqlite3: "
+S3 = {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """<tmp>/sandbox/{apps/blog, credentials/lab, storage/blog--db}: what a module may never touch by mistake."""
+    top = tmp_path / "sandbox"
+    (top / "apps" / "blog").mkdir(parents=True)
+    (top / "apps" / "blog" / "litestream.yml").write_text("dbs: []\n")
+    creds = top / "credentials" / "lab"
+    creds.mkdir(parents=True)
+    os.chmod(str(creds), 0o700)
+    (creds / "credentials.json").write_text(json.dumps({"access_key_id": "AKIA", "secret_access_key": SECRET}))
+    (top / "storage" / "blog--db").mkdir(parents=True)
+    return top
+
+
+def storage_args(top, **extra):
+    args = {"app": "blog"}
+    args.update(extra)
+    return args
+
+
+def replica_args(top, **extra):
+    args = {"app": "blog", "config_root": str(top / "apps"), "credentials_root": str(top / "credentials"),
+            "storage_root": str(top / "storage"), "replica": dict(S3)}
+    args.update(extra)
+    return args
+
+
+def auth_args(top, **extra):
+    args = {"name": "lab", "credentials_root": str(top / "credentials"), "access_key_id": "AKIA",
+            "secret_access_key": SECRET}
+    args.update(extra)
+    return args
+
+
+def restore_args(top, **extra):
+    args = {"credentials_root": str(top / "credentials"), "dest": str(top / "storage" / "blog--db"),
+            "database": "production.sqlite3", "owner": UID, "group": GID, "replica": dict(S3)}
+    args.update(extra)
+    return args
+
+
+MODULES = {
+    "storage": (dokku_storage.main, storage_args),
+    "replica": (litestream_replica.main, replica_args),
+    "auth": (litestream_auth.main, auth_args),
+    "restore": (litestream_restore.main, restore_args),
+}
+
+# (name, module, options, exact message); "{top}" in an option or message is the sandbox directory
+CASES = [
+    # ---- app names: the High bug (state=absent removed config_root/<app> recursively, unvalidated)
+    ("replica_absent_app_dotdot", "replica", {"app": "..", "state": "absent"}, APP_RULE % "'..'"),
+    ("replica_absent_app_dot", "replica", {"app": ".", "state": "absent"}, APP_RULE % "'.'"),
+    ("replica_absent_app_empty", "replica", {"app": "", "state": "absent"}, APP_RULE % "''"),
+    ("replica_absent_app_slash", "replica", {"app": "blog/../..", "state": "absent"}, APP_RULE % "'blog/../..'"),
+    ("replica_app_trailing_newline", "replica", {"app": "blog\n"}, APP_RULE % "'blog\\n'"),
+    ("replica_app_300_chars", "replica", {"app": LONG_APP},
+     "app: %s is too long: a Dokku app name has at most 63 characters (it is used as a DNS label)" % LONG_APP_SHOWN),
+    ("storage_app_300_chars", "storage", {"app": LONG_APP},
+     "app: %s is too long: a Dokku app name has at most 63 characters (it is used as a DNS label)" % LONG_APP_SHOWN),
+    ("storage_app_uppercase", "storage", {"app": "Blog"}, APP_RULE % "'Blog'"),
+    ("storage_app_leading_dash", "storage", {"app": "-blog"}, APP_RULE % "'-blog'"),
+    ("storage_storage_traversal", "storage", {"storage": "../db"},
+     "storage: '../db' is not a valid storage directory name: use 1 to 200 of the characters [A-Za-z0-9_-]"),
+    # ---- chown
+    ("storage_chown_superscript_two", "storage", {"chown": u"\u00b2"},
+     "chown: '\u00b2' is not allowed: use herokuish, heroku, paketo, root, false or a numeric uid (0 to 2147483646)"),
+    ("storage_chown_negative", "storage", {"chown": "-1"},
+     "chown: '-1' is not allowed: use herokuish, heroku, paketo, root, false or a numeric uid (0 to 2147483646)"),
+    ("storage_chown_too_big", "storage", {"chown": "4294967295"},
+     "chown: '4294967295' is not allowed: use herokuish, heroku, paketo, root, false or a numeric uid "
+     "(0 to 2147483646)"),
+    ("storage_chown_trailing_newline", "storage", {"chown": "root\n"},
+     "chown: 'root\\n' is not allowed: use herokuish, heroku, paketo, root, false or a numeric uid (0 to 2147483646)"),
+    # ---- mount paths (they reach storage:mount and docker -v)
+    ("storage_mount_path_dotdot", "storage", {"mount_path": "/app/../etc"}, "mount_path: '/app/../etc' must not contain '..'"),
+    ("storage_mount_path_colon", "storage", {"mount_path": "/app/db:rw"},
+     "mount_path: '/app/db:rw' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("storage_mount_path_space", "storage", {"mount_path": "/app/db -v /:/host"},
+     "mount_path: '/app/db -v /:/host' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("storage_mount_path_whitespace", "storage", {"mount_path": "/app/my db"},
+     "mount_path: '/app/my db' must not contain whitespace (older Dokku splits its docker options on it)"),
+    ("storage_mount_path_newline", "storage", {"mount_path": "/app/db\n"},
+     "mount_path: '/app/db\\n' must not contain control characters (a newline, a tab, ...)"),
+    ("storage_mount_path_relative", "storage", {"mount_path": "app/db"},
+     "mount_path: 'app/db' must be an absolute path (starting with '/'; '~' and '$' are not expanded)"),
+    ("storage_mount_path_root", "storage", {"mount_path": "//"},
+     "mount_path: '/' cannot be a mount point: give a directory below /"),
+    # ---- roots: never a system directory, never expanded
+    ("replica_absent_config_root_slash", "replica", {"config_root": "/", "state": "absent"},
+     "app blog: config_root: / is a system directory; give a directory of its own for this collection, such as "
+     "/var/lib/dokku/config/litestream/credentials"),
+    ("replica_config_root_etc", "replica", {"config_root": "/etc/", "state": "absent"},
+     "app blog: config_root: /etc is a system directory; give a directory of its own for this collection, such as "
+     "/var/lib/dokku/config/litestream/credentials"),
+    ("replica_config_root_tilde", "replica", {"config_root": "~/apps"},
+     "app blog: config_root: '~/apps' must be an absolute path (starting with '/'; '~' and '$' are not expanded)"),
+    ("replica_config_root_dollar", "replica", {"config_root": "$HOME/apps"},
+     "app blog: config_root: '$HOME/apps' must be an absolute path (starting with '/'; '~' and '$' are not "
+     "expanded)"),
+    ("replica_storage_root_colon", "replica", {"storage_root": "/srv/a:/etc"},
+     "app blog: storage_root: '/srv/a:/etc' must not contain ':' (it is part of a docker mount, where ':' "
+     "separates fields)"),
+    ("auth_root_slash", "auth", {"credentials_root": "/"},
+     "credentials_root: / is a system directory; give a directory of its own for this collection, such as "
+     "/var/lib/dokku/config/litestream/credentials"),
+    ("auth_absent_root_etc_ssl", "auth", {"credentials_root": "/etc", "name": "ssl", "state": "absent"},
+     "credentials_root: /etc is a system directory; give a directory of its own for this collection, such as "
+     "/var/lib/dokku/config/litestream/credentials"),
+    ("auth_root_climbs_out", "auth", {"credentials_root": "/var/lib/dokku/../../../etc"},
+     "credentials_root: '/var/lib/dokku/../../../etc' must not contain '..'"),
+    ("auth_root_relative", "auth", {"credentials_root": "creds"},
+     "credentials_root: 'creds' must be an absolute path (starting with '/'; '~' and '$' are not expanded)"),
+    ("auth_name_dotdot", "auth", {"name": "..", "state": "absent"},
+     "name: '..' is not a valid credential set name: use lowercase letters, digits, '-' and '_', starting with a "
+     "letter or digit, at most 63 characters"),
+    ("auth_name_trailing_newline", "auth", {"name": "lab\n", "state": "absent"},
+     "name: 'lab\\n' is not a valid credential set name: use lowercase letters, digits, '-' and '_', starting "
+     "with a letter or digit, at most 63 characters"),
+    ("auth_secret_lone_surrogate", "auth", {"secret_access_key": u"x\udc80"},
+     "secret_access_key: is not valid Unicode text (it holds an unpaired surrogate, e.g. from bytes that were not "
+     "UTF-8)"),
+    # ---- database names
+    ("replica_database_wal", "replica", {"databases": ["production.sqlite3-wal"]},
+     "app blog: databases: 'production.sqlite3-wal' is the name of a SQLite -wal file, not of a database: give "
+     "the database's own name"),
+    ("restore_database_shm", "restore", {"database": "production.sqlite3-shm"},
+     "database: 'production.sqlite3-shm' is the name of a SQLite -shm file, not of a database: give the "
+     "database's own name"),
+    ("restore_name_journal", "restore", {"name": "blog.db-journal"},
+     "name: 'blog.db-journal' is the name of a SQLite -journal file, not of a database: give the database's own "
+     "name"),
+    ("replica_database_newline", "replica", {"databases": ["prod\n.sqlite3"]},
+     "app blog: " + DB_PLAIN % ("databases", "'prod\\n.sqlite3'")),
+    ("restore_database_traversal", "restore", {"database": "../../etc/passwd"},
+     DB_PLAIN % ("database", "'../../etc/passwd'")),
+    ("restore_name_hidden", "restore", {"name": ".production.sqlite3"},
+     "name: database name '.production.sqlite3' must not start with '.' (Litestream keeps its state in "
+     ".<name>-litestream)"),
+    # ---- URLs and endpoints: no credentials, never echoed
+    ("replica_url_with_key_and_secret", "replica", {"replica": {"url": "s3://AKIA:%s@bucket/x" % SECRET}},
+     "app blog: " + URL_CREDS % "replica.url"),
+    ("replica_endpoint_with_key_and_secret", "replica",
+     {"replica": dict(S3, endpoint="https://AKIA:%s@minio:9000" % SECRET)}, "app blog: " + URL_CREDS % "replica.endpoint"),
+    ("restore_url_with_key_and_secret", "restore", {"replica": {"url": "s3://AKIA:%s@bucket/x" % SECRET}},
+     RESTORE + URL_CREDS % "replica.url"),
+    ("restore_sftp_url_with_password", "restore",
+     {"replica": {"url": "sftp://bk:%s@host/x" % SECRET, "host_key": "ssh-ed25519 AAAA"}},
+     RESTORE + URL_CREDS % "replica.url"),
+    ("auth_endpoint_with_key_and_secret", "auth", {"endpoint": "https://AKIA:%s@minio:9000" % SECRET},
+     URL_CREDS % "endpoint"),
+    ("replica_file_url_relative", "replica", {"replica": {"url": "file://relative/dir"}},
+     "app blog: replica.url: 'file://relative/dir' is not an absolute file URL: write file:///absolute/path"),
+    ("replica_file_url_dotdot", "replica", {"replica": {"url": "file:///srv/../etc"}},
+     "app blog: replica.path: '/srv/../etc' must not contain '..'"),
+    ("restore_file_path_colon", "restore", {"replica": {"type": "file", "path": "/srv/r:/etc"}},
+     RESTORE + "replica.path: '/srv/r:/etc' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("replica_endpoint_newline", "replica", {"replica": dict(S3, endpoint="http://127.0.0.1:9000\n")},
+     "app blog: replica.endpoint: 'http://127.0.0.1:9000\\n' is not a URL such as https://s3.example.net or "
+     "http://127.0.0.1:9000"),
+    ("replica_credentials_set_traversal", "replica", {"replica": dict(S3, credentials="../lab")},
+     "app blog: replica.credentials: '../lab' is not a valid credential set name: use lowercase letters, digits, "
+     "'-' and '_', starting with a letter or digit, at most 63 characters"),
+    ("replica_region_lone_surrogate", "replica", {"replica": dict(S3, region=u"eu\udc80")},
+     "app blog: replica.region: is not valid Unicode text (it holds an unpaired surrogate, e.g. from bytes that "
+     "were not UTF-8)"),
+    ("replica_sync_interval_newline", "replica", {"replica": dict(S3, sync_interval="1s\n")},
+     "app blog: sync_interval '1s\\n' is not a duration like 1s, 500ms or 1m"),
+    ("replica_image_is_an_option", "replica", {"image": "--privileged"},
+     "app blog: image: '--privileged' is not a docker image or network name: letters, digits and . _ : / @ + -, "
+     "starting with a letter or digit"),
+    # ---- restore destination
+    ("restore_dest_dotdot", "restore", {"dest": "/srv/../etc"}, "dest: '/srv/../etc' must not contain '..'"),
+    ("restore_dest_relative", "restore", {"dest": "srv/db"},
+     "dest: 'srv/db' must be an absolute path (starting with '/'; '~' and '$' are not expanded)"),
+    ("restore_dest_tilde", "restore", {"dest": "~/db"},
+     "dest: '~/db' must be an absolute path (starting with '/'; '~' and '$' are not expanded)"),
+    ("restore_dest_dollar_home", "restore", {"dest": "$HOME/db"},
+     "dest: '$HOME/db' must be an absolute path (starting with '/'; '~' and '$' are not expanded)"),
+    ("restore_dest_colon", "restore", {"dest": "/srv/db:/etc"},
+     "dest: '/srv/db:/etc' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("restore_dest_newline", "restore", {"dest": "/srv/db\n"},
+     "dest: '/srv/db\\n' must not contain control characters (a newline, a tab, ...)"),
+    ("restore_dest_nul", "restore", {"dest": "/srv/db\0x"}, "dest: a NUL character is not allowed"),
+    # ---- modes and owners
+    ("restore_mode_unquoted_644", "restore", {"mode": 644},
+     RESTORE + "mode: the number 644 is octal 1204, not a file mode: an unquoted mode in YAML is read as a decimal number; "
+     "quote it, for example '0644'"),
+    ("restore_mode_setuid", "restore", {"mode": "4755"},
+     RESTORE + "mode: '4755' sets the setuid, setgid or sticky bit, which a database file never needs: use three octal digits "
+     "such as '0644'"),
+    ("restore_mode_sticky", "restore", {"mode": "01644"},
+     RESTORE + "mode: '01644' sets the setuid, setgid or sticky bit, which a database file never needs: use three "
+     "octal digits such as '0644'"),
+    ("restore_mode_symbolic", "restore", {"mode": "u+rwx"},
+     RESTORE + "mode: 'u+rwx' must be an octal number such as '0644' (symbolic modes are not supported)"),
+    ("restore_mode_boolean", "restore", {"mode": True},
+     RESTORE + "mode: True is not a mode: write it as a quoted octal string such as '0644'"),
+    ("restore_owner_negative", "restore", {"owner": -1},
+     RESTORE + "owner: -1 is not a uid/gid (a whole number from 0 to 2147483646)"),
+]
+
+
+def fill(value, top):
+    if isinstance(value, str):
+        return value.replace("{top}", str(top))
+    if isinstance(value, dict):
+        return dict((key, fill(item, top)) for key, item in value.items())
+    if isinstance(value, list):
+        return [fill(item, top) for item in value]
+    return value
+
+
+@pytest.fixture
+def no_commands(monkeypatch):
+    """Any dokku or docker command is a failure of the test: validation comes first."""
+    from ansible.module_utils import basic
+    calls = []
+
+    def run_command(self, argv, **kwargs):
+        calls.append(list(argv))
+        return 1, "", "this test runs no command"
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    return calls
+
+
+def test_there_are_at_least_40_named_hostile_inputs():
+    names = [case[0] for case in CASES]
+    assert len(names) >= 40 and len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("module, options, message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_hostile_input_is_refused_before_anything_happens(sandbox, no_commands, module, options, message):
+    main, build = MODULES[module]
+    args = build(sandbox, **fill(options, sandbox))
+    before = snapshot(sandbox.parent)
+    result = run_module(main, args, fail=True)
+    assert result["msg"] == fill(message, sandbox)
+    assert no_commands == []
+    assert snapshot(sandbox.parent) == before
+    assert result.get("changed", False) is False
+    assert_no_secret(result, SECRET)
+
+
+# ---- refusals that need a prepared sandbox --------------------------------------------------------------
+
+@pytest.mark.parametrize("content, kind", [("[]", "array"), ("null", "null"), ('"text"', "string")])
+def test_credentials_json_that_is_not_an_object_is_an_error_naming_the_set(sandbox, no_commands, content, kind):
+    (sandbox / "credentials" / "lab" / "credentials.json").write_text(content)
+    before = snapshot(sandbox.parent)
+    result = run_module(litestream_replica.main, replica_args(sandbox), fail=True)
+    assert result["msg"] == ("app blog: credential set 'lab': credentials.json holds a JSON %s, not an object "
+                             "(rewrite it with dokku_sqlite.litestream.litestream_auth)" % kind)
+    assert no_commands == [] and snapshot(sandbox.parent) == before
+
+
+@pytest.mark.parametrize("prepare, message", [
+    (lambda d: (d / "notes.txt").write_text("mine"),
+     "{set} holds 'notes.txt', which this module did not write; refusing to remove the set (nothing was removed)"),
+    (lambda d: (d / "sub").mkdir(),
+     "{set} holds 'sub', which this module did not write; refusing to remove the set (nothing was removed)"),
+    (lambda d: os.symlink("/etc/passwd", str(d / "ssh_key")),
+     "{set} holds 'ssh_key', which this module did not write; refusing to remove the set (nothing was removed)"),
+    (lambda d: os.chmod(str(d), 0o755),
+     "{set} is 0755 root:root, not 0700 root as this module makes a credential set; refusing to remove it "
+     "(nothing was removed)"),
+], ids=["foreign_file", "subdirectory", "symlink", "mode_0755"])
+def test_auth_absent_removes_only_a_set_it_made(sandbox, no_commands, prepare, message):
+    directory = sandbox / "credentials" / "lab"
+    prepare(directory)
+    before = snapshot(sandbox.parent)
+    result = run_module(litestream_auth.main, {"name": "lab", "state": "absent",
+                                               "credentials_root": str(sandbox / "credentials")}, fail=True)
+    assert result["msg"] == message.format(set=directory)
+    assert snapshot(sandbox.parent) == before
+
+
+def test_replica_absent_through_a_symlinked_config_dir_removes_nothing_outside(sandbox, monkeypatch, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep")
+    os.symlink(str(outside), str(sandbox / "apps" / "linked"))
+    from ansible.module_utils import basic
+    monkeypatch.setattr(basic.AnsibleModule, "run_command",  # container inspect: no such container
+                        lambda self, argv, **kwargs: (1, "", "Error: No such container: dokku.litestream.linked"))
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    before = snapshot(outside)
+    result = run_module(litestream_replica.main, replica_args(sandbox, app="linked", state="absent"), fail=True)
+    assert result["msg"] == "app linked: refusing to remove %s: it is not a directory" % (sandbox / "apps" / "linked")
+    assert snapshot(outside) == before
+
+
+# ---- inputs that must work, not crash -------------------------------------------------------------------
+
+@pytest.fixture
+def docker(monkeypatch):
+    from ansible.module_utils import basic
+    fake = FakeLitestream()
+
+    def run_command(self, argv, **kwargs):  # a plain function, so it binds like the real method
+        return fake(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    return fake
+
+
+def test_percent_in_dest_restores(sandbox, docker):
+    dest = sandbox / "storage" / "100%2f-done"
+    result = run_module(litestream_restore.main, restore_args(sandbox, dest=str(dest)))
+    assert result["restored"] is True
+    assert sorted(os.listdir(str(dest))) == ["production.sqlite3"]
+
+
+def test_dest_is_normalised(sandbox, docker):
+    result = run_module(litestream_restore.main, restore_args(sandbox, dest=str(sandbox / "storage") + "//x/./"))
+    assert result["path"] == str(sandbox / "storage" / "x" / "production.sqlite3")
+
+
+def test_a_symlink_in_place_of_the_restored_file_is_refused_and_its_target_untouched(
+        sandbox, docker, tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("root's file")
+    os.chmod(str(victim), 0o600)
+    real_call = docker.__call__
+
+    def swap(module, argv, **kwargs):
+        answer = real_call(module, argv, **kwargs)
+        mounts = dict(reversed(arg.split(":")[:2]) for arg in argv if arg.count(":") and arg.startswith("/"))
+        if "/restore" in mounts:  # the restore ran: put a link where Litestream wrote the file
+            written = os.path.join(mounts["/restore"], "production.sqlite3")
+            os.unlink(written)
+            os.symlink(str(victim), written)
+        return answer
+    from ansible.module_utils import basic
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", swap)
+    result = run_module(litestream_restore.main, restore_args(sandbox, mode="0644"), fail=True)
+    assert result["msg"].endswith("the restored file is a symbolic link; refusing to touch it (nothing was put "
+                                  "in place)")
+    assert stat.S_IMODE(os.stat(str(victim)).st_mode) == 0o600 and victim.read_text() == "root's file"
+    assert os.listdir(str(sandbox / "storage" / "blog--db")) == []
+
+
+def test_sigterm_during_a_restore_removes_the_temporary_files(sandbox, docker, monkeypatch):
+    workdirs = set(os.listdir(tempfile.gettempdir()))
+
+    def killed(fd):
+        os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(litestream_restore, "fsync_fd", killed)
+    result = run_module(litestream_restore.main, restore_args(sandbox), fail=True)
+    assert result["msg"].endswith("stopped by signal %d: the temporary files of this run were removed"
+                                  % signal.SIGTERM)
+    assert os.listdir(str(sandbox / "storage" / "blog--db")) == []
+    left = [entry for entry in set(os.listdir(tempfile.gettempdir())) - workdirs
+            if entry.startswith("dokku-sqlite-restore-")]
+    assert left == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the module's handler is gone again
+
+
+def test_emoji_in_a_configuration_value_is_written_as_utf8(sandbox, monkeypatch):
+    from ansible.module_utils import basic
+
+    def run_command(self, argv, **kwargs):
+        if argv[1:3] == ["container", "inspect"]:
+            return 1, "", "Error: No such container: dokku.litestream.blog"
+        return 0, "sha256:abc\n" if argv[1:3] == ["image", "inspect"] else "", ""
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    run_module(litestream_replica.main, replica_args(sandbox, replica=dict(S3, path=u"blog-\U0001F600")))
+    data = (sandbox / "apps" / "blog" / "litestream.yml").read_bytes()
+    assert u"blog-\U0001F600/production.sqlite3".encode("utf-8") in data
+    assert b"\\ud83d" not in data
+
+
+def test_control_characters_in_a_drill_message_give_valid_junit_xml(tmp_path):
+    results = [{"host": "h1", "app": "blog", "status": "failed", "message": u"bad\x01\x1b[31m\x0c end \U0001F600"}]
+    out = tmp_path / "report"
+    run_module(litestream_drill_report.main, {"results": results, "dest": str(out)})
+    document = xml.dom.minidom.parse(str(out / "drill-report.xml"))
+    failure = document.getElementsByTagName("failure")[0]
+    assert failure.getAttribute("message") == u"bad\ufffd\ufffd[31m\ufffd end \U0001F600"
+    assert json.loads((out / "drill-report.json").read_text())["results"][0]["message"] == results[0]["message"]
