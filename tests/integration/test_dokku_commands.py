@@ -14,7 +14,7 @@ import time
 import pytest
 
 from test_replication import (  # noqa: F401  (replicating is a fixture)
-    LAG, app_running, apps_of, assert_replica_current, assert_replication_resumes, provision, recap, replicating,
+    LAG, STORAGE_ROOT, app_running, apps_of, assert_replica_current, assert_replication_resumes, provision, recap, replicating,
     sidecar, sidecar_states, wait_for, writer_active,
 )
 
@@ -32,6 +32,12 @@ def policy(lab, host, app):
 def restore_state(lab, host, app):
     """Dokku's restore-at-boot state of the app, as `ps:report --restore` tells it (all generations)."""
     return lab.dokku(host, "--quiet", "ps:report", app, "--restore").stdout.strip()
+
+
+def remove_restore_backups(lab, host, app):
+    """The replace restores here keep the old database as *.bak files; later tests expect none."""
+    lab.ssh(host, f"rm -rf {STORAGE_ROOT}/{app}--db/*.bak {STORAGE_ROOT}/{app}--db/*.bak-* "
+                  f"{STORAGE_ROOT}/{app}--db/.*.bak-litestream")
 
 
 def assert_nothing_to_repair(lab):
@@ -78,6 +84,7 @@ def test_restore_then_reboot_the_host_keeps_replicating(replicating, tmp_path):
     figures = assert_replication_resumes(lab, host, tmp_path, reboot, "a reboot after a restore", apps_come_back=True)
     print(f"reboot after a restore: {figures}")
     assert_nothing_to_repair(lab)
+    remove_restore_backups(lab, host, app)
 
 
 def test_restoring_a_stopped_app_leaves_it_stopped(replicating):
@@ -88,6 +95,7 @@ def test_restoring_a_stopped_app_leaves_it_stopped(replicating):
     proc = lab.playbook(RESTORE, "--limit", host["name"], "-e", f"restore_app={app}",
                         "-e", "restore_on_existing=replace")
     assert "production.sqlite3 restored" in proc.stdout
+    remove_restore_backups(lab, host, app)
     assert not app_running(lab, host, app), "the restore started an app that was stopped"
     assert restore_state(lab, host, app) == "false", "the restore changed Dokku's restore-at-boot state"
     assert sidecar_states(lab)[(host["name"], app)][1] and policy(lab, host, app) == "unless-stopped"
