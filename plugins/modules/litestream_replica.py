@@ -462,7 +462,7 @@ class ReplicaManager:
         else:
             policy = ((current.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
             if policy != RESTART_POLICY:
-                # Dokku's ps:stop sets restart=no on every container labelled with the app (v0.36.0+)
+                # set by hand, or by Dokku's ps:stop (0.36+) on a sidecar of an earlier release that carried the app label
                 self.act("set restart policy %s (was %s)" % (RESTART_POLICY, policy),
                          ["container", "update", "--restart", RESTART_POLICY, self.name])
         run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
