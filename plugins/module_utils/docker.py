@@ -39,6 +39,15 @@ class DockerRunner(CommandRunner):
             raise DockerError(["docker", "image", "inspect", image], rc, out, err)
         return out.strip() or None
 
+    def userns_remap(self):
+        """True when the daemon remaps users (userns-remap): Dokku then offsets the uids it chowns to."""
+        _rc, out, _err = self.run(["info", "--format", "{{json .SecurityOptions}}"])
+        try:
+            options = json.loads(out or "null") or []
+        except ValueError:
+            raise DockerError(["docker", "info"], 0, out, "unexpected output of docker info")
+        return any(option == "name=userns" for option in options)
+
 
 def container_summary(doc):
     """The parts of an inspect document a module returns (no environment: it is never needed)."""

@@ -17,6 +17,7 @@ import json
 import re
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import CommandError, CommandRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 # Dokku exits 20 for a missing app (AppDoesNotExist.ExitCode()).
 EXIT_APP_MISSING = 20
@@ -55,6 +56,37 @@ def generation(version):
     if version >= (0, 37, 5):
         return GEN_GO
     return GEN_BASH
+
+
+# Under Docker user namespaces Dokku chowns to the uid plus this constant (it asks `docker info` for
+# name=userns and never reads /etc/subuid): storage subcommands.go@v0.38.27:L106-117, from v0.33.0.
+USERNS_UID_OFFSET = 165536
+
+
+def chown_argument(chown, version):
+    """(the --chown word this Dokku version takes for an already validated value, problem or None).
+
+    The names and their uids live in validate.CHOWN_NAMES; what each version accepts is here:
+    `paketo` from 0.35.17 (`packeto` before), `root` from 0.37.5 (its chown script refused 0 before),
+    a number from 0.38.22 (tests/standin/SOURCE-EVIDENCE.md section 8).
+    """
+    shown = ".".join(str(part) for part in version)
+    if chown == "paketo" and version < (0, 35, 17):
+        return "packeto", None
+    if chown == "root" and version < (0, 37, 5):
+        return None, "chown 'root' needs Dokku 0.37.5 or newer (this host runs %s)" % shown
+    if chown not in v.CHOWN_NAMES and chown != "false" and version < (0, 38, 22):
+        return None, "a numeric chown (%s) needs Dokku 0.38.22 or newer (this host runs %s)" % (chown, shown)
+    return chown, None
+
+
+def owner_uid(chown, userns):
+    """The uid Dokku gives a storage directory for a --chown value (None for `false`), as validate.chown
+    resolves it, plus Dokku's user-namespace offset when Docker remaps users."""
+    uid = v.chown(chown)
+    if uid is None:
+        return None
+    return uid + USERNS_UID_OFFSET if userns else uid
 
 
 def parse_mount_lines(text):

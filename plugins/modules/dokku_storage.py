@@ -33,6 +33,9 @@ options:
       - V(herokuish) is uid 32767, V(heroku) 1000, V(paketo) 2000, V(root) 0, V(false) leaves the owner alone.
       - A numeric uid (digits C(0-9) only, up to 2147483646) needs Dokku 0.38.22 or newer; V(root) needs 0.37.5 or
         newer. Anything else is refused before any command runs.
+      - V(paketo) is sent as C(packeto) to Dokku older than 0.35.17, which knows only that spelling.
+      - When Docker remaps users (C(userns-remap), read from C(docker info)), Dokku chowns to the uid plus 165536,
+        and the module expects that owner, so a remapped host is not chowned again on every run.
     type: str
     default: herokuish
   create_app:
@@ -117,11 +120,14 @@ dokku_version:
   type: str
   sample: 0.38.27
 commands:
-  description: The dokku commands run, in order (reads included). A run that changes nothing runs only reads.
+  description:
+    - The dokku commands run, in order (reads included), and the C(docker info) read of the user-namespace setting.
+    - A run that changes nothing runs only reads.
   returned: always
   type: list
   elements: str
-  sample: ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json"]
+  sample: ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json",
+           "docker info --format {{json .SecurityOptions}}"]
 lock_wait:
   description: Seconds the task waited for another run's lock on this host (V(0) when it was free, and in check mode).
   returned: success
@@ -134,21 +140,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import DokkuError, DokkuRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
+    DokkuError, DokkuRunner, chown_argument, owner_uid)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 STORAGE_ROOT = "/var/lib/dokku/data/storage"
-
-
-def chown_problem(chown, uid, version):
-    """Why this Dokku version cannot take the (already validated) --chown value, or None."""
-    if chown == "root" and version < (0, 37, 5):
-        return "chown 'root' needs Dokku 0.37.5 or newer (this host runs %s)" % fmt(version)
-    if uid is not None and chown not in v.CHOWN_NAMES and version < (0, 38, 22):
-        return "a numeric chown (%s) needs Dokku 0.38.22 or newer (this host runs %s)" % (chown, fmt(version))
-    return None
 
 
 def fmt(version):
@@ -164,7 +163,6 @@ class StorageManager:
         self.storage = module.params["storage"] or "%s--db" % self.app
         self.host_path = os.path.join(STORAGE_ROOT, self.storage)
         self.container_path = module.params["mount_path"]
-        self.uid = None
         self.result = dict(changed=False, app=self.app, storage_dir=self.host_path,
                            mount=dict(host_path=self.host_path, container_path=self.container_path),
                            app_created=False, directory_changed=False, mount_changed=False, restarted=False,
@@ -180,12 +178,19 @@ class StorageManager:
             v.storage_name(self.storage)
             # storage:mount passes it to docker -v; older Dokku splits its docker options on whitespace
             self.container_path = v.absolute_path(self.container_path, "mount_path", mount=True, spaces=False)
-            self.uid = v.chown(self.params["chown"])
+            v.chown(self.params["chown"])
         except v.InvalidValue as exc:
             self.fail(str(exc))
         if self.container_path == "/":
             self.fail("mount_path: '/' cannot be a mount point: give a directory below /")
         self.result["mount"]["container_path"] = self.container_path
+
+    def wanted_uid(self):
+        """The uid Dokku chowns the directory to (None: chown false), user-namespace offset included."""
+        if self.params["chown"] == "false":
+            return None
+        docker = DockerRunner(self.module, self.params["docker_binary"], commands=self.dokku.commands)
+        return owner_uid(self.params["chown"], docker.userns_remap())
 
     def write(self, args):
         """A writing dokku command: run it, or in check mode only record what would run."""
@@ -204,8 +209,7 @@ class StorageManager:
     def converge(self):
         version = self.dokku.version
         self.result["dokku_version"] = fmt(version)
-        uid = self.uid
-        error = chown_problem(self.params["chown"], uid, version)
+        chown_word, error = chown_argument(self.params["chown"], version)
         if error:
             self.fail(error)
         before = {"app_exists": True, "directory": self.directory_state(), "mounts": []}
@@ -235,9 +239,10 @@ class StorageManager:
                 self.fail("app %r already mounts %s at %s; unmount it first or choose another mount_path "
                           "(nothing was changed)" % (self.app, clash[0], self.container_path))
             directory = before["directory"]
+            uid = self.wanted_uid()
             if not directory["exists"] or (uid is not None and directory["uid"] != uid):
                 # --chown and its value as two words: the only form bash-era Dokku parses
-                self.write(["storage:ensure-directory", "--chown", self.params["chown"], self.storage])
+                self.write(["storage:ensure-directory", "--chown", chown_word, self.storage])
                 self.result["directory_changed"] = True
                 after["directory"] = {"exists": True, "uid": uid if uid is not None else directory["uid"]}
             if not present:
@@ -285,7 +290,7 @@ def main():
     manager = StorageManager(module)
     try:
         manager.run()
-    except (DokkuError, LockTimeout) as exc:
+    except (DokkuError, DockerError, LockTimeout) as exc:
         manager.fail(str(exc))
 
 

@@ -148,13 +148,24 @@ options:
   owner:
     description:
       - Owner (uid) of the restored database and of the directories this module creates, from 0 to 2147483646.
-      - The default is the uid of Dokku's herokuish user.
+      - Without O(owner) and O(chown), 32767, the uid of Dokku's herokuish user.
     type: int
-    default: 32767
   group:
-    description: Group (gid) of the restored database and of the directories this module creates.
+    description:
+      - Group (gid) of the restored database and of the directories this module creates.
+      - Without O(group) and O(chown), 32767.
     type: int
-    default: 32767
+  chown:
+    description:
+      - The owner as the app's storage directory has it, in the words of M(dokku_sqlite.litestream.dokku_storage)'s
+        O(dokku_sqlite.litestream.dokku_storage#module:chown) (one list of names and uids serves both modules),
+        V(herokuish) (32767), V(heroku) (1000), V(paketo) (2000), V(root) (0), a numeric uid, or V(false).
+      - V(false) gives the restored database the owner and group of O(dest), as C(storage:ensure-directory
+        --chown false) leaves the directory's owner alone (root when O(dest) does not exist yet).
+      - When Docker remaps users (C(userns-remap), read from C(docker info)), 165536 is added to the uid, as Dokku
+        does when it chowns the storage directory.
+      - Mutually exclusive with O(owner) and O(group).
+    type: str
   mode:
     description:
       - Mode of the restored database, as a quoted octal string such as V('0644') or V('0600').
@@ -367,6 +378,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common imp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import owner_uid
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
@@ -375,6 +387,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import res
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 RESTORE_DIR = "/restore"
+HEROKUISH_UID = v.CHOWN_NAMES["herokuish"]  # the owner when neither owner/group nor chown is given
 CONFIG_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
 ENV_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
 STAGE_PREFIX = ".litestream-restore-"
@@ -388,6 +401,7 @@ class RestoreManager:
         self.params = module.params
         self.started = time.time()
         self.docker = DockerRunner(module, module.params["docker_binary"])
+        self.owner_ids = None
         self.database = module.params["database"]
         self.name = module.params["name"] or self.database
         self.dest = self.target = self.credentials_root = self.mode = None  # set by validate(), normalised
@@ -434,8 +448,11 @@ class RestoreManager:
             self.result["path"] = self.target
             self.credentials_root = v.absolute_path(params["credentials_root"], "credentials_root")
             self.mode = v.file_mode(params["mode"], "mode")
-            v.uid(params["owner"], "owner")
-            v.uid(params["group"], "group")
+            for option in ("owner", "group"):
+                if params[option] is not None:
+                    v.uid(params[option], option)
+            if params["chown"] is not None:
+                v.chown(params["chown"])
             v.docker_word(params["image"], "image")
             v.docker_word(params["network"], "network")
         except v.InvalidValue as exc:
@@ -561,6 +578,21 @@ class RestoreManager:
         self.fail("%s; txid %s cannot be restored from it" % (held, self.txid))
 
     # ------------------------------------------------------------------ files
+    def ownership(self):
+        """(uid, gid) for the restored file and the directories made for it; resolved once, when first needed."""
+        if self.owner_ids is None:
+            chown = self.params["chown"]
+            if chown is None:
+                self.owner_ids = tuple(HEROKUISH_UID if self.params[o] is None else self.params[o]
+                                       for o in ("owner", "group"))
+            elif chown == "false":
+                st = os.stat(self.dest) if os.path.isdir(self.dest) else None
+                self.owner_ids = (st.st_uid, st.st_gid) if st else (0, 0)
+            else:
+                uid = owner_uid(chown, self.docker.userns_remap())
+                self.owner_ids = (uid, uid)
+        return self.owner_ids
+
     def make_dest(self):
         missing = []
         path = self.dest.rstrip("/") or "/"
@@ -571,7 +603,7 @@ class RestoreManager:
             os.mkdir(path, 0o755)
             self.created_dirs.append(path)
             os.chmod(path, 0o755)
-            os.chown(path, self.params["owner"], self.params["group"])
+            os.chown(path, *self.ownership())
 
     def make_stage(self):
         """A fresh directory inside dest, 0700 root (mkdtemp), opened once: nobody else can place a symlink in
@@ -748,6 +780,7 @@ class RestoreManager:
         self.finish(before, after)
 
     def restore(self, summary):
+        self.ownership()  # its docker read (user namespaces) before the first change
         self.make_dest()
         self.make_stage()
         tmp_path = self.staged(self.name)
@@ -785,7 +818,7 @@ class RestoreManager:
         fd = self.open_restored()
         try:
             self.verify(tmp_path)
-            os.fchown(fd, self.params["owner"], self.params["group"])
+            os.fchown(fd, *self.ownership())
             os.fchmod(fd, self.mode)  # after fchown, which may clear mode bits
             fsync_fd(fd)
         finally:
@@ -876,8 +909,9 @@ def main():
         txid=dict(type="str"),
         if_replica_exists=dict(type="bool", default=False),
         on_existing=dict(type="str", choices=["fail", "skip", "replace"], default="fail"),
-        owner=dict(type="int", default=32767),
-        group=dict(type="int", default=32767),
+        owner=dict(type="int"),
+        group=dict(type="int"),
+        chown=dict(type="str"),
         mode=dict(type="raw", default="0644"),
         verify=dict(type="dict", default={}, options=verify_options),
         image=dict(type="str", default=ls.DEFAULT_IMAGE),
@@ -885,7 +919,8 @@ def main():
         dry_run_timeout=dict(type="int", default=0),
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[("chown", "owner"), ("chown", "group")])
     manager = RestoreManager(module)
     try:
         manager.run()

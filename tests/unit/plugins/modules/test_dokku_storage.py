@@ -25,8 +25,13 @@ def storage_root(tmp_path, monkeypatch):
     return tmp_path
 
 
-def rules(version, mounts, exists=True):
+NO_USERNS = '["name=seccomp,profile=builtin"]\n'
+USERNS = '["name=seccomp,profile=builtin","name=userns"]\n'
+
+
+def rules(version, mounts, exists=True, security=NO_USERNS):
     return [
+        (("info", "--format"), 0, security, ""),
         (("version",), 0, "dokku version %s\n" % version, ""),
         (("apps:exists",), 0 if exists else 20, "", ""),
         (("storage:list",), 0, json.dumps(mounts), ""),
@@ -43,7 +48,7 @@ def test_first_run_writes_directory_mount_and_restarts_once(version, storage_roo
     recorder = commands(rules(version, []))
     result = run_module(dokku_storage.main, {"app": "blog"})
     host = os.path.join(str(storage_root), "blog--db")
-    assert [c for c in recorder.calls if c[0] not in ("version", "apps:exists", "storage:list")] == [
+    assert [c for c in recorder.calls if c[0] not in ("version", "apps:exists", "storage:list", "info")] == [
         ["storage:ensure-directory", "--chown", "herokuish", "blog--db"],
         ["storage:mount", "blog", host + ":/app/db/litestream"],
         ["ps:restart", "blog"],
@@ -59,8 +64,9 @@ def test_everything_in_place_runs_only_reads(storage_root, commands):
     recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))]))
     result = run_module(dokku_storage.main, {"app": "blog"})
     assert result["changed"] is False
-    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "storage:list"]
-    assert result["commands"] == ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json"]
+    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "storage:list", "info"]
+    assert result["commands"] == ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json",
+                                  "docker info --format {{json .SecurityOptions}}"]
 
 
 def test_wrong_owner_is_repaired_without_remounting(storage_root, commands):
@@ -76,7 +82,7 @@ def test_check_mode_predicts_and_runs_only_reads(storage_root, commands):
     recorder = commands(rules("0.38.27", [], exists=False))
     result = run_module(dokku_storage.main, {"app": "blog", "create_app": True}, check=True, diff=True)
     assert result["changed"] and result["app_created"] and result["mount_changed"]
-    assert [c[0] for c in recorder.calls] == ["version", "apps:exists"]
+    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "info"]
     assert "dokku apps:create blog  # check mode: not run" in result["commands"]
     assert result["diff"]["before"]["app_exists"] is False and result["diff"]["after"]["app_exists"] is True
     assert not (storage_root / "blog--db").exists()
@@ -103,3 +109,34 @@ def test_absent_unmounts_the_mount_as_dokku_stores_it(storage_root, commands, st
     result = run_module(dokku_storage.main, {"app": "blog", "state": "absent", "mount_path": asked})
     assert ["storage:unmount", "blog", "%s:%s" % (host, stored)] in recorder.calls
     assert result["mount_changed"]
+
+
+@pytest.mark.parametrize("owner,userns,repaired", [(32767, False, False), (32767 + 165536, True, False),
+                                                   (32767, True, True), (32767 + 165536, False, True)])
+def test_the_owner_dokku_gives_under_user_namespaces_is_expected(storage_root, commands, owner, userns, repaired):
+    """Dokku adds 165536 to the uid when `docker info` lists name=userns (storage subcommands.go@v0.38.27:
+    L106-117): that owner is in place, not a reason to chown again on every run."""
+    host = storage_root / "blog--db"
+    host.mkdir()
+    os.chown(str(host), owner, owner)
+    recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))], security=USERNS if userns else NO_USERNS))
+    result = run_module(dokku_storage.main, {"app": "blog"})
+    assert result["directory_changed"] is repaired
+    assert (["storage:ensure-directory", "--chown", "herokuish", "blog--db"] in recorder.calls) is repaired
+
+
+def test_chown_false_leaves_the_owner_alone_and_asks_docker_nothing(storage_root, commands):
+    host = storage_root / "blog--db"
+    host.mkdir()
+    recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))]))
+    result = run_module(dokku_storage.main, {"app": "blog", "chown": "false"})
+    assert result["changed"] is False
+    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "storage:list"]
+
+
+@pytest.mark.parametrize("version,word", [("0.30.5", "packeto"), ("0.35.17", "paketo"), ("0.38.27", "paketo")])
+def test_paketo_is_spelled_the_way_the_dokku_version_knows_it(storage_root, commands, version, word):
+    """`paketo` exists from Dokku 0.35.17; before, the same uid 2000 is `packeto` (storage.bats@v0.30.5:L93)."""
+    recorder = commands(rules(version, []))
+    run_module(dokku_storage.main, {"app": "blog", "chown": "paketo"})
+    assert ["storage:ensure-directory", "--chown", word, "blog--db"] in recorder.calls

@@ -50,10 +50,13 @@ class FakeLitestream:
         self.keys = []
         self.unreachable = False  # the replica never answers: with a timeout, `timeout` ends Litestream (124)
         self.timeouts = []  # the timeout each run was given (None: none)
+        self.security_options = []  # what `docker info` lists ("name=userns" when users are remapped)
 
     def __call__(self, module, argv, **kwargs):
         tail = list(argv[1:])
         self.calls.append(tail)
+        if tail[:1] == ["info"]:
+            return 0, json.dumps(self.security_options) + "\n", ""
         assert tail[:2] == ["run", "--rm"], "unexpected docker call %r" % (tail,)
         assert "--env" not in tail and "-e" not in tail and "--env-file" not in tail
         mounts = {}
@@ -303,6 +306,43 @@ def test_default_owner_is_herokuish(roots, docker):
         st = os.stat(str(path))
         assert (st.st_uid, st.st_gid) == (32767, 32767)
     assert (os.stat(str(roots / "srv")).st_uid) == 0  # an existing parent keeps its owner
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.parametrize("chown,userns,owner", [("heroku", False, 1000), ("heroku", True, 1000 + 165536),
+                                                ("herokuish", False, 32767), ("4242", False, 4242)])
+def test_chown_names_the_owner_as_dokku_storage_does(roots, docker, chown, userns, owner):
+    """One list of chown names and uids (validate.CHOWN_NAMES) for dokku_storage and the restore, with Dokku's
+    user-namespace offset when `docker info` lists name=userns."""
+    dest = roots / "srv" / "blog--db"
+    docker.security_options = ["name=seccomp,profile=builtin"] + (["name=userns"] if userns else [])
+    params = args(roots, chown=chown)
+    del params["owner"], params["group"]
+    run_module(litestream_restore.main, params)
+    for path in (dest, dest / "app.sqlite3"):
+        st = os.stat(str(path))
+        assert (st.st_uid, st.st_gid) == (owner, owner)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another uid needs root")
+def test_chown_false_gives_the_database_the_directorys_owner(roots, docker):
+    """`chown: false` leaves the storage directory's owner alone in dokku_storage; the restored database takes
+    that owner, not root (the restore role's old `'false' | int` gave 0)."""
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    os.chown(str(dest), 4321, 4322)
+    params = args(roots, chown="false")
+    del params["owner"], params["group"]
+    run_module(litestream_restore.main, params)
+    st = os.stat(str(dest / "app.sqlite3"))
+    assert (st.st_uid, st.st_gid) == (4321, 4322)
+    assert not any(c[:1] == ["info"] for c in docker.calls)  # nothing to offset
+
+
+def test_chown_and_owner_are_mutually_exclusive(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, chown="heroku"), fail=True)
+    assert "mutually exclusive" in result["msg"] and "chown" in result["msg"]
+    assert docker.calls == []
 
 
 def test_point_in_time_by_timestamp_restores_by_the_txid_the_dry_run_found(roots, docker):

@@ -101,7 +101,7 @@ def test_check_mode_does_not_wait_for_a_held_lock(name, root, lock_dir, monkeypa
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: {
             "version": (0, "dokku version 0.38.27\n", ""), "apps:exists": (0, "", ""),
-            "storage:list": (0, "[]", "")}[argv[1]])
+            "storage:list": (0, "[]", ""), "info": (0, "[]\n", "")}[argv[1]])
     elif name == "litestream_replica":
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command",
@@ -129,13 +129,13 @@ def test_the_second_run_waits_for_the_first_then_finds_the_work_done(root, lock_
     def run_command(self, argv, **kwargs):
         calls.append(argv[1])
         return {"version": (0, "dokku version 0.38.27\n", ""), "apps:exists": (0, "", ""),
-                "storage:list": (0, json.dumps(mounts), "")}[argv[1]]
+                "storage:list": (0, json.dumps(mounts), ""), "info": (0, "[]\n", "")}[argv[1]]
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
     holders(lock_dir / "app-blog.lock", seconds=1)
     result = run_module(dokku_storage.main, {"app": "blog", "lock_timeout": 60})
     assert result["lock_wait"] > 0
-    assert result["changed"] is False and calls == ["version", "apps:exists", "storage:list"]
+    assert result["changed"] is False and calls == ["version", "apps:exists", "storage:list", "info"]
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
