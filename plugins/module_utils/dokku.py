@@ -58,6 +58,32 @@ def generation(version):
     return GEN_BASH
 
 
+def storage_argument_spec():
+    """dokku_storage's own options (the module adds the common and lock options); litestream_validate
+    checks inventory entries against the same spec."""
+    return dict(
+        app=dict(type="str", required=True),
+        storage=dict(type="str"),
+        mount_path=dict(type="str", default="/app/db/litestream"),
+        chown=dict(type="str", default="herokuish"),
+        create_app=dict(type="bool", default=False),
+        restart=dict(type="bool", default=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+
+
+def check_storage_options(params):
+    """Every check of dokku_storage's options; returns the normalised mount path or raises validate.InvalidValue."""
+    v.app_name(params["app"])
+    v.storage_name(params["storage"] or "%s--db" % params["app"])
+    # storage:mount passes it to docker -v; older Dokku splits its docker options on whitespace
+    mount_path = v.absolute_path(params["mount_path"], "mount_path", mount=True, spaces=False)
+    v.chown(params["chown"])
+    if mount_path == "/":
+        raise v.InvalidValue("mount_path: '/' cannot be a mount point: give a directory below /")
+    return mount_path
+
+
 # Under Docker user namespaces Dokku chowns to the uid plus this constant (it asks `docker info` for
 # name=userns and never reads /etc/subuid): storage subcommands.go@v0.38.27:L106-117, from v0.33.0.
 USERNS_UID_OFFSET = 165536

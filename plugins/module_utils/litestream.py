@@ -90,6 +90,58 @@ class ConfigError(v.InvalidValue):
     """The user's input cannot become a working Litestream 0.5 configuration."""
 
 
+def sidecar_argument_spec():
+    """litestream_replica's own options (the module adds the common and lock options); litestream_validate
+    checks inventory entries against the same spec, so both have one set of types and defaults."""
+    return dict(
+        app=dict(type="str", required=True),
+        storage=dict(type="str"),
+        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
+        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
+        databases=dict(type="list", elements="str", default=["production.sqlite3"]),
+        replica=dict(type="dict", options=replica_argument_spec()),
+        image=dict(type="str", default=DEFAULT_IMAGE),
+        network=dict(type="str", default="host"),
+        metrics_port=dict(type="int"),
+        shutdown_sync_timeout=dict(type="int", default=30),
+        snapshot_interval=dict(type="str"),
+        snapshot_retention=dict(type="str"),
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+        config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
+        state=dict(type="str", choices=["present", "started", "stopped", "absent"], default="started"),
+    )
+
+
+def check_sidecar_options(params):
+    """Every check of litestream_replica's options but the app name; raises validate.InvalidValue.
+
+    Returns the normalised roots and the replica fields (None without a replica).
+    """
+    v.storage_name(params["storage"] or "%s--db" % params["app"])
+    checked = dict(
+        # config_root/<app> is removed with state=absent: it must be a directory of the collection's own
+        config_root=v.collection_root(params["config_root"], "config_root"),
+        storage_root=v.absolute_path(params["storage_root"], "storage_root", mount=True),
+        credentials_root=v.absolute_path(params["credentials_root"], "credentials_root"),
+        fields=None)
+    for db in params["databases"]:
+        v.db_file_name(db, "databases")
+    v.docker_word(params["image"], "image")
+    v.docker_word(params["network"], "network")
+    for option in ("snapshot_interval", "snapshot_retention"):
+        if params[option] is not None:
+            v.duration(params[option], option, DURATION_RE)
+    if params["metrics_port"] is not None and not 1 <= params["metrics_port"] <= 65535:
+        raise v.InvalidValue("metrics_port: %d is not a TCP port (1 to 65535)" % params["metrics_port"])
+    if params["shutdown_sync_timeout"] < 0:
+        raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d" % params["shutdown_sync_timeout"])
+    if params["replica"] is not None:
+        checked["fields"] = normalize_replica(params["replica"])
+    elif params["state"] != "absent":  # required_if counts an explicit null as given
+        raise v.InvalidValue("replica is required unless state is absent")
+    return checked
+
+
 def _parse_url(url):
     """'s3://bucket/prefix?endpoint=...&region=...' -> replica fields (explicit, like the config form)."""
     v.no_credentials_in_url(url, "replica.url", user_allowed=True)  # before any message shows the URL

@@ -142,7 +142,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
-    DokkuError, DokkuRunner, chown_argument, owner_uid)
+    DokkuError, DokkuRunner, check_storage_options, chown_argument, owner_uid, storage_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -174,15 +174,9 @@ class StorageManager:
     def validate(self):
         """Every input check, before the first dokku command (reads included)."""
         try:
-            v.app_name(self.app)
-            v.storage_name(self.storage)
-            # storage:mount passes it to docker -v; older Dokku splits its docker options on whitespace
-            self.container_path = v.absolute_path(self.container_path, "mount_path", mount=True, spaces=False)
-            v.chown(self.params["chown"])
+            self.container_path = check_storage_options(self.params)
         except v.InvalidValue as exc:
             self.fail(str(exc))
-        if self.container_path == "/":
-            self.fail("mount_path: '/' cannot be a mount point: give a directory below /")
         self.result["mount"]["container_path"] = self.container_path
 
     def wanted_uid(self):
@@ -277,15 +271,7 @@ class StorageManager:
 def main():
     argument_spec = common_argument_spec()
     argument_spec.update(lock_argument_spec())
-    argument_spec.update(
-        app=dict(type="str", required=True),
-        storage=dict(type="str"),
-        mount_path=dict(type="str", default="/app/db/litestream"),
-        chown=dict(type="str", default="herokuish"),
-        create_app=dict(type="bool", default=False),
-        restart=dict(type="bool", default=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
+    argument_spec.update(storage_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = StorageManager(module)
     try:

@@ -220,11 +220,9 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import gua
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    FIELDS, JSON_FIELDS, SECRET_FIELDS, auth_argument_spec, credential_set_problem)
 
-# Stored in credentials.json, in this order of the documentation; ssh_private_key goes to its own file.
-JSON_FIELDS = ("access_key_id", "secret_access_key", "session_token", "endpoint", "region", "sftp_password")
-FIELDS = JSON_FIELDS + ("ssh_private_key",)
-SECRET_FIELDS = frozenset(("secret_access_key", "session_token", "ssh_private_key", "sftp_password"))
 CREDENTIALS_FILE = "credentials.json"
 SSH_KEY_FILE = "ssh_key"
 # file name in credentials_root -> field, as the dokku-litestream plugin reads them
@@ -246,40 +244,6 @@ def dokku_ids():
     except KeyError:
         return None
     return entry.pw_uid, entry.pw_gid
-
-
-def check_params(params):
-    """The first problem with the options, as a message that names no secret; None when they are fine."""
-    try:
-        v.credential_set_name(params["name"], "name")
-        v.collection_root(params["credentials_root"], "credentials_root")
-        if params.get("endpoint") is not None:
-            v.endpoint(params["endpoint"], "endpoint")
-        for field in FIELDS:  # written as UTF-8; check_text never quotes the value (it may be a secret)
-            if params.get(field) is not None:
-                v.check_text(params[field], field)
-    except v.InvalidValue as exc:
-        return str(exc)
-    if params["state"] == "absent":
-        return None
-    for field in FIELDS:
-        if params.get(field) == "":
-            return ("%s is empty: leave the option out instead (an empty value is often an undefined "
-                    "vault variable)" % field)
-    has_key, has_secret = params.get("access_key_id") is not None, params.get("secret_access_key") is not None
-    if has_key and not has_secret:
-        return "access_key_id needs secret_access_key: give both or neither"
-    if has_secret and not has_key:
-        return "secret_access_key needs access_key_id: give both or neither"
-    if params.get("session_token") is not None and not has_key:
-        return "session_token needs access_key_id and secret_access_key"
-    if not (has_key or params.get("ssh_private_key") is not None or params.get("sftp_password") is not None):
-        return ("state=present needs a secret to store: access_key_id with secret_access_key, "
-                "ssh_private_key or sftp_password")
-    if params["plugin_compat"] and not has_key:
-        return ("plugin_compat needs access_key_id and secret_access_key: the dokku-litestream plugin only "
-                "reads an S3 key pair")
-    return None
 
 
 def show(field, value):
@@ -580,22 +544,9 @@ class LitestreamAuth(object):
 
 def main():
     argument_spec = lock_argument_spec()
-    argument_spec.update(
-        name=dict(type="str", default="default"),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        access_key_id=dict(type="str", no_log=False),
-        secret_access_key=dict(type="str", no_log=True),
-        session_token=dict(type="str", no_log=True),
-        endpoint=dict(type="str"),
-        region=dict(type="str"),
-        ssh_private_key=dict(type="str", no_log=True),
-        sftp_password=dict(type="str", no_log=True),
-        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
-        plugin_compat=dict(type="bool", default=False),
-    )
+    argument_spec.update(auth_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = check_params(module.params)
+    problem = credential_set_problem(module.params)
     if problem:
         module.fail_json(msg=problem)
     if os.geteuid() != 0:

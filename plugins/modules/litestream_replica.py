@@ -302,28 +302,9 @@ class ReplicaManager:
         self.result["config_path"] = self.config_path
 
     def check_options(self):
-        params = self.params
-        v.storage_name(self.storage)
-        # config_root/<app> is removed with state=absent: it must be a directory of the collection's own
-        self.config_root = v.collection_root(params["config_root"], "config_root")
-        self.storage_root = v.absolute_path(params["storage_root"], "storage_root", mount=True)
-        self.credentials_root = v.absolute_path(params["credentials_root"], "credentials_root")
-        for db in params["databases"]:
-            v.db_file_name(db, "databases")
-        v.docker_word(params["image"], "image")
-        v.docker_word(params["network"], "network")
-        for option in ("snapshot_interval", "snapshot_retention"):
-            if params[option] is not None:
-                v.duration(params[option], option, ls.DURATION_RE)
-        if params["metrics_port"] is not None and not 1 <= params["metrics_port"] <= 65535:
-            raise v.InvalidValue("metrics_port: %d is not a TCP port (1 to 65535)" % params["metrics_port"])
-        if params["shutdown_sync_timeout"] < 0:
-            raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d"
-                                 % params["shutdown_sync_timeout"])
-        if params["replica"] is not None:
-            self.fields = ls.normalize_replica(params["replica"])
-        elif params["state"] != "absent":  # required_if counts an explicit null as given
-            raise v.InvalidValue("replica is required unless state is absent")
+        checked = ls.check_sidecar_options(self.params)
+        self.config_root, self.storage_root = checked["config_root"], checked["storage_root"]
+        self.credentials_root, self.fields = checked["credentials_root"], checked["fields"]
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -517,23 +498,7 @@ def ensure_needed(directory, path):
 def main():
     argument_spec = common_argument_spec()
     argument_spec.update(lock_argument_spec())
-    argument_spec.update(
-        app=dict(type="str", required=True),
-        storage=dict(type="str"),
-        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
-        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
-        databases=dict(type="list", elements="str", default=["production.sqlite3"]),
-        replica=dict(type="dict", options=ls.replica_argument_spec()),
-        image=dict(type="str", default=ls.DEFAULT_IMAGE),
-        network=dict(type="str", default="host"),
-        metrics_port=dict(type="int"),
-        shutdown_sync_timeout=dict(type="int", default=30),
-        snapshot_interval=dict(type="str"),
-        snapshot_retention=dict(type="str"),
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
-        config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
-        state=dict(type="str", choices=["present", "started", "stopped", "absent"], default="started"),
-    )
+    argument_spec.update(ls.sidecar_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("state", state, ["replica"]) for state in ("present", "started", "stopped")])
     manager = ReplicaManager(module)

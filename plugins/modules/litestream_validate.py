@@ -1,0 +1,253 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: litestream_validate
+short_description: Check a host's whole litestream inventory before anything on it changes
+version_added: "0.1.0"
+description:
+  - Checks every entry of O(apps) (the inventory's C(litestream_apps)) and every credential set of
+    O(credential_sets) with the very checks and defaults of M(dokku_sqlite.litestream.dokku_storage),
+    M(dokku_sqlite.litestream.litestream_replica) and M(dokku_sqlite.litestream.litestream_auth), and reports every
+    problem at once, each with the entry's index and app name. The roles run it as their first task, so one bad
+    entry changes nothing on the host, not even the storage of the good entries.
+  - Also refuses what no single module can see. Two entries with the same app, two apps replicating to the same
+    replica location (two writers on one replica corrupt each other's lineage), and an app whose replica location
+    is also used by an app of another host in O(peers) (file replicas excepted, they are on each host's own disk).
+  - Reads nothing on the host and changes nothing; it runs the same in check mode.
+author:
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
+options:
+  apps:
+    description:
+      - The entries of C(litestream_apps) as the roles read them (keys C(app), C(storage), C(mount_path), C(chown),
+        C(create), C(state), C(databases), C(replica), C(image), C(metrics_port), C(snapshot_interval),
+        C(snapshot_retention), C(shutdown_sync_timeout)).
+    type: list
+    elements: raw
+    default: []
+  credential_sets:
+    description:
+      - The entries of C(litestream_credential_sets), checked as M(dokku_sqlite.litestream.litestream_auth) checks
+        its options. Their secret fields are never shown.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s O(dokku_sqlite.litestream.litestream_auth#module:name).
+        type: str
+        default: default
+      state:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+        choices: [present, absent]
+        default: present
+      access_key_id:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      secret_access_key:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      session_token:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      endpoint:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      region:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      ssh_private_key:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      sftp_password:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+      credentials_root:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: str
+        default: /var/lib/dokku/config/litestream/credentials
+      plugin_compat:
+        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
+        type: bool
+        default: false
+  image:
+    description: The sidecar image of an entry without its own C(image) (the roles pass C(litestream_image)).
+    type: str
+    default: litestream/litestream:0.5.17
+  peers:
+    description:
+      - The apps of the hosts of the play, to find a replica location used on two hosts, as a mapping of inventory
+        host name to its C(litestream_apps). This host's own item is left out (O(host)); entries a peer cannot
+        validate are left to that host's own run.
+    type: dict
+    default: {}
+  host:
+    description: This host's inventory name, to leave it out of O(peers) and to name it in messages.
+    type: str
+    default: this host
+attributes:
+  check_mode:
+    support: full
+    description: Runs the same checks; it never changes anything in either mode.
+  diff_mode:
+    support: none
+    description: It changes nothing, so there is nothing to compare.
+  platform:
+    support: full
+    platforms: posix
+    description: Reads nothing on the host; it runs there only because the roles run every task there.
+"""
+
+EXAMPLES = r"""
+- name: Check every app and credential set of this host before the first change
+  dokku_sqlite.litestream.litestream_validate:
+    apps: "{{ litestream_apps | default([]) }}"
+    credential_sets: "{{ litestream_credential_sets | default([]) }}"
+    image: "{{ litestream_image | default(omit) }}"
+    host: "{{ inventory_hostname }}"
+    peers: >-
+      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+         | map(attribute='litestream_apps', default=[]))) }}
+"""
+
+RETURN = r"""
+apps:
+  description: How many app entries were checked.
+  returned: always
+  type: int
+  sample: 2
+credential_sets:
+  description: How many credential sets were checked.
+  returned: always
+  type: int
+  sample: 1
+problems:
+  description: Every problem found, one message each (empty on success; the task fails when it is not).
+  returned: always
+  type: list
+  elements: str
+  sample: ["litestream_apps[1] (notes): databases: 'production.sqlite3-wal' is the name of a SQLite -wal file"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    auth_argument_spec, credential_set_problem)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
+    check_storage_options, storage_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import replica_location
+
+# entry key -> module option, where the roles name them differently
+STORAGE_KEYS = {"app": "app", "storage": "storage", "mount_path": "mount_path", "chown": "chown", "create": "create_app"}
+SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port", "snapshot_interval",
+                "snapshot_retention", "shutdown_sync_timeout", "state")
+
+
+def module_params(spec, given):
+    """Options as the module would see them (types converted, defaults set), or raise InvalidValue."""
+    result = ArgumentSpecValidator(spec).validate(dict((k, val) for k, val in given.items() if val is not None))
+    if result.error_messages:
+        raise v.InvalidValue("; ".join(result.error_messages))
+    return result.validated_parameters
+
+
+def check_entry(entry, image):
+    """The replica locations of one litestream_apps entry ([] without a replica); raises InvalidValue."""
+    if not isinstance(entry, dict):
+        raise v.InvalidValue("is not a mapping with an app key")
+    unknown = sorted(set(entry) - set(STORAGE_KEYS) - set(SIDECAR_KEYS))
+    if unknown:
+        raise v.InvalidValue("unknown key%s %s (known: %s)" % (
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(set(STORAGE_KEYS) | set(SIDECAR_KEYS)))))
+    v.app_name(entry.get("app"))
+    # the storage role sends state absent or present, the replication role the entry's state (default started)
+    storage = dict((option, entry.get(key)) for key, option in STORAGE_KEYS.items())
+    storage["state"] = "absent" if entry.get("state") == "absent" else "present"
+    check_storage_options(module_params(storage_argument_spec(), storage))
+    sidecar = dict((key, entry.get(key)) for key in SIDECAR_KEYS)
+    sidecar["image"] = sidecar["image"] or image
+    fields = ls.check_sidecar_options(module_params(ls.sidecar_argument_spec(), sidecar))["fields"]
+    if fields is None or entry.get("state") == "absent":
+        return fields, []
+    databases = entry.get("databases") or ls.sidecar_argument_spec()["databases"]["default"]
+    return fields, [replica_location(fields, db) for db in databases]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            apps=dict(type="list", elements="raw", default=[]),
+            credential_sets=dict(type="list", elements="dict", default=[], options=auth_argument_spec()),
+            image=dict(type="str", default=ls.DEFAULT_IMAGE),
+            peers=dict(type="dict", default={}),
+            host=dict(type="str", default="this host"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    problems = []
+    owners = {}  # replica location -> the entry that uses it
+    apps_seen = {}
+    for index, entry in enumerate(params["apps"]):
+        label = "litestream_apps[%d]" % index
+        if isinstance(entry, dict) and isinstance(entry.get("app"), str):
+            label += " (%s)" % entry["app"]
+        try:
+            fields, locations = check_entry(entry, params["image"])
+        except v.InvalidValue as exc:
+            problems.append("%s: %s" % (label, exc))
+            continue
+        if entry["app"] in apps_seen:
+            problems.append("%s: the app is listed twice on %s (also %s)" % (label, params["host"], apps_seen[entry["app"]]))
+        apps_seen.setdefault(entry["app"], label)
+        for location in locations:
+            if location in owners:
+                problems.append("%s and %s both replicate to %s: two writers on one replica corrupt each other's "
+                                "lineage; give each app its own replica path" % (owners[location][0], label, location))
+            else:
+                owners[location] = (label, fields["type"])
+    for peer, peer_apps in sorted(params["peers"].items()):
+        if peer == params["host"] or not isinstance(peer_apps, list):
+            continue
+        for entry in peer_apps:
+            try:
+                _fields, locations = check_entry(entry, params["image"])
+            except v.InvalidValue:
+                continue  # that host's own check reports it
+            for location in locations:
+                owner = owners.get(location)
+                if owner and owner[1] != "file":
+                    problems.append("%s on %s and %s on %s both replicate to %s: two writers on one replica corrupt "
+                                    "each other's lineage; give each app its own replica path"
+                                    % (owner[0], params["host"], entry["app"], peer, location))
+    names = {}
+    for index, cset in enumerate(params["credential_sets"]):
+        label = "litestream_credential_sets[%d] (%s)" % (index, cset["name"])
+        problem = credential_set_problem(cset)
+        if problem:
+            problems.append("%s: %s" % (label, problem))
+        if cset["name"] in names:
+            problems.append("%s: the credential set is listed twice (also %s)" % (label, names[cset["name"]]))
+        names.setdefault(cset["name"], label)
+    result = dict(changed=False, apps=len(params["apps"]), credential_sets=len(params["credential_sets"]),
+                  problems=problems)
+    if problems:
+        module.fail_json(msg="%d problem%s in the inventory of %s, nothing was changed: %s" % (
+            len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
