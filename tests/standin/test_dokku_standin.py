@@ -964,3 +964,296 @@ def test_apps_destroy_removes_containers(dokku, app_image, app_name):
     dokku.ok("apps:create", app_name)
     dokku.ok("git:from-image", app_name, app_image)
     assert container(f"{app_name}.web.1")["State"]["Running"]
+
+
+# ----------------------------------------------------------------------------- apps:rename / apps:clone
+
+@pytest.fixture
+def second_app(app_name):
+    """A second app name (the target of a rename or clone) whose containers are removed afterwards."""
+    name = app_name + "-b"
+    yield name
+    ids = docker("ps", "-aq", "--filter", f"label=com.dokku.app-name={name}").stdout.split()
+    if ids:
+        docker("rm", "-f", *ids)
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_apps_rename_and_clone_argument_errors(make_dokku, version, docker_engine):
+    """CommandRename / CommandClone check, in order: old name given, new name given, old app exists
+    (VerifyAppName, exit 20), new name valid, new name free (apps/subcommands.go@v0.38.27:L13-38,
+    L164-183; same at v0.30.5). Clone with --ignore-existing only warns (L31-34)."""
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "first")
+    dokku.ok("apps:create", "second")
+    for cmd in ("apps:rename", "apps:clone"):
+        res = dokku(cmd)
+        assert (res.returncode, res.stderr) == (1, " !     Please specify an app to run the command on\n")
+        res = dokku(cmd, "first")
+        assert (res.returncode, res.stderr) == (1, " !     Please specify an new app name\n")
+        res = dokku(cmd, "missing", "other")
+        assert (res.returncode, res.stdout, res.stderr) == (20, "", " !     App missing does not exist\n")
+        res = dokku(cmd, "first", "second")
+        assert (res.returncode, res.stdout, res.stderr) == (1, "", " !     Name is already taken\n")
+        res = dokku(cmd, "first", "Bad_Name")
+        assert res.returncode == 1 and res.stderr.startswith(" !     App name must begin with")
+    res = dokku("apps:clone", "--ignore-existing", "first", "second")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", " !     Name is already taken\n")
+    assert dokku.ok("--quiet", "apps:list").stdout == "first\nsecond\n"
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_apps_rename_undeployed_carries_settings(make_dokku, version, docker_engine):
+    """Rename = createApp(new), post-app-rename-setup, destroyApp(old) forced, post-app-rename; no
+    rebuild without code (apps/subcommands.go@v0.38.27:L164-223). What is carried: config merges the
+    env from v0.34.0 (config/triggers.go@v0.38.27:L117-134, commit e0409caf7); before that
+    builder-herokuish copies the whole app directory, ENV and DOCKER_OPTIONS_* included
+    (builder-herokuish/post-app-rename-setup@v0.30.5:L22); docker-options copies its phase files
+    (docker-options/post-app-rename-setup@v0.37.4) or properties (docker-options/triggers.go@v0.38.27:
+    L42-47); storage moves the attachments (storage/triggers.go@v0.38.27:L138-153). The bats test
+    apps_1.bats@v0.38.27 L200-310 checks a config value and docker options after the rename."""
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", "old-app")
+    dokku.ok("config:set", "--no-restart", "old-app", "KEEP=me")
+    dokku.ok("docker-options:add", "old-app", "deploy", "--no-healthcheck")
+    dokku.ok("storage:mount", "old-app", f"{STORAGE}/shared:/data")
+    res = dokku.ok("apps:rename", "old-app", "new-app")
+    assert res.stdout.startswith("-----> Renaming old-app to new-app\n-----> Creating new-app...\n"
+                                 "-----> Destroying old-app (including all add-ons)\n")
+    assert "Deploying" not in res.stdout
+    assert dokku.ok("--quiet", "apps:list").stdout == "new-app\n"
+    res = dokku("apps:exists", "old-app")
+    assert (res.returncode, res.stderr) == (20, " !     App old-app does not exist\n")
+    assert dokku.ok("config:get", "new-app", "KEEP").stdout == "me\n"
+    assert "--no-healthcheck" in dokku.ok("docker-options:report", "new-app", "--docker-options-deploy").stdout
+    assert dokku.ok("--quiet", "storage:list", "new-app").stdout == f"{STORAGE}/shared:/data\n"
+    assert not dokku.path("/home/dokku/old-app").exists()
+    if version == V38:
+        assert not dokku.path("/var/lib/dokku/config/storage/old-app").exists()
+
+
+@pytest.mark.parametrize("version", ["0.30.5", "0.37.4", V38])
+def test_apps_rename_deployed_app(make_dokku, version, app_image, app_name, second_app):
+    """A deployed app is renamed by destroying the old one (the full apps:destroy sequence, §4) and
+    rebuilding the new one (ps post-app-rename → Rebuild, ps/triggers.go@v0.38.27:L213-223). The old
+    app's containers go; a container that carries only the old app's label is stopped with restart
+    policy `no` and left in place from 0.36.0 (scheduler-stop@v0.38.27:L33-40), untouched at v0.30.5.
+    apps_1.bats@v0.38.27 L200-220 (v0.30.5 L133-): success, old name gone from apps:list."""
+    dokku = make_dokku(version)
+    old, new = app_name, second_app
+    dokku.ok("apps:create", old)
+    dokku.ok("storage:ensure-directory", f"{old}-db")
+    dokku.ok("storage:mount", old, f"{STORAGE}/{old}-db:/app/db")
+    dokku.ok("config:set", "--no-restart", old, "SECRET=s3cr3t")
+    dokku.ok("git:from-image", old, app_image)
+    old_cid = container(f"{old}.web.1")["Id"]
+    companion = labelled_companion(old, app_image, f"{old}-companion")
+    res = dokku.ok("apps:rename", old, new)
+    assert f"-----> Destroying {old} (including all add-ons)\n" in res.stdout
+    assert f"-----> Deploying {new} via the docker-local scheduler...\n" in res.stdout
+    info = container(f"{new}.web.1")
+    assert info and info["State"]["Running"]
+    assert info["Config"]["Labels"]["com.dokku.app-name"] == new
+    assert f"{dokku.path(f'{STORAGE}/{old}-db')}:/app/db" in info["HostConfig"]["Binds"]
+    assert "SECRET=s3cr3t" in info["Config"]["Env"]
+    assert dokku.path(f"/home/dokku/{new}/CONTAINER.web.1").read_text().strip() == info["Id"]
+    assert container(old_cid) is None
+    res = dokku("apps:exists", old)
+    assert (res.returncode, res.stderr) == (20, f" !     App {old} does not exist\n")
+    assert dokku.ok("--quiet", "apps:list").stdout == f"{new}\n"
+    left = container(companion["Id"])
+    assert left is not None
+    reached = version != "0.30.5"
+    assert left["State"]["Running"] is (not reached)
+    assert left["HostConfig"]["RestartPolicy"]["Name"] == ("no" if reached else "unless-stopped")
+
+
+@pytest.mark.parametrize("version", [BASH, V38])
+def test_apps_rename_skip_deploy(make_dokku, version, app_image, app_name, second_app):
+    """--skip-deploy sets SKIP_REBUILD, so ps's post-app-rename does not rebuild
+    (apps/subcommands.go@v0.38.27:L206-208, ps/triggers.go@v0.38.27:L213-223)."""
+    dokku = make_dokku(version)
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    res = dokku.ok("apps:rename", "--skip-deploy", app_name, second_app)
+    assert "Deploying" not in res.stdout
+    assert container(f"{app_name}.web.1") is None
+    assert container(f"{second_app}.web.1") is None
+    dokku.ok("ps:start", second_app)  # the copied CONTAINER.* id is gone: a fresh deploy
+    assert container(f"{second_app}.web.1")["State"]["Running"]
+
+
+@pytest.mark.parametrize("version", [BASH, GO37, V38])
+def test_apps_clone_deployed_app(make_dokku, version, app_image, app_name, second_app):
+    """Clone: createApp(new), post-app-clone-setup, post-app-clone → ps rebuilds the new app unless
+    --skip-deploy (apps/subcommands.go@v0.38.27:L13-72, ps/triggers.go@v0.38.27:L194-200). The old app
+    and its containers are untouched; the new app's CONTAINER.* copies are dropped
+    (scheduler-docker-local/post-app-clone-setup@v0.38.27); the mount points at the same host directory
+    (storage/triggers.go@v0.38.27:L122-134; the copied DOCKER_OPTIONS_* files before 0.38).
+    apps_2.bats@v0.38.27 L13-200: clone, --skip-deploy and --ignore-existing succeed."""
+    dokku = make_dokku(version)
+    old, new = app_name, second_app
+    dokku.ok("apps:create", old)
+    dokku.ok("storage:ensure-directory", f"{old}-db")
+    dokku.ok("storage:mount", old, f"{STORAGE}/{old}-db:/app/db")
+    dokku.ok("config:set", "--no-restart", old, "SECRET=s3cr3t")
+    dokku.ok("git:from-image", old, app_image)
+    old_cid = container(f"{old}.web.1")["Id"]
+    res = dokku.ok("apps:clone", old, new)
+    assert res.stdout.startswith(f"-----> Cloning {old} to {new}\n-----> Creating {new}...\n")
+    assert "Destroying" not in res.stdout
+    before = container(old_cid)
+    assert before["State"]["Running"] and before["Name"] == f"/{old}.web.1"
+    assert dokku.path(f"/home/dokku/{old}/CONTAINER.web.1").read_text().strip() == old_cid
+    clone = container(f"{new}.web.1")
+    assert clone["Id"] != old_cid and clone["State"]["Running"]
+    host_dir = str(dokku.path(f"{STORAGE}/{old}-db"))
+    assert f"{host_dir}:/app/db" in clone["HostConfig"]["Binds"]
+    assert "SECRET=s3cr3t" in clone["Config"]["Env"]
+    assert docker("exec", old_cid, "sh", "-c", "echo shared > /app/db/probe").returncode == 0
+    assert docker("exec", clone["Id"], "cat", "/app/db/probe").stdout == "shared\n"
+    assert dokku.ok("--quiet", "apps:list").stdout == "".join(f"{a}\n" for a in sorted([old, new]))
+    third = new + "3"
+    try:
+        res = dokku.ok("apps:clone", "--skip-deploy", old, third)
+        assert "Deploying" not in res.stdout and container(f"{third}.web.1") is None
+        assert not list(dokku.path(f"/home/dokku/{third}").glob("CONTAINER.*"))
+        assert dokku.ok("config:get", third, "SECRET").stdout == "s3cr3t\n"
+    finally:
+        ids = docker("ps", "-aq", "--filter", f"label=com.dokku.app-name={third}").stdout.split()
+        if ids:
+            docker("rm", "-f", *ids)
+
+
+# ----------------------------------------------------------------------------- plugin triggers
+
+RECORDED_TRIGGERS = ["post-create", "post-deploy", "post-stop", "pre-delete", "post-delete",
+                     "post-app-rename-setup", "post-app-rename", "post-app-clone-setup", "post-app-clone"]
+
+
+def enable_plugin(dokku, name, hooks):
+    """What a test does instead of plugin:install: the plugin directory under plugins/available
+    with a plugin.toml and executable trigger files, enabled by a symlink in plugins/enabled."""
+    avail = dokku.path(f"/var/lib/dokku/plugins/available/{name}")
+    avail.mkdir(parents=True)
+    (avail / "plugin.toml").write_text(
+        f'[plugin]\ndescription = "lab test plugin {name}"\nversion = "0.1.0"\n[plugin.config]\n')
+    for trigger, body in hooks.items():
+        hook = avail / trigger
+        hook.write_text("#!/bin/sh\n" + body)
+        hook.chmod(0o755)
+    enabled = dokku.path("/var/lib/dokku/plugins/enabled")
+    enabled.mkdir(parents=True, exist_ok=True)
+    (enabled / name).symlink_to(avail)
+    return avail
+
+
+def recorder(log, name, trigger):
+    return (f'printf "%s" "{name} {trigger}" >> {log}\n'
+            f'for a in "$@"; do printf " [%s]" "$a" >> {log}; done\necho >> {log}\n')
+
+
+@pytest.mark.parametrize("version", [BASH, V38])
+def test_triggers_order_and_arguments(make_dokku, version, app_image, app_name, second_app, tmp_path):
+    """plugn runs the executable trigger file of each enabled plugin in alphabetical order, core
+    plugins included (plugn.bash@v0.16.0:L104-118; SOURCE-EVIDENCE.md §7). Arguments:
+    post-create $APP; post-deploy $APP "" "" $IMAGE_TAG (scheduler-deploy@v0.38.27:L82-83,
+    @v0.30.5:L71); post-stop $APP (ps/ps.go@v0.38.27:L232-256); pre-delete / post-delete $APP
+    $IMAGE_TAG (apps/functions.go@v0.38.27:L61,L90); post-app-rename(-setup), post-app-clone(-setup)
+    $OLD $NEW (apps/subcommands.go@v0.38.27). In a rename, ps's own post-app-rename rebuilds the new
+    app, so a plugin sorted before "ps" sees post-app-rename before the new app's post-deploy, one
+    sorted after sees it after."""
+    dokku = make_dokku(version)
+    log = tmp_path / "triggers.log"
+    for name in ("aa-first", "zz-last"):
+        enable_plugin(dokku, name, {t: recorder(log, name, t) for t in RECORDED_TRIGGERS})
+    old, new = app_name, second_app
+    dokku.ok("apps:create", old)
+    dokku.ok("git:from-image", old, app_image)
+    dokku.ok("ps:stop", old)
+    dokku.ok("ps:start", old)
+
+    def both(trigger, *args):
+        line = trigger + "".join(f" [{a}]" for a in args)
+        return [f"aa-first {line}", f"zz-last {line}"]
+
+    assert log.read_text().splitlines() == (both("post-create", old) + both("post-deploy", old, "", "", "latest")
+                                            + both("post-stop", old) + both("post-deploy", old, "", "", "latest"))
+    log.write_text("")
+    dokku.ok("apps:rename", old, new)
+    assert log.read_text().splitlines() == (
+        both("post-create", new) + both("post-app-rename-setup", old, new)
+        + both("pre-delete", old, "latest") + both("post-delete", old, "latest")
+        + ["aa-first post-app-rename [%s] [%s]" % (old, new)]
+        + both("post-deploy", new, "", "", "latest")
+        + ["zz-last post-app-rename [%s] [%s]" % (old, new)])
+    log.write_text("")
+    third = new + "3"
+    dokku.ok("apps:clone", "--skip-deploy", new, third)
+    assert log.read_text().splitlines() == (both("post-create", third) + both("post-app-clone-setup", new, third)
+                                            + both("post-app-clone", new, third))
+    log.write_text("")
+    dokku.ok("--force", "apps:destroy", third)
+    assert log.read_text().splitlines() == both("pre-delete", third, "latest") + both("post-delete", third, "latest")
+
+
+def test_trigger_not_executable_is_skipped(dokku, docker_engine, tmp_path):
+    """A trigger file without the executable bit is skipped with a notice on stderr
+    (plugn.bash@v0.16.0:L110-114)."""
+    log = tmp_path / "t.log"
+    plugin = enable_plugin(dokku, "lazy", {"post-create": recorder(log, "lazy", "post-create")})
+    (plugin / "post-create").chmod(0o644)
+    res = dokku.ok("apps:create", "app1")
+    assert res.stderr == "Trigger 'post-create' is not executable, skipping plugin (lazy)\n"
+    assert not log.exists()
+
+
+@pytest.mark.parametrize("version,rc,tail", [
+    (BASH, 3, " !     exit status 3\n"),
+    (GO37, 1, " !     pre-delete says no\n\n"),
+    (V38, 1, " !     pre-delete says no\n\n"),
+])
+def test_failing_trigger_fails_the_command(make_dokku, version, rc, tail, docker_engine):
+    """plugn runs with errexit, so a hook that exits non-zero fails `plugn trigger` with its code
+    (plugn.bash HEAD:L174). A Go subcommand reports it with LogFailWithError: before 0.34.0 the go-sh
+    *exec.ExitError (` !     exit status N`, exit N; common/subprocess.go@v0.30.5:L85-88,
+    common/log.go@v0.30.5:L56-62); from 0.34.0 errors.New(<the trigger's stderr>) (` !     <stderr>`,
+    exit 1; common/exec.go@v0.38.27:L187-193). destroyApp stops at a failing pre-delete
+    (apps/functions.go@v0.38.27:L60-68), so the app stays."""
+    dokku = make_dokku(version)
+    enable_plugin(dokku, "veto", {"pre-delete": 'echo "pre-delete says no" >&2\nexit 3\n'})
+    dokku.ok("apps:create", "keep-me")
+    res = dokku("--force", "apps:destroy", "keep-me")
+    assert res.returncode == rc
+    assert res.stderr == "pre-delete says no\n" + tail
+    assert dokku.ok("apps:exists", "keep-me").returncode == 0
+
+
+@pytest.mark.parametrize("version", [BASH, V38])
+def test_failing_post_stop_and_post_deploy(make_dokku, version, app_image, app_name):
+    """A failing post-stop hook sorted before "ps" stops plugn before the ps plugin records the
+    restore state (ps/triggers.go@v0.38.27:L266-268), and ps:stop fails (ps/ps.go@v0.38.27:L250-255).
+    git:from-image is a bash subcommand (plugins/git/subcommands/from-image), so a failing post-deploy
+    hook's exit code passes through `set -eo pipefail` (ASSUMPTION: no Go layer between the
+    subcommand and scheduler-deploy rewrites it)."""
+    dokku = make_dokku(version)
+    flag = dokku.path("/tmp/fail-deploy")
+    enable_plugin(dokku, "aa-veto", {
+        "post-stop": "exit 4\n",
+        "post-deploy": f'if [ -e {flag} ]; then echo "post-deploy failed" >&2; exit 5; fi\n'})
+    dokku.ok("apps:create", app_name)
+    dokku.ok("git:from-image", app_name, app_image)
+    res = dokku("ps:stop", app_name)
+    assert res.returncode == (4 if version == BASH else 1)
+    assert res.stderr == (" !     exit status 4\n" if version == BASH else "")
+    assert not container(f"{app_name}.web.1")["State"]["Running"]
+    if version == V38:
+        assert dokku.path(f"/var/lib/dokku/config/ps/{app_name}/restore").read_text() == "true"
+    else:
+        assert dokku.ok("config:get", app_name, "DOKKU_APP_RESTORE").stdout == "1\n"
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    flag.write_text("")
+    res = dokku("git:from-image", app_name, TEST_IMAGE_V2)
+    assert res.returncode == 5
+    assert res.stderr == "post-deploy failed\n"
+    assert "Application deployed" not in res.stdout
