@@ -14,7 +14,7 @@ import time
 import pytest
 
 from test_replication import (  # noqa: F401  (replicating is a fixture)
-    LAG, STORAGE_ROOT, app_running, apps_of, assert_replica_current, assert_replication_resumes, provision, recap, replicating,
+    CONFIG_ROOT, DEPLOY_DEMO, LAG, STORAGE_ROOT, extra_vars_file, inventory_apps, app_running, apps_of, assert_replica_current, assert_replication_resumes, provision, recap, replicating,
     sidecar, sidecar_states, wait_for, writer_active,
 )
 
@@ -102,3 +102,54 @@ def test_restoring_a_stopped_app_leaves_it_stopped(replicating):
     lab.dokku(host, "ps:start", app)
     wait_for(f"the demo writer of {app} after ps:start", lambda: writer_active(lab, host, app), 30)
     assert restore_state(lab, host, app) == "true"
+
+
+def test_ps_rebuild_by_hand_leaves_the_sidecar_replicating(replicating, tmp_path):
+    """ps:rebuild runs Dokku's cleanup (exited containers with the `dokku` label) and a full deploy: the sidecar
+    has neither label, so the same container keeps replicating (SOURCE-EVIDENCE.md sections 2 and 3)."""
+    lab = replicating
+    host = lab.hosts[0]
+    app, kind = s3_app(lab, host)
+    before = sidecar_states(lab)[(host["name"], app)]
+    lab.dokku(host, "ps:rebuild", app)
+    assert sidecar_states(lab)[(host["name"], app)] == before and policy(lab, host, app) == "unless-stopped"
+    wait_for(f"the demo writer of {app} after ps:rebuild", lambda: writer_active(lab, host, app), 30)
+    started = time.time()
+    time.sleep(LAG + 1)
+    assert_replica_current(lab, host, app, kind, tmp_path, newer_than=started)
+    assert_nothing_to_repair(lab)
+
+
+def test_apps_destroy_keeps_data_and_replica_and_state_absent_then_removes_the_sidecar(replicating, tmp_path):
+    """apps:destroy keeps the storage directory (storage post-delete only drops its properties) and, without the
+    app label, never touches the sidecar (section 4). The entry's `state: absent` then removes the sidecar and
+    its configuration, never the data or the replica; listing the app again brings everything back."""
+    lab = replicating
+    host = lab.hosts[1]
+    app, kind = s3_app(lab, host)
+    db = f"{STORAGE_ROOT}/{app}--db/production.sqlite3"
+    lab.dokku(host, "ps:stop", app)
+    time.sleep(LAG)  # the last rows reach the replica
+    rows_before = lab.ssh(host, f"sqlite3 {db} 'select count(*) from events'").stdout.strip()
+    lab.dokku(host, "--force", "apps:destroy", app)
+    assert lab.dokku(host, "apps:exists", app, check=False).returncode == 20
+    assert lab.ssh(host, f"sqlite3 {db} 'select count(*) from events'").stdout.strip() == rows_before
+    assert sidecar_states(lab)[(host["name"], app)][1], "apps:destroy stopped the sidecar"
+    apps = inventory_apps(lab)
+    shop_entry = next(a for a in apps if str(a["app"]).startswith("shop-"))
+    shop_entry["state"] = f"{{{{ 'absent' if inventory_hostname == {host['name']!r} else 'started' }}}}"
+    proc = provision(lab, "--limit", host["name"], "-e",
+                     extra_vars_file(tmp_path, "absent.json", {"litestream_apps": apps}))
+    assert recap(proc)[host["name"]] > 0
+    assert (host["name"], app) not in sidecar_states(lab)
+    assert lab.ssh(host, f"test -e {CONFIG_ROOT}/apps/{app}", check=False).returncode != 0
+    assert lab.ssh(host, f"sqlite3 {db} 'select count(*) from events'").stdout.strip() == rows_before
+    out = tmp_path / "after-destroy.sqlite3"
+    from test_replication import restore, restored_rows
+    assert restore(lab, host, app, kind, out).returncode == 0
+    assert len(restored_rows(out)[0]) == int(rows_before), "the replica lost rows"
+    # back as the inventory lists it: app created again on the kept data, sidecar, demo writer
+    provision(lab, "--limit", host["name"])
+    lab.playbook(DEPLOY_DEMO, "--limit", host["name"])
+    wait_for(f"the demo writer of {app} after the app came back", lambda: writer_active(lab, host, app), 30)
+    assert sidecar_states(lab)[(host["name"], app)][1] and policy(lab, host, app) == "unless-stopped"
