@@ -27,7 +27,7 @@ PROVISION = "dokku_sqlite.litestream.provision"
 DEPLOY_DEMO = str(REPO / "tests" / "lab" / "deploy-demo.yml")
 RESULT_RE = re.compile(r"^(ok|changed|failed|fatal): \[(\S+)\](?: => \(item=(.*?)\))? => (\{.*\})$", re.M)
 # what a module may run when nothing changes: inspections and reports only
-READ_RE = re.compile(r"^(docker (container inspect|image inspect|container ls|ps)\b"
+READ_RE = re.compile(r"^(docker (container inspect|image inspect|container ls|ps|info)\b"
                      r"|dokku (version|apps:exists|apps:list|storage:list|[a-z-]+:report)\b)")
 CHECK_MODE_MARK = "# check mode: not run"
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
