@@ -48,6 +48,12 @@ MODE_TEXT_RE = re.compile(r"(0o|0)?([0-7]{3,4})")
 UID_RE = re.compile(r"[0-9]{1,10}")
 MAX_UID = 2 ** 31 - 2  # the largest id Linux hands out ((uid_t)-1 means "no change")
 CHOWN_NAMES = {"herokuish": 32767, "heroku": 1000, "paketo": 2000, "root": 0}
+# Bucket and container names as the stores document them (S3 "Bucket naming rules", Cloud Storage "Bucket
+# names", Azure "Naming and referencing containers").
+S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+GS_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+ABS_CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+IPV4_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 
 
 class InvalidValue(ValueError):
@@ -244,4 +250,57 @@ def chown(value, option="chown"):
 def uid(value, option):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UID:
         raise InvalidValue("%s: %s is not a uid/gid (a whole number from 0 to %d)" % (option, shown(value), MAX_UID))
+    return value
+
+
+
+def _s3_bucket_problem(value):
+    if not S3_BUCKET_RE.fullmatch(value):
+        return ("S3 bucket names are 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and "
+                "ending with a letter or digit")
+    if ".." in value:
+        return "S3 bucket names have no two adjacent dots"
+    if IPV4_RE.fullmatch(value):
+        return "S3 bucket names are not formatted as an IP address"
+    if value.startswith(("xn--", "sthree-", "amzn-s3-demo-")):
+        return "S3 bucket names do not start with 'xn--', 'sthree-' or 'amzn-s3-demo-'"
+    if value.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")):
+        return "S3 bucket names do not end with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or '--table-s3'"
+    return None
+
+
+def _gs_bucket_problem(value):
+    parts = value.split(".")
+    if (not GS_BUCKET_RE.fullmatch(value) or (len(parts) == 1 and len(value) > 63)
+            or any(not 1 <= len(part) <= 63 for part in parts)):
+        return ("Cloud Storage bucket names are 3 to 63 characters (up to 222 with dots, at most 63 between two "
+                "dots): lowercase letters, digits, '.', '-' and '_', starting and ending with a letter or digit")
+    if IPV4_RE.fullmatch(value):
+        return "Cloud Storage bucket names are not formatted as an IP address"
+    if value.startswith("goog") or "google" in value or "g00gle" in value:
+        return "Cloud Storage bucket names do not start with 'goog' or hold 'google'"
+    return None
+
+
+def _abs_container_problem(value):
+    if not ABS_CONTAINER_RE.fullmatch(value):
+        return ("Azure container names are 3 to 63 characters: lowercase letters, digits and single '-', starting "
+                "and ending with a letter or digit")
+    return None
+
+
+BUCKET_RULES = {"s3": _s3_bucket_problem, "gs": _gs_bucket_problem, "abs": _abs_container_problem}
+
+
+def bucket_name(value, option, kind):
+    """A bucket (s3, gs) or container (abs) name its store accepts; the message names the rule that is broken.
+
+    A name the store refuses would leave the sidecar logging NoSuchBucket (or its like) forever while the
+    play reports success.
+    """
+    _text(value, option)
+    problem = BUCKET_RULES[kind](value)
+    if problem:
+        raise InvalidValue("%s: %s is not a valid %s name: %s" % (
+            option, shown(value), "container" if kind == "abs" else "bucket", problem))
     return value

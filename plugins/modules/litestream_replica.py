@@ -65,10 +65,20 @@ options:
           - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
-        description: Bucket (s3, gs, abs).
+        description:
+          - Bucket (s3, gs) or container (abs), also when given in O(replica.url).
+          - Checked against the store's own naming rules, so a name it would refuse fails here instead of leaving
+            the sidecar retrying forever. S3 - 3 to 63 lowercase letters, digits, C(.) and C(-), starting and ending
+            with a letter or digit, no C(..), not an IP address, no C(xn--) or C(sthree-) prefix, no C(-s3alias) or
+            C(--ol-s3) suffix. gs - the same characters plus C(_), up to 222 characters with dots, no C(goog) prefix.
+            abs - 3 to 63 lowercase letters, digits and single C(-), starting and ending with a letter or digit.
         type: str
       path:
-        description: Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+        description:
+          - Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+          - An sftp path that starts with C(/) is absolute on the server, any other is relative to the login
+            directory. The URL form means the same - C(sftp://user@host/srv/b) is C(/srv/b),
+            C(sftp://user@host/~/b) is C(b).
         type: str
       endpoint:
         description:

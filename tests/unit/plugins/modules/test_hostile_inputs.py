@@ -40,7 +40,7 @@ LONG_APP = "a" * 300
 LONG_APP_SHOWN = "'%s...aaaaa' (300 characters)" % ("a" * 49)
 # once database, name and dest are valid, a restore's messages name both
 RESTORE = "restore of production.sqlite3 into {top}/storage/blog--db/production.sqlite3: "
-S3 = {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+S3 = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
 
 
 @pytest.fixture
@@ -200,6 +200,12 @@ CASES = [
      "app blog: replica.path: '/srv/../etc' must not contain '..'"),
     ("restore_file_path_colon", "restore", {"replica": {"type": "file", "path": "/srv/r:/etc"}},
      RESTORE + "replica.path: '/srv/r:/etc' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("replica_s3_bucket_underscore_uppercase", "replica", {"replica": dict(S3, bucket="My_Backups")},
+     "app blog: replica.bucket: 'My_Backups' is not a valid bucket name: S3 bucket names are 3 to 63 characters: "
+     "lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"),
+    ("restore_s3_url_bucket_ip_address", "restore", {"replica": {"url": "s3://192.168.1.10/blog"}},
+     RESTORE + "replica.url: '192.168.1.10' is not a valid bucket name: S3 bucket names are not formatted as an "
+     "IP address"),
     ("replica_endpoint_newline", "replica", {"replica": dict(S3, endpoint="http://127.0.0.1:9000\n")},
      "app blog: replica.endpoint: 'http://127.0.0.1:9000\\n' is not a URL such as https://s3.example.net or "
      "http://127.0.0.1:9000"),

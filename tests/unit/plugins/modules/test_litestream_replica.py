@@ -33,7 +33,7 @@ def roots(tmp_path):
 def args(roots, **overrides):
     base = {"app": "blog", "credentials_root": str(roots / "credentials"), "config_root": str(roots / "apps"),
             "storage_root": str(roots / "storage"), "image": "litestream/litestream:0.5.17",
-            "replica": {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000",
+            "replica": {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000",
                         "credentials": "lab", "sync_interval": "1s"}}
     base.update(overrides)
     return base

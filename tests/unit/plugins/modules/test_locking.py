@@ -26,7 +26,7 @@ SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYsecret"
 
 def module_args(name, root):
     creds = root / "credentials"
-    replica = {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+    replica = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
     return {
         "dokku_storage": {"app": "blog"},
         "litestream_replica": {"app": "blog", "credentials_root": str(creds), "config_root": str(root / "apps"),
