@@ -297,6 +297,13 @@ restored:
   description: Whether a database was restored (false for O(on_existing=skip), a missing replica, or check mode).
   returned: always
   type: bool
+replica_missing:
+  description:
+    - V(true) when the task failed because the replica holds no backup of the database (and O(if_replica_exists)
+      is false), so a caller such as the restore drill can say so in its own terms.
+  returned: on that failure
+  type: bool
+  sample: true
 path:
   description: The database file, O(dest)/O(name).
   returned: always
@@ -747,7 +754,7 @@ class RestoreManager:
                 if summary is None:
                     if not self.params["if_replica_exists"]:
                         self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to "
-                                  "accept that)" % (self.result["replica"], self.database))
+                                  "accept that)" % (self.result["replica"], self.database), replica_missing=True)
                     self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
                         self.database, self.result["replica"])
                     self.cleanup()

@@ -525,7 +525,9 @@ def test_missing_replica_fails_unless_if_replica_exists(roots, docker):
     before = snapshot(roots)
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert "holds no backup of app.sqlite3 (set if_replica_exists: true to accept that)" in result["msg"]
+    assert result["replica_missing"] is True  # what the restore drill reads to say it in its own terms
     result = run_module(litestream_restore.main, args(roots, if_replica_exists=True))
+    assert "replica_missing" not in result
     assert result["changed"] is False and result["restored"] is False
     assert snapshot(roots) == before  # not even dest was created
     assert len(docker.runs) == 2 and all("-dry-run" in r[1] for r in docker.runs)
