@@ -180,6 +180,8 @@ extends_documentation_fragment:
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root. Create the storage first (M(dokku_sqlite.litestream.dokku_storage)).
+  - With C(--diff) the configuration file shows as lines under its path (secrets redacted), and the container's
+    state as a second entry.
   - Litestream 0.5 refuses two replicas per database and silently ignores 0.3 options; both are refused here.
   - Replacing the sidecar's image by an older Litestream version (by the tags, for example C(0.5.17) to
     C(0.5.15)) is refused, since older versions cannot read or continue what newer ones wrote.
@@ -262,7 +264,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
-    common_argument_spec, ensure_dir, file_needs_fix, read_text, write_atomic)
+    common_argument_spec, ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
@@ -515,7 +517,10 @@ class ReplicaManager:
         else:
             self.result["container"] = after["container"]
         if self.module._diff:
-            self.result["diff"] = {"before": before, "after": after}
+            # the configuration as lines (secrets redacted), the container as a second entry
+            self.result["diff"] = [
+                text_diff(before["config"], after["config"], self.config_path),
+                text_diff(state_text(before["container"]), state_text(after["container"]), "container %s" % self.name)]
         self.module.exit_json(**self.result)
 
 
