@@ -39,8 +39,7 @@ CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
 SYSTEM_DIRS = frozenset(("/", "/etc", "/usr", "/var", "/var/lib", "/root", "/home", "/boot", "/bin", "/sbin",
                          "/lib", "/lib64", "/run", "/tmp", "/dev", "/proc", "/sys", "/opt", "/srv",
                          "/var/lib/dokku", "/var/lib/docker"))
-# scheme://[user[:password]@]host...: the user-info part of a URL's authority
-USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/?#]*)@.*", re.S)
+SCHEME_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 ENDPOINT_RE = re.compile(r"https?://[^\s/?#@]+(/[^\s]*)?")
 # image references and network names reach docker's argv: no leading '-' (an option), no whitespace
 DOCKER_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+-]*")
@@ -171,11 +170,16 @@ def collection_root(value, option):
 
 
 def no_credentials_in_url(value, option, user_allowed=False):
-    """Refuse user:password@ (and, unless user_allowed, user@) in a URL without showing the value."""
-    match = USERINFO_RE.fullmatch(value or "")
-    if not match:
+    """Refuse user:password@ (and, unless user_allowed, user@) in a URL without showing the value.
+
+    Secrets are not URL-encoded in practice (an AWS secret holds '/' and '+', a password '?' or '#'), so
+    the user part is everything between the scheme (when there is one) and the last '@', not RFC 3986's
+    userinfo; an '@' elsewhere in a URL is therefore read as credentials too, and refused without showing.
+    """
+    if not isinstance(value, str) or "@" not in value:
         return value
-    userinfo = match.group("userinfo")
+    match = SCHEME_PREFIX_RE.match(value)
+    userinfo = value[match.end() if match else 0:].rpartition("@")[0]
     if ":" in userinfo or not user_allowed:
         raise InvalidValue("%s: the URL carries credentials before '@' (the value is not shown): put keys and "
                            "passwords in a credential set (dokku_sqlite.litestream.litestream_auth)" % option)

@@ -194,6 +194,16 @@ CASES = [
      RESTORE + URL_CREDS % "replica.url"),
     ("auth_endpoint_with_key_and_secret", "auth", {"endpoint": "https://AKIA:%s@minio:9000" % SECRET},
      URL_CREDS % "endpoint"),
+    # found by test_properties.py: a secret with '/', '?' or '#' (AWS secrets hold '/') or a URL without a scheme
+    # hid the credentials from the check, and the next message showed the whole URL
+    ("replica_url_secret_with_slash", "replica", {"replica": {"url": "s3://AKIA:wJal/%s+x@bucket/x" % SECRET}},
+     "app blog: " + URL_CREDS % "replica.url"),
+    ("replica_endpoint_secret_with_question_mark", "replica",
+     {"replica": dict(S3, endpoint="s3://AKIA:%s?x@bucket/x" % SECRET)}, "app blog: " + URL_CREDS % "replica.endpoint"),
+    ("auth_endpoint_without_scheme_with_credentials", "auth", {"endpoint": "AKIA:%s@minio:9000" % SECRET},
+     URL_CREDS % "endpoint"),
+    ("restore_url_without_scheme_with_credentials", "restore", {"replica": {"url": "AKIA:%s#@bucket/x" % SECRET}},
+     RESTORE + URL_CREDS % "replica.url"),
     ("replica_file_url_relative", "replica", {"replica": {"url": "file://relative/dir"}},
      "app blog: replica.url: 'file://relative/dir' is not an absolute file URL: write file:///absolute/path"),
     ("replica_file_url_dotdot", "replica", {"replica": {"url": "file:///srv/../etc"}},
