@@ -86,6 +86,14 @@ def check_text(value, option):
     return value
 
 
+def check_line(value, option):
+    """Text on one line: check_text, and no control character (a newline, a tab, an escape); returns it."""
+    check_text(value, option)
+    if CONTROL_RE.search(value):
+        raise InvalidValue("%s: %s must not contain control characters (a newline, a tab, ...)" % (option, shown(value)))
+    return value
+
+
 def app_name(value, option="app"):
     _text(value, option)
     if not APP_NAME_RE.fullmatch(value):

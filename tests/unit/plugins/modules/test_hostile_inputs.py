@@ -433,6 +433,21 @@ def test_emoji_in_a_configuration_value_is_written_as_utf8(sandbox, monkeypatch)
     assert b"\\ud83d" not in data
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"dest": "reports/\0"}, "dest: a NUL character is not allowed"),
+    ({"dest": "reports\n"}, "dest: 'reports\\n' must not contain control characters (a newline, a tab, ...)"),
+    ({"name": "report\x00"}, "name: a NUL character is not allowed"),
+    ({"name": "report\t1"}, "name: 'report\\t1' must not contain control characters (a newline, a tab, ...)"),
+], ids=["dest_nul", "dest_newline", "name_nul", "name_tab"])
+def test_drill_report_refuses_control_characters_in_its_paths(tmp_path, monkeypatch, options, message):
+    """Found by test_properties.py: a NUL in dest crashed the module (ValueError: embedded null byte)."""
+    monkeypatch.chdir(str(tmp_path))
+    before = snapshot(tmp_path)
+    result = run_module(litestream_drill_report.main, dict({"results": [], "dest": "reports"}, **options), fail=True)
+    assert result["msg"] == message
+    assert snapshot(tmp_path) == before
+
+
 def test_control_characters_in_a_drill_message_give_valid_junit_xml(tmp_path):
     results = [{"host": "h1", "app": "blog", "status": "failed", "message": u"bad\x01\x1b[31m\x0c end \U0001F600"}]
     out = tmp_path / "report"
