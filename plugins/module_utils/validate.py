@@ -265,7 +265,6 @@ def uid(value, option):
     return value
 
 
-
 def _s3_bucket_problem(value):
     if not S3_BUCKET_RE.fullmatch(value):
         return ("S3 bucket names are 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and "
