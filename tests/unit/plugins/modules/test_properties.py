@@ -85,7 +85,7 @@ def url_with_credentials(secret):
 
 
 def weighted(valid, others, valid_share):
-    """`valid` in valid_share of 10 draws, else one of `others` or hostile text (a sampled index, since
+    """`valid` in valid_share of (valid_share + 2) draws, else one of `others` or hostile text (a sampled index:
     Hypothesis does not weight the branches of one_of)."""
     def pick(index):
         if index < valid_share:
