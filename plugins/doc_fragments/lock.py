@@ -21,6 +21,9 @@ options:
         C(credentials.lock), C(restore-<path>.lock)), held from reading the current state to the last write,
         and released when the module ends however it ends. C(flock <file> <command>) on the host takes the same
         lock, to keep these modules away while doing something by hand.
+      - The module creates that directory owned by root with mode C(0700). Since C(/run/lock) is world-writable, a
+        directory found there that is a symlink, not a directory, owned by another user, or writable by its group or
+        by everyone is refused with a message naming it (remove it and run again), never used.
       - When the lock is still held after this many seconds the task fails with a message that names the lock
         file and the process holding it. V(0) fails at once when the lock is held.
       - Check mode writes nothing and takes no lock.

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import tempfile
 
@@ -16,6 +17,17 @@ def common_argument_spec():
         dokku_binary=dict(type="str", default="dokku"),
         docker_binary=dict(type="str", default="docker"),
     )
+
+
+def text_diff(before, after, header):
+    """One entry of a module's diff in Ansible's text form, so --diff shows lines (not one JSON string with
+    \\n escapes). before/after are texts (already redacted) or None for a file that does not exist."""
+    return {"before": before or "", "after": after or "", "before_header": header, "after_header": header}
+
+
+def state_text(state):
+    """Non-text state (a container, a set's fields) as indented JSON lines for text_diff."""
+    return json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def read_text(path):

@@ -163,6 +163,11 @@ class DokkuRunner(CommandRunner):
         rc, _out, _err = self.run(["apps:exists", app], allowed_rc=(0, EXIT_APP_MISSING))
         return rc == 0
 
+    def app_running(self, app):
+        """'true', 'false' or 'mixed' (some processes up): `ps:report --running`, the same at every Dokku version."""
+        _rc, out, _err = self.run(["--quiet", "ps:report", app, "--running"])
+        return (out or "").strip()
+
     def storage_mounts(self, app):
         """The app's deploy-phase mounts, read once: [(host, container, options)]."""
         if self.version >= (0, 29, 3):

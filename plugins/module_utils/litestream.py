@@ -176,6 +176,12 @@ def _parse_url(url):
     if scheme == "sftp":
         user, _at, host = authority.rpartition("@")
         fields.update({"host": host, "user": user})
+        # as in the field form (and in sftp URLs generally), the path is absolute on the server:
+        # sftp://u@h/srv/b is /srv/b; sftp://u@h/~/b is b, relative to the login directory
+        if path.startswith("~/"):
+            fields["path"] = path[2:].strip("/")
+        elif fields["path"]:
+            fields["path"] = "/" + fields["path"]
     elif scheme == "abs":
         account, _at, bucket = authority.rpartition("@")
         fields.update({"bucket": bucket, "account_name": account})
@@ -232,8 +238,10 @@ def normalize_replica(spec):
             fields[key] = value
     fields["type"] = rtype
 
-    if rtype in ("s3", "gs", "abs") and not fields.get("bucket"):
-        raise ConfigError("%s replica needs a bucket" % rtype)
+    if rtype in ("s3", "gs", "abs"):
+        if not fields.get("bucket"):
+            raise ConfigError("%s replica needs a bucket" % rtype)
+        v.bucket_name(fields["bucket"], "replica.url" if spec.get("url") else "replica.bucket", rtype)
     endpoint = fields.get("endpoint")
     if endpoint:
         v.endpoint(endpoint, "replica.endpoint")

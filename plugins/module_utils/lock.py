@@ -85,6 +85,35 @@ def describe_pid(pid):
         return "pid %d" % pid
 
 
+def check_lock_dir(directory):
+    """Create the lock directory owned by this user (root) with mode 0700, or check the one that is there.
+
+    Its parent /run/lock is world-writable: any local user could plant the directory (or a symlink) first and
+    then block, or read, every run. Such a directory is refused with a message naming it, never used.
+    """
+    try:
+        os.mkdir(directory, 0o700)
+        os.chmod(directory, 0o700)  # whatever the umask
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise LockTimeout("cannot create the lock directory %s: %s" % (directory, exc.strerror))
+    st = os.lstat(directory)
+    problem = None
+    if stat.S_ISLNK(st.st_mode):
+        problem = "it is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "it is not a directory"
+    elif st.st_uid != os.geteuid():
+        problem = "it is owned by uid %d, not by uid %d (this run's user)" % (st.st_uid, os.geteuid())
+    elif st.st_mode & 0o022:
+        problem = "its mode %04o lets %s write in it" % (
+            stat.S_IMODE(st.st_mode), "everyone" if st.st_mode & 0o002 else "its group")
+    if problem:
+        raise LockTimeout("refusing the lock directory %s: %s. This collection creates it owned by uid %d with "
+                          "mode 0700; another user may have planted it to block or watch these runs. Remove it "
+                          "(rm -r %s) and run again" % (directory, problem, os.geteuid(), directory))
+
+
 class HostLock:
     """An exclusive flock on LOCK_DIR/<scope>.lock, waited for at most `timeout` seconds."""
 
@@ -107,16 +136,7 @@ class HostLock:
         return False
 
     def open(self):
-        try:
-            os.makedirs(self.directory, 0o700)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise LockTimeout("cannot create the lock directory %s: %s" % (self.directory, exc.strerror))
-        st = os.lstat(self.directory)
-        # /run/lock is world-writable: use the directory only when nobody else could have planted it
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            raise LockTimeout("refusing the lock directory %s: it must be a directory owned by uid %d and "
-                              "writable by nobody else" % (self.directory, os.geteuid()))
+        check_lock_dir(self.directory)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
             return os.open(self.path, flags, 0o600)

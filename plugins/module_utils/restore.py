@@ -236,7 +236,8 @@ def replica_location(fields, database):
     if kind == "file":
         return "file://" + path
     if kind == "sftp":
-        return "sftp://%s@%s/%s" % (fields.get("user"), fields.get("host"), path.lstrip("/"))
+        # the URL form reads back to the same path: /abs stays absolute, a relative path is shown under ~/
+        return "sftp://%s@%s%s" % (fields.get("user"), fields.get("host"), path if path.startswith("/") else "/~/" + path)
     if kind == "abs" and fields.get("account_name"):
         return "abs://%s@%s/%s" % (fields["account_name"], fields.get("bucket"), path)
     location = "%s://%s/%s" % (kind, fields.get("bucket"), path)

@@ -39,8 +39,7 @@ CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
 SYSTEM_DIRS = frozenset(("/", "/etc", "/usr", "/var", "/var/lib", "/root", "/home", "/boot", "/bin", "/sbin",
                          "/lib", "/lib64", "/run", "/tmp", "/dev", "/proc", "/sys", "/opt", "/srv",
                          "/var/lib/dokku", "/var/lib/docker"))
-# scheme://[user[:password]@]host...: the user-info part of a URL's authority
-USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/?#]*)@.*", re.S)
+SCHEME_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 ENDPOINT_RE = re.compile(r"https?://[^\s/?#@]+(/[^\s]*)?")
 # image references and network names reach docker's argv: no leading '-' (an option), no whitespace
 DOCKER_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+-]*")
@@ -48,6 +47,12 @@ MODE_TEXT_RE = re.compile(r"(0o|0)?([0-7]{3,4})")
 UID_RE = re.compile(r"[0-9]{1,10}")
 MAX_UID = 2 ** 31 - 2  # the largest id Linux hands out ((uid_t)-1 means "no change")
 CHOWN_NAMES = {"herokuish": 32767, "heroku": 1000, "paketo": 2000, "root": 0}
+# Bucket and container names as the stores document them (S3 "Bucket naming rules", Cloud Storage "Bucket
+# names", Azure "Naming and referencing containers").
+S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+GS_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+ABS_CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+IPV4_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 
 
 class InvalidValue(ValueError):
@@ -78,6 +83,14 @@ def check_text(value, option):
     except UnicodeError:
         raise InvalidValue("%s: is not valid Unicode text (it holds an unpaired surrogate, e.g. from "
                            "bytes that were not UTF-8)" % option)
+    return value
+
+
+def check_line(value, option):
+    """Text on one line: check_text, and no control character (a newline, a tab, an escape); returns it."""
+    check_text(value, option)
+    if CONTROL_RE.search(value):
+        raise InvalidValue("%s: %s must not contain control characters (a newline, a tab, ...)" % (option, shown(value)))
     return value
 
 
@@ -165,11 +178,16 @@ def collection_root(value, option):
 
 
 def no_credentials_in_url(value, option, user_allowed=False):
-    """Refuse user:password@ (and, unless user_allowed, user@) in a URL without showing the value."""
-    match = USERINFO_RE.fullmatch(value or "")
-    if not match:
+    """Refuse user:password@ (and, unless user_allowed, user@) in a URL without showing the value.
+
+    Secrets are not URL-encoded in practice (an AWS secret holds '/' and '+', a password '?' or '#'), so
+    the user part is everything between the scheme (when there is one) and the last '@', not RFC 3986's
+    userinfo; an '@' elsewhere in a URL is therefore read as credentials too, and refused without showing.
+    """
+    if not isinstance(value, str) or "@" not in value:
         return value
-    userinfo = match.group("userinfo")
+    match = SCHEME_PREFIX_RE.match(value)
+    userinfo = value[match.end() if match else 0:].rpartition("@")[0]
     if ":" in userinfo or not user_allowed:
         raise InvalidValue("%s: the URL carries credentials before '@' (the value is not shown): put keys and "
                            "passwords in a credential set (dokku_sqlite.litestream.litestream_auth)" % option)
@@ -244,4 +262,56 @@ def chown(value, option="chown"):
 def uid(value, option):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UID:
         raise InvalidValue("%s: %s is not a uid/gid (a whole number from 0 to %d)" % (option, shown(value), MAX_UID))
+    return value
+
+
+def _s3_bucket_problem(value):
+    if not S3_BUCKET_RE.fullmatch(value):
+        return ("S3 bucket names are 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and "
+                "ending with a letter or digit")
+    if ".." in value:
+        return "S3 bucket names have no two adjacent dots"
+    if IPV4_RE.fullmatch(value):
+        return "S3 bucket names are not formatted as an IP address"
+    if value.startswith(("xn--", "sthree-", "amzn-s3-demo-")):
+        return "S3 bucket names do not start with 'xn--', 'sthree-' or 'amzn-s3-demo-'"
+    if value.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")):
+        return "S3 bucket names do not end with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or '--table-s3'"
+    return None
+
+
+def _gs_bucket_problem(value):
+    parts = value.split(".")
+    if (not GS_BUCKET_RE.fullmatch(value) or (len(parts) == 1 and len(value) > 63)
+            or any(not 1 <= len(part) <= 63 for part in parts)):
+        return ("Cloud Storage bucket names are 3 to 63 characters (up to 222 with dots, at most 63 between two "
+                "dots): lowercase letters, digits, '.', '-' and '_', starting and ending with a letter or digit")
+    if IPV4_RE.fullmatch(value):
+        return "Cloud Storage bucket names are not formatted as an IP address"
+    if value.startswith("goog") or "google" in value or "g00gle" in value:
+        return "Cloud Storage bucket names do not start with 'goog' or hold 'google'"
+    return None
+
+
+def _abs_container_problem(value):
+    if not ABS_CONTAINER_RE.fullmatch(value):
+        return ("Azure container names are 3 to 63 characters: lowercase letters, digits and single '-', starting "
+                "and ending with a letter or digit")
+    return None
+
+
+BUCKET_RULES = {"s3": _s3_bucket_problem, "gs": _gs_bucket_problem, "abs": _abs_container_problem}
+
+
+def bucket_name(value, option, kind):
+    """A bucket (s3, gs) or container (abs) name its store accepts; the message names the rule that is broken.
+
+    A name the store refuses would leave the sidecar logging NoSuchBucket (or its like) forever while the
+    play reports success.
+    """
+    _text(value, option)
+    problem = BUCKET_RULES[kind](value)
+    if problem:
+        raise InvalidValue("%s: %s is not a valid %s name: %s" % (
+            option, shown(value), "container" if kind == "abs" else "bucket", problem))
     return value

@@ -15,7 +15,8 @@ description:
   - Ensures the storage directory C(/var/lib/dokku/data/storage/<storage>) exists and belongs to the
     app's user, and that it is mounted into the app at O(mount_path).
   - Reads the app's mounts once per run and writes only what is missing, so a second run executes no
-    writing command. Restarts the app once, and only when a mount was actually added or removed.
+    writing command. Restarts the app once, and only when a mount was actually added or removed and
+    the app is running.
   - Works with every Dokku generation (bash-era storage up to 0.37.4, the Go rewrite, 0.38 named
     entries); the version is detected with C(dokku version).
 options:
@@ -43,7 +44,11 @@ options:
     type: bool
     default: false
   restart:
-    description: Restart the app (C(ps:restart)) once when a mount was added or removed.
+    description:
+      - Restart the app (C(ps:restart)) once when a mount was added or removed, and only when it is running.
+      - Whether it runs is read with C(dokku --quiet ps:report <app> --running) just before; an app that is stopped
+        (V(false)) is left stopped, so removing a mount never starts an app its user had stopped. The new mount
+        takes effect at its next start.
     type: bool
     default: true
   state:
@@ -114,6 +119,13 @@ restarted:
   description: Whether the app was (or would be) restarted.
   returned: always
   type: bool
+app_running:
+  description:
+    - Whether the app ran before the restart, as C(ps:report --running) says (V(true), V(false) or V(mixed)).
+    - Read only when a mount changed on an existing app and O(restart) is true; a V(false) app is not restarted.
+  returned: when read
+  type: str
+  sample: "true"
 dokku_version:
   description: The Dokku version found on the host.
   returned: success
@@ -249,9 +261,17 @@ class StorageManager:
             after["mounts"] = [m for m in after["mounts"] if m != present]
 
         if self.result["mount_changed"] and self.params["restart"] and exists:
-            self.write(["ps:restart", self.app])
-            self.result["restarted"] = True
+            self.restart()
         self.finish(before, after)
+
+    def restart(self):
+        """ps:restart, only for an app that runs: it would start a stopped one (which, unmounted, crash-loops)."""
+        running = self.dokku.app_running(self.app)
+        self.result["app_running"] = running
+        if running == "false":
+            return
+        self.write(["ps:restart", self.app])
+        self.result["restarted"] = True
 
     def directory_state(self):
         try:

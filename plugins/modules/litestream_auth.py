@@ -23,7 +23,8 @@ description:
     Both files are owned by root with mode C(0600) and are replaced atomically.
   - The module compares what is stored with what is wanted without revealing either. It also puts back
     the mode and owner of the files and directories it manages when they have drifted.
-  - Secrets never appear in the module's results, its diff or its error messages.
+  - Secrets never appear in the module's results, its diff or its error messages. With C(--diff) the set's fields
+    (secrets redacted, the key id shortened) and its files' modes show as lines under the set's path.
 options:
   name:
     description:
@@ -216,6 +217,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import state_text, text_diff
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
@@ -539,7 +541,8 @@ class LitestreamAuth(object):
                 after[field] += " (changed)"
         before["files"] = self.before_files
         after["files"] = dict((p, d) for p, d in self.after_files.items())
-        return dict(before=before, after=after)
+        # text lines, so --diff shows which field or file changed (secrets redacted above)
+        return text_diff(state_text(before), state_text(after), self.path)
 
 
 def main():

@@ -44,6 +44,7 @@ options:
   dest:
     description:
       - Directory the report files are written to. Created (mode C(0755)) when missing.
+      - A NUL or another control character (a newline, a tab) is refused.
     type: path
     required: true
   name:
@@ -162,6 +163,8 @@ import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
 
 # Characters XML 1.0 cannot hold at all, not even escaped (most C0 controls, lone surrogates, U+FFFE/U+FFFF).
 XML_INVALID_RE = re.compile(u"[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -255,6 +258,11 @@ class DrillReport:
 
     def validate(self):
         name = self.params["name"]
+        try:  # a NUL would crash the file calls, a newline would end up in file names
+            v.check_line(self.params["dest"], "dest")
+            v.check_line(name, "name")
+        except v.InvalidValue as exc:
+            self.module.fail_json(msg=str(exc))
         if not name or "/" in name or name in (".", ".."):
             self.module.fail_json(msg="name must be a plain file name without '/', got %r" % (name,))
         if os.path.exists(self.dest) and not os.path.isdir(self.dest):

@@ -65,10 +65,20 @@ options:
           - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
-        description: Bucket (s3, gs, abs).
+        description:
+          - Bucket (s3, gs) or container (abs), also when given in O(replica.url).
+          - Checked against the store's own naming rules, so a name it would refuse fails here instead of leaving
+            the sidecar retrying forever. S3 - 3 to 63 lowercase letters, digits, C(.) and C(-), starting and ending
+            with a letter or digit, no C(..), not an IP address, no C(xn--) or C(sthree-) prefix, no C(-s3alias) or
+            C(--ol-s3) suffix. gs - the same characters plus C(_), up to 222 characters with dots, no C(goog) prefix.
+            abs - 3 to 63 lowercase letters, digits and single C(-), starting and ending with a letter or digit.
         type: str
       path:
-        description: Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+        description:
+          - Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+          - An sftp path that starts with C(/) is absolute on the server, any other is relative to the login
+            directory. The URL form means the same - C(sftp://user@host/srv/b) is C(/srv/b),
+            C(sftp://user@host/~/b) is C(b).
         type: str
       endpoint:
         description:
@@ -170,6 +180,8 @@ extends_documentation_fragment:
   - dokku_sqlite.litestream.common.attributes
 notes:
   - Runs on the Dokku host as root. Create the storage first (M(dokku_sqlite.litestream.dokku_storage)).
+  - With C(--diff) the configuration file shows as lines under its path (secrets redacted), and the container's
+    state as a second entry.
   - Litestream 0.5 refuses two replicas per database and silently ignores 0.3 options; both are refused here.
   - Replacing the sidecar's image by an older Litestream version (by the tags, for example C(0.5.17) to
     C(0.5.15)) is refused, since older versions cannot read or continue what newer ones wrote.
@@ -252,7 +264,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
-    common_argument_spec, ensure_dir, file_needs_fix, read_text, write_atomic)
+    common_argument_spec, ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
@@ -486,7 +498,10 @@ class ReplicaManager:
         else:
             self.result["container"] = after["container"]
         if self.module._diff:
-            self.result["diff"] = {"before": before, "after": after}
+            # the configuration as lines (secrets redacted), the container as a second entry
+            self.result["diff"] = [
+                text_diff(before["config"], after["config"], self.config_path),
+                text_diff(state_text(before["container"]), state_text(after["container"]), "container %s" % self.name)]
         self.module.exit_json(**self.result)
 
 

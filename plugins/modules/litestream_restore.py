@@ -48,10 +48,20 @@ options:
           - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
         type: str
       bucket:
-        description: Bucket (s3, gs, abs).
+        description:
+          - Bucket (s3, gs) or container (abs), also when given in O(replica.url).
+          - Checked against the store's own naming rules, so a name it would refuse fails here instead of leaving
+            the sidecar retrying forever. S3 - 3 to 63 lowercase letters, digits, C(.) and C(-), starting and ending
+            with a letter or digit, no C(..), not an IP address, no C(xn--) or C(sthree-) prefix, no C(-s3alias) or
+            C(--ol-s3) suffix. gs - the same characters plus C(_), up to 222 characters with dots, no C(goog) prefix.
+            abs - 3 to 63 lowercase letters, digits and single C(-), starting and ending with a letter or digit.
         type: str
       path:
-        description: Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+        description:
+          - Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
+          - An sftp path that starts with C(/) is absolute on the server, any other is relative to the login
+            directory. The URL form means the same - C(sftp://user@host/srv/b) is C(/srv/b),
+            C(sftp://user@host/~/b) is C(b).
         type: str
       endpoint:
         description:
@@ -287,6 +297,13 @@ restored:
   description: Whether a database was restored (false for O(on_existing=skip), a missing replica, or check mode).
   returned: always
   type: bool
+replica_missing:
+  description:
+    - V(true) when the task failed because the replica holds no backup of the database (and O(if_replica_exists)
+      is false), so a caller such as the restore drill can say so in its own terms.
+  returned: on that failure
+  type: bool
+  sample: true
 path:
   description: The database file, O(dest)/O(name).
   returned: always
@@ -737,7 +754,7 @@ class RestoreManager:
                 if summary is None:
                     if not self.params["if_replica_exists"]:
                         self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to "
-                                  "accept that)" % (self.result["replica"], self.database))
+                                  "accept that)" % (self.result["replica"], self.database), replica_missing=True)
                     self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
                         self.database, self.result["replica"])
                     self.cleanup()

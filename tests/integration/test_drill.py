@@ -136,7 +136,11 @@ def test_failed_drills_are_reported_after_every_app_was_drilled(drill_lab, tmp_p
     assert results["shop-1"]["status"] == "ok" and results["notes-1"]["status"] == "ok"
     for app in (f"drill-ghost-{tag}", f"drill-wrongkey-{tag}", f"drill-corrupt-{tag}"):
         assert results[app]["message"].startswith(f"{SOURCE}/{app}/production.sqlite3: "), results[app]
-    assert "holds no backup of production.sqlite3" in results[f"drill-ghost-{tag}"]["message"]
+    ghost = results[f"drill-ghost-{tag}"]["message"]
+    assert "holds no backup of production.sqlite3" in ghost
+    # the drill names what a drill user sets, not the module's if_replica_exists
+    assert f"Check the replica of app drill-ghost-{tag} in restore_drill_apps (litestream_apps)" in ghost, ghost
+    assert "if_replica_exists" not in ghost, ghost
     wrongkey = results[f"drill-wrongkey-{tag}"]["message"]
     assert "cannot be read" in wrongkey or "failed" in wrongkey, wrongkey
     assert "sftp://" in wrongkey, wrongkey

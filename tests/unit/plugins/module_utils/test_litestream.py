@@ -40,20 +40,20 @@ def test_good_database_name():
     ({"url": "gcs://bucket/x"}, "calls Google Cloud Storage 'gs'"),
     ({"url": "bucket/x"}, "has no scheme"),
     ({"type": "s3", "path": "x"}, "s3 replica needs a bucket"),
-    ({"type": "s3", "bucket": "b", "endpoint": "127.0.0.1:9000"}, "has no scheme: write http:// or https://"),
-    ({"type": "s3", "bucket": "b", "retention": "72h"}, "Litestream 0.3 option: retention is global"),
-    ({"type": "s3", "bucket": "b", "age": {"recipients": ["x"]}}, "age encryption exists only in Litestream 0.3"),
+    ({"type": "s3", "bucket": "bkt", "endpoint": "127.0.0.1:9000"}, "has no scheme: write http:// or https://"),
+    ({"type": "s3", "bucket": "bkt", "retention": "72h"}, "Litestream 0.3 option: retention is global"),
+    ({"type": "s3", "bucket": "bkt", "age": {"recipients": ["x"]}}, "age encryption exists only in Litestream 0.3"),
     ({"type": "file", "path": "/x", "snapshot_interval": "1h"}, "Litestream 0.3 option"),
     ([{"type": "file", "path": "/a"}, {"type": "file", "path": "/b"}], "one replica per database, 2 were given"),
     ({"type": "file", "path": "relative"}, "must be an absolute path"),
     ({"type": "sftp", "host": "h", "user": "u", "path": "/p"}, "sftp replica needs host_key"),
-    ({"type": "s3", "bucket": "b", "sync_interval": "fast"}, "is not a duration"),
-    ({"type": "file", "path": "/x", "bucket": "b"}, "does not take bucket"),
-    ({"type": "gcs", "bucket": "b"}, "is called 'gs'"),
-    ({"url": "s3://b/x", "bucket": "c"}, "either url or bucket"),
+    ({"type": "s3", "bucket": "bkt", "sync_interval": "fast"}, "is not a duration"),
+    ({"type": "file", "path": "/x", "bucket": "bkt"}, "does not take bucket"),
+    ({"type": "gcs", "bucket": "bkt"}, "is called 'gs'"),
+    ({"url": "s3://bkt/x", "bucket": "c"}, "either url or bucket"),
     ({"url": "sftp://u:pw@h/x"}, "the URL carries credentials before '@' (the value is not shown)"),
     ({}, "a dictionary with a type or a url"),
-    ({"type": "s3", "bucket": "b", "credentials": "Bad Name"}, "is not a valid credential set name"),
+    ({"type": "s3", "bucket": "bkt", "credentials": "Bad Name"}, "is not a valid credential set name"),
 ])
 def test_bad_replicas_are_refused_with_a_reason(spec, fragment):
     with pytest.raises(v.InvalidValue) as err:
@@ -67,7 +67,93 @@ def test_url_becomes_explicit_fields():
                       "region": "eu-1", "force_path_style": True}
     assert ls.normalize_replica({"url": "file:///srv/r/blog"}) == {"type": "file", "path": "/srv/r/blog"}
     sftp = ls.normalize_replica({"url": "sftp://bk@10.9.8.7:2222/srv/blog", "host_key": "ssh-ed25519 AAAA"})
-    assert (sftp["host"], sftp["user"], sftp["path"]) == ("10.9.8.7:2222", "bk", "srv/blog")
+    assert (sftp["host"], sftp["user"], sftp["path"]) == ("10.9.8.7:2222", "bk", "/srv/blog")
+
+
+SFTP_FIELDS = {"type": "sftp", "host": "backup:2222", "user": "bk", "host_key": "ssh-ed25519 AAAA"}
+
+
+@pytest.mark.parametrize("url, path", [("sftp://bk@backup:2222/srv/blog", "/srv/blog"),
+                                       ("sftp://bk@backup:2222/srv/blog/", "/srv/blog"),
+                                       ("sftp://bk@backup:2222/~/blog", "blog")])
+def test_sftp_url_and_field_forms_render_the_same_config(url, path):
+    """The URL form keeps the leading '/' like the field form: Litestream reads a path that starts with '/'
+    as absolute on the server, any other as relative to the login directory."""
+    by_url = ls.normalize_replica({"url": url, "host_key": "ssh-ed25519 AAAA"})
+    by_fields = ls.normalize_replica(dict(SFTP_FIELDS, path=path))
+    assert by_url["path"] == by_fields["path"] == path
+    creds = {"ssh_private_key": "KEY"}
+    assert ls.render_config(["production.sqlite3"], by_url, creds) == ls.render_config(
+        ["production.sqlite3"], by_fields, creds)
+    assert '"%s/production.sqlite3"' % path in ls.render_config(["production.sqlite3"], by_url, creds)
+
+
+@pytest.mark.parametrize("path, shown", [("/srv/blog", "sftp://bk@backup:2222/srv/blog/production.sqlite3"),
+                                         ("blog", "sftp://bk@backup:2222/~/blog/production.sqlite3")])
+def test_sftp_location_reads_back_as_the_same_path(path, shown):
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+    fields = ls.normalize_replica(dict(SFTP_FIELDS, path=path))
+    assert rs.replica_location(fields, "production.sqlite3") == shown
+    again = ls.normalize_replica({"url": shown, "host_key": "ssh-ed25519 AAAA"})
+    assert again["path"] == ls.replica_path(fields, "production.sqlite3")
+
+
+S3_RULES = ("S3 bucket names are 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and ending "
+            "with a letter or digit")
+GS_RULES = ("Cloud Storage bucket names are 3 to 63 characters (up to 222 with dots, at most 63 between two dots): "
+            "lowercase letters, digits, '.', '-' and '_', starting and ending with a letter or digit")
+ABS_RULES = ("Azure container names are 3 to 63 characters: lowercase letters, digits and single '-', starting and "
+             "ending with a letter or digit")
+
+
+@pytest.mark.parametrize("kind, name, rule", [
+    ("s3", "ab", S3_RULES), ("s3", "a" * 64, S3_RULES), ("s3", "My-Bucket", S3_RULES), ("s3", "my_bucket", S3_RULES),
+    ("s3", "-bucket", S3_RULES), ("s3", "bucket-", S3_RULES), ("s3", "bucket.", S3_RULES), ("s3", "bu cket", S3_RULES),
+    ("s3", "bucket\n", S3_RULES),
+    ("s3", "my..bucket", "S3 bucket names have no two adjacent dots"),
+    ("s3", "192.168.5.4", "S3 bucket names are not formatted as an IP address"),
+    ("s3", "xn--bucket", "S3 bucket names do not start with 'xn--', 'sthree-' or 'amzn-s3-demo-'"),
+    ("s3", "sthree-bucket", "S3 bucket names do not start with 'xn--', 'sthree-' or 'amzn-s3-demo-'"),
+    ("s3", "bucket-s3alias", "S3 bucket names do not end with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or "
+                             "'--table-s3'"),
+    ("s3", "bucket--ol-s3", "S3 bucket names do not end with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or "
+                            "'--table-s3'"),
+    ("gs", "ab", GS_RULES), ("gs", "Bucket", GS_RULES), ("gs", "_bucket", GS_RULES), ("gs", "a" * 64, GS_RULES),
+    ("gs", ".".join(["a" * 63] * 4), GS_RULES), ("gs", "a..b", GS_RULES),
+    ("gs", "10.0.0.1", "Cloud Storage bucket names are not formatted as an IP address"),
+    ("gs", "goog-backups", "Cloud Storage bucket names do not start with 'goog' or hold 'google'"),
+    ("gs", "my-google-bucket", "Cloud Storage bucket names do not start with 'goog' or hold 'google'"),
+    ("abs", "ab", ABS_RULES), ("abs", "a" * 64, ABS_RULES), ("abs", "my_container", ABS_RULES),
+    ("abs", "my.container", ABS_RULES), ("abs", "my--container", ABS_RULES), ("abs", "-container", ABS_RULES),
+    ("abs", "container-", ABS_RULES), ("abs", "Container", ABS_RULES),
+])
+def test_bucket_names_the_store_refuses(kind, name, rule):
+    with pytest.raises(v.InvalidValue) as err:
+        ls.normalize_replica({"type": kind, "bucket": name})
+    kind_word = "container" if kind == "abs" else "bucket"
+    assert str(err.value) == "replica.bucket: %s is not a valid %s name: %s" % (v.shown(name), kind_word, rule)
+
+
+@pytest.mark.parametrize("kind, name", [
+    ("s3", "abc"), ("s3", "a" * 63), ("s3", "my.backups-2"), ("s3", "dsl-lab-replicas"), ("s3", "1bucket9"),
+    ("gs", "my_backups"), ("gs", "a" * 63), ("gs", ".".join(["a" * 63] * 3)), ("gs", "backups.example.com"),
+    ("abs", "abc"), ("abs", "my-container-1"), ("abs", "a" * 63),
+])
+def test_bucket_names_the_store_accepts(kind, name):
+    assert ls.normalize_replica({"type": kind, "bucket": name})["bucket"] == name
+
+
+@pytest.mark.parametrize("url, message", [
+    ("s3://My_Bucket/blog", "replica.url: 'My_Bucket' is not a valid bucket name: " + S3_RULES),
+    ("s3://b/blog", "replica.url: 'b' is not a valid bucket name: " + S3_RULES),
+    ("gs://goog/blog", "replica.url: 'goog' is not a valid bucket name: Cloud Storage bucket names do not start "
+                       "with 'goog' or hold 'google'"),
+    ("abs://account@My_Container/blog", "replica.url: 'My_Container' is not a valid container name: " + ABS_RULES),
+])
+def test_bucket_names_in_a_url_are_checked_too(url, message):
+    with pytest.raises(v.InvalidValue) as err:
+        ls.normalize_replica({"url": url})
+    assert str(err.value) == message
 
 
 def test_s3_defaults_region_and_path_style():
@@ -116,7 +202,7 @@ def test_hash_changes_with_config_and_image_only():
     dict(S3, sync_interval="1s"),
     {"type": "file", "path": "/srv/replicas/blog"},
     {"type": "sftp", "host": "127.0.0.1:2222", "user": "bk", "path": "/srv/b", "host_key": "ssh-ed25519 AAAA"},
-    {"type": "gs", "bucket": "b", "path": "x"},
+    {"type": "gs", "bucket": "bkt", "path": "x"},
 ])
 def test_real_litestream_accepts_every_rendered_kind(spec, tmp_path):
     """The pinned binary parses what we render: `litestream databases` lists each database and its replica."""

@@ -103,18 +103,51 @@ def test_a_negative_timeout_is_refused(lock_dir):
             pass
 
 
-@pytest.mark.parametrize("plant", ["world-writable", "symlink"])
-def test_a_planted_lock_directory_is_refused(lock_dir, tmp_path, plant):
+@pytest.mark.parametrize("plant, problem", [
+    ("symlink", "it is a symbolic link"),
+    ("file", "it is not a directory"),
+    ("world-writable", "its mode 0777 lets everyone write in it"),
+    ("group-writable", "its mode 0770 lets its group write in it"),
+    ("other-owner", "it is owned by uid 4242, not by uid %d (this run's user)" % os.geteuid()),
+])
+def test_a_planted_lock_directory_is_refused(lock_dir, tmp_path, plant, problem):
     if plant == "symlink":
         (tmp_path / "elsewhere").mkdir(mode=0o700)
         os.symlink(str(tmp_path / "elsewhere"), str(lock_dir))
+    elif plant == "file":
+        lock_dir.write_text("")
     else:
         lock_dir.mkdir()
-        os.chmod(str(lock_dir), 0o777)
-    with pytest.raises(lock.LockTimeout, match="refusing the lock directory"):
+        os.chmod(str(lock_dir), {"world-writable": 0o777, "group-writable": 0o770}.get(plant, 0o700))
+        if plant == "other-owner":
+            if os.geteuid() != 0:
+                pytest.skip("needs root to give the directory another owner")
+            os.chown(str(lock_dir), 4242, 4242)
+    with pytest.raises(lock.LockTimeout) as err:
         with lock.HostLock(FakeModule(), "app-blog", "app blog"):
             pass
+    assert str(err.value) == (
+        "refusing the lock directory %s: %s. This collection creates it owned by uid %d with mode 0700; another "
+        "user may have planted it to block or watch these runs. Remove it (rm -r %s) and run again"
+        % (lock_dir, problem, os.geteuid(), lock_dir))
     assert not (tmp_path / "elsewhere" / "app-blog.lock").exists()
+
+
+def test_the_lock_directory_is_created_0700_whatever_the_umask(lock_dir):
+    old = os.umask(0)
+    try:
+        with lock.HostLock(FakeModule(), "app-blog", "app blog"):
+            st = os.lstat(str(lock_dir))
+    finally:
+        os.umask(old)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+
+
+def test_an_existing_directory_of_this_user_without_write_for_others_is_used(lock_dir):
+    lock_dir.mkdir()
+    os.chmod(str(lock_dir), 0o755)
+    with lock.HostLock(FakeModule(), "app-blog", "app blog") as held:
+        assert held.fd is not None
 
 
 @pytest.mark.parametrize("scope, name", [

@@ -70,13 +70,13 @@ def roots(tmp_path):
 def replica_args(roots, **overrides):
     args = {"app": "blog", "credentials_root": str(roots / "credentials"), "config_root": str(roots / "apps"),
             "storage_root": str(roots / "storage"),
-            "replica": {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000",
+            "replica": {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000",
                         "credentials": "lab"}}
     args.update(overrides)
     return args
 
 
-S3 = {"type": "s3", "bucket": "b", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+S3 = {"type": "s3", "bucket": "bkt", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
 
 
 @pytest.mark.parametrize("overrides, message", [

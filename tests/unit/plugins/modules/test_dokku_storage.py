@@ -29,8 +29,9 @@ NO_USERNS = '["name=seccomp,profile=builtin"]\n'
 USERNS = '["name=seccomp,profile=builtin","name=userns"]\n'
 
 
-def rules(version, mounts, exists=True, security=NO_USERNS):
+def rules(version, mounts, exists=True, security=NO_USERNS, running="true"):
     return [
+        (("--quiet", "ps:report"), 0, running + "\n", ""),
         (("info", "--format"), 0, security, ""),
         (("version",), 0, "dokku version %s\n" % version, ""),
         (("apps:exists",), 0 if exists else 20, "", ""),
@@ -48,7 +49,7 @@ def test_first_run_writes_directory_mount_and_restarts_once(version, storage_roo
     recorder = commands(rules(version, []))
     result = run_module(dokku_storage.main, {"app": "blog"})
     host = os.path.join(str(storage_root), "blog--db")
-    assert [c for c in recorder.calls if c[0] not in ("version", "apps:exists", "storage:list", "info")] == [
+    assert [c for c in recorder.calls if c[0] not in ("version", "apps:exists", "storage:list", "info", "--quiet")] == [
         ["storage:ensure-directory", "--chown", "herokuish", "blog--db"],
         ["storage:mount", "blog", host + ":/app/db/litestream"],
         ["ps:restart", "blog"],
@@ -86,6 +87,41 @@ def test_check_mode_predicts_and_runs_only_reads(storage_root, commands):
     assert "dokku apps:create blog  # check mode: not run" in result["commands"]
     assert result["diff"]["before"]["app_exists"] is False and result["diff"]["after"]["app_exists"] is True
     assert not (storage_root / "blog--db").exists()
+
+
+@pytest.mark.parametrize("state", ["absent", "present"])
+@pytest.mark.parametrize("check", [False, True])
+def test_a_stopped_app_is_not_restarted(storage_root, commands, state, check):
+    """ps:restart starts a stopped app (which, without its mount, then crash-loops): read --running first."""
+    host = storage_root / "blog--db"
+    host.mkdir()
+    os.chown(str(host), 32767, 32767)
+    mounts = [dict(MOUNT, host_path=str(host))] if state == "absent" else []
+    recorder = commands(rules("0.38.27", mounts, running="false"))
+    result = run_module(dokku_storage.main, {"app": "blog", "state": state}, check=check)
+    assert result["mount_changed"] and result["changed"]
+    assert result["restarted"] is False and result["app_running"] == "false"
+    assert ["--quiet", "ps:report", "blog", "--running"] in recorder.calls
+    assert "dokku --quiet ps:report blog --running" in result["commands"]
+    assert not any("ps:restart" in command for command in result["commands"])
+    assert ["ps:restart", "blog"] not in recorder.calls
+
+
+@pytest.mark.parametrize("running", ["true", "mixed"])
+@pytest.mark.parametrize("state", ["absent", "present"])
+@pytest.mark.parametrize("check", [False, True])
+def test_a_running_app_is_restarted_once(storage_root, commands, state, check, running):
+    host = storage_root / "blog--db"
+    host.mkdir()
+    os.chown(str(host), 32767, 32767)
+    mounts = [dict(MOUNT, host_path=str(host))] if state == "absent" else []
+    recorder = commands(rules("0.38.27", mounts, running=running))
+    result = run_module(dokku_storage.main, {"app": "blog", "state": state}, check=check)
+    assert result["restarted"] is True and result["app_running"] == running
+    restarts = [c for c in result["commands"] if "ps:restart" in c]
+    assert restarts == ["dokku ps:restart blog  # check mode: not run" if check else "dokku ps:restart blog"]
+    assert result["commands"].index("dokku --quiet ps:report blog --running") < result["commands"].index(restarts[0])
+    assert (["ps:restart", "blog"] in recorder.calls) is not check
 
 
 def test_absent_unmounts_but_keeps_the_data(storage_root, commands):

@@ -40,7 +40,7 @@ LONG_APP = "a" * 300
 LONG_APP_SHOWN = "'%s...aaaaa' (300 characters)" % ("a" * 49)
 # once database, name and dest are valid, a restore's messages name both
 RESTORE = "restore of production.sqlite3 into {top}/storage/blog--db/production.sqlite3: "
-S3 = {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+S3 = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
 
 
 @pytest.fixture
@@ -194,12 +194,28 @@ CASES = [
      RESTORE + URL_CREDS % "replica.url"),
     ("auth_endpoint_with_key_and_secret", "auth", {"endpoint": "https://AKIA:%s@minio:9000" % SECRET},
      URL_CREDS % "endpoint"),
+    # found by test_properties.py: a secret with '/', '?' or '#' (AWS secrets hold '/') or a URL without a scheme
+    # hid the credentials from the check, and the next message showed the whole URL
+    ("replica_url_secret_with_slash", "replica", {"replica": {"url": "s3://AKIA:wJal/%s+x@bucket/x" % SECRET}},
+     "app blog: " + URL_CREDS % "replica.url"),
+    ("replica_endpoint_secret_with_question_mark", "replica",
+     {"replica": dict(S3, endpoint="s3://AKIA:%s?x@bucket/x" % SECRET)}, "app blog: " + URL_CREDS % "replica.endpoint"),
+    ("auth_endpoint_without_scheme_with_credentials", "auth", {"endpoint": "AKIA:%s@minio:9000" % SECRET},
+     URL_CREDS % "endpoint"),
+    ("restore_url_without_scheme_with_credentials", "restore", {"replica": {"url": "AKIA:%s#@bucket/x" % SECRET}},
+     RESTORE + URL_CREDS % "replica.url"),
     ("replica_file_url_relative", "replica", {"replica": {"url": "file://relative/dir"}},
      "app blog: replica.url: 'file://relative/dir' is not an absolute file URL: write file:///absolute/path"),
     ("replica_file_url_dotdot", "replica", {"replica": {"url": "file:///srv/../etc"}},
      "app blog: replica.path: '/srv/../etc' must not contain '..'"),
     ("restore_file_path_colon", "restore", {"replica": {"type": "file", "path": "/srv/r:/etc"}},
      RESTORE + "replica.path: '/srv/r:/etc' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("replica_s3_bucket_underscore_uppercase", "replica", {"replica": dict(S3, bucket="My_Backups")},
+     "app blog: replica.bucket: 'My_Backups' is not a valid bucket name: S3 bucket names are 3 to 63 characters: "
+     "lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"),
+    ("restore_s3_url_bucket_ip_address", "restore", {"replica": {"url": "s3://192.168.1.10/blog"}},
+     RESTORE + "replica.url: '192.168.1.10' is not a valid bucket name: S3 bucket names are not formatted as an "
+     "IP address"),
     ("replica_endpoint_newline", "replica", {"replica": dict(S3, endpoint="http://127.0.0.1:9000\n")},
      "app blog: replica.endpoint: 'http://127.0.0.1:9000\\n' is not a URL such as https://s3.example.net or "
      "http://127.0.0.1:9000"),
@@ -415,6 +431,21 @@ def test_emoji_in_a_configuration_value_is_written_as_utf8(sandbox, monkeypatch)
     data = (sandbox / "apps" / "blog" / "litestream.yml").read_bytes()
     assert u"blog-\U0001F600/production.sqlite3".encode("utf-8") in data
     assert b"\\ud83d" not in data
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"dest": "reports/\0"}, "dest: a NUL character is not allowed"),
+    ({"dest": "reports\n"}, "dest: 'reports\\n' must not contain control characters (a newline, a tab, ...)"),
+    ({"name": "report\x00"}, "name: a NUL character is not allowed"),
+    ({"name": "report\t1"}, "name: 'report\\t1' must not contain control characters (a newline, a tab, ...)"),
+], ids=["dest_nul", "dest_newline", "name_nul", "name_tab"])
+def test_drill_report_refuses_control_characters_in_its_paths(tmp_path, monkeypatch, options, message):
+    """Found by test_properties.py: a NUL in dest crashed the module (ValueError: embedded null byte)."""
+    monkeypatch.chdir(str(tmp_path))
+    before = snapshot(tmp_path)
+    result = run_module(litestream_drill_report.main, dict({"results": [], "dest": "reports"}, **options), fail=True)
+    assert result["msg"] == message
+    assert snapshot(tmp_path) == before
 
 
 def test_control_characters_in_a_drill_message_give_valid_junit_xml(tmp_path):

@@ -84,7 +84,7 @@ def test_second_run_changes_nothing(root):
     assert result["changed_fields"] == []
     assert result["files"] == []
     assert result["fields"] == ["access_key_id", "region", "secret_access_key", "session_token"]
-    assert result["diff"]["before"] == result["diff"]["after"]
+    assert json.loads(result["diff"]["before"]) == json.loads(result["diff"]["after"])
     assert snapshot(root) == before
 
 
@@ -132,8 +132,8 @@ def test_switching_from_ssh_key_to_password_removes_the_key(root):
     assert result["changed_fields"] == ["sftp_password", "ssh_private_key"]
     assert not (root / "sftp" / "ssh_key").exists()
     assert json.loads((root / "sftp" / "credentials.json").read_text()) == {"sftp_password": SFTP_PASSWORD}
-    assert result["diff"]["before"]["ssh_private_key"] == "<redacted>"
-    assert "ssh_private_key" not in result["diff"]["after"]
+    assert json.loads(result["diff"]["before"])["ssh_private_key"] == "<redacted>"
+    assert "ssh_private_key" not in json.loads(result["diff"]["after"])
     assert_no_secret(result, SFTP_PASSWORD, "OPENSSH PRIVATE KEY")
 
 
@@ -181,8 +181,11 @@ def test_diff_redacts_secrets_and_shortens_the_key_id(root):
     cred = str(root / "default" / "credentials.json")
     first = run(s3_args(root, session_token=TOKEN, endpoint="http://127.0.0.1:9000", region="us-east-1"),
                 diff=True)
-    assert first["diff"]["before"] == {"files": {}}
-    after = first["diff"]["after"]
+    # Ansible's text form: --diff shows one line per field and file, under the set's path
+    assert first["diff"]["before_header"] == first["diff"]["after_header"] == str(root / "default")
+    assert '\n  "secret_access_key": "<redacted>",\n' in first["diff"]["after"]
+    assert json.loads(first["diff"]["before"]) == {"files": {}}
+    after = json.loads(first["diff"]["after"])
     assert after["access_key_id"] == u"AKIA\u2026"
     assert after["secret_access_key"] == "<redacted>"
     assert after["session_token"] == "<redacted>"
@@ -194,10 +197,10 @@ def test_diff_redacts_secrets_and_shortens_the_key_id(root):
 
     second = run(s3_args(root, secret_access_key=SECRET2, session_token=TOKEN, endpoint="http://127.0.0.1:9000",
                          region="us-east-1"), diff=True)
-    assert second["diff"]["before"]["secret_access_key"] == "<redacted>"
-    assert second["diff"]["after"]["secret_access_key"] == "<redacted> (changed)"
-    assert second["diff"]["after"]["session_token"] == "<redacted>"
-    assert second["diff"]["before"]["files"][cred] == "0600 root:root"
+    assert json.loads(second["diff"]["before"])["secret_access_key"] == "<redacted>"
+    assert json.loads(second["diff"]["after"])["secret_access_key"] == "<redacted> (changed)"
+    assert json.loads(second["diff"]["after"])["session_token"] == "<redacted>"
+    assert json.loads(second["diff"]["before"])["files"][cred] == "0600 root:root"
     assert_no_secret(second, KEY, SECRET, SECRET2, TOKEN)
 
 
@@ -205,8 +208,8 @@ def test_diff_marks_a_changed_key_id_with_the_same_prefix(root):
     run(s3_args(root))
     result = run(s3_args(root, access_key_id="AKIAOTHERKEY"), diff=True)
     assert result["changed_fields"] == ["access_key_id"]
-    assert result["diff"]["before"]["access_key_id"] == u"AKIA\u2026"
-    assert result["diff"]["after"]["access_key_id"] == u"AKIA\u2026 (changed)"
+    assert json.loads(result["diff"]["before"])["access_key_id"] == u"AKIA\u2026"
+    assert json.loads(result["diff"]["after"])["access_key_id"] == u"AKIA\u2026 (changed)"
 
 
 # ---- drift -------------------------------------------------------------------------------------
@@ -226,8 +229,8 @@ def test_mode_and_owner_drift_is_put_back(root):
     assert (mode(root), mode(setdir), mode(cred)) == (0o700, 0o700, 0o600)
     assert (os.stat(str(cred)).st_uid, os.stat(str(cred)).st_gid) == (0, 0)
     assert cred.read_bytes() == content
-    assert result["diff"]["before"]["files"][str(cred)] == "0644 4242:4242"
-    assert result["diff"]["after"]["files"][str(cred)] == "0600 root:root"
+    assert json.loads(result["diff"]["before"])["files"][str(cred)] == "0644 4242:4242"
+    assert json.loads(result["diff"]["after"])["files"][str(cred)] == "0600 root:root"
     assert run(s3_args(root))["changed"] is False
 
 
@@ -251,8 +254,8 @@ def test_absent_removes_only_that_set(root):
     assert result["files"] == [str(root / "sftp")]
     assert not (root / "sftp").exists()
     assert (root / "default" / "credentials.json").exists()
-    assert result["diff"]["after"] == {"files": {}}
-    assert str(root / "sftp" / "ssh_key") in result["diff"]["before"]["files"]
+    assert json.loads(result["diff"]["after"]) == {"files": {}}
+    assert str(root / "sftp" / "ssh_key") in json.loads(result["diff"]["before"])["files"]
     assert_no_secret(result, "OPENSSH PRIVATE KEY")
 
 

@@ -18,7 +18,7 @@ from .conftest import run_module, snapshot
 
 OK = dict(host="dokku-1", app="shop", database="production.sqlite3", status="ok", integrity="ok",
           tables={"events": 120, "users": 3}, rows=123, live_rows=125, lag_seconds=1.25, duration=2.5,
-          drill_host="dokku-2", replica="s3://b/shop/production.sqlite3", position="000000000000002a",
+          drill_host="dokku-2", replica="s3://bkt/shop/production.sqlite3", position="000000000000002a",
           position_time="2026-11-25T12:00:01Z")
 OK2 = dict(host="dokku-1", app="notes", status="ok", integrity="ok", tables={"notes": 4}, rows=4,
            lag_seconds=0.5, duration=1.0)

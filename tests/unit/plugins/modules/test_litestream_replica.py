@@ -33,7 +33,7 @@ def roots(tmp_path):
 def args(roots, **overrides):
     base = {"app": "blog", "credentials_root": str(roots / "credentials"), "config_root": str(roots / "apps"),
             "storage_root": str(roots / "storage"), "image": "litestream/litestream:0.5.17",
-            "replica": {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000",
+            "replica": {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000",
                         "credentials": "lab", "sync_interval": "1s"}}
     base.update(overrides)
     return base
@@ -136,6 +136,25 @@ def test_rotated_secret_restarts_without_recreating(roots, docker):
     assert docker.container["Id"] == first_id
 
 
+def test_diff_shows_the_configuration_as_lines_and_the_container_beside_it(roots, docker):
+    """--diff prints text lines for each entry (Ansible's before/after/_header form), secrets redacted."""
+    first = run_module(litestream_replica.main, args(roots), diff=True)
+    config_path = str(roots / "apps" / "blog" / "litestream.yml")
+    config, container = first["diff"]
+    assert config["before_header"] == config["after_header"] == config_path
+    assert config["before"] == "" and config["after"] == first["config"]
+    assert "\n      type: \"s3\"\n" in config["after"]
+    assert container["before_header"] == "container dokku.litestream.blog"
+    assert json.loads(container["before"]) == {"exists": False}
+    assert json.loads(container["after"])["running"] is True and container["after"].count("\n") > 3
+    changed = args(roots, replica=dict(args(roots)["replica"], sync_interval="5s"))
+    second = run_module(litestream_replica.main, changed, diff=True)
+    assert second["diff"][0]["before"] == first["config"]
+    assert_no_secret(second, SECRET, "AKIALAB")
+    gone = run_module(litestream_replica.main, args(roots, state="absent"), diff=True)
+    assert gone["diff"][0]["after"] == "" and json.loads(gone["diff"][1]["after"]) == {"exists": False}
+
+
 def test_changed_option_recreates_and_check_mode_only_predicts(roots, docker):
     run_module(litestream_replica.main, args(roots))
     first_id = docker.container["Id"]
@@ -144,7 +163,7 @@ def test_changed_option_recreates_and_check_mode_only_predicts(roots, docker):
     docker.calls[:] = []
     predicted = run_module(litestream_replica.main, changed, check=True, diff=True)
     assert writes(docker.calls) == [] and snapshot(roots) == before
-    assert '"5s"' in predicted["diff"]["after"]["config"] and '"1s"' in predicted["diff"]["before"]["config"]
+    assert '"5s"' in predicted["diff"][0]["after"] and '"1s"' in predicted["diff"][0]["before"]
     result = run_module(litestream_replica.main, changed)
     assert result["actions"] == predicted["actions"] == [
         "stop container", "remove container", "write config", "create container", "start container"]

@@ -164,7 +164,7 @@ def roots(tmp_path):
 def args(roots, **overrides):
     base = {"credentials_root": str(roots / "credentials"), "dest": str(roots / "srv" / "blog--db"),
             "database": "app.sqlite3", "owner": UID, "group": GID,
-            "replica": {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000",
+            "replica": {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000",
                         "credentials": "lab"}}
     base.update(overrides)
     return base
@@ -209,9 +209,9 @@ def write_db(path, count):
     ({"dest": "relative/dir"}, "dest: 'relative/dir' must be an absolute path"),
     ({"dry_run_timeout": -1}, "dry_run_timeout must be 0 (no limit) or a number of seconds, got -1"),
     ({"verify": {"min_rows": {"events": "many"}}}, "verify.min_rows.events must be a whole number"),
-    ({"replica": {"type": "s3", "bucket": "b", "credentials": "missing"}}, "credential set 'missing' not found"),
+    ({"replica": {"type": "s3", "bucket": "bkt", "credentials": "missing"}}, "credential set 'missing' not found"),
     ({"replica": {"type": "s3", "path": "x", "credentials": "lab"}}, "s3 replica needs a bucket"),
-    ({"replica": {"type": "s3", "bucket": "b", "endpoint": "127.0.0.1:9000", "credentials": "lab"}},
+    ({"replica": {"type": "s3", "bucket": "bkt", "endpoint": "127.0.0.1:9000", "credentials": "lab"}},
      "has no scheme: write http:// or https://"),
 ])
 def test_bad_input_fails_before_anything_runs(roots, docker, overrides, message):
@@ -273,7 +273,7 @@ def test_latest_restore_into_a_new_directory(roots, docker, tmp_path):
     expected = time.time() - calendar.timegm((2026, 11, 25, 12, 0, 10, 0, 0, 0))
     assert abs(result["position_age"] - expected) < 5
     assert result["backup"] == [] and isinstance(result["duration"], float)
-    assert result["replica"] == "s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000)"
+    assert result["replica"] == "s3://bkt/blog/app.sqlite3 (endpoint http://127.0.0.1:9000)"
     assert rows(target) == 80
     assert entries(dest) == ["app.sqlite3"]  # no temp file, no -wal/-shm left behind
     assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o644
@@ -439,7 +439,7 @@ def test_an_unreachable_replica_fails_after_dry_run_timeout_and_says_so(roots, d
     docker.unreachable = True
     before = files_only(roots)
     result = run_module(litestream_restore.main, args(roots, dry_run_timeout=20), fail=True)
-    assert ("the replica s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000) is unreachable: no answer within "
+    assert ("the replica s3://bkt/blog/app.sqlite3 (endpoint http://127.0.0.1:9000) is unreachable: no answer within "
             "20 s (dry_run_timeout)") in result["msg"]
     assert docker.timeouts == [20] and files_only(roots) == before
     # without a limit Litestream's own error after its retries is the message
@@ -484,7 +484,7 @@ def test_a_replica_from_a_newer_litestream_is_named_as_the_cause(roots, docker):
 def test_aws_ca_bundle_in_the_image_is_named_as_the_cause(roots, docker):
     docker.fail_every_run = CA_BUNDLE
     result = run_module(litestream_restore.main, args(roots), fail=True)
-    assert "the replica s3://b/blog/app.sqlite3 (endpoint http://127.0.0.1:9000) cannot be read: Error: s3: cannot " \
+    assert "the replica s3://bkt/blog/app.sqlite3 (endpoint http://127.0.0.1:9000) cannot be read: Error: s3: cannot " \
         "load aws config" in result["msg"]
     assert result["msg"].endswith("; likely cause: AWS_CA_BUNDLE is set inside the Litestream container (by the "
                                   "image?) and no Litestream 0.5 S3 client works with it: use an image that does "
@@ -525,7 +525,9 @@ def test_missing_replica_fails_unless_if_replica_exists(roots, docker):
     before = snapshot(roots)
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert "holds no backup of app.sqlite3 (set if_replica_exists: true to accept that)" in result["msg"]
+    assert result["replica_missing"] is True  # what the restore drill reads to say it in its own terms
     result = run_module(litestream_restore.main, args(roots, if_replica_exists=True))
+    assert "replica_missing" not in result
     assert result["changed"] is False and result["restored"] is False
     assert snapshot(roots) == before  # not even dest was created
     assert len(docker.runs) == 2 and all("-dry-run" in r[1] for r in docker.runs)
@@ -551,7 +553,7 @@ def test_check_mode_reports_and_writes_nothing(roots, docker):
 
 def test_check_mode_with_a_credential_set_not_written_yet_predicts(roots, docker):
     before = snapshot(roots)
-    params = args(roots, replica={"type": "s3", "bucket": "b", "credentials": "later"})
+    params = args(roots, replica={"type": "s3", "bucket": "bkt", "credentials": "later"})
     result = run_module(litestream_restore.main, params, check=True)
     assert result["changed"] is True and docker.calls == []
     assert snapshot(roots) == before

@@ -26,7 +26,7 @@ SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYsecret"
 
 def module_args(name, root):
     creds = root / "credentials"
-    replica = {"type": "s3", "bucket": "b", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+    replica = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
     return {
         "dokku_storage": {"app": "blog"},
         "litestream_replica": {"app": "blog", "credentials_root": str(creds), "config_root": str(root / "apps"),
@@ -101,7 +101,7 @@ def test_check_mode_does_not_wait_for_a_held_lock(name, root, lock_dir, monkeypa
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: {
             "version": (0, "dokku version 0.38.27\n", ""), "apps:exists": (0, "", ""),
-            "storage:list": (0, "[]", ""), "info": (0, "[]\n", "")}[argv[1]])
+            "storage:list": (0, "[]", ""), "info": (0, "[]\n", ""), "--quiet": (0, "true\n", "")}[argv[1]])
     elif name == "litestream_replica":
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command",
