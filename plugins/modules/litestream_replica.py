@@ -172,6 +172,15 @@ options:
     type: str
     choices: [present, started, stopped, absent]
     default: started
+  changed_credentials:
+    description:
+      - Names of the credential sets that an earlier task of the same run changes, such as the
+        M(dokku_sqlite.litestream.litestream_auth) task of the replication role, which passes them.
+      - Read in check mode only. That task then writes nothing, so without this list a rotated secret would look
+        unchanged here, and C(--check) would predict no restart where the real run restarts the sidecar.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - dokku_sqlite.litestream.app
   - dokku_sqlite.litestream.common
@@ -421,6 +430,10 @@ class ReplicaManager:
             labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
         old_secrets = dict((path, read_text(path)) for path in secrets)
         secrets_changed = [path for path, text in secrets.items() if (old_secrets[path] or "") != text]
+        if self.module.check_mode and not secrets_changed and self.rotating_credentials():
+            # the litestream_auth task before this one only predicted its change, so the files still hold the
+            # old secret: predict what the real run writes and restarts
+            secrets_changed = [self.key_path if self.fields["type"] == "sftp" else self.env_path]
         config_changed = old_config != config
         was_running = bool(current and current["State"].get("Running"))
 
@@ -484,6 +497,12 @@ class ReplicaManager:
             if not self.module.check_mode:
                 guarded.remove_tree(self.config_dir, self.config_root)
 
+    def rotating_credentials(self):
+        """Whether this run's earlier litestream_auth task changes (or in check mode would change) our set."""
+        if not ls.needs_credentials(self.fields):
+            return False
+        return (self.fields.get("credentials") or "default") in self.params["changed_credentials"]
+
     @staticmethod
     def container_view(doc):
         if not doc:
@@ -514,6 +533,8 @@ def main():
     argument_spec = common_argument_spec()
     argument_spec.update(lock_argument_spec())
     argument_spec.update(ls.sidecar_argument_spec())
+    # read in check mode only: which credential sets an earlier task of the run changes (the role passes them)
+    argument_spec.update(changed_credentials=dict(type="list", elements="str", default=[]))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("state", state, ["replica"]) for state in ("present", "started", "stopped")])
     manager = ReplicaManager(module)

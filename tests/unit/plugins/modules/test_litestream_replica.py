@@ -232,3 +232,17 @@ def test_the_dokku_litestream_plugins_container_is_replaced_gracefully(roots, do
     assert stop == ["container", "stop", "--time", "45", "dokku.litestream.blog"]  # Litestream's last sync runs
     assert docker.container["Id"] != "plugin1"
     assert docker.container["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+
+
+def test_check_mode_predicts_the_restart_of_a_secret_the_run_rotates(roots, docker):
+    """In --check the credential task writes nothing, so the set on disk still holds the old secret; the role passes
+    the sets that task would change, and the prediction is the real run's action list."""
+    run_module(litestream_replica.main, args(roots))
+    assert run_module(litestream_replica.main, args(roots), check=True)["actions"] == []
+    predicted = run_module(litestream_replica.main, args(roots, changed_credentials=["lab"]), check=True)
+    (roots / "credentials" / "lab" / "credentials.json").write_text(
+        json.dumps({"access_key_id": "AKIALAB", "secret_access_key": "rotated"}))
+    real = run_module(litestream_replica.main, args(roots, changed_credentials=["lab"]))
+    assert predicted["actions"] == real["actions"] == ["write credentials.env", "restart container (secret rotated)"]
+    other = run_module(litestream_replica.main, args(roots, changed_credentials=["another-set"]), check=True)
+    assert other["actions"] == []
