@@ -178,11 +178,11 @@ def check_entry(entry, image):
     check_storage_options(module_params(storage_argument_spec(), storage))
     sidecar = dict((key, entry.get(key)) for key in SIDECAR_KEYS)
     sidecar["image"] = sidecar["image"] or image
-    fields = ls.check_sidecar_options(module_params(ls.sidecar_argument_spec(), sidecar))["fields"]
-    if fields is None or entry.get("state") == "absent":
+    params = module_params(ls.sidecar_argument_spec(), sidecar)
+    fields = ls.check_sidecar_options(params)["fields"]
+    if fields is None or params["state"] == "absent":
         return fields, []
-    databases = entry.get("databases") or ls.sidecar_argument_spec()["databases"]["default"]
-    return fields, [replica_location(fields, db) for db in databases]
+    return fields, [replica_location(fields, db) for db in params["databases"]]
 
 
 def main():
