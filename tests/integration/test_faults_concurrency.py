@@ -33,7 +33,7 @@ def lab_host(lab, name=HOST):
 
 
 def fresh_apps(lab, tag):
-    """Three new apps: one that exists already (adding its mount restarts it), one created on a file replica,
+    """Three new apps: one that exists already and runs (adding its mount restarts it), one created on a file replica,
     one created on S3 (with the lab's credential sets, which both runs write too)."""
     group_vars = yaml.safe_load((lab.state / "group_vars" / "dokku.yml").read_text())
     s3 = dict(group_vars["litestream_apps"][0]["replica"], path=f"faults-{tag}/s3")
@@ -111,8 +111,11 @@ def apps(lab, tmp_path):
     tag = secrets.token_hex(3)
     host = lab_host(lab)
     apps = fresh_apps(lab, tag)
-    # an app that exists already: adding its mount restarts it, and that must happen once
+    # an app that exists already and runs: adding its mount restarts it, and that must happen once (a stopped
+    # app is not restarted at all). Its writer keeps its database in /tmp until the mount exists.
     lab.dokku(host, "apps:create", apps[0]["app"])
+    lab.dokku(host, "config:set", "--no-restart", apps[0]["app"], "DEMO_DB_PATH=/tmp/demo.sqlite3")
+    lab.dokku(host, "git:from-image", apps[0]["app"], "dsl-lab/demo-app:latest")
     yield tag, apps
     remove_apps(lab, host, apps, f"/srv/lab-replicas/faults-{tag}")
 
