@@ -41,7 +41,9 @@ CREDENTIALS_ENV_FILE = "credentials.env"
 SSH_KEY_FILE = "ssh_key"
 
 # Fields that may appear in a replica spec, per type (plus the common ones).
-COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials"}
+COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials", "location"}
+# replica.location: where a database's replica sits under the replica's path
+LOCATIONS = ("per_database", "path")
 TYPE_FIELDS = {
     "s3": {"bucket", "endpoint", "region", "force_path_style", "skip_verify"},
     "file": set(),
@@ -74,6 +76,7 @@ def replica_argument_spec(with_v03_options=True):
         host_key=dict(type="str", no_log=False),
         credentials=dict(type="str", default="default", no_log=False),
         account_name=dict(type="str"),
+        location=dict(type="str", choices=list(LOCATIONS)),
     )
     if with_v03_options:
         spec.update(
@@ -137,6 +140,7 @@ def check_sidecar_options(params):
         raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d" % params["shutdown_sync_timeout"])
     if params["replica"] is not None:
         checked["fields"] = normalize_replica(params["replica"])
+        check_location(checked["fields"], params["databases"])
     elif params["state"] != "absent":  # required_if counts an explicit null as given
         raise v.InvalidValue("replica is required unless state is absent")
     return checked
@@ -264,7 +268,21 @@ def normalize_replica(spec):
     cred = fields.get("credentials")
     if cred is not None:
         v.credential_set_name(cred, "replica.credentials")
+    location = fields.get("location")
+    if location is not None and location not in LOCATIONS:
+        raise ConfigError("replica.location: %r is not one of %s" % (location, ", ".join(LOCATIONS)))
+    if location == "path" and not (fields.get("path") or "").strip("/"):
+        raise ConfigError("replica.location: path puts the replica at the replica's path itself, which is empty: "
+                          "name the path (for example the URL s3://bucket/app the dokku-litestream plugin was given)")
     return fields
+
+
+def check_location(fields, databases):
+    """location: path holds the replica of exactly one database (two would write into each other)."""
+    if fields.get("location") == "path" and len(list(databases)) != 1:
+        raise ConfigError("replica.location: path holds the replica of one database at the path itself, but %d "
+                          "databases are listed (%s): keep location per_database, or give each database an entry"
+                          % (len(list(databases)), ", ".join(databases)))
 
 
 def needs_credentials(fields):
@@ -272,8 +290,14 @@ def needs_credentials(fields):
 
 
 def replica_path(fields, db_name):
-    """Each database replicates under <path>/<database file name>: one prefix serves several DBs."""
+    """Each database replicates under <path>/<database file name>: one prefix serves several DBs.
+
+    With location: path the replica is the path itself, as `litestream replicate DB URL` (and so the
+    dokku-litestream plugin) writes it.
+    """
     base = (fields.get("path") or "").rstrip("/")
+    if fields.get("location") == "path":
+        return base
     return "%s/%s" % (base, db_name) if base else db_name
 
 
@@ -381,6 +405,7 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
     names = list(databases)
     if len(set(names)) != len(names):
         raise ConfigError("a database is listed twice: Litestream 0.5 allows one replica per database")
+    check_location(fields, names)
     lines = ["# Written by dokku_sqlite.litestream: edits are overwritten.",
              "# Read with -no-expand-env: values are literal."]
     top = {}
@@ -402,6 +427,35 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
         lines.append("  - path: %s" % _scalar("%s/%s" % (mount_dir.rstrip("/"), name)))
         lines.append("    replica:")
         _emit(lines, 6, replica_block(fields, name, credentials))
+    return "\n".join(lines) + "\n"
+
+
+# Litestream 0.3 (the dokku-litestream plugin's era) is only ever read here, never run as a sidecar:
+# its s3 and file clients read the `generations/` layout; its sftp client checks no host key.
+V03_RESTORE_TYPES = ("s3", "file")
+
+
+def is_v03_image(image):
+    """True for an image whose tag names a Litestream before 0.5 (the `generations/` layout)."""
+    version = image_version(image)
+    return version is not None and version < (0, 5, 0)
+
+
+def render_config_v03(database, fields, credentials=None, mount_dir=DEFAULT_MOUNT_DIR):
+    """litestream.yml for a Litestream 0.3 restore of one database: 0.3 reads `replicas:`, a list."""
+    if fields["type"] not in V03_RESTORE_TYPES:
+        raise ConfigError("a %s replica cannot be read with a Litestream 0.3 image: restores of 0.3 replicas "
+                          "(the generations/ layout) support %s" % (fields["type"], " and ".join(V03_RESTORE_TYPES)))
+    v.db_file_name(database, "database")
+    block = replica_block(fields, database, credentials)
+    block.pop("sync-interval", None)
+    item = []
+    _emit(item, 8, block)
+    item[0] = "      - " + item[0].lstrip()
+    lines = ["# Written by dokku_sqlite.litestream for a Litestream 0.3 restore.",
+             "dbs:",
+             "  - path: %s" % _scalar("%s/%s" % (mount_dir.rstrip("/"), database)),
+             "    replicas:"] + item
     return "\n".join(lines) + "\n"
 
 

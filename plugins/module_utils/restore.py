@@ -58,12 +58,17 @@ def parse_timestamp(text):
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
-def seconds_since(stamp, now):
-    """Seconds from an RFC 3339 time (as Litestream writes file times) to `now` (epoch seconds)."""
+def epoch(stamp):
+    """An RFC 3339 time (as Litestream writes file times) -> epoch seconds."""
     utc = parse_timestamp(stamp)  # 'YYYY-MM-DDTHH:MM:SS[.fraction]Z'
     whole = calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S"))
     fraction = float("0" + utc[19:-1]) if len(utc) > 20 else 0.0
-    return now - (whole + fraction)
+    return whole + fraction
+
+
+def seconds_since(stamp, now):
+    """Seconds from an RFC 3339 time to `now` (epoch seconds)."""
+    return now - epoch(stamp)
 
 
 def parse_txid(text):
@@ -147,7 +152,56 @@ def plan_summary(plan):
         if stamp and (newest is None or stamp > newest):
             newest = stamp
     return {"min_txid": plan.get("min_txid"), "max_txid": plan.get("max_txid"), "files": len(files),
-            "newest_file_time": newest}
+            "newest_file_time": newest, "position": plan.get("max_txid")}
+
+
+GENERATION_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def parse_generations(stdout):
+    """The rows of Litestream 0.3's `generations` table: [{generation, start, end}], oldest end first.
+
+    The table is `name generation lag start end`; lag is measured against a database file this module
+    never has, so it is not read.
+    """
+    rows = []
+    for line in (stdout or "").splitlines():
+        cells = line.split()
+        if len(cells) == 5 and GENERATION_RE.fullmatch(cells[1]):
+            try:
+                start, end = parse_timestamp(cells[3]), parse_timestamp(cells[4])
+            except ValueError:
+                continue
+            rows.append({"generation": cells[1], "start": start, "end": end})
+    return sorted(rows, key=lambda row: epoch(row["end"]))
+
+
+def generations_summary(rows, timestamp=None):
+    """What a restore from Litestream 0.3 generations reaches, in plan_summary's shape, or None.
+
+    As Litestream 0.3 chooses (replica.go CalcRestoreTarget): of the generations whose time range holds
+    the timestamp (all, for the latest), the one with the newest data. The position is that generation.
+    The table shows whole seconds (truncated), so a range counts here a second longer at each end, and
+    Litestream's own answer decides at the edge.
+    """
+    if timestamp is not None:
+        moment = epoch(timestamp)
+        rows = [row for row in rows if epoch(row["start"]) - 1 <= moment <= epoch(row["end"]) + 1]
+    if not rows:
+        return None
+    chosen = rows[-1]
+    return {"min_txid": None, "max_txid": None, "files": len(rows),
+            "newest_file_time": timestamp if timestamp is not None else chosen["end"],
+            "position": chosen["generation"]}
+
+
+def generations_error(stderr):
+    """Litestream 0.3's `generations` logs a failed listing and still exits 0: the logged error, or None."""
+    for line in (stderr or "").splitlines():
+        if "level=ERROR" in line:
+            match = re.search(r'error="((?:[^"\\]|\\.)*)"', line)
+            return match.group(1) if match else line.strip()
+    return None
 
 
 def existing_paths(directory, name):

@@ -115,6 +115,17 @@ options:
       account_name:
         description: Azure storage account (abs).
         type: str
+      location:
+        description:
+          - Where the replica of each database goes. V(per_database) (the default) - C(<path>/<database>), so one
+            path serves several databases.
+          - V(path) - C(<path>) itself, as C(litestream replicate DB URL) and the dokku-litestream plugin write it;
+            only for an app with one database.
+          - A migration from the plugin keeps the default. Its Litestream 0.3 replica stays at the URL itself,
+            readable with M(dokku_sqlite.litestream.litestream_restore) (O(dokku_sqlite.litestream.litestream_restore#module:replica.location=path)
+            and a 0.3 image), and the new replica grows beside it under C(<path>/<database>).
+        type: str
+        choices: [per_database, path]
       retention:
         description: Litestream 0.3 only; refused with an explanation (0.5 would ignore it silently).
         type: str

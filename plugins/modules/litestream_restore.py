@@ -31,7 +31,8 @@ options:
     description:
       - Where the database was replicated to. The same fields, validated the same way, as
         O(dokku_sqlite.litestream.litestream_replica#module:replica); the Litestream 0.3 options are not accepted.
-      - The replica of the database is read from C(<path>/<database>).
+      - The replica of the database is read from C(<path>/<database>), or from C(<path>) itself with
+        O(replica.location=path).
     type: dict
     required: true
     suboptions:
@@ -98,6 +99,17 @@ options:
       account_name:
         description: Azure storage account (abs).
         type: str
+      location:
+        description:
+          - Where the replica of O(database) sits. V(per_database) (the default) - under C(<path>/<database>), as
+            M(dokku_sqlite.litestream.litestream_replica) writes it.
+          - V(path) - at C(<path>) itself, as C(litestream replicate DB URL) writes it, and so the dokku-litestream
+            plugin (C(dokku litestream:create <app> <dir> <db> s3://bucket/app) replicates to C(s3://bucket/app)).
+          - The plugin ran Litestream 0.3, whose replicas have the C(generations/) layout; read them with a 0.3
+            O(image), for example C(litestream/litestream:0.3.13).
+        type: str
+        choices: [per_database, path]
+        version_added: "0.1.0"
   database:
     description:
       - File name the database was replicated under, a plain name (no C(/), C(..), control characters or leading
@@ -193,7 +205,7 @@ options:
         description:
           - V(quick) runs C(PRAGMA quick_check), V(full) runs C(PRAGMA integrity_check) (slow on big databases),
             V(none) skips the check.
-          - Litestream is asked for the same check (C(-integrity-check)) on its side.
+          - Litestream 0.5 is asked for the same check (C(-integrity-check)) on its side.
         type: str
         choices: [full, quick, none]
         default: quick
@@ -209,7 +221,13 @@ options:
         type: dict
         default: {}
   image:
-    description: The Litestream image, pinned. Use the version that wrote the replica or a newer one, never older.
+    description:
+      - The Litestream image, pinned. Use the version that wrote the replica or a newer one, never older.
+      - An image whose tag names a Litestream before 0.5 (C(litestream/litestream:0.3.13)) reads the C(generations/)
+        layout of Litestream 0.3 with 0.3's own commands - C(litestream generations) instead of the dry run, then
+        C(litestream restore), at a O(timestamp) or the latest. Only s3 and file replicas, no O(txid) (0.3 has no
+        transaction ids); RV(position) is then the generation restored. Litestream 0.3's checks of a timestamp are
+        to the second.
     type: str
     default: litestream/litestream:0.5.17
   network:
@@ -334,6 +352,7 @@ integrity:
 position:
   description:
     - The transaction id the database was restored to (16 hex digits). In check mode, the one it would be.
+    - With a Litestream 0.3 O(image), the generation restored from (16 hex digits).
   returned: when the replica exists
   type: str
   sample: "0000000000000042"
@@ -341,6 +360,7 @@ position_time:
   description:
     - The time Litestream records for the newest replica file the restore plan uses (UTC, RFC 3339),
       close to the time of the last transaction restored. Useful to judge how fresh a replica is.
+    - With a Litestream 0.3 O(image), the end of the generation's time range (whole seconds), or O(timestamp).
   returned: when the replica exists
   type: str
   sample: "2026-11-25T12:00:01Z"
@@ -408,6 +428,9 @@ HEROKUISH_UID = v.CHOWN_NAMES["herokuish"]  # the owner when neither owner/group
 CONFIG_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
 ENV_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
 STAGE_PREFIX = ".litestream-restore-"
+V03_HINT = ("; a replica that Litestream 0.3 wrote (the generations/ layout, such as the dokku-litestream plugin's "
+            "at the URL itself) is read with a 0.3 image (image: litestream/litestream:0.3.13) and "
+            "replica.location: path")
 # a signal from the controller (task timeout, ^C) must not leave keys in /tmp or a half file in dest
 CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -425,6 +448,7 @@ class RestoreManager:
         self.actions = []
         self.backup = []
         self.fields = None
+        self.v03 = False       # the image is a Litestream 0.3: generations/ layout, 0.3's commands
         self.creds = {}
         self.workdir = None
         self.stage = None      # root-only directory inside dest that Litestream restores into
@@ -482,6 +506,14 @@ class RestoreManager:
             self.fields = ls.normalize_replica(params["replica"])
         except v.InvalidValue as exc:
             self.fail(str(exc))
+        self.v03 = ls.is_v03_image(params["image"])
+        if self.v03:
+            if params["txid"] is not None:
+                self.fail("txid: the image %s runs Litestream 0.3, which has no transaction ids: restore at a "
+                          "timestamp instead" % params["image"])
+            if self.fields["type"] not in ls.V03_RESTORE_TYPES:
+                self.fail("image: %s runs Litestream 0.3, which reads %s replicas here, not %s" % (
+                    params["image"], " and ".join(ls.V03_RESTORE_TYPES), self.fields["type"]))
         self.result["replica"] = rs.replica_location(self.fields, self.database)
         try:
             self.timestamp = rs.parse_timestamp(params["timestamp"]) if params["timestamp"] is not None else None
@@ -529,7 +561,10 @@ class RestoreManager:
     def write_workdir(self):
         """The restore configuration and the secret files (credentials.env, ssh_key) in a fresh root-only directory."""
         try:
-            config = ls.render_config([self.database], self.fields, self.creds, mount_dir=ls.DEFAULT_MOUNT_DIR)
+            if self.v03:
+                config = ls.render_config_v03(self.database, self.fields, self.creds, mount_dir=ls.DEFAULT_MOUNT_DIR)
+            else:
+                config = ls.render_config([self.database], self.fields, self.creds, mount_dir=ls.DEFAULT_MOUNT_DIR)
         except ls.ConfigError as exc:
             self.fail(str(exc))
         env_text = ls.credentials_env(self.fields, self.creds)
@@ -541,18 +576,21 @@ class RestoreManager:
         if self.creds.get("ssh_private_key"):
             write_atomic(os.path.join(self.workdir, ls.SSH_KEY_FILE), self.creds["ssh_private_key"], 0o600)
 
-    def litestream(self, restore_args, mount_dest, timeout=0):
-        """Run `litestream restore <restore_args> /data/<database>` in a throw-away container."""
-        args = ["restore", "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + restore_args
-        args.append("%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database))
+    def litestream(self, restore_args, mount_dest, timeout=0, command="restore"):
+        """Run `litestream <command> <restore_args> /data/<database>` in a throw-away container."""
+        db_path = "%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database)
+        args = [command, "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + restore_args + [db_path]
         docker = ["run", "--rm", "--network", self.params["network"], "--entrypoint", "/bin/sh"]
         if mount_dest:
             docker += ["-v", "%s:%s" % (self.stage, RESTORE_DIR)]
         docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
         if self.fields["type"] == "file":
             docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
-        docker += [self.params["image"], "-c",
-                   rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, args, timeout=timeout)]
+        script = rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, args, timeout=timeout)
+        if command == "generations":
+            # 0.3's generations stats the database it lists for (never read): an empty file in the container
+            script = "mkdir -p %s && : > %s && %s" % (ls.DEFAULT_MOUNT_DIR, ls.shell_quote(db_path), script)
+        docker += [self.params["image"], "-c", script]
         return self.docker.run(docker, check=False)
 
     def dry_run(self, point_args):
@@ -574,8 +612,38 @@ class RestoreManager:
                       "words: %s" % (self.result["replica"], timeout, describe(self.docker, rc, out, err)))
         self.fail("the replica %s cannot be read: %s" % (self.result["replica"], describe(self.docker, rc, out, err)))
 
+    def generations(self):
+        """Litestream 0.3's view of the replica: its generations (a list, empty when none); fails on errors."""
+        if self.fields["type"] == "file" and not os.path.isdir(self.fields["path"]):
+            return []
+        timeout = self.params["dry_run_timeout"]
+        rc, out, err = self.litestream([], mount_dest=False, timeout=timeout, command="generations")
+        if timeout and rc == rs.TIMEOUT_RC:
+            self.fail("the replica %s is unreachable: no answer within %d s (dry_run_timeout); Litestream's last "
+                      "words: %s" % (self.result["replica"], timeout, describe(self.docker, rc, out, err)))
+        listing_error = rs.generations_error(err) or rs.generations_error(out)
+        if rc != 0 or listing_error:
+            if listing_error:
+                self.fail("the replica %s cannot be read: %s (command: %s)" % (
+                    self.result["replica"], listing_error, self.docker.commands[-1]))
+            self.fail("the replica %s cannot be read: %s" % (self.result["replica"], describe(self.docker, rc, out, err)))
+        return rs.parse_generations(out)
+
+    def plan_v03(self):
+        rows = self.generations()
+        if not rows:
+            return None
+        summary = rs.generations_summary(rows, self.timestamp)
+        if summary is None:
+            self.fail("the replica %s holds generations from %s to %s (Litestream 0.3, to the second), none of which "
+                      "spans %s" % (self.result["replica"], min(row["start"] for row in rows),
+                                    max(row["end"] for row in rows), self.timestamp))
+        return summary
+
     def plan(self):
         """Plan the restore; returns the plan summary, or None when the replica has no backup of the database."""
+        if self.v03:
+            return self.plan_v03()
         point_args = (["-timestamp", self.timestamp] if self.timestamp else
                       ["-txid", self.txid] if self.txid else [])
         plan = self.dry_run(point_args)
@@ -753,13 +821,14 @@ class RestoreManager:
                 summary = self.plan()
                 if summary is None:
                     if not self.params["if_replica_exists"]:
-                        self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to "
-                                  "accept that)" % (self.result["replica"], self.database), replica_missing=True)
+                        self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to accept "
+                                  "that)%s" % (self.result["replica"], self.database, "" if self.v03 else V03_HINT),
+                                  replica_missing=True)
                     self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
                         self.database, self.result["replica"])
                     self.cleanup()
                     self.finish(before, before)
-                self.result.update(position=summary["max_txid"], position_time=summary["newest_file_time"])
+                self.result.update(position=summary["position"], position_time=summary["newest_file_time"])
                 if summary["newest_file_time"]:
                     # read right after the dry run: container start-up and the restore itself do not count
                     age = rs.seconds_since(summary["newest_file_time"], time.time())
@@ -768,9 +837,11 @@ class RestoreManager:
             # from here on the replica is known to hold what is wanted
             if not os.path.isdir(self.dest):
                 self.actions.append("create directory %s" % self.dest)
+            reached = ""
+            if summary:
+                reached = ", %s %s" % ("generation" if self.v03 else "txid", summary["position"])
             self.actions.append("restore %s (%s%s) into %s" % (
-                self.result["replica"], self.point_in_time(),
-                ", txid %s" % summary["max_txid"] if summary else "", self.target))
+                self.result["replica"], self.point_in_time(), reached, self.target))
             if existing:
                 stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
                 planned = [rs.backup_path(p, self.dest, self.name, stamp) for p in existing]
@@ -801,15 +872,20 @@ class RestoreManager:
         self.make_dest()
         self.make_stage()
         tmp_path = self.staged(self.name)
-        args = ["-json", "-o", "%s/%s" % (RESTORE_DIR, self.name)]
-        if self.integrity != "none":
-            args += ["-integrity-check", self.integrity]
+        args = ["-o", "%s/%s" % (RESTORE_DIR, self.name)]
         if self.params["if_replica_exists"]:
             args.append("-if-replica-exists")
-        if self.txid:
-            args += ["-txid", self.txid]
-        elif self.timestamp:
-            args += ["-txid", summary["max_txid"]]  # the dry run resolved the time to a transaction
+        if self.v03:
+            if self.timestamp:
+                args += ["-timestamp", self.timestamp]
+        else:
+            args.append("-json")
+            if self.integrity != "none":
+                args += ["-integrity-check", self.integrity]
+            if self.txid:
+                args += ["-txid", self.txid]
+            elif self.timestamp:
+                args += ["-txid", summary["max_txid"]]  # the dry run resolved the time to a transaction
         rc, out, err = self.litestream(args, mount_dest=True)
         if rc != 0:
             if rs.is_no_space(err) or rs.is_no_space(out):
@@ -828,7 +904,7 @@ class RestoreManager:
                 self.actions[:] = []
                 return
             self.fail("litestream restore exited 0 but wrote no file: %s" % last_line(out, err))
-        report = rs.parse_json_output(out)
+        report = None if self.v03 else rs.parse_json_output(out)
         if isinstance(report, dict) and report.get("txid"):
             self.result["position"] = report["txid"]
 

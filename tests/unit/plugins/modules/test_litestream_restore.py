@@ -73,7 +73,7 @@ class FakeLitestream:
             timeout = int(prefix.rsplit(" ", 1)[1])
         self.timeouts.append(timeout)
         words = shlex.split(command)
-        assert words[0] == "/usr/local/bin/litestream" and words[1] == "restore"
+        assert words[0] == "/usr/local/bin/litestream" and words[1] in ("restore", "generations")
         args = words[2:]
         config_dir = mounts["/etc/litestream"]
         config = open(os.path.join(config_dir, "litestream.yml")).read()
@@ -88,6 +88,8 @@ class FakeLitestream:
             return 1, "", self.fail_every_run
         assert args[:3] == ["-config", "/etc/litestream/litestream.yml", "-no-expand-env"]
         assert args[-1] == "/data/" + json.loads(config.split("path: ", 1)[1].split("\n")[0]).split("/")[-1]
+        if "replicas:" in config:
+            return self.litestream_v03(words[1], args, mounts, script)
 
         if self.unreachable:
             if timeout:
@@ -138,6 +140,35 @@ class FakeLitestream:
         report = {"db_path": out, "replica": "s3", "txid": "%016x" % txid, "duration_ms": 3,
                   "integrity_check": args[args.index("-integrity-check") + 1] if "-integrity-check" in args else "none"}
         return 0, 'time=x level=INFO msg="post-restore integrity check passed"\n' + json.dumps(report, indent=2), ""
+
+
+    def litestream_v03(self, command, args, mounts, script):
+        """Litestream 0.3.13's generations and restore, in the words the real one prints (test_litestream_v03.py
+        runs the real binary and parses the same table). The whole replica is one generation."""
+        generation = "5f4d35e0a1b2c3d4"
+        if command == "generations":
+            assert script.startswith("mkdir -p /data && : > '/data/")  # 0.3 stats the database it lists for
+            table = "name  generation        lag    start                 end\n"
+            if self.replica:
+                table += "s3    %s  1s     %s  %s\n" % (generation, self.replica[0][1], self.replica[-1][1])
+            return 0, table, ""
+        assert "-json" not in args and "-integrity-check" not in args and "-txid" not in args and "-dry-run" not in args
+        chosen = list(self.replica)
+        if "-timestamp" in args:
+            stamp = args[args.index("-timestamp") + 1]
+            chosen = [c for c in chosen if c[1] <= stamp]
+        if not chosen:
+            if "-if-replica-exists" in args:
+                return 0, 'time=x level=INFO msg="no matching backups found"\n', ""
+            return 1, 'time=x level=ERROR msg="failed to run" error="no matching backups found"\n', ""
+        out = args[args.index("-o") + 1]
+        path = os.path.join(mounts["/restore"], out[len("/restore/"):])
+        conn = sqlite3.connect(path)
+        conn.execute("create table events (id integer primary key, note text)")
+        conn.executemany("insert into events (note) values (?)", [("row %d" % i,) for i in range(chosen[-1][2])])
+        conn.commit()
+        conn.close()
+        return 0, 'time=x level=INFO msg="renaming database from temporary location"\n', ""
 
 
 @pytest.fixture
@@ -590,6 +621,62 @@ def test_sftp_mounts_the_credential_set_for_its_key(roots, docker):
     assert '"/etc/litestream/ssh_key"' in config and "abc" not in config
     assert_no_secret(result, "abc\n")
     assert_no_secret(docker.calls, "abc\n")
+
+
+# --------------------------------------------------------------------------- Litestream 0.3 replicas
+V03 = "litestream/litestream:0.3.13"
+PLUGIN_REPLICA = {"url": "s3://my-backup-bucket/my-sqlite-application?endpoint=http://127.0.0.1:9000",
+                  "location": "path", "credentials": "lab"}
+
+
+def test_a_0_3_image_lists_generations_then_restores_the_latest_with_0_3_flags(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, image=V03, replica=PLUGIN_REPLICA))
+    assert result["restored"] is True and rows(result["path"]) == 80
+    assert result["replica"] == "s3://my-backup-bucket/my-sqlite-application (endpoint http://127.0.0.1:9000)"
+    assert result["position"] == "5f4d35e0a1b2c3d4" and result["position_time"] == "2026-11-25T12:00:10Z"
+    assert [shlex.split(r[0][-1].split("exec ", 1)[1])[1] for r in docker.runs] == ["generations", "restore"]
+    config = docker.runs[-1][3]
+    assert "replicas:\n      - type: \"s3\"\n        path: \"my-sqlite-application\"\n" in config
+    assert "LITESTREAM_SECRET_ACCESS_KEY" in docker.runs[-1][4] and SECRET not in config
+    assert_no_secret(result, SECRET)
+    assert "restore s3://my-backup-bucket/my-sqlite-application (endpoint http://127.0.0.1:9000) (latest, " \
+           "generation 5f4d35e0a1b2c3d4)" in result["actions"][-1]
+
+
+def test_a_0_3_point_in_time_restore_passes_the_timestamp_to_litestream(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, image=V03, replica=PLUGIN_REPLICA,
+                                                      timestamp="2026-11-25T13:00:05+01:00"))
+    assert rows(result["path"]) == 50 and result["position_time"] == "2026-11-25T12:00:05Z"
+    assert docker.runs[-1][1][-3:-1] == ["-timestamp", "2026-11-25T12:00:05Z"]
+
+
+def test_a_0_3_timestamp_outside_every_generation_fails_with_the_range(roots, docker):
+    result = run_module(litestream_restore.main, args(roots, image=V03, replica=PLUGIN_REPLICA,
+                                                      timestamp="2026-11-24T12:00:00Z"), fail=True)
+    assert "holds generations from 2026-11-25T12:00:00Z to 2026-11-25T12:00:10Z (Litestream 0.3, to the second), " \
+           "none of which spans 2026-11-24T12:00:00Z" in result["msg"]
+    assert len(docker.runs) == 1 and not os.path.exists(str(roots / "srv" / "blog--db"))
+
+
+def test_an_empty_0_3_replica_is_no_backup_and_a_0_5_one_names_the_0_3_layout(roots, docker):
+    docker.replica = []
+    result = run_module(litestream_restore.main, args(roots, image=V03, replica=PLUGIN_REPLICA), fail=True)
+    assert result["msg"].endswith("holds no backup of app.sqlite3 (set if_replica_exists: true to accept that)")
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert "read with a 0.3 image (image: litestream/litestream:0.3.13) and replica.location: path" in result["msg"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"txid": "2"}, "txid: the image litestream/litestream:0.3.13 runs Litestream 0.3, which has no transaction ids"),
+    ({"replica": {"type": "sftp", "host": "backup:2222", "user": "ls", "path": "/srv/b", "host_key": "ssh-ed25519 A",
+                  "location": "path"}},
+     "image: litestream/litestream:0.3.13 runs Litestream 0.3, which reads s3 and file replicas here, not sftp"),
+])
+def test_what_0_3_cannot_do_is_refused_before_docker_runs(roots, docker, overrides, message):
+    params = args(roots, image=V03, replica=PLUGIN_REPLICA)
+    params.update(overrides)
+    result = run_module(litestream_restore.main, params, fail=True)
+    assert message in result["msg"] and docker.calls == []
 
 
 # --------------------------------------------------------------------------- pure helpers
