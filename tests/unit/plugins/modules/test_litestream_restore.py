@@ -141,7 +141,6 @@ class FakeLitestream:
                   "integrity_check": args[args.index("-integrity-check") + 1] if "-integrity-check" in args else "none"}
         return 0, 'time=x level=INFO msg="post-restore integrity check passed"\n' + json.dumps(report, indent=2), ""
 
-
     def litestream_v03(self, command, args, mounts, script):
         """Litestream 0.3.13's generations and restore, in the words the real one prints (test_litestream_v03.py
         runs the real binary and parses the same table). The whole replica is one generation."""
