@@ -169,10 +169,11 @@ class DokkuRunner(CommandRunner):
         return (out or "").strip()
 
     def storage_mounts(self, app):
-        """The app's deploy-phase mounts, read once: [(host, container, options)]."""
+        """The app's deploy-phase mounts, read once: [(host, container, options)], or None when the app does
+        not exist (every storage command verifies the app first and exits 20): one read answers both."""
         if self.version >= (0, 29, 3):
             # bash-era Dokku wants --format right after the app, as two words: this order suits all
-            _rc, out, _err = self.run(["storage:list", app, "--format", "json"])
-            return parse_mount_json(out)
-        _rc, out, _err = self.run(["storage:list", app])
-        return parse_mount_lines(out)
+            rc, out, _err = self.run(["storage:list", app, "--format", "json"], allowed_rc=(0, EXIT_APP_MISSING))
+            return parse_mount_json(out) if rc == 0 else None
+        rc, out, _err = self.run(["storage:list", app], allowed_rc=(0, EXIT_APP_MISSING))
+        return parse_mount_lines(out) if rc == 0 else None

@@ -147,145 +147,17 @@ lock_wait:
   sample: 0.0
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
-    DokkuError, DokkuRunner, check_storage_options, chown_argument, owner_uid, storage_argument_spec)
+    DokkuError, DokkuRunner, check_storage_options, storage_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure, StoragePlan
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-
-STORAGE_ROOT = "/var/lib/dokku/data/storage"
-
-
-def fmt(version):
-    return ".".join(str(part) for part in version)
-
-
-class StorageManager:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.dokku = DokkuRunner(module, module.params["dokku_binary"])
-        self.app = module.params["app"]
-        self.storage = module.params["storage"] or "%s--db" % self.app
-        self.host_path = os.path.join(STORAGE_ROOT, self.storage)
-        self.container_path = module.params["mount_path"]
-        self.result = dict(changed=False, app=self.app, storage_dir=self.host_path,
-                           mount=dict(host_path=self.host_path, container_path=self.container_path),
-                           app_created=False, directory_changed=False, mount_changed=False, restarted=False,
-                           commands=self.dokku.commands, lock_wait=0.0)
-
-    def fail(self, msg):
-        self.module.fail_json(msg=msg, **self.result)
-
-    def validate(self):
-        """Every input check, before the first dokku command (reads included)."""
-        try:
-            self.container_path = check_storage_options(self.params)
-        except v.InvalidValue as exc:
-            self.fail(str(exc))
-        self.result["mount"]["container_path"] = self.container_path
-
-    def wanted_uid(self):
-        """The uid Dokku chowns the directory to (None: chown false), user-namespace offset included."""
-        if self.params["chown"] == "false":
-            return None
-        docker = DockerRunner(self.module, self.params["docker_binary"], commands=self.dokku.commands)
-        return owner_uid(self.params["chown"], docker.userns_remap())
-
-    def write(self, args):
-        """A writing dokku command: run it, or in check mode only record what would run."""
-        if self.module.check_mode:
-            self.dokku.commands.append("dokku " + " ".join(args) + "  # check mode: not run")
-            return
-        self.dokku.run(args)
-
-    def run(self):
-        self.validate()
-        # from the first read to the restart: a parallel run would mount twice (Dokku refuses the second)
-        with HostLock(self.module, "app-%s" % self.app, "app %s" % self.app) as lock:
-            self.result["lock_wait"] = lock.waited
-            self.converge()
-
-    def converge(self):
-        version = self.dokku.version
-        self.result["dokku_version"] = fmt(version)
-        chown_word, error = chown_argument(self.params["chown"], version)
-        if error:
-            self.fail(error)
-        before = {"app_exists": True, "directory": self.directory_state(), "mounts": []}
-        exists = self.dokku.app_exists(self.app)
-        before["app_exists"] = exists
-        if not exists:
-            if self.params["state"] == "absent":
-                self.finish(before, before)
-                return
-            if not self.params["create_app"]:
-                self.fail("app %r does not exist on this host (dokku apps:exists exit 20); create it first or "
-                          "set create_app: true" % self.app)
-            self.write(["apps:create", self.app])
-            self.result["app_created"] = True
-        mounts = self.dokku.storage_mounts(self.app) if exists else []
-        before["mounts"] = ["%s:%s" % (host, cont) for host, cont, _opts in mounts]
-        after = {"app_exists": True, "directory": dict(before["directory"]), "mounts": list(before["mounts"])}
-        wanted = "%s:%s" % (self.host_path, self.container_path)
-        # the mount as Dokku stores it: unmount matches it exactly, so a trailing slash must be Dokku's own
-        present = next(("%s:%s" % (host, cont) for host, cont, _opts in mounts
-                        if host == self.host_path and cont.rstrip("/") == self.container_path.rstrip("/")), None)
-
-        if self.params["state"] == "present":
-            clash = [host for host, cont, _opts in mounts
-                     if cont.rstrip("/") == self.container_path.rstrip("/") and host != self.host_path]
-            if clash:
-                self.fail("app %r already mounts %s at %s; unmount it first or choose another mount_path "
-                          "(nothing was changed)" % (self.app, clash[0], self.container_path))
-            directory = before["directory"]
-            uid = self.wanted_uid()
-            if not directory["exists"] or (uid is not None and directory["uid"] != uid):
-                # --chown and its value as two words: the only form bash-era Dokku parses
-                self.write(["storage:ensure-directory", "--chown", chown_word, self.storage])
-                self.result["directory_changed"] = True
-                after["directory"] = {"exists": True, "uid": uid if uid is not None else directory["uid"]}
-            if not present:
-                self.write(["storage:mount", self.app, wanted])
-                self.result["mount_changed"] = True
-                after["mounts"].append(wanted)
-        elif present:
-            self.write(["storage:unmount", self.app, present])
-            self.result["mount_changed"] = True
-            after["mounts"] = [m for m in after["mounts"] if m != present]
-
-        if self.result["mount_changed"] and self.params["restart"] and exists:
-            self.restart()
-        self.finish(before, after)
-
-    def restart(self):
-        """ps:restart, only for an app that runs: it would start a stopped one (which, unmounted, crash-loops)."""
-        running = self.dokku.app_running(self.app)
-        self.result["app_running"] = running
-        if running == "false":
-            return
-        self.write(["ps:restart", self.app])
-        self.result["restarted"] = True
-
-    def directory_state(self):
-        try:
-            st = os.stat(self.host_path)
-        except OSError:
-            return {"exists": False, "uid": None}
-        return {"exists": True, "uid": st.st_uid}
-
-    def finish(self, before, after):
-        self.result["changed"] = any(self.result[key] for key in
-                                     ("app_created", "directory_changed", "mount_changed", "restarted"))
-        if self.module._diff:
-            self.result["diff"] = {"before": before, "after": after}
-        self.module.exit_json(**self.result)
 
 
 def main():
@@ -293,11 +165,24 @@ def main():
     argument_spec.update(lock_argument_spec())
     argument_spec.update(storage_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    manager = StorageManager(module)
+    params = module.params
+    dokku = DokkuRunner(module, params["dokku_binary"])
+    reads = HostReads(dokku, DockerRunner(module, params["docker_binary"], commands=dokku.commands))
+    plan = StoragePlan(params, params["mount_path"], reads, dokku, module.check_mode, restart=params["restart"])
+    result = plan.result
+    result["lock_wait"] = 0.0
     try:
-        manager.run()
-    except (DokkuError, DockerError, LockTimeout) as exc:
-        manager.fail(str(exc))
+        # every input check, before the first dokku command (reads included)
+        plan.container_path = result["mount"]["container_path"] = check_storage_options(params)
+        # from the first read to the restart: a parallel run would mount twice (Dokku refuses the second)
+        with HostLock(module, "app-%s" % plan.app, "app %s" % plan.app) as lock:
+            result["lock_wait"] = lock.waited
+            plan.converge(reads.mounts([plan.app])[plan.app])
+    except (AppFailure, v.InvalidValue, DokkuError, DockerError, LockTimeout) as exc:
+        module.fail_json(msg=str(exc), **result)
+    if module._diff:
+        result["diff"] = plan.diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -279,265 +279,16 @@ lock_wait:
   sample: 0.0
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
-    common_argument_spec, ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
-    MissingCredentials, load_credentials)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import (
-    DockerError, DockerRunner, container_summary)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-
-LABEL_APP = "dokku_sqlite.litestream.app"
-LABEL_HASH = "dokku_sqlite.litestream.config-hash"
-RESTART_POLICY = "unless-stopped"
-
-
-class ReplicaManager:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.app = module.params["app"]
-        self.name = "dokku.litestream.%s" % self.app
-        self.docker = DockerRunner(module, module.params["docker_binary"])
-        self.storage = module.params["storage"] or "%s--db" % self.app
-        self.actions = []
-        self.fields = None
-        # set by validate(), from the normalised roots
-        self.config_root = self.storage_root = self.credentials_root = None
-        self.storage_dir = self.config_dir = self.config_path = self.env_path = self.key_path = None
-        self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
-                           config_path=None, lock_wait=0.0)
-
-    def validate(self):
-        """Every input check, for every state, before a file is read or a docker command runs."""
-        try:
-            v.app_name(self.app)
-        except v.InvalidValue as exc:
-            self.fail(str(exc))  # no "app <name>:" prefix: the name itself is what is wrong
-        try:
-            self.check_options()
-        except v.InvalidValue as exc:
-            self.fail("app %s: %s" % (self.app, exc))
-        self.storage_dir = os.path.join(self.storage_root, self.storage)
-        self.config_dir = os.path.join(self.config_root, self.app)
-        self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
-        self.env_path = os.path.join(self.config_dir, ls.CREDENTIALS_ENV_FILE)
-        self.key_path = os.path.join(self.config_dir, ls.SSH_KEY_FILE)
-        self.result["config_path"] = self.config_path
-
-    def check_options(self):
-        checked = ls.check_sidecar_options(self.params)
-        self.config_root, self.storage_root = checked["config_root"], checked["storage_root"]
-        self.credentials_root, self.fields = checked["credentials_root"], checked["fields"]
-
-    def fail(self, msg):
-        self.module.fail_json(msg=msg, **self.result)
-
-    def act(self, description, args=None):
-        """Record an action; run its docker command unless in check mode."""
-        self.actions.append(description)
-        if args is not None:
-            if self.module.check_mode:
-                self.docker.commands.append("docker " + " ".join(args) + "  # check mode: not run")
-            else:
-                self.docker.run(args)
-
-    def stop_timeout(self):
-        return self.params["shutdown_sync_timeout"] + 15
-
-    def render(self):
-        """(config, redacted config, credentials file content, credentials dir to mount or None)."""
-        fields = self.fields
-        try:
-            creds = {}
-            if ls.needs_credentials(fields):
-                set_name = fields.get("credentials") or "default"
-                try:
-                    creds = load_credentials(self.credentials_root, set_name, fields["type"])
-                except MissingCredentials as exc:
-                    if not self.module.check_mode:
-                        raise
-                    # in --check the litestream_auth task before this one wrote nothing: predict with it
-                    self.module.warn("%s (check mode: assuming an earlier task creates it)" % exc)
-                    creds = ({"ssh_private_key": "?"} if fields["type"] == "sftp"
-                             else {"access_key_id": "?", "secret_access_key": "?"})
-            options = dict(metrics_port=self.params["metrics_port"],
-                           shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
-                           snapshot_interval=self.params["snapshot_interval"],
-                           snapshot_retention=self.params["snapshot_retention"])
-            config = ls.render_config(self.params["databases"], fields, creds, **options)
-            redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
-        except ls.ConfigError as exc:
-            self.fail("app %s: %s" % (self.app, exc))
-        # the secret files beside the config, each root 0600; "" means the file must not exist
-        secrets = {self.env_path: ls.credentials_env(fields, creds),
-                   self.key_path: creds.get("ssh_private_key") or ""}
-        return config, redacted, secrets
-
-    def create_args(self, config_hash):
-        args = ["container", "create", "--name", self.name,
-                "--restart", RESTART_POLICY,
-                "--network", self.params["network"],
-                "--stop-timeout", str(self.stop_timeout()),
-                "--label", "%s=%s" % (LABEL_APP, self.app),
-                "--label", "%s=%s" % (LABEL_HASH, config_hash),
-                "--volume", "%s:%s" % (self.storage_dir, ls.DEFAULT_MOUNT_DIR),
-                "--volume", "%s:%s:ro" % (self.config_dir, ls.CONFIG_DIR_IN_CONTAINER)]
-        if self.fields["type"] == "file":
-            # a file replica lives on this host: same path inside, so restores need no translation
-            args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
-        # the entrypoint sources the credentials file, so no key is in the env, argv or docker inspect
-        script = ls.entrypoint_script("%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE),
-                                      "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE))
-        args += ["--entrypoint", "/bin/sh", self.params["image"], "-c", script]
-        return args
-
-    def run(self):
-        state = self.params["state"]
-        # bad input fails here, for every state, before a single file is read or docker command runs
-        self.validate()
-        rendered = self.render() if state != "absent" else None
-        # from the inspect to the start: a parallel run would `docker create` the same name (a conflict)
-        with HostLock(self.module, "app-%s" % self.app, "app %s" % self.app) as lock:
-            self.result["lock_wait"] = lock.waited
-            self.converge(state, rendered)
-
-    def converge(self, state, rendered):
-        if rendered is not None:
-            config, redacted, secrets = rendered
-        current = self.docker.inspect_container(self.name)
-        old_config = read_text(self.config_path)
-        before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
-        if state == "absent":
-            self.remove(current, old_config)
-            self.finish(before, {"container": {"exists": False}, "config": None})
-            return
-
-        problem = ls.downgrade_problem(((current or {}).get("Config") or {}).get("Image"), self.params["image"])
-        if problem:
-            self.fail("app %s: %s" % (self.app, problem))
-        # the container's own flags count too: a new mount or stop timeout needs a new container
-        spec = "\n".join(self.create_args(""))
-        config_hash = ls.config_hash(redacted + spec, self.params["image"])
-        self.result.update(config=redacted, config_hash=config_hash)
-        if not os.path.isdir(self.storage_dir):
-            msg = ("storage directory %s does not exist: create it with dokku_sqlite.litestream.dokku_storage "
-                   "first (docker would create it owned by root)" % self.storage_dir)
-            if not self.module.check_mode:
-                self.fail(msg)
-            self.module.warn(msg)
-
-        image_id = self.docker.image_id(self.params["image"])
-        labels = (current or {}).get("Config", {}).get("Labels") or {}
-        recreate = current is not None and (
-            labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
-        old_secrets = dict((path, read_text(path)) for path in secrets)
-        secrets_changed = [path for path, text in secrets.items() if (old_secrets[path] or "") != text]
-        if self.module.check_mode and not secrets_changed and self.rotating_credentials():
-            # the litestream_auth task before this one only predicted its change, so the files still hold the
-            # old secret: predict what the real run writes and restarts
-            secrets_changed = [self.key_path if self.fields["type"] == "sftp" else self.env_path]
-        config_changed = old_config != config
-        was_running = bool(current and current["State"].get("Running"))
-
-        if recreate:
-            if was_running:
-                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
-            self.act("remove container", ["container", "rm", self.name])
-        perms_wrong = ensure_needed(self.config_dir, self.config_path) or any(
-            file_needs_fix(path, 0o600) for path in secrets)
-        if config_changed:
-            self.actions.append("write config")
-        for path in secrets_changed:
-            self.actions.append("%s %s" % ("write" if secrets[path] else "remove", os.path.basename(path)))
-        if perms_wrong and not (config_changed or secrets_changed):
-            self.actions.append("fix config permissions")
-        if (config_changed or secrets_changed or perms_wrong) and not self.module.check_mode:
-            ensure_dir(self.config_dir, 0o700)
-            files = [(self.config_path, old_config, config)] + [
-                (path, old_secrets[path], text) for path, text in secrets.items()]
-            for path, old, new in files:
-                if new and old != new:
-                    write_atomic(path, new, 0o600)
-                elif not new and old is not None:
-                    guarded.unlink(path, self.config_root)
-                elif file_needs_fix(path, 0o600):
-                    guarded.chmod(path, 0o600, self.config_root)
-                    guarded.chown(path, 0, 0, self.config_root)
-
-        exists_after = current is not None and not recreate
-        if not exists_after:
-            self.act("create container", self.create_args(config_hash))
-        else:
-            policy = ((current.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
-            if policy != RESTART_POLICY:
-                # set by hand, or by Dokku's ps:stop (0.36+) on a sidecar of an earlier release that carried the app label
-                self.act("set restart policy %s (was %s)" % (RESTART_POLICY, policy),
-                         ["container", "update", "--restart", RESTART_POLICY, self.name])
-        run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
-        running_now = was_running and exists_after
-        if run_wanted and not running_now:
-            self.act("start container", ["container", "start", self.name])
-        elif run_wanted and (config_changed or secrets_changed):
-            # same hash, new file content: only a secret changed; Litestream reads them at start
-            self.act("restart container (secret rotated)",
-                     ["container", "restart", "--time", str(self.stop_timeout()), self.name])
-        elif not run_wanted and running_now:
-            self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
-
-        after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
-                           "config_hash": config_hash}
-        self.finish(before, {"container": after_container, "config": redacted})
-
-    def remove(self, current, old_config):
-        if current is not None:
-            if current["State"].get("Running"):
-                # a graceful stop lets Litestream finish its last sync; rm -f would SIGKILL it
-                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
-            self.act("remove container", ["container", "rm", self.name])
-        if old_config is not None or os.path.isdir(self.config_dir):
-            self.actions.append("remove config")
-            if not self.module.check_mode:
-                guarded.remove_tree(self.config_dir, self.config_root)
-
-    def rotating_credentials(self):
-        """Whether this run's earlier litestream_auth task changes (or in check mode would change) our set."""
-        if not ls.needs_credentials(self.fields):
-            return False
-        return (self.fields.get("credentials") or "default") in self.params["changed_credentials"]
-
-    @staticmethod
-    def container_view(doc):
-        if not doc:
-            return {"exists": False}
-        return {"exists": True, "running": bool(doc["State"].get("Running")), "image": doc["Config"].get("Image"),
-                "config_hash": (doc["Config"].get("Labels") or {}).get(LABEL_HASH)}
-
-    def finish(self, before, after):
-        self.result["changed"] = bool(self.actions)
-        if not self.module.check_mode:
-            self.result["container"] = container_summary(self.docker.inspect_container(self.name))
-        else:
-            self.result["container"] = after["container"]
-        if self.module._diff:
-            # the configuration as lines (secrets redacted), the container as a second entry
-            self.result["diff"] = [
-                text_diff(before["config"], after["config"], self.config_path),
-                text_diff(state_text(before["container"]), state_text(after["container"]), "container %s" % self.name)]
-        self.module.exit_json(**self.result)
-
-
-def ensure_needed(directory, path):
-    """True when the config directory or file exist with the wrong mode or owner."""
-    return file_needs_fix(directory, 0o700) or file_needs_fix(path, 0o600)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import SidecarPlan
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 
 
 def main():
@@ -548,13 +299,25 @@ def main():
     argument_spec.update(changed_credentials=dict(type="list", elements="str", default=[]))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("state", state, ["replica"]) for state in ("present", "started", "stopped")])
-    manager = ReplicaManager(module)
+    docker = DockerRunner(module, module.params["docker_binary"])
+    plan = SidecarPlan(module.params, docker, module.check_mode, module.warn, want_diff=module._diff)
+    result = plan.result
+    result["lock_wait"] = 0.0
     try:
-        manager.run()
-    except (DockerError, LockTimeout, guarded.OutsideRoot) as exc:
-        manager.fail("app %s: %s" % (manager.app, exc))
-    except (IOError, OSError) as exc:  # the path and the OS error, never file content
-        manager.fail("app %s: %s" % (manager.app, exc))
+        # bad input fails here, for every state, before a single file is read or docker command runs
+        rendered = plan.prepare()
+        # from the inspect to the start: a parallel run would `docker create` the same name (a conflict)
+        with HostLock(module, "app-%s" % plan.app, "app %s" % plan.app) as lock:
+            result["lock_wait"] = lock.waited
+            current = docker.inspect_container(plan.name)
+            image_id = docker.image_id(module.params["image"]) if module.params["state"] != "absent" else None
+            plan.converge(rendered, current, image_id)
+    except AppFailure as exc:
+        module.fail_json(msg=str(exc), **result)
+    except (DockerError, LockTimeout, guarded.OutsideRoot, IOError, OSError) as exc:
+        # the path and the OS error, never file content
+        module.fail_json(msg="app %s: %s" % (plan.app, exc), **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -523,6 +523,9 @@ class RestoreManager:
         verify = params["verify"] or {}
         self.integrity = verify.get("integrity") or "quick"
         self.required_tables = list(verify.get("tables") or [])
+        for table in self.required_tables + list((verify.get("min_rows") or {}).keys()):
+            if not str(table).strip():
+                self.fail("verify.tables and verify.min_rows name tables: an empty name (%r) is no table" % (table,))
         self.min_rows = {}
         for table, value in (verify.get("min_rows") or {}).items():
             try:

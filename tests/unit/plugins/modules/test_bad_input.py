@@ -30,14 +30,14 @@ def only_reads(calls):
 def dokku_rules(version="0.38.27", app_exists=True, mounts="[]"):
     return [
         (("version",), 0, "dokku version %s\n" % version, ""),
-        (("apps:exists",), 0 if app_exists else 20, "", "" if app_exists else " !     App blog does not exist\n"),
-        (("storage:list",), 0, mounts, ""),
+        (("storage:list",), 0 if app_exists else 20, mounts if app_exists else "",
+         "" if app_exists else " !     App blog does not exist\n"),
     ]
 
 
 @pytest.mark.parametrize("args, rules, message", [
     ({"app": "blog"}, dokku_rules(app_exists=False),
-     "app 'blog' does not exist on this host (dokku apps:exists exit 20); create it first or set create_app: true"),
+     "app 'blog' does not exist on this host (dokku storage:list exit 20); create it first or set create_app: true"),
     ({"app": "Blog_App"}, dokku_rules(), "app: 'Blog_App' is not a valid Dokku app name"),
     ({"app": "blog", "storage": "blog/../db"}, dokku_rules(),
      "storage: 'blog/../db' is not a valid storage directory name: use 1 to 200 of the characters [A-Za-z0-9_-]"),

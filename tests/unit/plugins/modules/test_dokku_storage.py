@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import dokku_storage
 
 from .conftest import run_module
@@ -21,7 +22,7 @@ MOUNT = {"host_path": "/STORAGE/blog--db", "container_path": "/app/db/litestream
 
 @pytest.fixture
 def storage_root(tmp_path, monkeypatch):
-    monkeypatch.setattr(dokku_storage, "STORAGE_ROOT", str(tmp_path))
+    monkeypatch.setattr(storage_core, "STORAGE_ROOT", str(tmp_path))
     return tmp_path
 
 
@@ -34,8 +35,9 @@ def rules(version, mounts, exists=True, security=NO_USERNS, running="true"):
         (("--quiet", "ps:report"), 0, running + "\n", ""),
         (("info", "--format"), 0, security, ""),
         (("version",), 0, "dokku version %s\n" % version, ""),
-        (("apps:exists",), 0 if exists else 20, "", ""),
-        (("storage:list",), 0, json.dumps(mounts), ""),
+        # every storage command verifies the app first: exit 20 for a missing one
+        (("storage:list",), 0 if exists else 20, json.dumps(mounts) if exists else "", "" if exists else
+         " !     App blog does not exist\n"),
         (("apps:create",), 0, "", ""),
         (("storage:ensure-directory",), 0, "", ""),
         (("storage:mount",), 0, "", ""),
@@ -49,7 +51,7 @@ def test_first_run_writes_directory_mount_and_restarts_once(version, storage_roo
     recorder = commands(rules(version, []))
     result = run_module(dokku_storage.main, {"app": "blog"})
     host = os.path.join(str(storage_root), "blog--db")
-    assert [c for c in recorder.calls if c[0] not in ("version", "apps:exists", "storage:list", "info", "--quiet")] == [
+    assert [c for c in recorder.calls if c[0] not in ("version", "storage:list", "info", "--quiet")] == [
         ["storage:ensure-directory", "--chown", "herokuish", "blog--db"],
         ["storage:mount", "blog", host + ":/app/db/litestream"],
         ["ps:restart", "blog"],
@@ -65,8 +67,8 @@ def test_everything_in_place_runs_only_reads(storage_root, commands):
     recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))]))
     result = run_module(dokku_storage.main, {"app": "blog"})
     assert result["changed"] is False
-    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "storage:list", "info"]
-    assert result["commands"] == ["dokku version", "dokku apps:exists blog", "dokku storage:list blog --format json",
+    assert [c[0] for c in recorder.calls] == ["version", "storage:list", "info"]
+    assert result["commands"] == ["dokku version", "dokku storage:list blog --format json",
                                   "docker info --format {{json .SecurityOptions}}"]
 
 
@@ -83,7 +85,7 @@ def test_check_mode_predicts_and_runs_only_reads(storage_root, commands):
     recorder = commands(rules("0.38.27", [], exists=False))
     result = run_module(dokku_storage.main, {"app": "blog", "create_app": True}, check=True, diff=True)
     assert result["changed"] and result["app_created"] and result["mount_changed"]
-    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "info"]
+    assert [c[0] for c in recorder.calls] == ["version", "storage:list", "info"]
     assert "dokku apps:create blog  # check mode: not run" in result["commands"]
     assert result["diff"]["before"]["app_exists"] is False and result["diff"]["after"]["app_exists"] is True
     assert not (storage_root / "blog--db").exists()
@@ -167,7 +169,7 @@ def test_chown_false_leaves_the_owner_alone_and_asks_docker_nothing(storage_root
     recorder = commands(rules("0.38.27", [dict(MOUNT, host_path=str(host))]))
     result = run_module(dokku_storage.main, {"app": "blog", "chown": "false"})
     assert result["changed"] is False
-    assert [c[0] for c in recorder.calls] == ["version", "apps:exists", "storage:list"]
+    assert [c[0] for c in recorder.calls] == ["version", "storage:list"]
 
 
 @pytest.mark.parametrize("version,word", [("0.30.5", "packeto"), ("0.35.17", "paketo"), ("0.38.27", "paketo")])

@@ -16,6 +16,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lock
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_replica, litestream_restore)
 
@@ -53,7 +54,7 @@ def root(tmp_path, monkeypatch):
     (setdir / "credentials.json").write_text(json.dumps({"access_key_id": "AKIALAB", "secret_access_key": SECRET}))
     (tmp_path / "storage" / "blog--db").mkdir(parents=True)
     (tmp_path / "srv").mkdir()
-    monkeypatch.setattr(dokku_storage, "STORAGE_ROOT", str(tmp_path / "storage"))
+    monkeypatch.setattr(storage_core, "STORAGE_ROOT", str(tmp_path / "storage"))
     monkeypatch.setattr(litestream_auth, "dokku_ids", lambda: None)
     return tmp_path
 
@@ -100,8 +101,7 @@ def test_check_mode_does_not_wait_for_a_held_lock(name, root, lock_dir, monkeypa
     if name == "dokku_storage":
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: {
-            "version": (0, "dokku version 0.38.27\n", ""), "apps:exists": (0, "", ""),
-            "storage:list": (0, "[]", ""), "info": (0, "[]\n", ""), "--quiet": (0, "true\n", "")}[argv[1]])
+            "version": (0, "dokku version 0.38.27\n", ""), "storage:list": (0, "[]", ""), "info": (0, "[]\n", ""), "--quiet": (0, "true\n", "")}[argv[1]])
     elif name == "litestream_replica":
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command",
@@ -128,14 +128,13 @@ def test_the_second_run_waits_for_the_first_then_finds_the_work_done(root, lock_
 
     def run_command(self, argv, **kwargs):
         calls.append(argv[1])
-        return {"version": (0, "dokku version 0.38.27\n", ""), "apps:exists": (0, "", ""),
-                "storage:list": (0, json.dumps(mounts), ""), "info": (0, "[]\n", "")}[argv[1]]
+        return {"version": (0, "dokku version 0.38.27\n", ""), "storage:list": (0, json.dumps(mounts), ""), "info": (0, "[]\n", "")}[argv[1]]
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
     holders(lock_dir / "app-blog.lock", seconds=1)
     result = run_module(dokku_storage.main, {"app": "blog", "lock_timeout": 60})
     assert result["lock_wait"] > 0
-    assert result["changed"] is False and calls == ["version", "apps:exists", "storage:list", "info"]
+    assert result["changed"] is False and calls == ["version", "storage:list", "info"]
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

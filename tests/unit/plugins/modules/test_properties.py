@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_drill_report, litestream_replica, litestream_restore)
 
@@ -347,7 +348,7 @@ def property_test(build, main, fake=None, patch=None):
         parent = Path(tempfile.mkdtemp(dir=str(tmp_path)))
         sandbox = make_sandbox(parent, secret)
         monkeypatch.setattr(tempfile, "tempdir", str(sandbox / "tmp"))
-        monkeypatch.setattr(dokku_storage, "STORAGE_ROOT", str(sandbox / "storage"))
+        monkeypatch.setattr(storage_core, "STORAGE_ROOT", str(sandbox / "storage"))
         host["fake"] = fake() if fake else GenericHost()
         args = data.draw(build(str(sandbox), secret), label="args")
         try:

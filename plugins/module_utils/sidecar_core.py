@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One app's Litestream sidecar: plan from what was read (its container, the image), then apply.
+
+Shared by litestream_replica (one app, its own reads) and litestream_host (every app of the host, read
+in one `docker inspect`). It raises AppFailure instead of ending the module, so a host-level run can go
+on with the other apps.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
+    ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    MissingCredentials, load_credentials)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
+LABEL_APP = "dokku_sqlite.litestream.app"
+LABEL_HASH = "dokku_sqlite.litestream.config-hash"
+RESTART_POLICY = "unless-stopped"
+
+
+def sidecar_name(app):
+    return "dokku.litestream.%s" % app
+
+
+class SidecarPlan:
+    """Converge one app's sidecar. `docker` runs the writes (and records them in its `commands`); `warn`
+    takes a warning; the caller passes the container's inspect document and the image id it read."""
+
+    def __init__(self, params, docker, check_mode, warn, want_diff=False):
+        self.params = params
+        self.check_mode = check_mode
+        self.warn = warn
+        self.want_diff = want_diff
+        self.app = params["app"]
+        self.name = sidecar_name(self.app)
+        self.docker = docker
+        self.storage = params["storage"] or "%s--db" % self.app
+        self.actions = []
+        self.current = None    # the container's inspect document as read
+        self.fields = None
+        # set by validate(), from the normalised roots
+        self.config_root = self.storage_root = self.credentials_root = None
+        self.storage_dir = self.config_dir = self.config_path = self.env_path = self.key_path = None
+        self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
+                           config_path=None)
+
+    def validate(self):
+        """Every input check, for every state, before a file is read or a docker command runs."""
+        try:
+            v.app_name(self.app)
+        except v.InvalidValue as exc:
+            raise AppFailure(str(exc))  # no "app <name>:" prefix: the name itself is what is wrong
+        try:
+            self.check_options()
+        except v.InvalidValue as exc:
+            raise AppFailure("app %s: %s" % (self.app, exc))
+        self.storage_dir = os.path.join(self.storage_root, self.storage)
+        self.config_dir = os.path.join(self.config_root, self.app)
+        self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
+        self.env_path = os.path.join(self.config_dir, ls.CREDENTIALS_ENV_FILE)
+        self.key_path = os.path.join(self.config_dir, ls.SSH_KEY_FILE)
+        self.result["config_path"] = self.config_path
+
+    def check_options(self):
+        checked = ls.check_sidecar_options(self.params)
+        self.config_root, self.storage_root = checked["config_root"], checked["storage_root"]
+        self.credentials_root, self.fields = checked["credentials_root"], checked["fields"]
+
+    def fail(self, msg):
+        raise AppFailure(msg)
+
+    def act(self, description, args=None):
+        """Record an action; run its docker command unless in check mode."""
+        self.actions.append(description)
+        if args is not None:
+            if self.check_mode:
+                self.docker.commands.append("docker " + " ".join(args) + "  # check mode: not run")
+            else:
+                self.docker.run(args)
+
+    def stop_timeout(self):
+        return self.params["shutdown_sync_timeout"] + 15
+
+    def render(self):
+        """(config, redacted config, credentials file content, credentials dir to mount or None)."""
+        fields = self.fields
+        try:
+            creds = {}
+            if ls.needs_credentials(fields):
+                set_name = fields.get("credentials") or "default"
+                try:
+                    creds = load_credentials(self.credentials_root, set_name, fields["type"])
+                except MissingCredentials as exc:
+                    if not self.check_mode:
+                        raise
+                    # in --check the litestream_auth task before this one wrote nothing: predict with it
+                    self.warn("%s (check mode: assuming an earlier task creates it)" % exc)
+                    creds = ({"ssh_private_key": "?"} if fields["type"] == "sftp"
+                             else {"access_key_id": "?", "secret_access_key": "?"})
+            options = dict(metrics_port=self.params["metrics_port"],
+                           shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
+                           snapshot_interval=self.params["snapshot_interval"],
+                           snapshot_retention=self.params["snapshot_retention"])
+            config = ls.render_config(self.params["databases"], fields, creds, **options)
+            redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
+        except ls.ConfigError as exc:
+            self.fail("app %s: %s" % (self.app, exc))
+        # the secret files beside the config, each root 0600; "" means the file must not exist
+        secrets = {self.env_path: ls.credentials_env(fields, creds),
+                   self.key_path: creds.get("ssh_private_key") or ""}
+        return config, redacted, secrets
+
+    def create_args(self, config_hash):
+        args = ["container", "create", "--name", self.name,
+                "--restart", RESTART_POLICY,
+                "--network", self.params["network"],
+                "--stop-timeout", str(self.stop_timeout()),
+                "--label", "%s=%s" % (LABEL_APP, self.app),
+                "--label", "%s=%s" % (LABEL_HASH, config_hash),
+                "--volume", "%s:%s" % (self.storage_dir, ls.DEFAULT_MOUNT_DIR),
+                "--volume", "%s:%s:ro" % (self.config_dir, ls.CONFIG_DIR_IN_CONTAINER)]
+        if self.fields["type"] == "file":
+            # a file replica lives on this host: same path inside, so restores need no translation
+            args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
+        # the entrypoint sources the credentials file, so no key is in the env, argv or docker inspect
+        script = ls.entrypoint_script("%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE),
+                                      "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE))
+        args += ["--entrypoint", "/bin/sh", self.params["image"], "-c", script]
+        return args
+
+    def prepare(self):
+        """Validate and render: every input check, before a file is read or a docker command runs."""
+        self.validate()
+        return self.render() if self.params["state"] != "absent" else None
+
+    def converge(self, rendered, current, image_id):
+        """current: the container's inspect document (None: no container); image_id: the wanted image's id
+        on the host (None: not pulled). Returns the result; raises AppFailure."""
+        state = self.params["state"]
+        if rendered is not None:
+            config, redacted, secrets = rendered
+        self.current = current
+        old_config = read_text(self.config_path)
+        before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
+        if state == "absent":
+            self.remove(current, old_config)
+            return self.finish(before, {"container": {"exists": False}, "config": None})
+
+        problem = ls.downgrade_problem(((current or {}).get("Config") or {}).get("Image"), self.params["image"])
+        if problem:
+            self.fail("app %s: %s" % (self.app, problem))
+        # the container's own flags count too: a new mount or stop timeout needs a new container
+        spec = "\n".join(self.create_args(""))
+        config_hash = ls.config_hash(redacted + spec, self.params["image"])
+        self.result.update(config=redacted, config_hash=config_hash)
+        if not os.path.isdir(self.storage_dir):
+            msg = ("storage directory %s does not exist: create it with dokku_sqlite.litestream.dokku_storage "
+                   "first (docker would create it owned by root)" % self.storage_dir)
+            if not self.check_mode:
+                self.fail(msg)
+            self.warn(msg)
+
+        labels = (current or {}).get("Config", {}).get("Labels") or {}
+        recreate = current is not None and (
+            labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
+        old_secrets = dict((path, read_text(path)) for path in secrets)
+        secrets_changed = [path for path, text in secrets.items() if (old_secrets[path] or "") != text]
+        if self.check_mode and not secrets_changed and self.rotating_credentials():
+            # the litestream_auth task before this one only predicted its change, so the files still hold the
+            # old secret: predict what the real run writes and restarts
+            secrets_changed = [self.key_path if self.fields["type"] == "sftp" else self.env_path]
+        config_changed = old_config != config
+        was_running = bool(current and current["State"].get("Running"))
+
+        if recreate:
+            if was_running:
+                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+            self.act("remove container", ["container", "rm", self.name])
+        perms_wrong = ensure_needed(self.config_dir, self.config_path) or any(
+            file_needs_fix(path, 0o600) for path in secrets)
+        if config_changed:
+            self.actions.append("write config")
+        for path in secrets_changed:
+            self.actions.append("%s %s" % ("write" if secrets[path] else "remove", os.path.basename(path)))
+        if perms_wrong and not (config_changed or secrets_changed):
+            self.actions.append("fix config permissions")
+        if (config_changed or secrets_changed or perms_wrong) and not self.check_mode:
+            ensure_dir(self.config_dir, 0o700)
+            files = [(self.config_path, old_config, config)] + [
+                (path, old_secrets[path], text) for path, text in secrets.items()]
+            for path, old, new in files:
+                if new and old != new:
+                    write_atomic(path, new, 0o600)
+                elif not new and old is not None:
+                    guarded.unlink(path, self.config_root)
+                elif file_needs_fix(path, 0o600):
+                    guarded.chmod(path, 0o600, self.config_root)
+                    guarded.chown(path, 0, 0, self.config_root)
+
+        exists_after = current is not None and not recreate
+        if not exists_after:
+            self.act("create container", self.create_args(config_hash))
+        else:
+            policy = ((current.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+            if policy != RESTART_POLICY:
+                # set by hand, or by Dokku's ps:stop (0.36+) on a sidecar of an earlier release that carried the app label
+                self.act("set restart policy %s (was %s)" % (RESTART_POLICY, policy),
+                         ["container", "update", "--restart", RESTART_POLICY, self.name])
+        run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
+        running_now = was_running and exists_after
+        if run_wanted and not running_now:
+            self.act("start container", ["container", "start", self.name])
+        elif run_wanted and (config_changed or secrets_changed):
+            # same hash, new file content: only a secret changed; Litestream reads them at start
+            self.act("restart container (secret rotated)",
+                     ["container", "restart", "--time", str(self.stop_timeout()), self.name])
+        elif not run_wanted and running_now:
+            self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+
+        after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
+                           "config_hash": config_hash}
+        return self.finish(before, {"container": after_container, "config": redacted})
+
+    def remove(self, current, old_config):
+        if current is not None:
+            if current["State"].get("Running"):
+                # a graceful stop lets Litestream finish its last sync; rm -f would SIGKILL it
+                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+            self.act("remove container", ["container", "rm", self.name])
+        if old_config is not None or os.path.isdir(self.config_dir):
+            self.actions.append("remove config")
+            if not self.check_mode:
+                guarded.remove_tree(self.config_dir, self.config_root)
+
+    def rotating_credentials(self):
+        """Whether this run's earlier litestream_auth task changes (or in check mode would change) our set."""
+        if not ls.needs_credentials(self.fields):
+            return False
+        return (self.fields.get("credentials") or "default") in self.params["changed_credentials"]
+
+    @staticmethod
+    def container_view(doc):
+        if not doc:
+            return {"exists": False}
+        return {"exists": True, "running": bool(doc["State"].get("Running")), "image": doc["Config"].get("Image"),
+                "config_hash": (doc["Config"].get("Labels") or {}).get(LABEL_HASH)}
+
+    def finish(self, before, after):
+        self.result["changed"] = bool(self.actions)
+        if self.check_mode:
+            self.result["container"] = after["container"]
+        elif self.actions:
+            self.result["container"] = container_summary(self.docker.inspect_container(self.name))
+        else:  # nothing ran: the container is as it was read
+            self.result["container"] = container_summary(self.current)
+        if self.want_diff:
+            # the configuration as lines (secrets redacted), the container as a second entry
+            self.result["diff"] = [
+                text_diff(before["config"], after["config"], self.config_path),
+                text_diff(state_text(before["container"]), state_text(after["container"]), "container %s" % self.name)]
+        return self.result
+
+
+def ensure_needed(directory, path):
+    """True when the config directory or file exist with the wrong mode or owner."""
+    return file_needs_fix(directory, 0o700) or file_needs_fix(path, 0o600)
+
+
