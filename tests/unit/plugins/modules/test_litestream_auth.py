@@ -13,6 +13,7 @@ import stat
 
 import pytest
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_auth
 
 from .conftest import assert_no_secret, run_module, snapshot
@@ -28,7 +29,7 @@ SFTP_PASSWORD = "hunter2-sftp-password"
 @pytest.fixture(autouse=True)
 def patched(monkeypatch):
     # deterministic whatever the machine: no dokku user unless a test says so
-    monkeypatch.setattr(litestream_auth, "dokku_ids", lambda: None)
+    monkeypatch.setattr(auth_core, "dokku_ids", lambda: None)
 
 
 @pytest.fixture
@@ -326,7 +327,7 @@ def test_plugin_compat_writes_the_plugin_files(root):
 
 
 def test_plugin_compat_files_belong_to_the_dokku_user(root, monkeypatch):
-    monkeypatch.setattr(litestream_auth, "dokku_ids", lambda: (4242, 4343))
+    monkeypatch.setattr(auth_core, "dokku_ids", lambda: (4242, 4343))
     run(s3_args(root, plugin_compat=True))
     for name in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY"):
         st = os.stat(str(root / name))

@@ -15,6 +15,7 @@ import pytest
 
 from ansible.module_utils import basic
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lock
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
@@ -55,7 +56,7 @@ def root(tmp_path, monkeypatch):
     (tmp_path / "storage" / "blog--db").mkdir(parents=True)
     (tmp_path / "srv").mkdir()
     monkeypatch.setattr(storage_core, "STORAGE_ROOT", str(tmp_path / "storage"))
-    monkeypatch.setattr(litestream_auth, "dokku_ids", lambda: None)
+    monkeypatch.setattr(auth_core, "dokku_ids", lambda: None)
     return tmp_path
 
 

@@ -1,0 +1,354 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One credential set on disk: read it once, plan the wanted files, diff, then act (unless in check mode).
+
+Shared by litestream_auth (one set) and litestream_host (every set of the host, in the same run as the
+apps). Failures raise CredentialFailure, so a host-level run reports them with the set's name.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import grp
+import json
+import os
+import pwd
+import re
+import stat
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import state_text, text_diff
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    FIELDS, JSON_FIELDS, SECRET_FIELDS)
+
+
+class CredentialFailure(Exception):
+    """The set cannot be written or removed; the message names the path, never a secret."""
+
+    def __init__(self, msg, name, path):
+        super(CredentialFailure, self).__init__(msg)
+        self.name = name
+        self.path = path
+
+
+CREDENTIALS_FILE = "credentials.json"
+SSH_KEY_FILE = "ssh_key"
+# file name in credentials_root -> field, as the dokku-litestream plugin reads them
+PLUGIN_FILES = (("ACCESS_KEY_ID", "access_key_id"), ("SECRET_ACCESS_KEY", "secret_access_key"))
+REDACTED = "<redacted>"
+ELLIPSIS = u"\u2026"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+COMPAT_ROOT_MODE = 0o710    # root:dokku, the dokku user may open the plugin files but not list
+COMPAT_PARENT_MODE = 0o711  # parents created for plugin_compat: traversable, not listable
+# What a set directory may hold for state=absent to remove it: our two files and our own temp files.
+OWN_FILE_RE = re.compile(r"(credentials\.json|ssh_key)|\.(credentials\.json|ssh_key)\.[0-9a-f]{12}\.tmp")
+
+
+def dokku_ids():
+    """(uid, gid) of the dokku user, or None when the host has none."""
+    try:
+        entry = pwd.getpwnam("dokku")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def show(field, value):
+    """How a field's value appears in a diff."""
+    if field in SECRET_FIELDS:
+        return REDACTED
+    if field == "access_key_id":
+        return value[:4] + ELLIPSIS
+    return value
+
+
+def owner_name(uid, gid):
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return "%s:%s" % (user, group)
+
+
+def describe(mode, uid, gid):
+    return "%04o %s" % (mode, owner_name(uid, gid))
+
+
+def lstat_or_none(path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+class LitestreamAuth(object):
+    """Read the stored set once, compute the wanted one, diff them, then act (unless in check mode)."""
+
+    def __init__(self, params, check_mode, want_diff=False):
+        self.check_mode = check_mode
+        self.want_diff = want_diff
+        self.name = params["name"]
+        self.state = params["state"]
+        self.root = v.collection_root(params["credentials_root"], "credentials_root")
+        self.path = os.path.join(self.root, self.name)
+        self.plugin_compat = params["plugin_compat"]
+        self.given = dict((f, params[f]) for f in FIELDS if params.get(f) is not None)
+        if "ssh_private_key" in self.given and not self.given["ssh_private_key"].endswith("\n"):
+            self.given["ssh_private_key"] += "\n"
+        self.dokku = dokku_ids()
+        self.current = {}        # field -> stored value
+        self.ops = []            # planned operations, applied in order
+        self.before_files = {}   # path -> "0600 root:root"
+        self.after_files = {}
+
+    # ---- reading -------------------------------------------------------------------------------
+    def fail(self, msg):
+        raise CredentialFailure(msg, self.name, self.path)
+
+    def read_bytes(self, path):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            self.fail("cannot read %s: %s" % (path, exc.strerror))
+
+    def read(self):
+        """Load the stored fields of the set (the files are root-only; this module runs as root)."""
+        st = lstat_or_none(self.path)
+        if st is None:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self.fail("%s exists and is not a directory; refusing to touch it" % self.path)
+        cred = os.path.join(self.path, CREDENTIALS_FILE)
+        st = lstat_or_none(cred)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            try:
+                data = json.loads(self.read_bytes(cred).decode("utf-8"))
+            except ValueError:  # unreadable content is rewritten; never quote it (it may hold a secret)
+                data = {}
+            if isinstance(data, dict):
+                for field in JSON_FIELDS:
+                    if isinstance(data.get(field), str):
+                        self.current[field] = data[field]
+        key = os.path.join(self.path, SSH_KEY_FILE)
+        st = lstat_or_none(key)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            self.current["ssh_private_key"] = self.read_bytes(key).decode("utf-8", "replace")
+
+    # ---- planning ------------------------------------------------------------------------------
+    def want_dir(self, path, mode, uid, gid, accept=()):
+        """Plan a directory with this mode and owner; ``accept`` lists other (mode, uid, gid) that are fine."""
+        st = lstat_or_none(path)
+        wanted = describe(mode, uid, gid)
+        if st is None:
+            self.ops.append(("mkdir", path, mode, uid, gid))
+            self.after_files[path] = wanted
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self.fail("%s exists and is not a directory; refusing to touch it" % path)
+        have = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        self.before_files[path] = describe(*have)
+        if have == (mode, uid, gid) or have in accept:
+            self.after_files[path] = self.before_files[path]
+            return
+        self.ops.append(("fix", path, mode, uid, gid))
+        self.after_files[path] = wanted
+
+    def want_file(self, path, data, mode, uid, gid):
+        """Plan a regular file with exactly this content, mode and owner."""
+        st = lstat_or_none(path)
+        self.after_files[path] = describe(mode, uid, gid)
+        if st is not None:
+            self.before_files[path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        if st is None or not stat.S_ISREG(st.st_mode) or self.read_bytes(path) != data:
+            self.ops.append(("write", path, data, mode, uid, gid))
+        elif (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (mode, uid, gid):
+            self.ops.append(("fix", path, mode, uid, gid))
+
+    def want_gone(self, path):
+        st = lstat_or_none(path)
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.fail("%s is a directory; refusing to remove it" % path)
+        self.before_files[path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        self.ops.append(("unlink", path))
+
+    def missing_parents(self):
+        """Ancestors of credentials_root that do not exist yet, outermost first."""
+        missing = []
+        parent = os.path.dirname(self.root)
+        while parent and lstat_or_none(parent) is None and parent != os.path.dirname(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        return list(reversed(missing))
+
+    def plan_present(self):
+        compat = self.plugin_compat and self.dokku is not None
+        parent_mode = COMPAT_PARENT_MODE if compat else DIR_MODE
+        for parent in self.missing_parents():
+            self.ops.append(("mkdir", parent, parent_mode, 0, 0))
+            self.after_files[parent] = describe(parent_mode, 0, 0)
+        if compat:
+            self.want_dir(self.root, COMPAT_ROOT_MODE, 0, self.dokku[1])
+        else:
+            accept = [(COMPAT_ROOT_MODE, 0, self.dokku[1])] if self.dokku else []
+            self.want_dir(self.root, DIR_MODE, 0, 0, accept)
+        self.want_dir(self.path, DIR_MODE, 0, 0)
+        stored = dict((f, v) for f, v in self.given.items() if f in JSON_FIELDS)
+        content = json.dumps(stored, indent=2, sort_keys=True) + "\n"
+        self.want_file(os.path.join(self.path, CREDENTIALS_FILE), content.encode("utf-8"), FILE_MODE, 0, 0)
+        key = os.path.join(self.path, SSH_KEY_FILE)
+        if "ssh_private_key" in self.given:
+            self.want_file(key, self.given["ssh_private_key"].encode("utf-8"), FILE_MODE, 0, 0)
+        else:
+            self.want_gone(key)
+        if self.plugin_compat:
+            uid, gid = self.dokku if compat else (0, 0)
+            for filename, field in PLUGIN_FILES:
+                data = (self.given[field] + "\n").encode("utf-8")
+                self.want_file(os.path.join(self.root, filename), data, FILE_MODE, uid, gid)
+
+    def plan_absent(self):
+        st = lstat_or_none(self.path)
+        if st is not None:
+            self.check_removable(st)
+            entries = [os.path.join(self.path, entry) for entry in sorted(os.listdir(self.path))]
+            for full in entries:
+                est = os.lstat(full)
+                self.before_files[full] = describe(stat.S_IMODE(est.st_mode), est.st_uid, est.st_gid)
+            self.before_files[self.path] = describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+            # file by file, then the empty directory: never a recursive removal
+            self.ops.append(("remove set", self.path, entries))
+        if self.plugin_compat:
+            for filename, dummy in PLUGIN_FILES:
+                self.want_gone(os.path.join(self.root, filename))
+
+    def check_removable(self, st):
+        """Fail unless the set directory is one this module made: root-owned 0700, only our regular files."""
+        if not stat.S_ISDIR(st.st_mode):
+            self.fail("%s exists and is not a directory; refusing to remove it" % self.path)
+        if (stat.S_IMODE(st.st_mode), st.st_uid) != (DIR_MODE, 0):
+            self.fail("%s is %s, not 0700 root as this module makes a credential set; refusing to remove it "
+                      "(nothing was removed)" % (self.path, describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)))
+        for entry in os.listdir(self.path):
+            est = os.lstat(os.path.join(self.path, entry))
+            if not OWN_FILE_RE.fullmatch(entry) or not stat.S_ISREG(est.st_mode):
+                self.fail("%s holds %s, which this module did not write; refusing to remove the set (nothing was "
+                          "removed)" % (self.path, v.shown(entry)))
+
+    # ---- acting --------------------------------------------------------------------------------
+    @staticmethod
+    def set_owner_mode(path, mode, uid, gid):
+        st = os.lstat(path)
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(path, uid, gid)
+        os.chmod(path, mode)  # after chown, which may clear set-id bits; never a symlink here (lstat'ed)
+
+    @staticmethod
+    def fsync_dir(path):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_atomic(self, path, data, mode, uid, gid):
+        """Temp file in the same directory, 0600 from its creation, fsync, rename over the old file."""
+        directory, base = os.path.split(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        while True:
+            tmp = os.path.join(directory, ".%s.%s.tmp" % (base, os.urandom(6).hex()))
+            try:
+                fd = os.open(tmp, flags, 0o600)
+                break
+            except FileExistsError:
+                continue
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if (uid, gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(handle.fileno(), uid, gid)
+                os.fchmod(handle.fileno(), mode)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.fsync_dir(directory)
+
+    def apply(self):
+        for op in self.ops:
+            kind, path = op[0], op[1]
+            try:
+                if kind == "mkdir":
+                    os.mkdir(path, 0o700)
+                    self.set_owner_mode(path, *op[2:])
+                elif kind == "fix":
+                    if path not in (self.root, self.path):
+                        guarded.checked(path, self.root, "change the mode of")
+                    self.set_owner_mode(path, *op[2:])
+                elif kind == "write":
+                    guarded.checked(path, self.root, "write")
+                    self.write_atomic(path, *op[2:])
+                elif kind == "unlink":
+                    guarded.unlink(path, self.root)
+                    self.fsync_dir(os.path.dirname(path))
+                elif kind == "remove set":
+                    for entry in op[2]:
+                        guarded.unlink(entry, self.path)
+                    guarded.rmdir(path, self.root)
+                    self.fsync_dir(os.path.dirname(path))
+            except guarded.OutsideRoot as exc:
+                self.fail(str(exc))
+            except OSError as exc:  # the message names the path and the OS error, never file content
+                self.fail("cannot %s %s: %s" % (kind, path, exc.strerror or exc))
+
+    # ---- the whole run -------------------------------------------------------------------------
+    def run(self):
+        self.read()
+        if self.state == "present":
+            self.plan_present()
+            wanted = self.given
+        else:
+            self.plan_absent()
+            wanted = {}
+        changed_fields = sorted(f for f in FIELDS if self.current.get(f) != wanted.get(f))
+        changed = bool(self.ops)
+        if changed and not self.check_mode:
+            self.apply()
+        result = dict(
+            changed=changed,
+            name=self.name,
+            path=self.path,
+            fields=sorted(wanted),
+            changed_fields=changed_fields,
+            files=[op[1] for op in self.ops],
+        )
+        if self.want_diff:
+            result["diff"] = self.diff(wanted, changed_fields)
+        return result
+
+    def diff(self, wanted, changed_fields):
+        before = dict((f, show(f, v)) for f, v in self.current.items())
+        after = dict((f, show(f, v)) for f, v in wanted.items())
+        for field in changed_fields:
+            # a masked value hides the change; say so when both sides look alike
+            if field in before and field in after and before[field] == after[field]:
+                after[field] += " (changed)"
+        before["files"] = self.before_files
+        after["files"] = dict((p, d) for p, d in self.after_files.items())
+        # text lines, so --diff shows which field or file changed (secrets redacted above)
+        return text_diff(state_text(before), state_text(after), self.path)
