@@ -6,8 +6,10 @@ sections 1 and 2; the stand-in's own tests assert it). The sidecar therefore car
 these tests prove, on both lab generations (0.38.27 and 0.37.10), that a maintenance stop and start by
 hand, a restore with the restore playbook followed by a reboot, and a restore of a stopped app leave the
 sidecar running with restart policy unless-stopped and replicating, with no playbook run in between, and
-that the next provision run then reports changed=0.
+that the next provision run then reports changed=0. They also prove the outcomes of apps:destroy, apps:rename
+and apps:clone that the README's table "What each Dokku command does to replication" lists.
 """
+import sqlite3
 import subprocess
 import time
 
@@ -15,10 +17,12 @@ import pytest
 
 from test_replication import (  # noqa: F401  (replicating is a fixture)
     CONFIG_ROOT, DEPLOY_DEMO, LAG, STORAGE_ROOT, extra_vars_file, inventory_apps, app_running, apps_of, assert_replica_current, assert_replication_resumes, provision, recap, replicating,
-    sidecar, sidecar_states, wait_for, writer_active,
+    live_rows, restore, sidecar, sidecar_states, wait_for, writer_active,
 )
 
 RESTORE = "dokku_sqlite.litestream.restore"
+MOUNT_PATH = "/app/db/litestream"  # the entries' default mount_path
+GENERATIONS = ["dokku-0.38.27", "dokku-0.37.10"]
 
 
 def s3_app(lab, host):
@@ -45,7 +49,73 @@ def assert_nothing_to_repair(lab):
     assert all(n == 0 for n in changed.values()), f"provision after the commands changed something: {changed}"
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["dokku-0.38.27", "dokku-0.37.10"])
+def app_exists(lab, host, app):
+    """True or False from `dokku apps:exists` (exit 20 for a missing app); anything else fails."""
+    rc = lab.dokku(host, "apps:exists", app, check=False).returncode
+    assert rc in (0, 20), f"dokku apps:exists {app} on {host['name']}: exit {rc}"
+    return rc == 0
+
+
+def storage_list(lab, host, app):
+    """The app's mounts as Dokku lists them (`host:container` per line)."""
+    return lab.dokku(host, "--quiet", "storage:list", app).stdout.split()
+
+
+def container_state(lab, host, name):
+    """(container id, running) of any container by name, None when there is none."""
+    proc = lab.ssh(host, f"docker container inspect --format '{{{{.Id}}}} {{{{.State.Running}}}}' {name}", check=False)
+    if proc.returncode != 0:
+        assert "No such" in proc.stderr, f"docker container inspect {name} on {host['name']}: {proc.stderr}"
+        return None
+    cid, running = proc.stdout.split()
+    return cid, running == "true"
+
+
+def container_mounts(lab, host, name):
+    out = lab.ssh(host, f"docker container inspect --format '{{{{range .Mounts}}}}{{{{.Source}}}}:{{{{.Destination}}}} "
+                        f"{{{{end}}}}' {name}").stdout
+    return set(out.split())
+
+
+def users_of(lab, host, directory):
+    """Names of the running containers that mount `directory`."""
+    out = lab.ssh(host, "docker ps -q | xargs -r docker container inspect --format "
+                        "'{{.Name}}{{range .Mounts}} {{.Source}}{{end}}'").stdout
+    return {name.lstrip("/") for name, *sources in map(str.split, out.splitlines()) if directory in sources}
+
+
+def live_writers(lab, host, app, since):
+    """The writers of the rows committed after `since` in the database under <app>--db on the host."""
+    db = f"{STORAGE_ROOT}/{app}--db/production.sqlite3"
+    query = f"select distinct writer from events where committed_at > {since!r}"
+    return set(lab.ssh(host, f"sqlite3 {db} '{query}'").stdout.split())
+
+
+def replica_writers(lab, host, app, kind, tmp_path, since):
+    """The writers of the rows committed after `since` in a restore of the replica at the path of <app>."""
+    out = tmp_path / f"writers-{host['name']}-{app}.sqlite3"
+    proc = restore(lab, host, app, kind, out)
+    assert proc.returncode == 0, f"restore of the {kind} replica of {app}: {proc.stderr}"
+    conn = sqlite3.connect(out)
+    try:
+        return {w for (w,) in conn.execute("select distinct writer from events where committed_at > ?", (since,))}
+    finally:
+        conn.close()
+
+
+def rename_vars(lab, tmp_path, name, old, new, storage):
+    """Extra vars for one host: the README's fix after `apps:rename <old> <new>`. The inventory's entry of <old>
+    under its new name (same replica), after `{app: <old>, state: absent}`, so that the old sidecar is gone
+    before the new one starts on the same database; `storage` None leaves the entry's default (<app>--db)."""
+    assert old.startswith("shop-"), f"{old} is not the S3 app of the lab's inventory"
+    apps = inventory_apps(lab)
+    entry = next(a for a in apps if str(a["app"]).startswith("shop-"))
+    renamed = dict(entry, app=new, **({"storage": storage} if storage else {}))
+    listed = [{"app": old, "state": "absent"}] + [renamed if a is entry else a for a in apps]
+    return extra_vars_file(tmp_path, name, {"litestream_apps": listed})
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=GENERATIONS)
 def test_ps_stop_and_ps_start_by_hand_leave_the_sidecar_replicating(replicating, tmp_path, index):
     lab = replicating
     host = lab.hosts[index]
@@ -153,3 +223,152 @@ def test_apps_destroy_keeps_data_and_replica_and_state_absent_then_removes_the_s
     lab.playbook(DEPLOY_DEMO, "--limit", host["name"])
     wait_for(f"the demo writer of {app} after the app came back", lambda: writer_active(lab, host, app), 30)
     assert sidecar_states(lab)[(host["name"], app)][1] and policy(lab, host, app) == "unless-stopped"
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=GENERATIONS)
+def test_apps_rename_keeps_replicating_until_the_renamed_entry_takes_over(replicating, tmp_path, index):
+    """apps:rename destroys <old> after copying its mounts to <new> and rebuilds <new> (SOURCE-EVIDENCE.md section
+    5): the storage directory <old>--db stays and is mounted by <new>, and the unlabelled sidecar
+    dokku.litestream.<old> keeps replicating what <new> writes to the old replica path. The README's fix (the
+    entry renamed with `storage: <old>--db`, after `{app: <old>, state: absent}`) then swaps the sidecar in one
+    run; without `storage` the entry means <new>--db and provisioning stops on the mount Dokku copied."""
+    lab = replicating
+    host = lab.hosts[index]
+    old, kind = s3_app(lab, host)
+    new = f"{old}-renamed"
+    data_dir = f"{STORAGE_ROOT}/{old}--db"
+    mount = f"{data_dir}:{MOUNT_PATH}"
+    assert storage_list(lab, host, old) == [mount]
+    before = sidecar_states(lab)
+    assert users_of(lab, host, data_dir) == {f"{old}.web.1", sidecar(old)}
+    rows_before = live_rows(lab, host, old)
+    assert rows_before, f"no rows in {data_dir}: is the demo writer running?"
+
+    lab.dokku(host, "apps:rename", old, new)
+    assert app_exists(lab, host, new) and not app_exists(lab, host, old)
+    assert container_state(lab, host, f"{old}.web.1") is None, f"{old}.web.1 outlived the rename"
+    assert storage_list(lab, host, new) == [mount], "the renamed app does not mount the old storage directory"
+    assert lab.ssh(host, f"test -e {STORAGE_ROOT}/{new}--db", check=False).returncode == 1, \
+        f"apps:rename made a storage directory {new}--db"
+    assert live_rows(lab, host, old)[:len(rows_before)] == rows_before, f"rows of {data_dir} lost in the rename"
+    assert sidecar_states(lab) == before, "apps:rename replaced, stopped or started a sidecar"
+    assert policy(lab, host, old) == "unless-stopped"
+    assert container_state(lab, host, sidecar(new)) is None
+    # <new> runs (rebuilt under its name) and is the only writer of <old>--db; dokku.litestream.<old> replicates
+    # what it writes to the old replica path
+    assert app_running(lab, host, new)
+    assert users_of(lab, host, data_dir) == {f"{new}.web.1", sidecar(old)}
+    renamed_at = time.time()
+    wait_for(f"rows of {new} in {data_dir}", lambda: writer_active(lab, host, old), 30)
+    time.sleep(LAG + 1)
+    assert_replica_current(lab, host, old, kind, tmp_path, newer_than=renamed_at)
+
+    # the entry renamed without `storage`: it means {new}--db, which {new} cannot mount at the same path
+    proc = provision(lab, "--limit", host["name"], "-e",
+                     rename_vars(lab, tmp_path, "no-storage.json", old, new, storage=None), check=False)
+    assert proc.returncode != 0, "the renamed entry without storage was accepted"
+    assert f"app '{new}' already mounts {data_dir} at {MOUNT_PATH}" in proc.stdout, proc.stdout[-3000:]
+    assert sidecar_states(lab) == before and container_state(lab, host, sidecar(new)) is None, \
+        "the refused run changed a sidecar"
+    assert lab.ssh(host, f"test -e {STORAGE_ROOT}/{new}--db", check=False).returncode == 1
+    assert storage_list(lab, host, new) == [mount]
+
+    # the README's fix: one run swaps the sidecars on the same directory, a second run changes nothing
+    extra = rename_vars(lab, tmp_path, "renamed.json", old, new, storage=f"{old}--db")
+    changed = recap(provision(lab, "--limit", host["name"], "-e", extra))
+    assert changed[host["name"]] > 0
+    took_over = time.time()
+    assert container_state(lab, host, sidecar(old)) is None, f"{sidecar(old)} outlived state: absent"
+    assert lab.ssh(host, f"test -e {CONFIG_ROOT}/apps/{old}", check=False).returncode == 1, \
+        f"{CONFIG_ROOT}/apps/{old} outlived state: absent"
+    swapped = container_state(lab, host, sidecar(new))
+    assert swapped and swapped[1], f"{sidecar(new)} does not run"
+    assert policy(lab, host, new) == "unless-stopped"
+    assert f"{data_dir}:/data" in container_mounts(lab, host, sidecar(new)), \
+        f"{sidecar(new)} does not replicate {data_dir}"
+    assert users_of(lab, host, data_dir) == {f"{new}.web.1", sidecar(new)}
+    assert storage_list(lab, host, new) == [mount]
+    assert lab.ssh(host, f"test -e {STORAGE_ROOT}/{new}--db", check=False).returncode == 1
+    assert live_rows(lab, host, old)[:len(rows_before)] == rows_before
+    others = sidecar_states(lab)
+    assert all(others[key] == before[key] for key in before if key != (host["name"], old)), \
+        "the fix touched another sidecar"
+    changed = recap(provision(lab, "--limit", host["name"], "-e", extra))
+    assert changed[host["name"]] == 0, f"a second run with the renamed entry changed something: {changed}"
+    assert container_state(lab, host, sidecar(new)) == swapped
+    time.sleep(LAG + 1)
+    assert_replica_current(lab, host, old, kind, tmp_path, newer_than=took_over)
+
+    # back as the inventory lists it (the same fix the other way round), for the tests that follow
+    lab.dokku(host, "apps:rename", new, old)
+    back = extra_vars_file(tmp_path, "back.json", {"litestream_apps": [{"app": new, "state": "absent"}]
+                                                   + inventory_apps(lab)})
+    recap(provision(lab, "--limit", host["name"], "-e", back))
+    assert container_state(lab, host, sidecar(new)) is None
+    assert lab.ssh(host, f"test -e {CONFIG_ROOT}/apps/{new}", check=False).returncode == 1
+    assert sidecar_states(lab)[(host["name"], old)][1] and policy(lab, host, old) == "unless-stopped"
+    assert storage_list(lab, host, old) == [mount]
+    assert users_of(lab, host, data_dir) == {f"{old}.web.1", sidecar(old)}
+    wait_for(f"the demo writer of {old} after the rename back", lambda: writer_active(lab, host, old), 30)
+    assert_nothing_to_repair(lab)
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=GENERATIONS)
+def test_apps_clone_shares_the_storage_directory_and_the_sidecar(replicating, tmp_path, index):
+    """apps:clone copies the app's settings, its mounts included, and builds the clone (SOURCE-EVIDENCE.md section
+    5): the clone writes into the same database, which the one unchanged sidecar replicates; the next provision
+    changes nothing. Destroying the clone leaves the original app, its data and its sidecar alone.
+    The demo writers share the lab host's name (host network): DEMO_WRITER_ID tells the clone's rows apart."""
+    lab = replicating
+    host = lab.hosts[index]
+    app, kind = s3_app(lab, host)
+    clone = f"{app}-clone"
+    data_dir = f"{STORAGE_ROOT}/{app}--db"
+    mount = f"{data_dir}:{MOUNT_PATH}"
+    before = sidecar_states(lab)
+    original = container_state(lab, host, f"{app}.web.1")
+    assert original and original[1], f"{app}.web.1 does not run"
+    assert users_of(lab, host, data_dir) == {f"{app}.web.1", sidecar(app)}
+    app_writers = live_writers(lab, host, app, time.time() - 2)
+    assert len(app_writers) == 1, f"writers of {data_dir} in the last 2 s: {app_writers}"
+
+    lab.dokku(host, "apps:clone", app, clone)
+    assert app_exists(lab, host, clone) and app_exists(lab, host, app)
+    assert storage_list(lab, host, clone) == [mount], "the clone does not mount the app's storage directory"
+    assert storage_list(lab, host, app) == [mount]
+    assert lab.ssh(host, f"test -e {STORAGE_ROOT}/{clone}--db", check=False).returncode == 1
+    assert container_state(lab, host, f"{app}.web.1") == original, "apps:clone touched the app's container"
+    assert sidecar_states(lab) == before, "apps:clone replaced, stopped or started a sidecar"
+    assert policy(lab, host, app) == "unless-stopped"
+    assert container_state(lab, host, sidecar(clone)) is None
+    # both write into the one database, and the one sidecar replicates both
+    assert app_running(lab, host, clone)
+    assert users_of(lab, host, data_dir) == {f"{app}.web.1", f"{clone}.web.1", sidecar(app)}
+    assert clone not in app_writers
+    lab.dokku(host, "config:set", clone, f"DEMO_WRITER_ID={clone}")
+    assert container_state(lab, host, f"{app}.web.1") == original, "config:set on the clone touched the app"
+    both = app_writers | {clone}
+    cloned_at = time.time()
+    wait_for(f"rows of {clone} and {app} in {data_dir}", lambda: both <= live_writers(lab, host, app, cloned_at), 30)
+    time.sleep(LAG + 1)
+    assert_replica_current(lab, host, app, kind, tmp_path, newer_than=cloned_at)
+    assert replica_writers(lab, host, app, kind, tmp_path, cloned_at) == both
+    assert_nothing_to_repair(lab)
+    assert sidecar_states(lab) == before, "the provision after apps:clone touched a sidecar"
+
+    rows_before = live_rows(lab, host, app)
+    lab.dokku(host, "--force", "apps:destroy", clone)
+    destroyed_at = time.time()
+    assert not app_exists(lab, host, clone) and app_exists(lab, host, app)
+    assert container_state(lab, host, f"{clone}.web.1") is None
+    assert container_state(lab, host, f"{app}.web.1") == original, "destroying the clone touched the app"
+    assert storage_list(lab, host, app) == [mount]
+    assert users_of(lab, host, data_dir) == {f"{app}.web.1", sidecar(app)}
+    assert live_rows(lab, host, app)[:len(rows_before)] == rows_before, f"rows of {data_dir} lost"
+    assert sidecar_states(lab) == before and policy(lab, host, app) == "unless-stopped", \
+        "destroying the clone touched the sidecar"
+    wait_for(f"the demo writer of {app} after the clone was destroyed", lambda: writer_active(lab, host, app), 30)
+    time.sleep(LAG + 1)
+    assert_replica_current(lab, host, app, kind, tmp_path, newer_than=destroyed_at)
+    assert replica_writers(lab, host, app, kind, tmp_path, destroyed_at) == app_writers
+    assert_nothing_to_repair(lab)
