@@ -139,50 +139,10 @@ problems:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
-    auth_argument_spec, credential_set_problem)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
-    check_storage_options, storage_argument_spec)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import replica_location
-
-# entry key -> module option, where the roles name them differently
-STORAGE_KEYS = {"app": "app", "storage": "storage", "mount_path": "mount_path", "chown": "chown", "create": "create_app"}
-SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port", "snapshot_interval",
-                "snapshot_retention", "shutdown_sync_timeout", "state")
-
-
-def module_params(spec, given):
-    """Options as the module would see them (types converted, defaults set), or raise InvalidValue."""
-    result = ArgumentSpecValidator(spec).validate(dict((k, val) for k, val in given.items() if val is not None))
-    if result.error_messages:
-        raise v.InvalidValue("; ".join(result.error_messages))
-    return result.validated_parameters
-
-
-def check_entry(entry, image):
-    """The replica locations of one litestream_apps entry ([] without a replica); raises InvalidValue."""
-    if not isinstance(entry, dict):
-        raise v.InvalidValue("is not a mapping with an app key")
-    unknown = sorted(set(entry) - set(STORAGE_KEYS) - set(SIDECAR_KEYS))
-    if unknown:
-        raise v.InvalidValue("unknown key%s %s (known: %s)" % (
-            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(set(STORAGE_KEYS) | set(SIDECAR_KEYS)))))
-    v.app_name(entry.get("app"))
-    # the storage role sends state absent or present, the replication role the entry's state (default started)
-    storage = dict((option, entry.get(key)) for key, option in STORAGE_KEYS.items())
-    storage["state"] = "absent" if entry.get("state") == "absent" else "present"
-    check_storage_options(module_params(storage_argument_spec(), storage))
-    sidecar = dict((key, entry.get(key)) for key in SIDECAR_KEYS)
-    sidecar["image"] = sidecar["image"] or image
-    params = module_params(ls.sidecar_argument_spec(), sidecar)
-    fields = ls.check_sidecar_options(params)["fields"]
-    if fields is None or params["state"] == "absent":
-        return fields, []
-    return fields, [replica_location(fields, db) for db in params["databases"]]
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
 
 
 def main():
@@ -197,50 +157,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    problems = []
-    owners = {}  # replica location -> the entry that uses it
-    apps_seen = {}
-    for index, entry in enumerate(params["apps"]):
-        label = "litestream_apps[%d]" % index
-        if isinstance(entry, dict) and isinstance(entry.get("app"), str):
-            label += " (%s)" % entry["app"]
-        try:
-            fields, locations = check_entry(entry, params["image"])
-        except v.InvalidValue as exc:
-            problems.append("%s: %s" % (label, exc))
-            continue
-        if entry["app"] in apps_seen:
-            problems.append("%s: the app is listed twice on %s (also %s)" % (label, params["host"], apps_seen[entry["app"]]))
-        apps_seen.setdefault(entry["app"], label)
-        for location in locations:
-            if location in owners:
-                problems.append("%s and %s both replicate to %s: two writers on one replica corrupt each other's "
-                                "lineage; give each app its own replica path" % (owners[location][0], label, location))
-            else:
-                owners[location] = (label, fields["type"])
-    for peer, peer_apps in sorted(params["peers"].items()):
-        if peer == params["host"] or not isinstance(peer_apps, list):
-            continue
-        for entry in peer_apps:
-            try:
-                _fields, locations = check_entry(entry, params["image"])
-            except v.InvalidValue:
-                continue  # that host's own check reports it
-            for location in locations:
-                owner = owners.get(location)
-                if owner and owner[1] != "file":
-                    problems.append("%s on %s and %s on %s both replicate to %s: two writers on one replica corrupt "
-                                    "each other's lineage; give each app its own replica path"
-                                    % (owner[0], params["host"], entry["app"], peer, location))
-    names = {}
-    for index, cset in enumerate(params["credential_sets"]):
-        label = "litestream_credential_sets[%d] (%s)" % (index, cset["name"])
-        problem = credential_set_problem(cset)
-        if problem:
-            problems.append("%s: %s" % (label, problem))
-        if cset["name"] in names:
-            problems.append("%s: the credential set is listed twice (also %s)" % (label, names[cset["name"]]))
-        names.setdefault(cset["name"], label)
+    problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"],
+                                  params["host"])
     result = dict(changed=False, apps=len(params["apps"]), credential_sets=len(params["credential_sets"]),
                   problems=problems)
     if problems:

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A host's whole inventory (litestream_apps, litestream_credential_sets) checked at once, with the very specs
+and defaults of the per-app modules: litestream_validate reports it, litestream_host checks it before its first
+change, and both turn an entry into the options each core takes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import credential_set_problem
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
+    check_storage_options, storage_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import replica_location
+
+# entry key -> module option, where the roles name them differently
+STORAGE_KEYS = {"app": "app", "storage": "storage", "mount_path": "mount_path", "chown": "chown", "create": "create_app"}
+SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port", "snapshot_interval",
+                "snapshot_retention", "shutdown_sync_timeout", "state")
+
+
+def module_params(spec, given):
+    """Options as the module would see them (types converted, defaults set), or raise InvalidValue."""
+    result = ArgumentSpecValidator(spec).validate(dict((k, val) for k, val in given.items() if val is not None))
+    if result.error_messages:
+        raise v.InvalidValue("; ".join(result.error_messages))
+    return result.validated_parameters
+
+
+def check_entry(entry, image):
+    """The replica locations of one litestream_apps entry ([] without a replica); raises InvalidValue."""
+    if not isinstance(entry, dict):
+        raise v.InvalidValue("is not a mapping with an app key")
+    unknown = sorted(set(entry) - set(STORAGE_KEYS) - set(SIDECAR_KEYS))
+    if unknown:
+        raise v.InvalidValue("unknown key%s %s (known: %s)" % (
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(set(STORAGE_KEYS) | set(SIDECAR_KEYS)))))
+    v.app_name(entry.get("app"))
+    check_storage_options(storage_params(entry))
+    params = sidecar_params(entry, image)
+    fields = ls.check_sidecar_options(params)["fields"]
+    if fields is None or params["state"] == "absent":
+        return fields, []
+    return fields, [replica_location(fields, db) for db in params["databases"]]
+
+
+
+def storage_params(entry, **extra):
+    """The entry as dokku_storage's options: state absent or present (the sidecar has the finer states)."""
+    given = dict((option, entry.get(key)) for key, option in STORAGE_KEYS.items())
+    given["state"] = "absent" if entry.get("state") == "absent" else "present"
+    given.update(extra)
+    return module_params(storage_argument_spec(), given)
+
+
+def sidecar_params(entry, image, **extra):
+    """The entry as litestream_replica's options, the host's image where the entry names none."""
+    given = dict((key, entry.get(key)) for key in SIDECAR_KEYS)
+    given["image"] = given["image"] or image
+    given.update(extra)
+    return module_params(ls.sidecar_argument_spec(), given)
+
+
+def inventory_problems(apps, credential_sets, image, peers, host):
+    """Every problem of a host's inventory, one message each, with the entry's index and app name."""
+    problems = []
+    owners = {}  # replica location -> the entry that uses it
+    apps_seen = {}
+    for index, entry in enumerate(apps):
+        label = "litestream_apps[%d]" % index
+        if isinstance(entry, dict) and isinstance(entry.get("app"), str):
+            label += " (%s)" % entry["app"]
+        try:
+            fields, locations = check_entry(entry, image)
+        except v.InvalidValue as exc:
+            problems.append("%s: %s" % (label, exc))
+            continue
+        if entry["app"] in apps_seen:
+            problems.append("%s: the app is listed twice on %s (also %s)" % (label, host, apps_seen[entry["app"]]))
+        apps_seen.setdefault(entry["app"], label)
+        for location in locations:
+            if location in owners:
+                problems.append("%s and %s both replicate to %s: two writers on one replica corrupt each other's "
+                                "lineage; give each app its own replica path" % (owners[location][0], label, location))
+            else:
+                owners[location] = (label, fields["type"])
+    for peer, peer_apps in sorted(peers.items()):
+        if peer == host or not isinstance(peer_apps, list):
+            continue
+        for entry in peer_apps:
+            try:
+                _fields, locations = check_entry(entry, image)
+            except v.InvalidValue:
+                continue  # that host's own check reports it
+            for location in locations:
+                owner = owners.get(location)
+                if owner and owner[1] != "file":
+                    problems.append("%s on %s and %s on %s both replicate to %s: two writers on one replica corrupt "
+                                    "each other's lineage; give each app its own replica path"
+                                    % (owner[0], host, entry["app"], peer, location))
+    names = {}
+    for index, cset in enumerate(credential_sets):
+        label = "litestream_credential_sets[%d] (%s)" % (index, cset["name"])
+        problem = credential_set_problem(cset)
+        if problem:
+            problems.append("%s: %s" % (label, problem))
+        if cset["name"] in names:
+            problems.append("%s: the credential set is listed twice (also %s)" % (label, names[cset["name"]]))
+        names.setdefault(cset["name"], label)
+    return problems
