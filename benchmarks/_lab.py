@@ -174,6 +174,9 @@ def task_stats(data: dict) -> dict:
                     on_host += not any(k in item for k in ("include_args", "validate_args_context"))
                     changed += bool(item.get("changed"))
                     commands += [c for c in item.get("commands") or [] if "# check mode" not in c]
+                    for app in item.get("apps") or []:  # litestream_host: each app's own commands
+                        if isinstance(app, dict):
+                            commands += [c for c in app.get("commands") or [] if "# check mode" not in c]
             tasks += ran
     stats = {host: {k: v for k, v in s.items() if k in ("ok", "changed", "failures", "unreachable", "skipped")}
              for host, s in data.get("stats", {}).items()}

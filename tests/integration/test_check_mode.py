@@ -31,6 +31,13 @@ def outcomes(stdout):
             result = json.loads(match.group(4)) if match.group(4) else {}
             found.setdefault((task, match.group(2), match.group(3)), []).append(
                 (match.group(1) == "changed", result.get("actions")))
+            # litestream_host: one result per host, one entry per app and per credential set in it
+            for app in result.get("apps") or []:
+                found.setdefault((task + " / app", match.group(2), app["app"]), []).append(
+                    (app["changed"], app.get("actions")))
+            for cset in result.get("credential_sets") or []:
+                found.setdefault((task + " / credential set", match.group(2), cset.get("name")), []).append(
+                    (cset["changed"], cset.get("files")))
     return found
 
 
@@ -62,11 +69,11 @@ def test_check_mode_predicts_the_real_run_task_by_task(replicating, tmp_path):
         f"{key}: predicted {p}, real {r}" for key, (p, r) in sorted(differ.items()))
     def sidecar_actions(host, app):
         [(flag, actions)] = next(v for k, v in real.items()
-                                 if k[0].endswith("Ensure the Litestream sidecar per app") and k[1:] == (host["name"], app))
+                                 if k[0].endswith(" / app") and k[1:] == (host["name"], app))
         return actions if flag else []
 
     for host in (first, second):
-        auth = next(v for k, v in real.items() if k[0].endswith("Ensure credential sets") and k[1] == host["name"])
+        auth = [v[0] for k, v in real.items() if k[0].endswith(" / credential set") and k[1] == host["name"]]
         assert any(flag for flag, _a in auth), f"the rotated secret changed no credential set on {host['name']}"
         actions = sidecar_actions(host, app_of[(host["name"], "shop")])
         assert "write credentials.env" in actions, actions

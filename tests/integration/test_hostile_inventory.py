@@ -1,8 +1,9 @@
 """Hostile and mistaken inventory entries through the provision playbook (issue #12), on a provisioned host.
 
 Each case adds one bad entry to (or changes one value of) the lab's litestream_apps or credential sets and
-runs the provision playbook on lab-dokku-1. The run must fail with the entry's message from
-litestream_validate, the roles' first task, and nothing on the host may change: the files under
+runs the provision playbook on lab-dokku-1. The run must fail with the entry's message from the inventory
+check that litestream_host runs before its first read (the checks of litestream_validate), and nothing on
+the host may change: the files under
 /var/lib/dokku newer than a stamp (the apps' own database files aside, the demo writers of earlier tests
 may still commit), the containers (name, image, state, restart policy) and the replica prefixes in S3 and
 the file replica directory are the same before and after. A secret in a bad value never shows in the output.
@@ -124,6 +125,6 @@ def test_a_bad_entry_fails_the_play_and_changes_nothing(provisioned, tmp_path, c
     assert len(messages) == 1 and message in messages[0], out[-3000:]
     assert "nothing was changed" in messages[0]
     assert re.search(rf"^{HOST}\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=1\b", proc.stdout, re.M), out[-2000:]
-    assert "TASK [dokku_sqlite.litestream.storage : Check every app and credential set" in out
+    assert "TASK [dokku_sqlite.litestream.replication : Ensure credential sets and the Litestream sidecar per app]" in out
     assert SECRET not in out and KEY + ":" not in out
     assert host_state(lab, host, stamp) == before

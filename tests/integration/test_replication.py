@@ -27,7 +27,7 @@ PROVISION = "dokku_sqlite.litestream.provision"
 DEPLOY_DEMO = str(REPO / "tests" / "lab" / "deploy-demo.yml")
 RESULT_RE = re.compile(r"^(ok|changed|failed|fatal): \[(\S+)\](?: => \(item=(.*?)\))? => (\{.*\})$", re.M)
 # what a module may run when nothing changes: inspections and reports only
-READ_RE = re.compile(r"^(docker (container inspect|image inspect|container ls|ps|info)\b"
+READ_RE = re.compile(r"^(docker (inspect|container inspect|image inspect|container ls|ps|info)\b"
                      r"|dokku (version|apps:exists|apps:list|storage:list|[a-z-]+:report)\b)")
 CHECK_MODE_MARK = "# check mode: not run"
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -75,7 +75,21 @@ def module_commands(proc):
     for match in RESULT_RE.finditer(proc.stdout):
         result = json.loads(match.group(4))
         out += [(match.group(2), match.group(3), c) for c in result.get("commands") or []]
+        # litestream_host: the host-level reads above, each app's own commands in its result
+        for app in result.get("apps") or []:
+            if isinstance(app, dict):
+                out += [(match.group(2), app.get("app"), c) for c in app.get("commands") or []]
     return out
+
+
+def module_apps(proc):
+    """{(host, app)} of every per-app result litestream_host printed with -v."""
+    found = set()
+    for match in RESULT_RE.finditer(proc.stdout):
+        for app in json.loads(match.group(4)).get("apps") or []:
+            if isinstance(app, dict):
+                found.add((match.group(2), app.get("app")))
+    return found
 
 
 def changed_tasks(proc):
@@ -299,11 +313,16 @@ def test_second_provision_changes_nothing_and_check_mode_touches_nothing(replica
     assert all(n == 0 for n in changed.values()), \
         f"a repeat provision must report changed=0 everywhere, got {changed}:\n" + "\n".join(changed_tasks(proc))
     commands = module_commands(proc)
-    items = {(h, item) for h, item, _c in commands}
-    assert items >= {(h["name"], app) for h, app, _k in apps_of(lab)}, \
-        f"-v shows no module commands for some apps: {sorted(items)}"
+    assert module_apps(proc) == {(h["name"], app) for h, app, _k in apps_of(lab)}, \
+        f"-v shows no result for some apps: {sorted(module_apps(proc))}"
     writes = [f"{h} ({item}): {c}" for h, item, c in commands if not READ_RE.match(c)]
     assert not writes, "a repeat provision ran more than reads:\n" + "\n".join(writes)
+    # issue #13: one module run per host reads the host once: 1 dokku call per app plus 1, 2 docker calls
+    for host in lab.hosts:
+        ran = [c for h, _item, c in commands if h == host["name"]]
+        apps = sum(1 for h, _a, _k in apps_of(lab) if h is host)
+        assert sum(c.startswith("dokku ") for c in ran) <= apps + 1 and sum(c.startswith("docker ") for c in ran) <= 2, \
+            f"{host['name']}: more reads than one per app plus one per host:\n" + "\n".join(ran)
     assert sidecar_states(lab) == ids_before, "a repeat provision replaced or restarted a sidecar"
     assert config_snapshot(lab) == config_before, "a repeat provision rewrote files under " + CONFIG_ROOT
 

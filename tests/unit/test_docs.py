@@ -41,8 +41,10 @@ def unknown_options(options, given, where):
         if spec.get("suboptions") and isinstance(value, dict):
             problems += unknown_options(spec["suboptions"], value, "%s.%s" % (where, key))
         templated = isinstance(value, str) and "{{" in value
-        if spec.get("choices") and not templated and value not in spec["choices"]:
-            problems.append("%s: %s=%r is not one of %s" % (where, key, value, spec["choices"]))
+        values = value if spec.get("type") == "list" and isinstance(value, list) else [value]
+        for one in values:
+            if spec.get("choices") and not templated and one not in spec["choices"]:
+                problems.append("%s: %s=%r is not one of %s" % (where, key, one, spec["choices"]))
     return problems
 
 

@@ -1,0 +1,395 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: litestream_host
+short_description: Converge a Dokku host's credential sets, app storage and Litestream sidecars in one run
+version_added: "0.1.0"
+description:
+  - The whole of a host's C(litestream_apps) and C(litestream_credential_sets) in one module run, as the C(storage)
+    and C(replication) roles and the C(provision) playbook run it. Per app it does exactly what
+    M(dokku_sqlite.litestream.dokku_storage) and M(dokku_sqlite.litestream.litestream_replica) do, on the same code,
+    and per credential set what M(dokku_sqlite.litestream.litestream_auth) does; those modules stay for ad-hoc use.
+  - First every entry and set is checked as M(dokku_sqlite.litestream.litestream_validate) checks them (the same
+    code); one problem fails the run before anything is read or changed.
+  - Then the host is read once. Dokku's version once; one C(dokku storage:list <app> --format json) per app, which
+    also answers whether the app exists (exit 20), up to O(parallel) at a time; one C(docker inspect) for every
+    sidecar and image; C(docker info) once when an owner must be checked (user namespaces). A run that changes
+    nothing runs nothing else.
+  - Then each app is converged in the order of O(apps), storage before its sidecar, writing only what differs. A
+    failure of one app fails that app, with its message, and the others go on; the task fails at the end, naming
+    every app that failed. RV(apps) has the result of each, with its own C(changed), C(actions), C(commands) and
+    diff.
+  - Holds the host locks of every app it converges (and the credential sets' lock) from its first read to its last
+    write, so a parallel run of this or a per-app module on the same host waits instead of racing.
+options:
+  apps:
+    description:
+      - The entries of C(litestream_apps), each a mapping with the keys the roles read - C(app), C(storage),
+        C(mount_path), C(chown), C(create), C(state), C(databases), C(replica), C(image), C(metrics_port),
+        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout); see the README's Inventory section.
+      - C(state) V(absent) unmounts the storage and removes the sidecar and its configuration (never the data or the
+        replica); V(started) (the default), V(stopped) and V(present) act as in M(dokku_sqlite.litestream.litestream_replica).
+    type: list
+    elements: raw
+    default: []
+  credential_sets:
+    description:
+      - The entries of C(litestream_credential_sets), with the options of M(dokku_sqlite.litestream.litestream_auth).
+      - Written before any app, so a sidecar whose set changed restarts in the same run (and C(--check) predicts it).
+      - Secret values are masked in every output, as the options of M(dokku_sqlite.litestream.litestream_auth) are.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the set.
+        type: str
+        default: default
+      state:
+        description: V(absent) removes the set.
+        type: str
+        choices: [present, absent]
+        default: present
+      access_key_id:
+        description: S3 access key id.
+        type: str
+      secret_access_key:
+        description: S3 secret access key.
+        type: str
+      session_token:
+        description: Temporary session token.
+        type: str
+      endpoint:
+        description: Default S3 endpoint (with scheme) for replicas using this set.
+        type: str
+      region:
+        description: Default S3 region for replicas using this set.
+        type: str
+      ssh_private_key:
+        description: Private key for sftp replicas.
+        type: str
+      sftp_password:
+        description: Password for sftp replicas.
+        type: str
+      credentials_root:
+        description: Directory of the credential sets.
+        type: str
+        default: /var/lib/dokku/config/litestream/credentials
+      plugin_compat:
+        description: Also write the files the dokku-litestream plugin reads.
+        type: bool
+        default: false
+  parts:
+    description:
+      - What to converge. V(credentials) - the sets; V(storage) - each app's storage directory and mount;
+        V(sidecars) - each app's Litestream sidecar.
+      - The C(storage) role runs V(storage), the C(replication) role V(credentials) and V(sidecars), the C(provision)
+        playbook all three in one run.
+    type: list
+    elements: str
+    choices: [credentials, storage, sidecars]
+    default: [credentials, storage, sidecars]
+  image:
+    description: The Litestream image of an entry that names none.
+    type: str
+    default: litestream/litestream:0.5.17
+  peers:
+    description:
+      - Every host's C(litestream_apps) by inventory host name, to refuse one replica location written from two
+        hosts (see M(dokku_sqlite.litestream.litestream_validate)).
+    type: dict
+    default: {}
+  host:
+    description: This host's inventory name, for messages and to skip it in O(peers).
+    type: str
+    default: this host
+  restart:
+    description: Restart an app that runs (C(dokku ps:restart)) when its mount changed, as M(dokku_sqlite.litestream.dokku_storage) does.
+    type: bool
+    default: true
+  parallel:
+    description: How many C(dokku storage:list) reads run at once (V(1) - one after the other).
+    type: int
+    default: 4
+  storage_root:
+    description: Dokku's storage root, as in M(dokku_sqlite.litestream.litestream_replica).
+    type: str
+    default: /var/lib/dokku/data/storage
+  config_root:
+    description: Where each app's sidecar configuration lives, as in M(dokku_sqlite.litestream.litestream_replica).
+    type: str
+    default: /var/lib/dokku/config/litestream/apps
+  credentials_root:
+    description: Directory of the credential sets the sidecars read.
+    type: str
+    default: /var/lib/dokku/config/litestream/credentials
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.lock
+  - dokku_sqlite.litestream.common.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Reads the host, writes nothing, and reports per app what a real run would do.
+  diff_mode:
+    support: full
+    description: One diff per changed app part and credential set, secrets redacted.
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Runs on the Dokku host as root, with the C(dokku) and C(docker) CLIs.
+seealso:
+  - module: dokku_sqlite.litestream.dokku_storage
+  - module: dokku_sqlite.litestream.litestream_replica
+  - module: dokku_sqlite.litestream.litestream_auth
+  - module: dokku_sqlite.litestream.litestream_validate
+author:
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Credentials, storage and sidecars of every app of the host, in one run
+  dokku_sqlite.litestream.litestream_host:
+    apps: "{{ litestream_apps }}"
+    credential_sets: "{{ litestream_credential_sets | default([]) }}"
+    image: "{{ litestream_image | default(omit) }}"
+    host: "{{ inventory_hostname }}"
+    peers: >-
+      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+         | map(attribute='litestream_apps', default=[]))) }}
+
+- name: Only the storage directories and mounts
+  dokku_sqlite.litestream.litestream_host:
+    apps: "{{ litestream_apps }}"
+    parts: [storage]
+"""
+
+RETURN = r"""
+apps:
+  description:
+    - One result per entry of O(apps), in their order - C(app), C(changed), C(failed), C(msg) (when it failed),
+      C(actions), C(commands) (the writing commands of that app, and its own reads), and C(storage) and C(sidecar)
+      with what M(dokku_sqlite.litestream.dokku_storage) and M(dokku_sqlite.litestream.litestream_replica) return.
+  returned: always
+  type: list
+  elements: dict
+credential_sets:
+  description: One result per credential set, as M(dokku_sqlite.litestream.litestream_auth) returns it.
+  returned: always
+  type: list
+  elements: dict
+failed_apps:
+  description: The apps that failed (the task fails when it is not empty).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+commands:
+  description: The host-level reads, in order (the per-app ones are in RV(apps)).
+  returned: always
+  type: list
+  elements: str
+lock_wait:
+  description: Seconds the task waited for other runs' locks on this host.
+  returned: always
+  type: float
+  sample: 0.0
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
+    DokkuError, DokkuRunner, check_storage_options)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
+    inventory_problems, sidecar_params, storage_params)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import SidecarPlan, sidecar_name
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure, StoragePlan
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
+PARTS = ("credentials", "storage", "sidecars")
+APP_ERRORS = (AppFailure, v.InvalidValue, DokkuError, DockerError, guarded.OutsideRoot, IOError, OSError)
+
+
+class HostConverge:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.parts = set(self.params["parts"])
+        self.dokku = DokkuRunner(module, self.params["dokku_binary"])
+        self.docker = DockerRunner(module, self.params["docker_binary"], commands=self.dokku.commands)
+        self.reads = HostReads(self.dokku, self.docker)
+        self.diffs = []
+        self.result = dict(changed=False, apps=[], credential_sets=[], failed_apps=[], commands=self.dokku.commands,
+                           lock_wait=0.0)
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, **self.result)
+
+    # ------------------------------------------------------------------ input
+    def entries(self):
+        """[(entry, storage options, sidecar options)]: the inventory checked whole, before anything is read."""
+        params = self.params
+        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"], params["host"])
+        if problems:
+            self.fail("%d problem%s in the inventory of %s, nothing was changed: %s" % (
+                len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
+        out = []
+        for entry in params["apps"]:
+            storage = storage_params(entry, restart=params["restart"])
+            sidecar = sidecar_params(entry, params["image"], storage_root=params["storage_root"],
+                                     config_root=params["config_root"], credentials_root=params["credentials_root"])
+            out.append((entry, storage, sidecar))
+        return out
+
+    # ------------------------------------------------------------------ run
+    def run(self):
+        entries = self.entries()
+        if "credentials" in self.parts and self.params["credential_sets"] and os.geteuid() != 0:
+            self.fail("litestream_host must run as root (become: true): the credential files are root-only")
+        locks = []
+        if "credentials" in self.parts and self.params["credential_sets"]:
+            locks.append(("credentials", "the credential sets"))
+        locks += [("app-%s" % app, "app %s" % app) for app in sorted(set(e["app"] for e, _s, _c in entries))]
+        held = []
+        started = time.time()
+        try:
+            # in a fixed order, so two host runs never wait for each other crosswise
+            for scope, what in locks:
+                lock = HostLock(self.module, scope, what)
+                lock.__enter__()
+                held.append(lock)
+            self.result["lock_wait"] = round(sum(lock.waited for lock in held), 3)
+            changed_sets = self.credentials()
+            self.apps(entries, changed_sets)
+        except LockTimeout as exc:
+            self.fail(str(exc))
+        finally:
+            for lock in reversed(held):
+                lock.__exit__(None, None, None)
+        self.result["duration"] = round(time.time() - started, 3)
+        self.result["changed"] = any(r["changed"] for r in self.result["apps"] + self.result["credential_sets"])
+        if self.module._diff:
+            self.result["diff"] = self.diffs
+        if self.result["failed_apps"]:
+            failures = [r for r in self.result["apps"] if r.get("failed")]
+            self.fail("%d of %d apps failed on %s (the others were converged): %s" % (
+                len(failures), len(self.result["apps"]), self.params["host"],
+                " | ".join(r["msg"] for r in failures)))
+        self.module.exit_json(**self.result)
+
+    def credentials(self):
+        """Write the sets first: the sidecars read them. Returns the names that changed (or would)."""
+        changed = []
+        if "credentials" not in self.parts:
+            return changed
+        for cset in self.params["credential_sets"]:
+            try:
+                outcome = LitestreamAuth(cset, self.module.check_mode, self.module._diff).run()
+            except CredentialFailure as exc:
+                self.result["credential_sets"].append(dict(changed=False, failed=True, name=exc.name, path=exc.path,
+                                                           msg=str(exc)))
+                self.fail("credential set %s: %s" % (exc.name, exc))
+            if outcome.get("diff"):
+                self.diffs.append(outcome.pop("diff"))
+            self.result["credential_sets"].append(outcome)
+            if outcome["changed"]:
+                changed.append(cset["name"])
+        return changed
+
+    def apps(self, entries, changed_sets):
+        names = [entry["app"] for entry, _s, _c in entries]
+        mounts = {}
+        if "storage" in self.parts and entries:
+            mounts = self.reads.mounts(names, parallel=max(1, self.params["parallel"]))
+        current, image_ids = {}, {}
+        if "sidecars" in self.parts and entries:
+            images = [sidecar["image"] for _e, _s, sidecar in entries if sidecar["state"] != "absent"]
+            current, image_ids = self.reads.inspect([sidecar_name(name) for name in names], images)
+        for entry, storage, sidecar in entries:
+            self.result["apps"].append(self.app(entry["app"], storage, sidecar, mounts.get(entry["app"]),
+                                                current.get(sidecar_name(entry["app"])),
+                                                image_ids.get(sidecar["image"]), changed_sets))
+
+    def app(self, app, storage, sidecar, mounts, container, image_id, changed_sets):
+        """One app: storage, then its sidecar. A failure ends this app only."""
+        commands = []
+        outcome = dict(app=app, changed=False, failed=False, actions=[], commands=commands)
+        try:
+            if "storage" in self.parts:
+                dokku = DokkuRunner(self.module, self.params["dokku_binary"], commands=commands)
+                plan = StoragePlan(storage, check_storage_options(storage), self.reads, dokku,
+                                   self.module.check_mode, restart=storage["restart"])
+                outcome["storage"] = plan.converge(mounts)
+                outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith("dokku --quiet")]
+                if self.module._diff and plan.result["changed"]:
+                    self.diffs.append(dict(plan.diff, before_header="storage of %s" % app,
+                                           after_header="storage of %s" % app))
+            if "sidecars" in self.parts:
+                sidecar = dict(sidecar, changed_credentials=changed_sets)
+                docker = DockerRunner(self.module, self.params["docker_binary"], commands=commands)
+                plan = SidecarPlan(sidecar, docker, self.module.check_mode, self.module.warn, want_diff=self.module._diff)
+                rendered = plan.prepare()
+                outcome["sidecar"] = plan.converge(rendered, container, image_id)
+                outcome["actions"] += plan.actions
+                if self.module._diff and plan.result["changed"]:
+                    self.diffs.extend(outcome["sidecar"].pop("diff", []))
+                outcome["sidecar"].pop("diff", None)
+        except APP_ERRORS as exc:
+            message = str(exc)
+            outcome.update(failed=True, msg=message if message.startswith("app ") else "app %s: %s" % (app, message))
+            self.result["failed_apps"].append(app)
+        for part in ("storage", "sidecar"):
+            if part in outcome:
+                outcome[part].pop("commands", None)  # the app's commands are listed once, in order
+        outcome["changed"] = any(outcome.get(part, {}).get("changed") for part in ("storage", "sidecar"))
+        return outcome
+
+
+def main():
+    argument_spec = common_argument_spec()
+    argument_spec.update(lock_argument_spec())
+    set_options = auth_argument_spec()
+    argument_spec.update(
+        apps=dict(type="list", elements="raw", default=[]),
+        credential_sets=dict(type="list", elements="dict", default=[], options=set_options),
+        parts=dict(type="list", elements="str", choices=list(PARTS), default=list(PARTS)),
+        image=dict(type="str", default=ls.DEFAULT_IMAGE),
+        peers=dict(type="dict", default={}),
+        host=dict(type="str", default="this host"),
+        restart=dict(type="bool", default=True),
+        parallel=dict(type="int", default=4),
+        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
+        config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = HostConverge(module)
+    try:
+        manager.run()
+    except (DokkuError, DockerError) as exc:  # a host-level read failed: nothing was changed after it
+        manager.fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()
