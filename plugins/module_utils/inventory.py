@@ -49,7 +49,6 @@ def check_entry(entry, image):
     return fields, [replica_location(fields, db) for db in params["databases"]]
 
 
-
 def storage_params(entry, **extra):
     """The entry as dokku_storage's options: state absent or present (the sidecar has the finer states)."""
     given = dict((option, entry.get(key)) for key, option in STORAGE_KEYS.items())

@@ -275,5 +275,3 @@ class SidecarPlan:
 def ensure_needed(directory, path):
     """True when the config directory or file exist with the wrong mode or owner."""
     return file_needs_fix(directory, 0o700) or file_needs_fix(path, 0o600)
-
-

@@ -23,10 +23,12 @@ description:
     also answers whether the app exists (exit 20), up to O(parallel) at a time; one C(docker inspect) for every
     sidecar and image; C(docker info) once when an owner must be checked (user namespaces). A run that changes
     nothing runs nothing else.
-  - Then each app is converged in the order of O(apps), storage before its sidecar, writing only what differs. A
-    failure of one app fails that app, with its message, and the others go on; the task fails at the end, naming
-    every app that failed. RV(apps) has the result of each, with its own C(changed), C(actions), C(commands) and
-    diff.
+  - Then the storage of every app is converged, in the order of O(apps), then every sidecar, writing only what
+    differs. A failure of one app fails that app, with its message, and the others go on; the task fails at the
+    end, naming every app that failed. RV(apps) has the result of each, with its own C(changed), C(actions),
+    C(commands) and diff.
+  - While the storage of any app failed, no sidecar is changed (as when the C(storage) role failed before the
+    C(replication) role). An entry renamed wrongly thus never sees the old sidecar of its database removed meanwhile.
   - Holds the host locks of every app it converges (and the credential sets' lock) from its first read to its last
     write, so a parallel run of this or a per-app module on the same host waits instead of racing.
 options:
@@ -293,9 +295,11 @@ class HostConverge:
             self.result["diff"] = self.diffs
         if self.result["failed_apps"]:
             failures = [r for r in self.result["apps"] if r.get("failed")]
-            self.fail("%d of %d apps failed on %s (the others were converged): %s" % (
+            skipped = any(r.get("sidecar_skipped") for r in self.result["apps"])
+            self.fail("%d of %d apps failed on %s (%s): %s" % (
                 len(failures), len(self.result["apps"]), self.params["host"],
-                " | ".join(r["msg"] for r in failures)))
+                "the other apps' storage was converged, no sidecar was changed" if skipped
+                else "the others were converged", " | ".join(r["msg"] for r in failures)))
         self.module.exit_json(**self.result)
 
     def credentials(self):
@@ -326,44 +330,59 @@ class HostConverge:
         if "sidecars" in self.parts and entries:
             images = [sidecar["image"] for _e, _s, sidecar in entries if sidecar["state"] != "absent"]
             current, image_ids = self.reads.inspect([sidecar_name(name) for name in names], images)
-        for entry, storage, sidecar in entries:
-            self.result["apps"].append(self.app(entry["app"], storage, sidecar, mounts.get(entry["app"]),
-                                                current.get(sidecar_name(entry["app"])),
-                                                image_ids.get(sidecar["image"]), changed_sets))
+        outcomes = [dict(app=entry["app"], changed=False, failed=False, actions=[], commands=[])
+                    for entry, _s, _c in entries]
+        if "storage" in self.parts:
+            for outcome, (entry, storage, _sidecar) in zip(outcomes, entries):
+                self.app_part(outcome, self.storage, storage, mounts.get(entry["app"]))
+        storage_failed = [o["app"] for o in outcomes if o["failed"]]
+        if "sidecars" in self.parts:
+            for outcome, (entry, _storage, sidecar) in zip(outcomes, entries):
+                if storage_failed:
+                    # as the roles always did: no sidecar changes while a storage directory or mount is wrong
+                    # (a renamed entry that cannot mount must not see its old sidecar removed meanwhile)
+                    outcome["sidecar_skipped"] = "the storage of %s failed" % ", ".join(storage_failed)
+                    continue
+                self.app_part(outcome, self.sidecar, dict(sidecar, changed_credentials=changed_sets),
+                              current.get(sidecar_name(entry["app"])), image_ids.get(sidecar["image"]))
+        for outcome in outcomes:
+            outcome["changed"] = any(outcome.get(part, {}).get("changed") for part in ("storage", "sidecar"))
+            if outcome["failed"]:
+                self.result["failed_apps"].append(outcome["app"])
+        self.result["apps"] = outcomes
 
-    def app(self, app, storage, sidecar, mounts, container, image_id, changed_sets):
-        """One app: storage, then its sidecar. A failure ends this app only."""
-        commands = []
-        outcome = dict(app=app, changed=False, failed=False, actions=[], commands=commands)
+    def app_part(self, outcome, converge, *args):
+        """One part of one app; a failure ends this app only."""
+        if outcome["failed"]:
+            return
         try:
-            if "storage" in self.parts:
-                dokku = DokkuRunner(self.module, self.params["dokku_binary"], commands=commands)
-                plan = StoragePlan(storage, check_storage_options(storage), self.reads, dokku,
-                                   self.module.check_mode, restart=storage["restart"])
-                outcome["storage"] = plan.converge(mounts)
-                outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith("dokku --quiet")]
-                if self.module._diff and plan.result["changed"]:
-                    self.diffs.append(dict(plan.diff, before_header="storage of %s" % app,
-                                           after_header="storage of %s" % app))
-            if "sidecars" in self.parts:
-                sidecar = dict(sidecar, changed_credentials=changed_sets)
-                docker = DockerRunner(self.module, self.params["docker_binary"], commands=commands)
-                plan = SidecarPlan(sidecar, docker, self.module.check_mode, self.module.warn, want_diff=self.module._diff)
-                rendered = plan.prepare()
-                outcome["sidecar"] = plan.converge(rendered, container, image_id)
-                outcome["actions"] += plan.actions
-                if self.module._diff and plan.result["changed"]:
-                    self.diffs.extend(outcome["sidecar"].pop("diff", []))
-                outcome["sidecar"].pop("diff", None)
+            converge(outcome, *args)
         except APP_ERRORS as exc:
             message = str(exc)
+            app = outcome["app"]
             outcome.update(failed=True, msg=message if message.startswith("app ") else "app %s: %s" % (app, message))
-            self.result["failed_apps"].append(app)
-        for part in ("storage", "sidecar"):
-            if part in outcome:
-                outcome[part].pop("commands", None)  # the app's commands are listed once, in order
-        outcome["changed"] = any(outcome.get(part, {}).get("changed") for part in ("storage", "sidecar"))
-        return outcome
+
+    def storage(self, outcome, storage, mounts):
+        app, commands = outcome["app"], outcome["commands"]
+        dokku = DokkuRunner(self.module, self.params["dokku_binary"], commands=commands)
+        plan = StoragePlan(storage, check_storage_options(storage), self.reads, dokku,
+                           self.module.check_mode, restart=storage["restart"])
+        outcome["storage"] = plan.converge(mounts)
+        outcome["storage"].pop("commands", None)  # the app's commands are listed once, in order
+        outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith("dokku --quiet")]
+        if self.module._diff and plan.result["changed"]:
+            self.diffs.append(dict(plan.diff, before_header="storage of %s" % app, after_header="storage of %s" % app))
+
+    def sidecar(self, outcome, sidecar, container, image_id):
+        docker = DockerRunner(self.module, self.params["docker_binary"], commands=outcome["commands"])
+        plan = SidecarPlan(sidecar, docker, self.module.check_mode, self.module.warn, want_diff=self.module._diff)
+        rendered = plan.prepare()
+        outcome["sidecar"] = plan.converge(rendered, container, image_id)
+        outcome["sidecar"].pop("commands", None)
+        outcome["actions"] += plan.actions
+        diff = outcome["sidecar"].pop("diff", [])
+        if plan.result["changed"]:
+            self.diffs.extend(diff)
 
 
 def main():

@@ -85,7 +85,7 @@ def test_readme_inventory_examples_use_real_keys():
     replica_keys = set(ls.replica_argument_spec(with_v03_options=False))
     problems = []
     for inventory in inventories:
-        known = {"litestream_apps", "litestream_credential_sets", "litestream_image"}
+        known = {"litestream_apps", "litestream_credential_sets", "litestream_image", "ansible_pipelining"}
         problems += ["variable %s" % k for k in set(inventory) - known]
         names = set()
         for entry in inventory.get("litestream_credential_sets", []):

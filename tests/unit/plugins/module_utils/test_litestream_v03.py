@@ -91,7 +91,7 @@ def test_the_sidecar_config_of_an_entry_without_location_is_unchanged():
 @pytest.mark.parametrize("image, expected", [
     ("litestream/litestream:0.3.13", True), ("litestream/litestream:v0.3.9", True),
     ("litestream/litestream:0.5.17", False), ("litestream/litestream:latest", False),
-    ("litestream/litestream", False), ("registry.local:5000/litestream@sha256:abc", False),
+    ("litestream/litestream", False), ("127.0.0.1:5000/litestream@sha256:abc", False),
 ])
 def test_is_v03_image(image, expected):
     assert ls.is_v03_image(image) is expected

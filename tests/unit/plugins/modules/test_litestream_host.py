@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_host against a fake Dokku host (dokku and docker CLIs with state), and against the per-app modules.
+
+The fake keeps apps, mounts and containers; storage:ensure-directory really makes the directory (owned by
+herokuish's uid), so the owner checks run on the real file system. The same fake serves the per-app modules, so
+"the host module does what dokku_storage and litestream_replica do" is checked by comparing end states.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
+    dokku_storage, litestream_auth, litestream_host, litestream_replica)
+
+from .conftest import assert_no_secret, run_module
+
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
+IMAGE = "litestream/litestream:0.5.17"
+IMAGE_ID = "sha256:1111"
+
+
+class FakeHost:
+    """dokku and docker as one Dokku 0.38.27 host: apps, mounts, storage directories and containers."""
+
+    def __init__(self, storage_root):
+        self.storage_root = storage_root
+        self.apps = {}        # app -> [mount spec]
+        self.containers = {}  # name -> inspect document
+        self.calls = []
+
+    def __call__(self, module, argv, **kwargs):
+        program, tail = os.path.basename(argv[0]), list(argv[1:])
+        self.calls.append([program] + tail)
+        return (self.dokku if program == "dokku" else self.docker)(tail)
+
+    def dokku(self, tail):
+        if tail == ["version"]:
+            return 0, "dokku version 0.38.27\n", ""
+        if tail[0] == "storage:list":
+            if tail[1] not in self.apps:
+                return 20, "", " !     App %s does not exist\n" % tail[1]
+            mounts = [dict(zip(("host_path", "container_path"), spec.split(":"))) for spec in self.apps[tail[1]]]
+            return 0, json.dumps(mounts), ""
+        if tail[0] == "apps:create":
+            self.apps[tail[1]] = []
+            return 0, "", ""
+        if tail[0] == "storage:ensure-directory":
+            path = os.path.join(self.storage_root, tail[-1])
+            if not os.path.isdir(path):
+                os.makedirs(path)
+            os.chown(path, 32767, 32767)
+            return 0, "", ""
+        if tail[0] == "storage:mount":
+            self.apps[tail[1]].append(tail[2])
+            return 0, "", ""
+        if tail[0] == "storage:unmount":
+            self.apps[tail[1]].remove(tail[2])
+            return 0, "", ""
+        if tail[:2] == ["--quiet", "ps:report"]:
+            return 0, "false\n", ""
+        raise AssertionError("unexpected dokku call %r" % (tail,))
+
+    def docker(self, tail):
+        if tail[:2] == ["info", "--format"]:
+            return 0, '["name=seccomp,profile=builtin"]\n', ""
+        if tail[0] == "inspect" or tail[:2] == ["container", "inspect"]:
+            names = [t for t in tail[1:] if t not in ("inspect", "--type", "container")]
+            docs, errors = [], []
+            for name in names:
+                if name in self.containers:
+                    docs.append(self.containers[name])
+                elif name == IMAGE and tail[0] == "inspect":
+                    docs.append({"Id": IMAGE_ID, "RepoTags": [IMAGE], "RepoDigests": []})
+                else:
+                    errors.append("Error: No such object: %s" % name)
+            return (1 if errors else 0), json.dumps(docs), "\n".join(errors)
+        if tail[:2] == ["image", "inspect"]:
+            return 0, IMAGE_ID + "\n", ""
+        if tail[:2] == ["container", "create"]:
+            name = tail[tail.index("--name") + 1]
+            labels = dict(tail[i + 1].split("=", 1) for i, a in enumerate(tail) if a == "--label")
+            self.containers[name] = {"Id": "c%d" % len(self.calls), "Name": "/" + name, "Image": IMAGE_ID,
+                                     "Config": {"Image": tail[tail.index("--entrypoint") + 2], "Labels": labels},
+                                     "State": {"Running": False, "Status": "created"},
+                                     "HostConfig": {"RestartPolicy": {"Name": tail[tail.index("--restart") + 1]}}}
+            return 0, "", ""
+        name = tail[-1]
+        if tail[:2] in (["container", "start"], ["container", "restart"]):
+            self.containers[name]["State"] = {"Running": True, "Status": "running"}
+            return 0, "", ""
+        if tail[:2] == ["container", "stop"]:
+            self.containers[name]["State"] = {"Running": False, "Status": "exited"}
+            return 0, "", ""
+        if tail[:2] == ["container", "rm"]:
+            del self.containers[name]
+            return 0, "", ""
+        raise AssertionError("unexpected docker call %r" % (tail,))
+
+    def state(self):
+        """Everything a converge leaves: apps and mounts, containers (no ids), directories and their owners."""
+        dirs = dict((d, os.stat(os.path.join(self.storage_root, d)).st_uid) for d in os.listdir(self.storage_root))
+        containers = dict((name, (doc["Config"]["Labels"], doc["State"]["Running"],
+                                  doc["HostConfig"]["RestartPolicy"]["Name"])) for name, doc in self.containers.items())
+        return self.apps, containers, dirs
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    monkeypatch.setattr(storage_core, "STORAGE_ROOT", str(storage))
+    monkeypatch.setattr(auth_core, "dokku_ids", lambda: None)
+    fake = FakeHost(str(storage))
+
+    def run_command(self, argv, **kwargs):
+        return fake(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    fake.tmp = tmp_path
+    return fake
+
+
+def entry(name, **extra):
+    base = {"app": name, "create": True,
+            "replica": {"type": "s3", "bucket": "bkt", "path": name, "endpoint": "http://127.0.0.1:9000",
+                        "credentials": "lab", "sync_interval": "1s"}}
+    base.update(extra)
+    return base
+
+
+def host_args(host, apps, **overrides):
+    base = {"apps": apps, "credential_sets": [{"name": "lab", "access_key_id": "AKIALAB", "secret_access_key": SECRET,
+                                               "credentials_root": str(host.tmp / "credentials")}],
+            "storage_root": str(host.tmp / "storage"), "config_root": str(host.tmp / "apps"),
+            "credentials_root": str(host.tmp / "credentials"), "image": IMAGE}
+    base.update(overrides)
+    return base
+
+
+def test_first_run_converges_every_app_and_the_second_only_reads_the_host_once(host):
+    apps = [entry("blog"), entry("shop"), entry("notes")]
+    first = run_module(litestream_host.main, host_args(host, apps))
+    assert first["changed"] and first["failed_apps"] == []
+    assert [a["app"] for a in first["apps"]] == ["blog", "shop", "notes"]
+    for app in first["apps"]:
+        assert app["changed"] and app["storage"]["app_created"] and app["sidecar"]["container"]["running"]
+        assert app["actions"][:3] == ["dokku apps:create %s" % app["app"],
+                                      "dokku storage:ensure-directory --chown herokuish %s--db" % app["app"],
+                                      "dokku storage:mount %s %s/%s--db:/app/db/litestream" % (
+                                          app["app"], host.storage_root, app["app"])]
+        assert app["actions"][3:] == ["write config", "write credentials.env", "create container", "start container"]
+    assert [s["name"] for s in first["credential_sets"]] == ["lab"] and first["credential_sets"][0]["changed"]
+    assert_no_secret(first, SECRET)
+    host.calls[:] = []
+    second = run_module(litestream_host.main, host_args(host, apps))
+    assert second["changed"] is False and all(not a["changed"] and a["commands"] == [] for a in second["apps"])
+    # the host read once: Dokku's version, one storage:list per app, one docker inspect, one docker info
+    assert [c[:2] for c in host.calls] == [["dokku", "version"]] + [["dokku", "storage:list"]] * 3 + [
+        ["docker", "inspect"], ["docker", "info"]]
+    assert second["commands"][-2] == ("docker inspect dokku.litestream.blog dokku.litestream.shop "
+                                      "dokku.litestream.notes %s" % IMAGE)
+
+
+def test_the_host_module_leaves_the_host_as_the_per_app_modules_do(host, tmp_path):
+    """Same apps, mounts, directory owners, container labels (config hash included) and config files."""
+    apps = [entry("blog"), entry("shop", chown="heroku", databases=["a.sqlite3", "b.sqlite3"])]
+    run_module(litestream_host.main, host_args(host, apps))
+    by_host = host.state()
+    configs = dict((app, (tmp_path / "apps" / app / "litestream.yml").read_text()) for app in ("blog", "shop"))
+
+    for name in os.listdir(host.storage_root):
+        os.rmdir(os.path.join(host.storage_root, name))
+    for app in ("blog", "shop"):
+        (tmp_path / "apps" / app / "litestream.yml").unlink()
+    host.__dict__.update(apps={}, containers={}, calls=[])
+    args = host_args(host, apps)
+    run_module(litestream_auth.main, dict(args["credential_sets"][0]))
+    for item in apps:
+        storage = dict((k, item[k]) for k in ("app", "chown") if k in item)
+        run_module(dokku_storage.main, dict(storage, create_app=True))
+        sidecar = dict((k, item[k]) for k in ("app", "replica", "databases") if k in item)
+        run_module(litestream_replica.main, dict(sidecar, storage_root=args["storage_root"], config_root=args["config_root"],
+                                                 credentials_root=args["credentials_root"], image=IMAGE))
+    assert host.state() == by_host
+    assert dict((app, (tmp_path / "apps" / app / "litestream.yml").read_text()) for app in ("blog", "shop")) == configs
+
+
+def test_a_failing_sidecar_fails_its_app_alone_and_the_task_names_it(host):
+    apps = [entry("blog"), entry("shop"), entry("notes")]
+    apps[1]["replica"]["credentials"] = "not-written"
+    result = run_module(litestream_host.main, host_args(host, apps), fail=True)
+    assert result["failed_apps"] == ["shop"]
+    assert "1 of 3 apps failed on this host (the others were converged): app shop: credential set 'not-written' " \
+        "not found" in result["msg"]
+    status = dict((a["app"], (a["failed"], a["changed"])) for a in result["apps"])
+    assert status == {"blog": (False, True), "shop": (True, True), "notes": (False, True)}  # shop's storage was done
+    assert "dokku.litestream.shop" not in host.containers and host.containers["dokku.litestream.notes"]["State"]["Running"]
+
+
+def test_a_failing_storage_stops_every_sidecar_change_but_not_the_other_storage(host):
+    apps = [entry("blog"), entry("shop"), entry("notes")]
+    run_module(litestream_host.main, host_args(host, apps[:1]))
+    host.apps["shop"] = ["/srv/elsewhere:/app/db/litestream"]  # a mount the module must not replace
+    apps[0]["state"] = "absent"
+    result = run_module(litestream_host.main, host_args(host, apps), fail=True)
+    assert result["failed_apps"] == ["shop"]
+    assert "1 of 3 apps failed on this host (the other apps' storage was converged, no sidecar was changed): " \
+        "app 'shop' already mounts /srv/elsewhere" in result["msg"]
+    assert host.apps["notes"] == ["%s/notes--db:/app/db/litestream" % host.storage_root]
+    assert list(host.containers) == ["dokku.litestream.blog"], "a sidecar changed while a storage failed"
+    assert all(a.get("sidecar_skipped") == "the storage of shop failed" for a in result["apps"] if not a["failed"])
+
+
+def test_a_bad_entry_fails_before_anything_is_read_or_written(host):
+    apps = [entry("blog"), entry("../etc")]
+    result = run_module(litestream_host.main, host_args(host, apps), fail=True)
+    assert "1 problem in the inventory of this host, nothing was changed: litestream_apps[1] (../etc): app:" in result["msg"]
+    assert host.calls == [] and not os.path.exists(str(host.tmp / "credentials"))
+
+
+def test_check_mode_predicts_the_real_run_app_by_app_and_writes_nothing(host):
+    apps = [entry("blog"), entry("shop")]
+    run_module(litestream_host.main, host_args(host, apps[:1]))
+    before = host.state()
+    apps[0]["replica"]["sync_interval"] = "2s"
+    predicted = run_module(litestream_host.main, host_args(host, apps), check=True, diff=True)
+    assert host.state() == before
+    real = run_module(litestream_host.main, host_args(host, apps))
+    assert [(a["app"], a["changed"], a["actions"]) for a in predicted["apps"]] == \
+        [(a["app"], a["changed"], a["actions"]) for a in real["apps"]]
+    assert predicted["apps"][0]["actions"] == ["stop container", "remove container", "write config",
+                                               "create container", "start container"]
+    assert any("sync-interval" in (d.get("after") or "") for d in predicted["diff"])
+    assert_no_secret(predicted, SECRET)
+
+
+def test_a_rotated_secret_restarts_the_sidecars_of_its_set_in_the_same_run(host):
+    apps = [entry("blog")]
+    run_module(litestream_host.main, host_args(host, apps))
+    args = host_args(host, apps)
+    args["credential_sets"][0]["secret_access_key"] = "rotated-" + SECRET
+    predicted = run_module(litestream_host.main, args, check=True)
+    real = run_module(litestream_host.main, args)
+    assert real["credential_sets"][0]["changed"] and predicted["credential_sets"][0]["changed"]
+    assert real["apps"][0]["actions"] == predicted["apps"][0]["actions"] == [
+        "write credentials.env", "restart container (secret rotated)"]
+
+
+def test_parts_limit_what_is_converged(host):
+    apps = [entry("blog")]
+    result = run_module(litestream_host.main, host_args(host, apps, parts=["storage"]))
+    assert result["apps"][0]["storage"]["mount_changed"] and "sidecar" not in result["apps"][0]
+    assert host.containers == {} and result["credential_sets"] == []
+    assert not os.path.exists(str(host.tmp / "credentials" / "lab"))
