@@ -496,6 +496,47 @@ def test_container_script_timeout_ends_a_hanging_litestream_in_a_real_shell(tmp_
     assert proc.returncode == 0 and proc.stdout == "restore\n"
 
 
+PLAN_STUB = """#!/bin/sh
+case " $* " in
+  *" -dry-run "*) cat "$PLAN"; exit "$DRY_RC";;
+esac
+echo "ran $*"
+"""
+
+
+@pytest.mark.parametrize("indent", [None, 2, 4])
+@pytest.mark.parametrize("txid, dry_rc", [(None, 0), ("0000000000000005", 0), (None, 1)])
+def test_plan_and_restore_script_in_a_real_shell(tmp_path, indent, txid, dry_rc):
+    """The restore runs only after a dry run that exited 0, to the plan's newest transaction (read without a
+    JSON parser, whatever the layout) or to the one asked for; the mark splits the two runs' output."""
+    plan = {"min_txid": "0000000000000001", "max_txid": "00000000000000ff",
+            "files": [{"level": 9, "max_txid": "0000000000000010"}, {"level": 0, "max_txid": "00000000000000ff"},
+                      {"level": 1, "max_txid": "00000000000000a0"}]}
+    (tmp_path / "plan.json").write_text(json.dumps(plan, indent=indent) + "\n")
+    binary = tmp_path / "litestream"
+    binary.write_text(PLAN_STUB)
+    binary.chmod(0o755)
+    script = rs.plan_and_restore_script(str(tmp_path / "none.yml"), str(tmp_path / "none.env"),
+                                        ["restore", "-dry-run", "-json", "/data/db"], ["restore", "-json", "/data/db"],
+                                        txid=txid, binary=str(binary))
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20, check=False,
+                          env=dict(os.environ, PLAN=str(tmp_path / "plan.json"), DRY_RC=str(dry_rc)))
+    parts = rs.split_planned_output(proc.stdout, proc.stderr)
+    assert proc.returncode == dry_rc and parts["rc"] == dry_rc
+    assert json.loads(parts["plan_out"]) == plan and abs(parts["at"] - time.time()) < 20
+    if dry_rc:
+        assert parts["out"] == "" and parts["err"] == ""  # the restore never started
+    else:
+        wanted = txid or "00000000000000ff"
+        assert parts["txid"] == wanted and parts["out"] == "ran restore -json -txid %s /data/db\n" % wanted
+
+
+@pytest.mark.parametrize("stamp, seconds", [("1764000000.123456789", 1764000000.123456789), ("1764000000", 1764000000.0),
+                                            ("1764000000.N", 1764000000.0), ("", None)])
+def test_marker_time(stamp, seconds):
+    assert rs.marker_time(stamp) == seconds
+
+
 # Litestream's exact words (0.5.15 restoring a 0.5.17 replica; 0.5.17 with AWS_CA_BUNDLE set), as seen in the lab
 DOWNGRADE = "Error: decode database: decode page 1: read page header 0: no flags allowed, reserved for future use\n"
 CA_BUNDLE = ("Error: s3: cannot load aws config: unable to add custom RootCAs HTTPClient, has no "
