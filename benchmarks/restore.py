@@ -268,6 +268,7 @@ def main(argv=None) -> int:
     medians = f", medians of {args.repeat} rounds" if args.repeat > 1 else ""
     print(f"Restore from moto S3 (seconds{medians}; module: its own duration, and the playbook's wall time):")
     print(_lab.table(["size", "db", "method", "seconds", "playbook wall s", "x floor", "x litestream"], rows_out))
+    print(f"load average (1 min): {_lab.LOAD_AT_START[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     path = _lab.write_json("restore", {"sizes": [s for s, _ in sizes], "verify_modes": modes, "repeat": args.repeat,
                                        "results": results}, args.out)
     print(f"\nJSON: {path}")
