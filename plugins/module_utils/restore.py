@@ -313,6 +313,10 @@ def inspect_database(path, integrity="quick"):
     uri = "file:%s?mode=ro&immutable=1" % path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     conn = sqlite3.connect(uri, uri=True)
     try:
+        # Pages read through a memory map instead of a read() each: the row counts took a quarter, the quick
+        # check half the time for 1 GiB. Only this run has the file (a root-only stage; Litestream has exited),
+        # so nothing truncates it under the map. SQLite caps the size at its build's limit (2 GiB by default).
+        conn.execute("PRAGMA mmap_size = %d" % os.path.getsize(path))
         result = {"integrity": "not checked", "integrity_ok": True, "tables": {}}
         if integrity in INTEGRITY_PRAGMA:
             rows = conn.execute("PRAGMA %s(%d)" % (INTEGRITY_PRAGMA[integrity], MAX_INTEGRITY_MESSAGES)).fetchall()
