@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from conftest import BIN, LAB, Lab, ansible_env  # noqa: E402  (the integration tests' lab access)
 
 RESULTS = HERE / "results"
+LOAD_AT_START = os.getloadavg()  # when the benchmark script started: write_json runs at its end
 STORAGE_ROOT = "/var/lib/dokku/data/storage"
 CONFIG_ROOT = "/var/lib/dokku/config/litestream"
 DOKKU_CALLS = "/var/log/dokku-lab/calls.jsonl"
@@ -226,7 +227,7 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     return {"cpus": os.cpu_count(), "memory_mib": mem, "python": platform.python_version(),
-            "load_avg_at_start": os.getloadavg()}
+            "load_avg_at_start": LOAD_AT_START, "load_avg_at_end": os.getloadavg()}
 
 
 def write_json(name: str, data: dict, out: str | None) -> Path:

@@ -14,17 +14,20 @@ For each size (default 256M and 1G):
    - litestream  plain `litestream restore -o FILE s3://...` on the controller (same binary);
    - module      dokku_sqlite.litestream.litestream_restore through ansible-playbook on the lab host,
                  once per verify mode (default: none = verify off, quick = the default check). It runs
-                 Litestream in a throw-away container of the lab image (a dry run first, then the
-                 restore with -integrity-check unless verify is none), inspects the file with Python's
-                 sqlite3 (table row counts always; the integrity pragma unless none), fsyncs and
-                 renames it into place. Reported: the playbook's wall time and the module's own
-                 `duration` (no ansible start-up, no ssh).
+                 Litestream in one throw-away container of the lab image (the dry run, then the restore
+                 with -txid of the planned transaction), inspects the file with Python's sqlite3 (table
+                 row counts always; the integrity pragma unless none: Litestream checks nothing itself),
+                 fsyncs and renames it into place. Its destination directory does not exist yet, as in
+                 a restore drill. Reported: the playbook's wall time and the module's own `duration`
+                 (no ansible start-up, no ssh).
    Every restored copy is checked for the source's row count, then deleted.
+   With --repeat N, step 3 runs N rounds (each round all methods, one after the other, so load that
+   comes and goes touches them alike); the table shows each method's median, the JSON every sample.
 The controller and the lab host are containers on the same machine and disk, and moto listens on
 127.0.0.1, so the three measure the same transfer. Ratios are against the floor and against plain
 Litestream, from the same process.
 
-    benchmarks/restore.py [--sizes 256M,1G] [--verify none,quick] [--lab-up] [--lab-down] [--out FILE]
+    benchmarks/restore.py [--sizes 256M,1G] [--verify none,quick] [--repeat N] [--lab-up] [--lab-down] [--out FILE]
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="256M,1G", help="database sizes, e.g. 4M,256M,1G (default 256M,1G)")
     parser.add_argument("--verify", default="none,quick",
                         help="module verify.integrity modes to time: none (off), quick, full (default none,quick)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of restores per size; the table shows medians (default 1)")
     parser.add_argument("--tmp", help="directory for the generated databases (default: system temp)")
     _lab.common_args(parser)
     args = parser.parse_args(argv)
@@ -217,16 +223,28 @@ def main(argv=None) -> int:
                 entry = {"size_label": label, "db_bytes": db.stat().st_size, "rows": rows,
                          "generate_s": round(gen_s, 2), "replicate_once_s": round(rep_s, 2), "prefix": prefix}
                 shutil.rmtree(work)
-                _lab.log(f"{label}: floor (boto3)")
-                secs, nbytes, objects = floor(lab, prefix, tmp / "floor")
+                samples: dict[str, list] = {"floor": [], "litestream": [], **{m: [] for m in modes}}
+                for n in range(args.repeat):
+                    round_label = f"{label}" + (f" round {n + 1}/{args.repeat}" if args.repeat > 1 else "")
+                    _lab.log(f"{round_label}: floor (boto3)")
+                    secs, nbytes, objects = floor(lab, prefix, tmp / "floor")
+                    samples["floor"].append(secs)
+                    _lab.log(f"{round_label}: plain litestream restore")
+                    samples["litestream"].append(plain_restore(lab, prefix, tmp / "plain.sqlite3", rows))
+                    for mode in modes:
+                        _lab.log(f"{round_label}: module, verify {mode}")
+                        samples[mode].append(module_restore(lab, host, prefix, mode, rows, tmp))
+                secs = statistics.median(samples["floor"])
                 entry["floor"] = {"seconds": round(secs, 3), "bytes": nbytes, "objects": objects,
-                                  "mib_per_s": round(nbytes / 2 ** 20 / secs, 1)}
-                _lab.log(f"{label}: plain litestream restore")
-                entry["litestream"] = {"seconds": round(plain_restore(lab, prefix, tmp / "plain.sqlite3", rows), 3)}
+                                  "mib_per_s": round(nbytes / 2 ** 20 / secs, 1),
+                                  "samples": [round(x, 3) for x in samples["floor"]]}
+                entry["litestream"] = {"seconds": round(statistics.median(samples["litestream"]), 3),
+                                       "samples": [round(x, 3) for x in samples["litestream"]]}
                 for mode in modes:
-                    _lab.log(f"{label}: module, verify {mode}")
-                    wall, duration = module_restore(lab, host, prefix, mode, rows, tmp)
-                    entry[f"module_{mode}"] = {"wall_s": round(wall, 3), "module_duration_s": round(duration, 3)}
+                    entry[f"module_{mode}"] = {
+                        "wall_s": round(statistics.median(w for w, _d in samples[mode]), 3),
+                        "module_duration_s": round(statistics.median(d for _w, d in samples[mode]), 3),
+                        "samples": [{"wall_s": round(w, 3), "module_duration_s": round(d, 3)} for w, d in samples[mode]]}
                 results.append(entry)
     finally:
         _lab.sh(lab, host, f"rm -rf {HOST_ROOT}", check=False)
@@ -247,10 +265,12 @@ def main(argv=None) -> int:
             rows_out.append([e["size_label"], human(e["db_bytes"]), f"litestream_restore, verify {mode}",
                              m["module_duration_s"], m["wall_s"], m["ratio_vs_floor"], m["ratio_vs_litestream"]])
         e["litestream"]["ratio_vs_floor"] = _lab.ratio(plain, base)
-    print("Restore from moto S3 (seconds; module: its own duration, and the playbook's wall time):")
+    medians = f", medians of {args.repeat} rounds" if args.repeat > 1 else ""
+    print(f"Restore from moto S3 (seconds{medians}; module: its own duration, and the playbook's wall time):")
     print(_lab.table(["size", "db", "method", "seconds", "playbook wall s", "x floor", "x litestream"], rows_out))
-    path = _lab.write_json("restore", {"sizes": [s for s, _ in sizes], "verify_modes": modes, "results": results},
-                           args.out)
+    print(f"load average (1 min): {_lab.LOAD_AT_START[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    path = _lab.write_json("restore", {"sizes": [s for s, _ in sizes], "verify_modes": modes, "repeat": args.repeat,
+                                       "results": results}, args.out)
     print(f"\nJSON: {path}")
     return 0
 

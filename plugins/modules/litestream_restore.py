@@ -20,7 +20,13 @@ description:
     C(credentials.env), never the container's environment or a command line. The container never gets
     C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
   - A dry run (C(litestream restore -dry-run)) comes first. It finds out whether the replica exists and which
-    transaction the restore will reach, before anything is written on the host.
+    transaction the restore will reach; the restore then runs with C(-txid) of that transaction, so it restores
+    exactly what the dry run planned and RV(position) reports, also when the replica moves on meanwhile.
+  - The dry run and the restore share one container, and the restore starts only after a dry run that found the
+    plan. The restore stage (a root-only directory inside O(dest), and O(dest) itself when missing) is made before,
+    for the mount, and removed again when the dry run fails or finds no backup. In check mode and with
+    O(if_replica_exists=true), the dry run runs in a container of its own before anything is written on the host,
+    and the restore in a second one; so does C(litestream generations) with a Litestream 0.3 O(image).
   - The restore goes into a temporary file in the target directory, which is then verified read-only with
     Python's sqlite3 (integrity check, required tables, minimum row counts). Only a verified file is chowned,
     chmodded and renamed into place, atomically. A failure removes the temporary file and leaves the
@@ -205,7 +211,9 @@ options:
         description:
           - V(quick) runs C(PRAGMA quick_check), V(full) runs C(PRAGMA integrity_check) (slow on big databases),
             V(none) skips the check.
-          - Litestream 0.5 is asked for the same check (C(-integrity-check)) on its side.
+          - The file is checked once, by this module with the host's Python sqlite3, whose messages are RV(integrity).
+            Litestream is not asked for its own C(-integrity-check) as well - the same pragma on the same file
+            once more, which took Litestream (SQLite translated to Go) 1.2 to 1.7 times as long as this check.
         type: str
         choices: [full, quick, none]
         default: quick
@@ -237,7 +245,7 @@ options:
   dry_run_timeout:
     description:
       - Seconds the dry run, which reads the replica's file list before anything is restored, may take; V(0)
-        waits as long as Litestream does.
+        waits as long as Litestream does. In one container with the restore, the limit applies to the dry run only.
       - Litestream's S3 client retries an unreachable endpoint for about two minutes before it gives up; with a
         limit, an unreachable replica fails after this long, with a message that says so.
       - Needs C(timeout) in the image (the official Debian and Alpine images have it); without it, no limit applies.
@@ -581,28 +589,46 @@ class RestoreManager:
 
     def litestream(self, restore_args, mount_dest, timeout=0, command="restore"):
         """Run `litestream <command> <restore_args> /data/<database>` in a throw-away container."""
+        script = rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, self.litestream_args(command, restore_args),
+                                     timeout=timeout)
+        if command == "generations":
+            # 0.3's generations stats the database it lists for (never read): an empty file in the container
+            db_path = "%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database)
+            script = "mkdir -p %s && : > %s && %s" % (ls.DEFAULT_MOUNT_DIR, ls.shell_quote(db_path), script)
+        return self.container(script, mount_dest)
+
+    def litestream_args(self, command, args):
         db_path = "%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database)
-        args = [command, "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + restore_args + [db_path]
+        return [command, "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + args + [db_path]
+
+    def container(self, script, mount_dest):
+        """`sh -c <script>` in a throw-away container of the image, with the configuration mounted read-only."""
         docker = ["run", "--rm", "--network", self.params["network"], "--entrypoint", "/bin/sh"]
         if mount_dest:
             docker += ["-v", "%s:%s" % (self.stage, RESTORE_DIR)]
         docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
         if self.fields["type"] == "file":
             docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
-        script = rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, args, timeout=timeout)
-        if command == "generations":
-            # 0.3's generations stats the database it lists for (never read): an empty file in the container
-            script = "mkdir -p %s && : > %s && %s" % (ls.DEFAULT_MOUNT_DIR, ls.shell_quote(db_path), script)
         docker += [self.params["image"], "-c", script]
         return self.docker.run(docker, check=False)
+
+    def point_args(self):
+        return ["-timestamp", self.timestamp] if self.timestamp else ["-txid", self.txid] if self.txid else []
+
+    def dry_run_args(self, point_args):
+        return ["-dry-run", "-json"] + point_args + ["-o", "%s/%s" % (RESTORE_DIR, self.name)]
 
     def dry_run(self, point_args):
         """The restore plan (dict), None when the replica holds nothing that matches; fails on other errors."""
         if self.fields["type"] == "file" and not os.path.isdir(self.fields["path"]):
             return None  # nothing to read, and docker would create the directory for the mount
+        rc, out, err = self.litestream(self.dry_run_args(point_args), mount_dest=False,
+                                       timeout=self.params["dry_run_timeout"])
+        return self.read_plan(rc, out, err)
+
+    def read_plan(self, rc, out, err):
+        """What a dry run's exit status and output say: the plan, None for no backup; fails on other errors."""
         timeout = self.params["dry_run_timeout"]
-        rc, out, err = self.litestream(["-dry-run", "-json"] + point_args + ["-o", "%s/%s" % (RESTORE_DIR, self.name)],
-                                       mount_dest=False, timeout=timeout)
         if rc == 0:
             plan = rs.parse_json_output(out)
             if not isinstance(plan, dict):
@@ -647,12 +673,13 @@ class RestoreManager:
         """Plan the restore; returns the plan summary, or None when the replica has no backup of the database."""
         if self.v03:
             return self.plan_v03()
-        point_args = (["-timestamp", self.timestamp] if self.timestamp else
-                      ["-txid", self.txid] if self.txid else [])
-        plan = self.dry_run(point_args)
+        return self.summarize(self.dry_run(self.point_args()))
+
+    def summarize(self, plan):
+        """The summary of a dry run's plan; None (no backup) only when the replica holds nothing at all."""
         if plan is not None:
             return rs.plan_summary(plan)
-        if not point_args:
+        if not self.point_args():
             return None
         # nothing at that point: tell "no replica at all" from "not that far back"
         whole = self.dry_run([])
@@ -818,46 +845,29 @@ class RestoreManager:
 
         try:
             replica_checked = self.load_credentials()
-            summary = None
             if replica_checked:
                 self.write_workdir()
-                summary = self.plan()
-                if summary is None:
+            if replica_checked and self.one_run():
+                self.restore(existing)
+            else:
+                summary = self.plan() if replica_checked else None
+                if replica_checked and summary is None:
                     if not self.params["if_replica_exists"]:
-                        self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to accept "
-                                  "that)%s" % (self.result["replica"], self.database, "" if self.v03 else V03_HINT),
-                                  replica_missing=True)
+                        self.no_backup()
                     self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
                         self.database, self.result["replica"])
                     self.cleanup()
                     self.finish(before, before)
-                self.result.update(position=summary["position"], position_time=summary["newest_file_time"])
-                if summary["newest_file_time"]:
+                if summary:
                     # read right after the dry run: container start-up and the restore itself do not count
-                    age = rs.seconds_since(summary["newest_file_time"], time.time())
-                    self.result["position_age"] = round(max(0.0, age), 1)
-
-            # from here on the replica is known to hold what is wanted
-            if not os.path.isdir(self.dest):
-                self.actions.append("create directory %s" % self.dest)
-            reached = ""
-            if summary:
-                reached = ", %s %s" % ("generation" if self.v03 else "txid", summary["position"])
-            self.actions.append("restore %s (%s%s) into %s" % (
-                self.result["replica"], self.point_in_time(), reached, self.target))
-            if existing:
-                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-                planned = [rs.backup_path(p, self.dest, self.name, stamp) for p in existing]
-                self.actions.append("move aside %s" % ", ".join(
-                    "%s -> %s" % (os.path.basename(p), os.path.basename(n)) for p, n in zip(existing, planned)))
-            if self.module.check_mode:
-                if existing:
+                    self.planned(summary, time.time())
+                planned = self.announce(summary, existing, not os.path.isdir(self.dest))
+                if self.module.check_mode:
                     self.backup.extend(planned)
-                self.cleanup()
-                after = {"path": self.target, "exists": True, "position": self.result.get("position")}
-                self.finish(before, after)
-
-            self.restore(summary)
+                    self.cleanup()
+                    after = {"path": self.target, "exists": True, "position": self.result.get("position")}
+                    self.finish(before, after)
+                self.restore(existing, summary)
         except (IOError, OSError) as exc:
             if exc.errno == errno.ENOSPC:
                 self.cleanup()
@@ -870,26 +880,107 @@ class RestoreManager:
                  "backup": list(self.backup)}
         self.finish(before, after)
 
-    def restore(self, summary):
-        self.ownership()  # its docker read (user namespaces) before the first change
-        self.make_dest()
-        self.make_stage()
-        tmp_path = self.staged(self.name)
+    def one_run(self):
+        """Whether the dry run and the restore share one container (plan_and_restore): one container start and
+        one look at the replica fewer. The dry run keeps a container of its own, before anything is written,
+        - in check mode, where it is all that runs;
+        - with if_replica_exists, where a replica without a backup must leave dest untouched (one run needs the
+          stage, a directory inside dest, mounted before the dry run starts);
+        - for a Litestream 0.3 image, whose plan is the table `generations` prints, read here;
+        - for a file replica whose directory is missing: no backup, and docker would create it for the mount.
+        """
+        return not (self.module.check_mode or self.params["if_replica_exists"] or self.v03
+                    or (self.fields["type"] == "file" and not os.path.isdir(self.fields["path"])))
+
+    def no_backup(self):
+        self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to accept that)%s" % (
+            self.result["replica"], self.database, "" if self.v03 else V03_HINT), replica_missing=True)
+
+    def planned(self, summary, read_at):
+        """position, position_time and position_age (against read_at, when the dry run ended) from a plan."""
+        self.result.update(position=summary["position"], position_time=summary["newest_file_time"])
+        if summary["newest_file_time"]:
+            age = rs.seconds_since(summary["newest_file_time"], read_at)
+            self.result["position_age"] = round(max(0.0, age), 1)
+
+    def announce(self, summary, existing, dest_missing):
+        """The actions, once the replica is known to hold what is wanted; returns the planned backup paths."""
+        if dest_missing:
+            self.actions.append("create directory %s" % self.dest)
+        reached = ""
+        if summary:
+            reached = ", %s %s" % ("generation" if self.v03 else "txid", summary["position"])
+        self.actions.append("restore %s (%s%s) into %s" % (
+            self.result["replica"], self.point_in_time(), reached, self.target))
+        if not existing:
+            return []
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        planned = [rs.backup_path(p, self.dest, self.name, stamp) for p in existing]
+        self.actions.append("move aside %s" % ", ".join(
+            "%s -> %s" % (os.path.basename(p), os.path.basename(n)) for p, n in zip(existing, planned)))
+        return planned
+
+    def restore_args(self, summary=None):
+        """The restore's arguments; with a summary, -txid of the transaction to reach (none for Litestream 0.3)."""
         args = ["-o", "%s/%s" % (RESTORE_DIR, self.name)]
         if self.params["if_replica_exists"]:
             args.append("-if-replica-exists")
         if self.v03:
             if self.timestamp:
                 args += ["-timestamp", self.timestamp]
+            return args
+        # No -integrity-check: the one check is verify()'s (see verify.integrity). Always -txid, also for the
+        # latest: the restore reaches exactly what the dry run planned and reported, a replica that moved on
+        # meanwhile included, with no second listing for Litestream to work out its latest, and a time is
+        # never passed to -timestamp (broken in some 0.5 releases).
+        args.append("-json")
+        if summary is not None:
+            args += ["-txid", self.txid or summary["max_txid"]]
+        return args
+
+    def plan_and_restore(self, existing, dest_missing):
+        """The dry run and, when it found the plan, the restore, in one container; returns the restore's
+        (rc, stdout, stderr). Fails (and so removes the stage) as the dry run of its own would."""
+        script = rs.plan_and_restore_script(
+            CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, self.litestream_args("restore", self.dry_run_args(self.point_args())),
+            self.litestream_args("restore", self.restore_args()), txid=self.txid, timeout=self.params["dry_run_timeout"])
+        rc, out, err = self.container(script, mount_dest=True)
+        parts = rs.split_planned_output(out, err)
+        if parts is None:  # the script never got past the dry run: no shell, or docker could not start it
+            if rc == 0:
+                self.fail("litestream restore -dry-run printed no plan (exit 0): %s" % last_line(out, err))
+            parts = {"rc": rc, "at": None, "txid": "", "plan_out": out, "plan_err": err, "out": "", "err": ""}
+        summary = self.summarize(self.read_plan(parts["rc"], parts["plan_out"], parts["plan_err"]))
+        if summary is None:
+            self.no_backup()
+        read_at = parts["at"]
+        if read_at is None:  # an image without `date`: the end of the run, less the restore's own duration
+            report = rs.parse_json_output(parts["out"])
+            took = report.get("duration_ms") if isinstance(report, dict) else None
+            read_at = time.time() - (took or 0) / 1000.0
+        self.planned(summary, read_at)
+        self.announce(summary, existing, dest_missing)
+        wanted = self.txid or summary["max_txid"]
+        if not parts["txid"]:
+            # the image lacks the tools the script reads the plan with (grep, sort): restore in a second container
+            return self.litestream(self.restore_args(summary), mount_dest=True)
+        if parts["txid"] != wanted:
+            self.fail("the restore ran to txid %s, but the dry run planned %s (command: %s)" % (
+                parts["txid"], wanted, self.docker.commands[-1]))
+        return rc, parts["out"], parts["err"]
+
+    def restore(self, existing, summary=None):
+        """Restore into the stage, verify, put in place. Without a summary, the dry run runs first in the same
+        container (one_run); the stage, and dest when missing, are made before it and removed when it fails."""
+        self.ownership()  # its docker read (user namespaces) before the first change
+        dest_missing = not os.path.isdir(self.dest)
+        self.make_dest()
+        self.make_stage()
+        tmp_path = self.staged(self.name)
+        if summary is None:
+            rc, out, err = self.plan_and_restore(existing, dest_missing)
         else:
-            args.append("-json")
-            if self.integrity != "none":
-                args += ["-integrity-check", self.integrity]
-            if self.txid:
-                args += ["-txid", self.txid]
-            elif self.timestamp:
-                args += ["-txid", summary["max_txid"]]  # the dry run resolved the time to a transaction
-        rc, out, err = self.litestream(args, mount_dest=True)
+            rc, out, err = self.litestream(self.restore_args(summary), mount_dest=True)
         if rc != 0:
             if rs.is_no_space(err) or rs.is_no_space(out):
                 self.cleanup()  # the partial file goes first, so the free space shown is what the disk really has

@@ -13,9 +13,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
@@ -29,19 +32,52 @@ from .conftest import assert_no_secret, run_module, snapshot
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
 UID, GID = os.getuid(), os.getgid()
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"
+# Litestream's exact words (0.5.15 restoring a 0.5.17 replica; 0.5.17 with AWS_CA_BUNDLE set), as seen in the lab
+DOWNGRADE = "Error: decode database: decode page 1: read page header 0: no flags allowed, reserved for future use\n"
+CA_BUNDLE = ("Error: s3: cannot load aws config: unable to add custom RootCAs HTTPClient, has no "
+             "WithTransportOptions, *http.Client\n")
+
+
+BINARY = "/usr/local/bin/litestream"
+# What the one-run script's litestream runs as, under a real /bin/sh: it records its arguments, the process
+# that started it (`timeout N` or the shell) and the LITESTREAM_* variables it got, then answers a dry run
+# from the file the fake wrote for it. A restore only records: the fake does it once the shell has exited
+# (it is the script's last command, exec'd), from the arguments the shell really passed.
+STUB = r"""#!%s -I
+import json, os, sys
+work = os.environ["FAKE_LITESTREAM"]
+args = sys.argv[1:]
+parent = open("/proc/%%d/cmdline" %% os.getppid(), "rb").read().split(b"\0")
+timeout = int(parent[1]) if os.path.basename(parent[0].decode()) == "timeout" else None
+with open(os.path.join(work, "log"), "a") as log:
+    log.write(json.dumps({"args": args, "timeout": timeout,
+                          "env": dict((k, v) for k, v in os.environ.items() if k.startswith("LITESTREAM_"))}) + "\n")
+if "-dry-run" in args:
+    with open(os.path.join(work, "dry-run.json")) as handle:
+        answer = json.load(handle)
+    sys.stdout.write(answer["out"])
+    sys.stderr.write(answer["err"])
+    sys.exit(answer["rc"])
+"""
+# What the one-run script may use besides the shell's builtins: an image has these (Debian's coreutils, grep and
+# sed; Alpine's busybox). The fake's shell finds nothing else on its PATH.
+IMAGE_TOOLS = ("timeout", "date", "grep", "sort", "tail")
+DRY_RUN_IN_SCRIPT = re.compile(r"plan=\$\((?:\$\(command -v timeout >/dev/null && echo timeout (\d+)\) )?(.*?)\); rc=\$\?; ")
 
 
 class FakeLitestream:
-    """`docker run ... <image> -c '<script>'` where the script execs `litestream restore ...`.
+    """`docker run ... <image> -c '<script>'` where the script execs `litestream restore ...`, or is the one-run
+    script (dry run, then restore) that a real /bin/sh runs with a stand-in litestream (STUB).
 
     The replica is a list of (txid, timestamp, rows): restoring up to a txid writes a database whose
     `events` table holds that many rows, at the path the -o argument names through the /restore mount.
     """
 
-    def __init__(self):
+    def __init__(self, tmp_path=None):
+        self.tmp_path = tmp_path  # where a one-run script's stand-ins go (None: the system's temp directory)
         self.replica = [(1, "2026-11-25T12:00:00Z", 50), (2, "2026-11-25T12:00:10Z", 80)]
         self.calls = []
-        self.runs = []  # (argv tail, litestream args, mounts, config text, env text)
+        self.runs = []  # one per litestream run: (argv tail, litestream args, mounts, config text, env text)
         self.tables = ("events",)
         self.corrupt = False
         self.fail_restore = None
@@ -49,8 +85,10 @@ class FakeLitestream:
         self.disk_full = False
         self.keys = []
         self.unreachable = False  # the replica never answers: with a timeout, `timeout` ends Litestream (124)
-        self.timeouts = []  # the timeout each run was given (None: none)
+        self.timeouts = []  # the timeout each litestream run was given (None: none)
+        self.process_env = []  # the LITESTREAM_* variables each litestream run of a one-run script had
         self.security_options = []  # what `docker info` lists ("name=userns" when users are remapped)
+        self.missing_tools = ()  # IMAGE_TOOLS the image lacks
 
     def __call__(self, module, argv, **kwargs):
         tail = list(argv[1:])
@@ -66,31 +104,81 @@ class FakeLitestream:
                 mounts[parts[1]] = parts[0]
         assert tail[tail.index("--entrypoint") + 1] == "/bin/sh"
         script = tail[tail.index("-c") + 1]
+        config_dir = mounts["/etc/litestream"]
+        assert stat.S_IMODE(os.stat(config_dir).st_mode) == 0o700
+        key_path = os.path.join(config_dir, "ssh_key")
+        if os.path.exists(key_path):
+            self.keys.append((open(key_path).read(), stat.S_IMODE(os.stat(key_path).st_mode)))
+        if rs.PLANNED_MARK in script:
+            return self.plan_and_restore(tail, mounts, script)
         command = script.split("exec ", 1)[1]
         timeout = None
         if command.startswith("$(command -v timeout >/dev/null && echo timeout "):
             prefix, command = command.split(") ", 1)
             timeout = int(prefix.rsplit(" ", 1)[1])
-        self.timeouts.append(timeout)
         words = shlex.split(command)
-        assert words[0] == "/usr/local/bin/litestream" and words[1] in ("restore", "generations")
-        args = words[2:]
+        assert words[0] == BINARY and words[1] in ("restore", "generations")
+        return self.litestream(tail, words[1], words[2:], mounts, timeout, script)
+
+    def litestream(self, tail, command, args, mounts, timeout, script=None):
         config_dir = mounts["/etc/litestream"]
         config = open(os.path.join(config_dir, "litestream.yml")).read()
         env_path = os.path.join(config_dir, "credentials.env")
         env = open(env_path).read() if os.path.exists(env_path) else None
-        key_path = os.path.join(config_dir, "ssh_key")
-        if os.path.exists(key_path):
-            self.keys.append((open(key_path).read(), stat.S_IMODE(os.stat(key_path).st_mode)))
-        assert stat.S_IMODE(os.stat(config_dir).st_mode) == 0o700
+        self.timeouts.append(timeout)
         self.runs.append((tail, args, mounts, config, env))
         if self.fail_every_run:
             return 1, "", self.fail_every_run
         assert args[:3] == ["-config", "/etc/litestream/litestream.yml", "-no-expand-env"]
         assert args[-1] == "/data/" + json.loads(config.split("path: ", 1)[1].split("\n")[0]).split("/")[-1]
         if "replicas:" in config:
-            return self.litestream_v03(words[1], args, mounts, script)
+            return self.litestream_v03(command, args, mounts, script)
+        return self.litestream_05(args, mounts, timeout)
 
+    def plan_and_restore(self, tail, mounts, script):
+        """rs.plan_and_restore_script, run by /bin/sh: the shell's own logic (which exit status stops it, how it
+        reads the transaction from the plan, what it passes to the restore, where the timeout applies) is real."""
+        match = DRY_RUN_IN_SCRIPT.search(script)
+        assert match, script
+        timeout = int(match.group(1)) if match.group(1) else None
+        words = shlex.split(match.group(2))
+        assert words[:2] == [BINARY, "restore"] and "-dry-run" in words
+        config_dir = mounts["/etc/litestream"]
+        runs_before = len(self.runs)
+        rc, out, err = self.litestream(tail, "restore", words[2:], mounts, timeout)
+        del self.runs[runs_before:], self.timeouts[runs_before:]  # recorded below, as the shell ran them
+        work = tempfile.mkdtemp(dir=None if self.tmp_path is None else str(self.tmp_path))
+        with open(os.path.join(work, "dry-run.json"), "w") as handle:
+            json.dump({"rc": rc, "out": out, "err": err}, handle)
+        stub = os.path.join(work, "litestream")
+        with open(stub, "w") as handle:
+            handle.write(STUB % sys.executable)
+        os.chmod(stub, 0o755)
+        tools = os.path.join(work, "bin")
+        os.mkdir(tools)
+        for tool in IMAGE_TOOLS:
+            if tool not in self.missing_tools:
+                os.symlink(shutil.which(tool), os.path.join(tools, tool))
+        real = script.replace(BINARY, stub).replace("/etc/litestream/", config_dir + "/")
+        proc = subprocess.run(["/bin/sh", "-c", real], capture_output=True, text=True, timeout=60, check=False,
+                              env={"PATH": tools, "FAKE_LITESTREAM": work})
+        with open(os.path.join(work, "log")) as handle:
+            ran = [json.loads(line) for line in handle]
+        shutil.rmtree(work)
+        ran_args = [[a.replace(config_dir + "/", "/etc/litestream/") for a in entry["args"]] for entry in ran]
+        assert 1 <= len(ran) <= 2 and ran_args[0] == words[1:]
+        assert ran[0]["timeout"] == timeout  # the real `timeout` wraps the dry run, and nothing else
+        self.process_env.extend(entry["env"] for entry in ran)
+        self.litestream(tail, "restore", words[2:], mounts, timeout)  # the dry run, as the shell ran it
+        if len(ran) == 1:
+            return proc.returncode, proc.stdout, proc.stderr
+        assert proc.returncode == 0 and ran[1]["timeout"] is None
+        assert ran_args[1][0] == "restore" and "-dry-run" not in ran_args[1]
+        args = ran_args[1][1:]
+        rc, out, err = self.litestream(tail, "restore", args, mounts, None)
+        return rc, proc.stdout + out, proc.stderr + err
+
+    def litestream_05(self, args, mounts, timeout):
         if self.unreachable:
             if timeout:
                 return 124, "", ""
@@ -111,9 +199,10 @@ class FakeLitestream:
             return 1, "", "Error: no matching backup files available\n"
         txid, stamp, rows = chosen[-1]
         if "-dry-run" in args:
-            plan = {"source": args[-1], "replica": "s3", "min_txid": "%016x" % chosen[0][0],
-                    "max_txid": "%016x" % txid,
-                    "files": [{"level": 0, "max_txid": "%016x" % t, "timestamp": s} for t, s, _r in chosen]}
+            plan = {"source": args[-1], "target_path": args[args.index("-o") + 1], "replica": "s3",
+                    "min_txid": "%016x" % chosen[0][0], "max_txid": "%016x" % txid,
+                    "files": [{"level": 0, "name": "%016x-%016x.ltx" % (t, t), "min_txid": "%016x" % t,
+                               "max_txid": "%016x" % t, "size": 4096, "timestamp": s} for t, s, _r in chosen]}
             return 0, json.dumps(plan, indent=2) + "\n", ""
         if self.fail_restore:
             return 1, "", self.fail_restore
@@ -171,9 +260,9 @@ class FakeLitestream:
 
 
 @pytest.fixture
-def docker(monkeypatch):
+def docker(monkeypatch, tmp_path_factory):
     from ansible.module_utils import basic
-    fake = FakeLitestream()
+    fake = FakeLitestream(tmp_path_factory.mktemp("fake-litestream"))
 
     def run_command(self, argv, **kwargs):
         return fake(self, argv, **kwargs)
@@ -309,20 +398,26 @@ def test_latest_restore_into_a_new_directory(roots, docker, tmp_path):
     assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o644
     for directory in (dest, dest.parent):
         assert stat.S_IMODE(os.stat(str(directory)).st_mode) == 0o755
-    # a dry run first, then the restore; the dry run mounts no target directory
+    # one container: the dry run first, then the restore to the transaction the plan ends at
+    assert len(docker.calls) == 1
     (dry, dry_args, dry_mounts, _c, _e), (real, real_args, mounts, config, env) = docker.runs
-    assert "-dry-run" in dry_args and "/restore" not in dry_mounts
+    assert dry is real and dry_mounts == mounts
+    assert "-dry-run" in dry_args and "-dry-run" not in real_args
+    assert real_args[real_args.index("-txid") + 1] == "0000000000000002"
     # Litestream writes into a root-only stage inside dest, never into dest itself
-    assert os.path.dirname(mounts["/restore"]) == str(dest) and "-dry-run" not in real_args
+    assert os.path.dirname(mounts["/restore"]) == str(dest)
     assert os.path.basename(mounts["/restore"]).startswith(".litestream-restore-")
-    assert real_args[real_args.index("-integrity-check") + 1] == "quick"
+    # one integrity check, the module's (its messages are the integrity result): Litestream is not asked for one
+    assert "-integrity-check" not in real_args and result["integrity"] == "ok"
+    # the keys reached Litestream's own process, through the sourced file, in both runs
+    assert docker.process_env == [{"LITESTREAM_ACCESS_KEY_ID": "AKIALAB", "LITESTREAM_SECRET_ACCESS_KEY": SECRET}] * 2
     assert real[real.index("--network") + 1] == "host" and "litestream/litestream:0.5.17" in real
     assert SECRET not in config and SECRET in env.replace("'\"'\"'", "'")
     assert '"blog/app.sqlite3"' in config
     assert not os.path.exists(mounts["/etc/litestream"])  # the work directory is gone
     assert_no_secret(result, SECRET, "AKIALAB")
     assert_no_secret(docker.calls, SECRET, "AKIALAB")
-    assert len(result["commands"]) == 2 and all(c.startswith("docker run --rm") for c in result["commands"])
+    assert len(result["commands"]) == 1 and result["commands"][0].startswith("docker run --rm")
     assert result["diff"]["before"]["exists"] is False and result["diff"]["after"]["exists"] is True
 
 
@@ -482,6 +577,89 @@ def test_dry_run_timeout_limits_the_dry_run_only(roots, docker):
     assert docker.timeouts == [20, None]  # the restore itself may take as long as the database needs
 
 
+@pytest.mark.parametrize("overrides, containers, restored_to", [
+    ({}, 1, "0000000000000002"),
+    ({"timestamp": "2026-11-25T12:00:05Z"}, 1, "0000000000000001"),
+    ({"txid": "1"}, 1, "0000000000000001"),
+    ({"on_existing": "replace"}, 1, "0000000000000002"),
+    # a replica without a backup must leave dest untouched: the dry run runs before the stage exists
+    ({"if_replica_exists": True}, 2, "0000000000000002"),
+])
+def test_one_container_plans_and_restores(roots, docker, overrides, containers, restored_to):
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    if overrides.get("on_existing") == "replace":
+        write_db(dest / "app.sqlite3", 3)
+    result = run_module(litestream_restore.main, args(roots, **overrides))
+    assert result["restored"] is True and result["position"] == restored_to
+    assert len(docker.calls) == containers and len(result["commands"]) == containers
+    dry, restore = docker.runs
+    assert "-dry-run" in dry[1] and ("/restore" in dry[2]) == (containers == 1)
+    assert restore[1][restore[1].index("-txid") + 1] == restored_to and "-timestamp" not in restore[1]
+    assert rows(dest / "app.sqlite3") == {"0000000000000001": 50, "0000000000000002": 80}[restored_to]
+
+
+def test_position_age_is_taken_when_the_dry_run_ended_not_after_the_restore(roots, docker, monkeypatch):
+    """The drill reads position_age as the replica's lag: the restore's own time must not count. In one run the
+    container's clock (the host's) says when the dry run ended; a slow restore is simulated by the module's
+    clock running 1000 s ahead once the container returned."""
+    real_time = time.time
+    monkeypatch.setattr(litestream_restore.time, "time", lambda: real_time() + 1000)
+    result = run_module(litestream_restore.main, args(roots))
+    expected = real_time() - calendar.timegm((2026, 11, 25, 12, 0, 10, 0, 0, 0))
+    assert abs(result["position_age"] - expected) < 5
+
+
+def test_an_image_without_date_still_gets_a_position_age_without_the_restore(roots, docker, monkeypatch):
+    docker.missing_tools = ("date",)
+    result = run_module(litestream_restore.main, args(roots))
+    expected = time.time() - 0.003 - calendar.timegm((2026, 11, 25, 12, 0, 10, 0, 0, 0))  # the report's duration_ms
+    assert result["restored"] is True and abs(result["position_age"] - expected) < 5
+
+
+def test_an_image_without_grep_restores_in_a_second_container(roots, docker):
+    """The script cannot read the plan's transaction there: it stops after the dry run, and the module restores
+    to the transaction it read from the plan itself."""
+    docker.missing_tools = ("grep",)
+    result = run_module(litestream_restore.main, args(roots, timestamp="2026-11-25T12:00:05Z"))
+    assert result["restored"] is True and result["position"] == "0000000000000001"
+    assert rows(result["path"]) == 50 and len(docker.calls) == 2
+    dry, restore = docker.runs
+    assert "-dry-run" in dry[1] and restore[1][restore[1].index("-txid") + 1] == "0000000000000001"
+    assert entries(roots / "srv" / "blog--db") == ["app.sqlite3"]
+
+
+@pytest.mark.parametrize("setup, message", [
+    ({"fail_every_run": CA_BUNDLE}, "cannot be read: Error: s3: cannot load aws config"),
+    ({"replica": []}, "holds no backup of app.sqlite3"),
+    ({"fail_restore": "Error: decode database: unexpected EOF\n"}, "litestream restore failed: Error: decode database"),
+])
+def test_one_run_that_fails_leaves_dest_as_it_was(roots, docker, setup, message):
+    """The stage (and dest, when missing) exist before the dry run in one run: a failure removes them."""
+    for key, value in setup.items():
+        setattr(docker, key, value)
+    existing = roots / "srv" / "blog--db"
+    existing.mkdir()
+    (existing / "other-file").write_text("not ours")
+    for dest in (existing, roots / "srv" / "new" / "blog--db"):
+        before = files_only(roots)
+        result = run_module(litestream_restore.main, args(roots, dest=str(dest)), fail=True)
+        assert message in result["msg"] and result["restored"] is False
+        assert files_only(roots) == before
+    assert entries(existing) == ["other-file"] and not (roots / "srv" / "new").exists()
+    assert len(docker.calls) == 2  # one container each
+
+
+def test_a_point_before_the_first_backup_in_one_run_fails_with_the_range(roots, docker):
+    before = files_only(roots)
+    result = run_module(litestream_restore.main, args(roots, timestamp="2026-11-25T11:00:00Z"), fail=True)
+    assert ("holds transactions 0000000000000001 to 0000000000000002 (newest file 2026-11-25T12:00:10Z), "
+            "none at or before 2026-11-25T11:00:00Z") in result["msg"]
+    assert files_only(roots) == before
+    # the one run's dry run found nothing at that time; a second dry run read the whole replica for the message
+    assert len(docker.calls) == 2 and [("-timestamp" in r[1]) for r in docker.runs] == [True, False]
+
+
 def test_container_script_timeout_ends_a_hanging_litestream_in_a_real_shell(tmp_path):
     binary = tmp_path / "litestream"
     binary.write_text("#!/bin/sh\nsleep 30\n")
@@ -495,10 +673,45 @@ def test_container_script_timeout_ends_a_hanging_litestream_in_a_real_shell(tmp_
     assert proc.returncode == 0 and proc.stdout == "restore\n"
 
 
-# Litestream's exact words (0.5.15 restoring a 0.5.17 replica; 0.5.17 with AWS_CA_BUNDLE set), as seen in the lab
-DOWNGRADE = "Error: decode database: decode page 1: read page header 0: no flags allowed, reserved for future use\n"
-CA_BUNDLE = ("Error: s3: cannot load aws config: unable to add custom RootCAs HTTPClient, has no "
-             "WithTransportOptions, *http.Client\n")
+PLAN_STUB = """#!/bin/sh
+case " $* " in
+  *" -dry-run "*) cat "$PLAN"; exit "$DRY_RC";;
+esac
+echo "ran $*"
+"""
+
+
+@pytest.mark.parametrize("indent", [None, 2, 4])
+@pytest.mark.parametrize("txid, dry_rc", [(None, 0), ("0000000000000005", 0), (None, 1)])
+def test_plan_and_restore_script_in_a_real_shell(tmp_path, indent, txid, dry_rc):
+    """The restore runs only after a dry run that exited 0, to the plan's newest transaction (read without a
+    JSON parser, whatever the layout) or to the one asked for; the mark splits the two runs' output."""
+    plan = {"min_txid": "0000000000000001", "max_txid": "00000000000000ff",
+            "files": [{"level": 9, "max_txid": "0000000000000010"}, {"level": 0, "max_txid": "00000000000000ff"},
+                      {"level": 1, "max_txid": "00000000000000a0"}]}
+    (tmp_path / "plan.json").write_text(json.dumps(plan, indent=indent) + "\n")
+    binary = tmp_path / "litestream"
+    binary.write_text(PLAN_STUB)
+    binary.chmod(0o755)
+    script = rs.plan_and_restore_script(str(tmp_path / "none.yml"), str(tmp_path / "none.env"),
+                                        ["restore", "-dry-run", "-json", "/data/db"], ["restore", "-json", "/data/db"],
+                                        txid=txid, binary=str(binary))
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20, check=False,
+                          env=dict(os.environ, PLAN=str(tmp_path / "plan.json"), DRY_RC=str(dry_rc)))
+    parts = rs.split_planned_output(proc.stdout, proc.stderr)
+    assert proc.returncode == dry_rc and parts["rc"] == dry_rc
+    assert json.loads(parts["plan_out"]) == plan and abs(parts["at"] - time.time()) < 20
+    if dry_rc:
+        assert parts["out"] == "" and parts["err"] == ""  # the restore never started
+    else:
+        wanted = txid or "00000000000000ff"
+        assert parts["txid"] == wanted and parts["out"] == "ran restore -json -txid %s /data/db\n" % wanted
+
+
+@pytest.mark.parametrize("stamp, seconds", [("1764000000.123456789", 1764000000.123456789), ("1764000000", 1764000000.0),
+                                            ("1764000000.N", 1764000000.0), ("", None)])
+def test_marker_time(stamp, seconds):
+    assert rs.marker_time(stamp) == seconds
 
 
 def test_a_replica_from_a_newer_litestream_is_named_as_the_cause(roots, docker):
@@ -552,10 +765,14 @@ def test_a_full_disk_fails_clearly_and_leaves_no_partial_file(roots, docker, mon
 
 def test_missing_replica_fails_unless_if_replica_exists(roots, docker):
     docker.replica = []
-    before = snapshot(roots)
+    before = files_only(roots)
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert "holds no backup of app.sqlite3 (set if_replica_exists: true to accept that)" in result["msg"]
     assert result["replica_missing"] is True  # what the restore drill reads to say it in its own terms
+    # one container, whose dry run found nothing: the restore never ran, the stage and dest were removed
+    assert len(docker.calls) == 1 and len(docker.runs) == 1 and result["actions"] == []
+    assert files_only(roots) == before and not (roots / "srv" / "blog--db").exists()
+    before = snapshot(roots)
     result = run_module(litestream_restore.main, args(roots, if_replica_exists=True))
     assert "replica_missing" not in result
     assert result["changed"] is False and result["restored"] is False
@@ -574,6 +791,7 @@ def test_check_mode_reports_and_writes_nothing(roots, docker):
     assert [os.path.basename(p) for p in result["backup"]][0].startswith("app.sqlite3.")
     assert [a.split(" ")[0] for a in result["actions"]] == ["restore", "move"]
     assert len(docker.runs) == 1 and "-dry-run" in docker.runs[0][1]
+    assert "/restore" not in docker.runs[0][2]  # the dry run of its own mounts no target directory
     assert snapshot(roots) == before
     # a new directory: reported, not created
     result = run_module(litestream_restore.main, args(roots, dest=str(roots / "srv" / "other")), check=True)
@@ -715,3 +933,26 @@ def test_json_after_log_lines():
     out = 'time=x level=INFO msg="post-restore integrity check passed"\n{\n  "txid": "0000000000000002"\n}\n'
     assert rs.parse_json_output(out) == {"txid": "0000000000000002"}
     assert rs.parse_json_output("Error: nothing\n") is None
+
+
+def test_inspect_database_reads_the_file_through_a_memory_map(tmp_path, monkeypatch):
+    """Counting rows and the quick check read every page: through a map they took a quarter and half the time."""
+    path = tmp_path / "restored.sqlite3"
+    write_db(path, 5)
+    executed = []
+    real_connect = sqlite3.connect
+
+    class Recording:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, *params):
+            executed.append(sql)
+            return self.conn.execute(sql, *params)
+
+        def close(self):
+            self.conn.close()
+    monkeypatch.setattr(rs.sqlite3, "connect", lambda *a, **k: Recording(real_connect(*a, **k)))
+    inspected = rs.inspect_database(str(path))
+    assert inspected["tables"] == {"events": 5} and inspected["integrity"] == "ok"
+    assert executed[0] == "PRAGMA mmap_size = %d" % os.path.getsize(str(path))
