@@ -27,3 +27,55 @@ options:
     type: str
     default: /var/lib/dokku/config/litestream/credentials
 """
+
+    # The inventory's litestream_credential_sets as one option: litestream_validate checks them, litestream_host
+    # writes them too; both take the options of litestream_auth (credentials.auth_argument_spec).
+    CREDENTIAL_SETS = r"""
+options:
+  credential_sets:
+    description:
+      - The entries of C(litestream_credential_sets), each with the options of M(dokku_sqlite.litestream.litestream_auth)
+        and checked as that module checks them. Secret values are never shown (the secret options are C(no_log)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the set, as M(dokku_sqlite.litestream.litestream_auth)'s O(dokku_sqlite.litestream.litestream_auth#module:name).
+        type: str
+        default: default
+      state:
+        description: V(absent) removes the set.
+        type: str
+        choices: [present, absent]
+        default: present
+      access_key_id:
+        description: S3 access key id.
+        type: str
+      secret_access_key:
+        description: S3 secret access key.
+        type: str
+      session_token:
+        description: Temporary session token.
+        type: str
+      endpoint:
+        description: Default S3 endpoint (with scheme) for replicas using this set.
+        type: str
+      region:
+        description: Default S3 region for replicas using this set.
+        type: str
+      ssh_private_key:
+        description: Private key for sftp replicas.
+        type: str
+      sftp_password:
+        description: Password for sftp replicas.
+        type: str
+      credentials_root:
+        description: Directory of the credential sets.
+        type: str
+        default: /var/lib/dokku/config/litestream/credentials
+      plugin_compat:
+        description: Also write the files the dokku-litestream plugin reads.
+        type: bool
+        default: false
+"""

@@ -29,6 +29,8 @@ description:
     C(commands) and diff.
   - While the storage of any app failed, no sidecar is changed (as when the C(storage) role failed before the
     C(replication) role). An entry renamed wrongly thus never sees the old sidecar of its database removed meanwhile.
+  - The credential sets of O(credential_sets) are written before any app, so a sidecar whose set changed restarts in
+    the same run (and C(--check) predicts it).
   - Holds the host locks of every app it converges (and the credential sets' lock) from its first read to its last
     write, so a parallel run of this or a per-app module on the same host waits instead of racing.
 options:
@@ -42,53 +44,6 @@ options:
     type: list
     elements: raw
     default: []
-  credential_sets:
-    description:
-      - The entries of C(litestream_credential_sets), with the options of M(dokku_sqlite.litestream.litestream_auth).
-      - Written before any app, so a sidecar whose set changed restarts in the same run (and C(--check) predicts it).
-      - Secret values are masked in every output, as the options of M(dokku_sqlite.litestream.litestream_auth) are.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Name of the set.
-        type: str
-        default: default
-      state:
-        description: V(absent) removes the set.
-        type: str
-        choices: [present, absent]
-        default: present
-      access_key_id:
-        description: S3 access key id.
-        type: str
-      secret_access_key:
-        description: S3 secret access key.
-        type: str
-      session_token:
-        description: Temporary session token.
-        type: str
-      endpoint:
-        description: Default S3 endpoint (with scheme) for replicas using this set.
-        type: str
-      region:
-        description: Default S3 region for replicas using this set.
-        type: str
-      ssh_private_key:
-        description: Private key for sftp replicas.
-        type: str
-      sftp_password:
-        description: Password for sftp replicas.
-        type: str
-      credentials_root:
-        description: Directory of the credential sets.
-        type: str
-        default: /var/lib/dokku/config/litestream/credentials
-      plugin_compat:
-        description: Also write the files the dokku-litestream plugin reads.
-        type: bool
-        default: false
   parts:
     description:
       - What to converge. V(credentials) - the sets; V(storage) - each app's storage directory and mount;
@@ -134,6 +89,7 @@ options:
     type: str
     default: /var/lib/dokku/config/litestream/credentials
 extends_documentation_fragment:
+  - dokku_sqlite.litestream.credentials.credential_sets
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.lock
   - dokku_sqlite.litestream.common.attributes

@@ -33,52 +33,6 @@ options:
     type: list
     elements: raw
     default: []
-  credential_sets:
-    description:
-      - The entries of C(litestream_credential_sets), checked as M(dokku_sqlite.litestream.litestream_auth) checks
-        its options. Their secret fields are never shown.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s O(dokku_sqlite.litestream.litestream_auth#module:name).
-        type: str
-        default: default
-      state:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-        choices: [present, absent]
-        default: present
-      access_key_id:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      secret_access_key:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      session_token:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      endpoint:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      region:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      ssh_private_key:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      sftp_password:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-      credentials_root:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: str
-        default: /var/lib/dokku/config/litestream/credentials
-      plugin_compat:
-        description: As M(dokku_sqlite.litestream.litestream_auth)'s option.
-        type: bool
-        default: false
   image:
     description: The sidecar image of an entry without its own C(image) (the roles pass C(litestream_image)).
     type: str
@@ -94,6 +48,8 @@ options:
     description: This host's inventory name, to leave it out of O(peers) and to name it in messages.
     type: str
     default: this host
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.credentials.credential_sets
 attributes:
   check_mode:
     support: full
