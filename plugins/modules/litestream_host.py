@@ -165,6 +165,7 @@ lock_wait:
 
 import os
 import time
+from contextlib import ExitStack
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -229,22 +230,16 @@ class HostConverge:
         if "credentials" in self.parts and self.params["credential_sets"]:
             locks.append(("credentials", "the credential sets"))
         locks += [("app-%s" % app, "app %s" % app) for app in sorted(set(e["app"] for e, _s, _c in entries))]
-        held = []
         started = time.time()
         try:
-            # in a fixed order, so two host runs never wait for each other crosswise
-            for scope, what in locks:
-                lock = HostLock(self.module, scope, what)
-                lock.__enter__()
-                held.append(lock)
-            self.result["lock_wait"] = round(sum(lock.waited for lock in held), 3)
-            changed_sets = self.credentials()
-            self.apps(entries, changed_sets)
+            with ExitStack() as held:
+                # in a fixed order, so two host runs never wait for each other crosswise
+                waited = [held.enter_context(HostLock(self.module, scope, what)).waited for scope, what in locks]
+                self.result["lock_wait"] = round(sum(waited), 3)
+                changed_sets = self.credentials()
+                self.apps(entries, changed_sets)
         except LockTimeout as exc:
             self.fail(str(exc))
-        finally:
-            for lock in reversed(held):
-                lock.__exit__(None, None, None)
         self.result["duration"] = round(time.time() - started, 3)
         self.result["changed"] = any(r["changed"] for r in self.result["apps"] + self.result["credential_sets"])
         if self.module._diff:
