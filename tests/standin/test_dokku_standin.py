@@ -881,6 +881,16 @@ def test_ps_stop_start_restart(dokku, app_image, app_name):
     assert container(started["Id"]) is None
 
 
+def deployed_with_storage(dokku, app, image):
+    """An app with a storage directory mounted at /app/db, a config value and a running web container (its id)."""
+    dokku.ok("apps:create", app)
+    dokku.ok("storage:ensure-directory", f"{app}-db")
+    dokku.ok("storage:mount", app, f"{STORAGE}/{app}-db:/app/db")
+    dokku.ok("config:set", "--no-restart", app, "SECRET=s3cr3t")
+    dokku.ok("git:from-image", app, image)
+    return container(f"{app}.web.1")["Id"]
+
+
 def labelled_companion(app, image, name):
     """A container that carries only the app's Dokku label, as a sidecar labelled that way would."""
     res = docker("container", "run", "--detach", "--init", "--name", name, "--network", "host", "--restart", "unless-stopped",
@@ -1041,12 +1051,7 @@ def test_apps_rename_deployed_app(make_dokku, version, app_image, app_name, seco
     apps_1.bats@v0.38.27 L200-220 (v0.30.5 L133-): success, old name gone from apps:list."""
     dokku = make_dokku(version)
     old, new = app_name, second_app
-    dokku.ok("apps:create", old)
-    dokku.ok("storage:ensure-directory", f"{old}-db")
-    dokku.ok("storage:mount", old, f"{STORAGE}/{old}-db:/app/db")
-    dokku.ok("config:set", "--no-restart", old, "SECRET=s3cr3t")
-    dokku.ok("git:from-image", old, app_image)
-    old_cid = container(f"{old}.web.1")["Id"]
+    old_cid = deployed_with_storage(dokku, old, app_image)
     companion = labelled_companion(old, app_image, f"{old}-companion")
     res = dokku.ok("apps:rename", old, new)
     assert f"-----> Destroying {old} (including all add-ons)\n" in res.stdout
@@ -1093,12 +1098,7 @@ def test_apps_clone_deployed_app(make_dokku, version, app_image, app_name, secon
     apps_2.bats@v0.38.27 L13-200: clone, --skip-deploy and --ignore-existing succeed."""
     dokku = make_dokku(version)
     old, new = app_name, second_app
-    dokku.ok("apps:create", old)
-    dokku.ok("storage:ensure-directory", f"{old}-db")
-    dokku.ok("storage:mount", old, f"{STORAGE}/{old}-db:/app/db")
-    dokku.ok("config:set", "--no-restart", old, "SECRET=s3cr3t")
-    dokku.ok("git:from-image", old, app_image)
-    old_cid = container(f"{old}.web.1")["Id"]
+    old_cid = deployed_with_storage(dokku, old, app_image)
     res = dokku.ok("apps:clone", old, new)
     assert res.stdout.startswith(f"-----> Cloning {old} to {new}\n-----> Creating {new}...\n")
     assert "Destroying" not in res.stdout
