@@ -24,6 +24,7 @@ import time
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_core
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_restore
 
@@ -515,7 +516,7 @@ def test_replace_keeps_the_old_files_as_a_consistent_backup(roots, docker, monke
     (dest / "app.sqlite3-shm").write_bytes(b"old shm")
     (dest / ".app.sqlite3-litestream").mkdir()
     (dest / ".app.sqlite3-litestream" / "txid").write_text("42")
-    monkeypatch.setattr(litestream_restore.time, "gmtime", lambda *a: (2026, 11, 25, 12, 0, 0, 2, 329, 0))
+    monkeypatch.setattr(restore_core.time, "gmtime", lambda *a: (2026, 11, 25, 12, 0, 0, 2, 329, 0))
     result = run_module(litestream_restore.main, args(roots, on_existing="replace"))
     stamp = "app.sqlite3.20261125T120000Z.bak"
     assert result["restored"] is True and rows(dest / "app.sqlite3") == 80
@@ -604,7 +605,7 @@ def test_position_age_is_taken_when_the_dry_run_ended_not_after_the_restore(root
     container's clock (the host's) says when the dry run ended; a slow restore is simulated by the module's
     clock running 1000 s ahead once the container returned."""
     real_time = time.time
-    monkeypatch.setattr(litestream_restore.time, "time", lambda: real_time() + 1000)
+    monkeypatch.setattr(restore_core.time, "time", lambda: real_time() + 1000)
     result = run_module(litestream_restore.main, args(roots))
     expected = real_time() - calendar.timegm((2026, 11, 25, 12, 0, 10, 0, 0, 0))
     assert abs(result["position_age"] - expected) < 5
@@ -751,7 +752,7 @@ def test_a_full_disk_fails_clearly_and_leaves_no_partial_file(roots, docker, mon
     else:
         def full(path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
-        monkeypatch.setattr(litestream_restore, "fsync_fd", full)
+        monkeypatch.setattr(restore_core, "fsync_fd", full)
     before = files_only(roots)
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert result["msg"].startswith("restore of app.sqlite3 into %s: no space left on device in %s (" % (

@@ -1,0 +1,717 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One restore of one database from its Litestream replica: plan, restore into a root-only stage, verify,
+put in place. litestream_restore runs one; litestream_drill runs several at once, one per thread."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import signal
+import stat
+import tempfile
+import time
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import write_atomic
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
+    MissingCredentials, load_credentials)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import owner_uid
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
+RESTORE_DIR = "/restore"
+HEROKUISH_UID = v.CHOWN_NAMES["herokuish"]  # the owner when neither owner/group nor chown is given
+CONFIG_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
+ENV_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
+STAGE_PREFIX = ".litestream-restore-"
+V03_HINT = ("; a replica that Litestream 0.3 wrote (the generations/ layout, such as the dokku-litestream plugin's "
+            "at the URL itself) is read with a 0.3 image (image: litestream/litestream:0.3.13) and "
+            "replica.location: path")
+# a signal from the controller (task timeout, ^C) must not leave keys in /tmp or a half file in dest
+CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+# the verify option of litestream_restore and litestream_drill
+VERIFY_OPTIONS = dict(
+    integrity=dict(type="str", choices=["full", "quick", "none"], default="quick"),
+    tables=dict(type="list", elements="str", default=[]),
+    min_rows=dict(type="dict", default={}),
+)
+
+
+class RestoreFailed(Exception):
+    """The restore failed; ``result`` holds what the module returns with the message."""
+
+    def __init__(self, msg, result):
+        super(RestoreFailed, self).__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+class RestoreFinished(Exception):
+    """The restore ended early or late, successfully: ``result`` is the module's result."""
+
+    def __init__(self, result):
+        super(RestoreFinished, self).__init__("finished")
+        self.result = result
+
+
+class RestoreManager:
+    """One restore. ``params`` are litestream_restore's (the module's own by default); execute() returns the
+    result or raises RestoreFailed. ``signals``: clean up on SIGTERM/SIGHUP/SIGINT (only in the main thread;
+    litestream_drill, which runs several managers in threads, cleans them up itself)."""
+
+    def __init__(self, module, params=None, signals=True):
+        self.module = module
+        self.params = module.params if params is None else params
+        self.signals = signals
+        self.started = time.time()
+        self.docker = DockerRunner(module, self.params["docker_binary"])
+        self.owner_ids = None
+        self.database = self.params["database"]
+        self.name = self.params["name"] or self.database
+        self.dest = self.target = self.credentials_root = self.mode = None  # set by validate(), normalised
+        self.actions = []
+        self.backup = []
+        self.fields = None
+        self.v03 = False       # the image is a Litestream 0.3: generations/ layout, 0.3's commands
+        self.creds = {}
+        self.workdir = None
+        self.stage = None      # root-only directory inside dest that Litestream restores into
+        self.stage_fd = None   # the stage, opened once and checked: later paths go through this handle
+        self.created_dirs = []
+        self.result = dict(changed=False, restored=False, path=None, replica=None, backup=self.backup,
+                           actions=self.actions, commands=self.docker.commands, lock_wait=0.0)
+
+    # ------------------------------------------------------------------ helpers
+    def where(self):
+        return "restore of %s into %s" % (self.database, self.target)
+
+    def fail(self, msg, **extra):
+        self.cleanup()
+        self.result.update(extra)
+        self.result["duration"] = round(time.time() - self.started, 3)
+        if self.target is not None:  # before that, validation failed and the message names the option
+            msg = "%s: %s" % (self.where(), msg)
+        raise RestoreFailed(msg, self.result)
+
+    def finish(self, before, after):
+        self.result["changed"] = bool(self.result["restored"] or (self.module.check_mode and self.actions))
+        self.result["duration"] = round(time.time() - self.started, 3)
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+        raise RestoreFinished(self.result)
+
+    # ------------------------------------------------------------------ input
+    def validate(self):
+        """Every input check, before a file is read or a docker command runs."""
+        params = self.params
+        try:
+            v.db_file_name(self.database, "database")
+            v.db_file_name(self.name, "name")
+            # type str, not path: no '~' or '$VAR' expansion; one spelling per directory (and per lock)
+            self.dest = v.absolute_path(params["dest"], "dest", mount=True)
+            self.target = os.path.join(self.dest, self.name)
+            self.result["path"] = self.target
+            self.credentials_root = v.absolute_path(params["credentials_root"], "credentials_root")
+            self.mode = v.file_mode(params["mode"], "mode")
+            for option in ("owner", "group"):
+                if params[option] is not None:
+                    v.uid(params[option], option)
+            if params["chown"] is not None:
+                v.chown(params["chown"])
+            v.docker_word(params["image"], "image")
+            v.docker_word(params["network"], "network")
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        if params["dry_run_timeout"] < 0:
+            self.fail("dry_run_timeout must be 0 (no limit) or a number of seconds, got %d" % params["dry_run_timeout"])
+        if params["timestamp"] is not None and params["txid"] is not None:
+            self.fail("give either timestamp or txid, not both")
+        try:
+            self.fields = ls.normalize_replica(params["replica"])
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        self.v03 = ls.is_v03_image(params["image"])
+        if self.v03:
+            if params["txid"] is not None:
+                self.fail("txid: the image %s runs Litestream 0.3, which has no transaction ids: restore at a "
+                          "timestamp instead" % params["image"])
+            if self.fields["type"] not in ls.V03_RESTORE_TYPES:
+                self.fail("image: %s runs Litestream 0.3, which reads %s replicas here, not %s" % (
+                    params["image"], " and ".join(ls.V03_RESTORE_TYPES), self.fields["type"]))
+        self.result["replica"] = rs.replica_location(self.fields, self.database)
+        try:
+            self.timestamp = rs.parse_timestamp(params["timestamp"]) if params["timestamp"] is not None else None
+            self.txid = rs.parse_txid(params["txid"]) if params["txid"] is not None else None
+        except ValueError as exc:
+            self.fail(str(exc))
+        verify = params["verify"] or {}
+        self.integrity = verify.get("integrity") or "quick"
+        self.required_tables = list(verify.get("tables") or [])
+        for table in self.required_tables + list((verify.get("min_rows") or {}).keys()):
+            if not str(table).strip():
+                self.fail("verify.tables and verify.min_rows name tables: an empty name (%r) is no table" % (table,))
+        self.min_rows = {}
+        for table, value in (verify.get("min_rows") or {}).items():
+            try:
+                self.min_rows[str(table)] = int(value)
+            except (TypeError, ValueError):
+                self.fail("verify.min_rows.%s must be a whole number, got %r" % (table, value))
+        if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
+            self.fail("dest %s exists and is not a directory" % self.dest)
+        if os.path.isdir(self.target) and not os.path.islink(self.target):
+            self.fail("%s is a directory, not a database file" % self.target)
+
+    def point_in_time(self):
+        if self.timestamp:
+            return "at %s" % self.timestamp
+        if self.txid:
+            return "at txid %s" % self.txid
+        return "latest"
+
+    def load_credentials(self):
+        if not ls.needs_credentials(self.fields):
+            return True
+        set_name = self.fields.get("credentials") or "default"
+        try:
+            self.creds = load_credentials(self.credentials_root, set_name, self.fields["type"])
+        except MissingCredentials as exc:
+            if not self.module.check_mode:
+                self.fail(str(exc))
+            # --check on a fresh host: the litestream_auth task before this one wrote nothing
+            self.module.warn("%s (check mode: assuming an earlier task creates it; the replica was not read)" % exc)
+            return False
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        return True
+
+    # ------------------------------------------------------------------ litestream
+    def write_workdir(self):
+        """The restore configuration and the secret files (credentials.env, ssh_key) in a fresh root-only directory."""
+        try:
+            if self.v03:
+                config = ls.render_config_v03(self.database, self.fields, self.creds, mount_dir=ls.DEFAULT_MOUNT_DIR)
+            else:
+                config = ls.render_config([self.database], self.fields, self.creds, mount_dir=ls.DEFAULT_MOUNT_DIR)
+        except ls.ConfigError as exc:
+            self.fail(str(exc))
+        env_text = ls.credentials_env(self.fields, self.creds)
+        self.workdir = tempfile.mkdtemp(prefix="dokku-sqlite-restore-")
+        os.chmod(self.workdir, 0o700)
+        write_atomic(os.path.join(self.workdir, ls.CONFIG_FILE), config, 0o600)
+        if env_text:
+            write_atomic(os.path.join(self.workdir, ls.CREDENTIALS_ENV_FILE), env_text, 0o600)
+        if self.creds.get("ssh_private_key"):
+            write_atomic(os.path.join(self.workdir, ls.SSH_KEY_FILE), self.creds["ssh_private_key"], 0o600)
+
+    def litestream(self, restore_args, mount_dest, timeout=0, command="restore"):
+        """Run `litestream <command> <restore_args> /data/<database>` in a throw-away container."""
+        script = rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, self.litestream_args(command, restore_args),
+                                     timeout=timeout)
+        if command == "generations":
+            # 0.3's generations stats the database it lists for (never read): an empty file in the container
+            db_path = "%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database)
+            script = "mkdir -p %s && : > %s && %s" % (ls.DEFAULT_MOUNT_DIR, ls.shell_quote(db_path), script)
+        return self.container(script, mount_dest)
+
+    def litestream_args(self, command, args):
+        db_path = "%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.database)
+        return [command, "-config", CONFIG_IN_CONTAINER, "-no-expand-env"] + args + [db_path]
+
+    def container(self, script, mount_dest):
+        """`sh -c <script>` in a throw-away container of the image, with the configuration mounted read-only."""
+        docker = ["run", "--rm", "--network", self.params["network"], "--entrypoint", "/bin/sh"]
+        if mount_dest:
+            docker += ["-v", "%s:%s" % (self.stage, RESTORE_DIR)]
+        docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
+        if self.fields["type"] == "file":
+            docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
+        docker += [self.params["image"], "-c", script]
+        return self.docker.run(docker, check=False)
+
+    def point_args(self):
+        return ["-timestamp", self.timestamp] if self.timestamp else ["-txid", self.txid] if self.txid else []
+
+    def dry_run_args(self, point_args):
+        return ["-dry-run", "-json"] + point_args + ["-o", "%s/%s" % (RESTORE_DIR, self.name)]
+
+    def dry_run(self, point_args):
+        """The restore plan (dict), None when the replica holds nothing that matches; fails on other errors."""
+        if self.fields["type"] == "file" and not os.path.isdir(self.fields["path"]):
+            return None  # nothing to read, and docker would create the directory for the mount
+        rc, out, err = self.litestream(self.dry_run_args(point_args), mount_dest=False,
+                                       timeout=self.params["dry_run_timeout"])
+        return self.read_plan(rc, out, err)
+
+    def read_plan(self, rc, out, err):
+        """What a dry run's exit status and output say: the plan, None for no backup; fails on other errors."""
+        timeout = self.params["dry_run_timeout"]
+        if rc == 0:
+            plan = rs.parse_json_output(out)
+            if not isinstance(plan, dict):
+                self.fail("litestream restore -dry-run printed no plan (exit 0): %s" % last_line(out, err))
+            return plan
+        if rs.is_no_backup(err) or rs.is_no_backup(out):
+            return None
+        if timeout and rc == rs.TIMEOUT_RC:
+            self.fail("the replica %s is unreachable: no answer within %d s (dry_run_timeout); Litestream's last "
+                      "words: %s" % (self.result["replica"], timeout, describe(self.docker, rc, out, err)))
+        self.fail("the replica %s cannot be read: %s" % (self.result["replica"], describe(self.docker, rc, out, err)))
+
+    def generations(self):
+        """Litestream 0.3's view of the replica: its generations (a list, empty when none); fails on errors."""
+        if self.fields["type"] == "file" and not os.path.isdir(self.fields["path"]):
+            return []
+        timeout = self.params["dry_run_timeout"]
+        rc, out, err = self.litestream([], mount_dest=False, timeout=timeout, command="generations")
+        if timeout and rc == rs.TIMEOUT_RC:
+            self.fail("the replica %s is unreachable: no answer within %d s (dry_run_timeout); Litestream's last "
+                      "words: %s" % (self.result["replica"], timeout, describe(self.docker, rc, out, err)))
+        listing_error = rs.generations_error(err) or rs.generations_error(out)
+        if rc != 0 or listing_error:
+            if listing_error:
+                self.fail("the replica %s cannot be read: %s (command: %s)" % (
+                    self.result["replica"], listing_error, self.docker.commands[-1]))
+            self.fail("the replica %s cannot be read: %s" % (self.result["replica"], describe(self.docker, rc, out, err)))
+        return rs.parse_generations(out)
+
+    def plan_v03(self):
+        rows = self.generations()
+        if not rows:
+            return None
+        summary = rs.generations_summary(rows, self.timestamp)
+        if summary is None:
+            self.fail("the replica %s holds generations from %s to %s (Litestream 0.3, to the second), none of which "
+                      "spans %s" % (self.result["replica"], min(row["start"] for row in rows),
+                                    max(row["end"] for row in rows), self.timestamp))
+        return summary
+
+    def plan(self):
+        """Plan the restore; returns the plan summary, or None when the replica has no backup of the database."""
+        if self.v03:
+            return self.plan_v03()
+        return self.summarize(self.dry_run(self.point_args()))
+
+    def summarize(self, plan):
+        """The summary of a dry run's plan; None (no backup) only when the replica holds nothing at all."""
+        if plan is not None:
+            return rs.plan_summary(plan)
+        if not self.point_args():
+            return None
+        # nothing at that point: tell "no replica at all" from "not that far back"
+        whole = self.dry_run([])
+        if whole is None:
+            return None
+        summary = rs.plan_summary(whole)
+        held = "the replica %s holds transactions %s to %s (newest file %s)" % (
+            self.result["replica"], summary["min_txid"], summary["max_txid"], summary["newest_file_time"])
+        if self.timestamp:
+            self.fail("%s, none at or before %s" % (held, self.timestamp))
+        self.fail("%s; txid %s cannot be restored from it" % (held, self.txid))
+
+    # ------------------------------------------------------------------ files
+    def ownership(self):
+        """(uid, gid) for the restored file and the directories made for it; resolved once, when first needed."""
+        if self.owner_ids is None:
+            chown = self.params["chown"]
+            if chown is None:
+                self.owner_ids = tuple(HEROKUISH_UID if self.params[o] is None else self.params[o]
+                                       for o in ("owner", "group"))
+            elif chown == "false":
+                st = os.stat(self.dest) if os.path.isdir(self.dest) else None
+                self.owner_ids = (st.st_uid, st.st_gid) if st else (0, 0)
+            else:
+                uid = owner_uid(chown, self.docker.userns_remap())
+                self.owner_ids = (uid, uid)
+        return self.owner_ids
+
+    def make_dest(self):
+        missing = []
+        path = self.dest.rstrip("/") or "/"
+        while not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for path in reversed(missing):
+            os.mkdir(path, 0o755)
+            self.created_dirs.append(path)
+            os.chmod(path, 0o755)
+            os.chown(path, *self.ownership())
+
+    def make_stage(self):
+        """A fresh directory inside dest, 0700 root (mkdtemp), opened once: nobody else can place a symlink in
+        it, and every later path goes through the open handle, so swapping the directory itself does not help."""
+        self.stage = tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.dest)
+        self.stage_fd = os.open(self.stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+    def staged(self, name):
+        return "/proc/self/fd/%d/%s" % (self.stage_fd, name)
+
+    def open_restored(self):
+        """The restored file, opened without following a symlink; fails unless it is a regular file."""
+        try:
+            fd = os.open(self.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.stage_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self.fail("the restored file is a symbolic link; refusing to touch it (nothing was put in place)")
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            self.fail("the restored file is not a regular file; refusing it (nothing was put in place)")
+        return fd
+
+    def cleanup(self):
+        """Remove what this run created and did not hand over: the stage, the work directory, new empty dirs."""
+        if self.stage_fd is not None:
+            os.close(self.stage_fd)
+            self.stage_fd = None
+        if self.stage:
+            try:
+                guarded.remove_tree(self.stage, self.dest)
+            except (guarded.OutsideRoot, OSError):
+                pass  # gone, or no longer ours (swapped for a link): never follow it
+            self.stage = None
+        if self.workdir:
+            try:
+                guarded.remove_tree(self.workdir, os.path.dirname(self.workdir))
+            except (guarded.OutsideRoot, OSError):
+                pass
+            self.workdir = None
+        if not self.result.get("restored"):
+            for path in reversed(self.created_dirs):
+                try:
+                    os.rmdir(path)  # only while empty: never anything but our own directory
+                except OSError:
+                    break
+            self.created_dirs = []
+
+    def backup_stamp(self, existing):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        candidate, n = stamp, 1
+        while any(os.path.lexists(rs.backup_path(p, self.dest, self.name, candidate)) for p in existing):
+            n += 1
+            candidate = "%s-%d" % (stamp, n)
+        return candidate
+
+    def put_in_place(self, tmp_path):
+        """Move the old files aside (replace), then the verified temp file into place; undo on failure."""
+        existing = rs.existing_paths(self.dest, self.name)
+        target = guarded.checked(self.target, self.dest, "replace")  # the stage's file goes nowhere else
+        moved = []
+        try:
+            if existing:
+                stamp = self.backup_stamp(existing)
+                # the sidecars and the state directory first: a stale -wal must never meet the new file
+                for path in [p for p in existing if p != self.target]:
+                    new = rs.backup_path(path, self.dest, self.name, stamp)
+                    guarded.rename(path, new, self.dest)
+                    moved.append((path, new))
+                if self.target in existing:
+                    new = rs.backup_path(self.target, self.dest, self.name, stamp)
+                    try:
+                        os.link(self.target, new)  # the old file stays visible until the new one replaces it
+                        moved.append((None, new))
+                    except OSError:
+                        guarded.rename(self.target, new, self.dest)
+                        moved.append((self.target, new))
+                    os.rename(tmp_path, target)
+                    if moved[-1][0] is None:
+                        moved[-1] = (self.target, new)
+                else:
+                    link_into_place(tmp_path, target)
+            else:
+                link_into_place(tmp_path, target)
+        except OSError as exc:
+            for old, new in reversed(moved):
+                try:
+                    if old is None:
+                        guarded.unlink(new, self.dest)
+                    elif not os.path.lexists(old):
+                        guarded.rename(new, old, self.dest)
+                except (OSError, guarded.OutsideRoot):
+                    pass
+            self.fail("putting the restored file in place failed (%s); the existing files were put back" % exc)
+        self.backup.extend(new for _old, new in moved)
+        fsync_dir(self.dest)
+
+    # ------------------------------------------------------------------ the run
+    def execute(self):
+        """The whole restore: returns the result (exit_json's keyword arguments); raises RestoreFailed."""
+        try:
+            self.run()
+        except RestoreFinished as done:
+            return done.result
+        except (DockerError, LockTimeout, guarded.OutsideRoot) as exc:
+            self.fail(str(exc))
+        raise AssertionError("the restore ended without a result")  # converge() always finishes
+
+    def run(self):
+        self.validate()
+        previous = {}
+        if self.signals:
+            previous = dict((signum, signal.signal(signum, self.on_signal)) for signum in CLEANUP_SIGNALS)
+        try:
+            # from the look at what exists to the rename: two restores into one file would both find it free
+            with HostLock(self.module, "restore-%s" % self.target, "the restore target %s" % self.target,
+                          timeout=self.params["lock_timeout"]) as lock:
+                self.result["lock_wait"] = lock.waited
+                self.converge()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def on_signal(self, signum, _frame):
+        self.fail("stopped by signal %d: the temporary files of this run were removed" % signum)
+
+    def converge(self):
+        existing = rs.existing_paths(self.dest, self.name)
+        before = {"path": self.target, "exists": bool(existing), "files": sorted(existing)}
+        on_existing = self.params["on_existing"]
+        if existing and on_existing == "fail":
+            self.fail("%s already exists; set on_existing: replace to move it aside to a timestamped backup, "
+                      "or skip to leave it" % describe_existing(self.target, existing))
+        if existing and on_existing == "skip":
+            self.result["msg"] = "%s exists; skipped (on_existing: skip)" % describe_existing(self.target, existing)
+            self.finish(before, before)
+
+        try:
+            replica_checked = self.load_credentials()
+            if replica_checked:
+                self.write_workdir()
+            if replica_checked and self.one_run():
+                self.restore(existing)
+            else:
+                summary = self.plan() if replica_checked else None
+                if replica_checked and summary is None:
+                    if not self.params["if_replica_exists"]:
+                        self.no_backup()
+                    self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
+                        self.database, self.result["replica"])
+                    self.cleanup()
+                    self.finish(before, before)
+                if summary:
+                    # read right after the dry run: container start-up and the restore itself do not count
+                    self.planned(summary, time.time())
+                planned = self.announce(summary, existing, not os.path.isdir(self.dest))
+                if self.module.check_mode:
+                    self.backup.extend(planned)
+                    self.cleanup()
+                    after = {"path": self.target, "exists": True, "position": self.result.get("position")}
+                    self.finish(before, after)
+                self.restore(existing, summary)
+        except (IOError, OSError) as exc:
+            if exc.errno == errno.ENOSPC:
+                self.cleanup()
+                self.fail("no space left on device in %s (%s once the partial files were removed): %s" % (
+                    self.dest, rs.space_left(self.dest), exc))
+            self.fail("%s" % exc)
+        finally:
+            self.cleanup()
+        after = {"path": self.target, "exists": True, "position": self.result.get("position"),
+                 "backup": list(self.backup)}
+        self.finish(before, after)
+
+    def one_run(self):
+        """Whether the dry run and the restore share one container (plan_and_restore): one container start and
+        one look at the replica fewer. The dry run keeps a container of its own, before anything is written,
+        - in check mode, where it is all that runs;
+        - with if_replica_exists, where a replica without a backup must leave dest untouched (one run needs the
+          stage, a directory inside dest, mounted before the dry run starts);
+        - for a Litestream 0.3 image, whose plan is the table `generations` prints, read here;
+        - for a file replica whose directory is missing: no backup, and docker would create it for the mount.
+        """
+        return not (self.module.check_mode or self.params["if_replica_exists"] or self.v03
+                    or (self.fields["type"] == "file" and not os.path.isdir(self.fields["path"])))
+
+    def no_backup(self):
+        self.fail("the replica %s holds no backup of %s (set if_replica_exists: true to accept that)%s" % (
+            self.result["replica"], self.database, "" if self.v03 else V03_HINT), replica_missing=True)
+
+    def planned(self, summary, read_at):
+        """position, position_time and position_age (against read_at, when the dry run ended) from a plan."""
+        self.result.update(position=summary["position"], position_time=summary["newest_file_time"])
+        if summary["newest_file_time"]:
+            age = rs.seconds_since(summary["newest_file_time"], read_at)
+            self.result["position_age"] = round(max(0.0, age), 1)
+
+    def announce(self, summary, existing, dest_missing):
+        """The actions, once the replica is known to hold what is wanted; returns the planned backup paths."""
+        if dest_missing:
+            self.actions.append("create directory %s" % self.dest)
+        reached = ""
+        if summary:
+            reached = ", %s %s" % ("generation" if self.v03 else "txid", summary["position"])
+        self.actions.append("restore %s (%s%s) into %s" % (
+            self.result["replica"], self.point_in_time(), reached, self.target))
+        if not existing:
+            return []
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        planned = [rs.backup_path(p, self.dest, self.name, stamp) for p in existing]
+        self.actions.append("move aside %s" % ", ".join(
+            "%s -> %s" % (os.path.basename(p), os.path.basename(n)) for p, n in zip(existing, planned)))
+        return planned
+
+    def restore_args(self, summary=None):
+        """The restore's arguments; with a summary, -txid of the transaction to reach (none for Litestream 0.3)."""
+        args = ["-o", "%s/%s" % (RESTORE_DIR, self.name)]
+        if self.params["if_replica_exists"]:
+            args.append("-if-replica-exists")
+        if self.v03:
+            if self.timestamp:
+                args += ["-timestamp", self.timestamp]
+            return args
+        # No -integrity-check: the one check is verify()'s (see verify.integrity). Always -txid, also for the
+        # latest: the restore reaches exactly what the dry run planned and reported, a replica that moved on
+        # meanwhile included, with no second listing for Litestream to work out its latest, and a time is
+        # never passed to -timestamp (broken in some 0.5 releases).
+        args.append("-json")
+        if summary is not None:
+            args += ["-txid", self.txid or summary["max_txid"]]
+        return args
+
+    def plan_and_restore(self, existing, dest_missing):
+        """The dry run and, when it found the plan, the restore, in one container; returns the restore's
+        (rc, stdout, stderr). Fails (and so removes the stage) as the dry run of its own would."""
+        script = rs.plan_and_restore_script(
+            CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, self.litestream_args("restore", self.dry_run_args(self.point_args())),
+            self.litestream_args("restore", self.restore_args()), txid=self.txid, timeout=self.params["dry_run_timeout"])
+        rc, out, err = self.container(script, mount_dest=True)
+        parts = rs.split_planned_output(out, err)
+        if parts is None:  # the script never got past the dry run: no shell, or docker could not start it
+            if rc == 0:
+                self.fail("litestream restore -dry-run printed no plan (exit 0): %s" % last_line(out, err))
+            parts = {"rc": rc, "at": None, "txid": "", "plan_out": out, "plan_err": err, "out": "", "err": ""}
+        summary = self.summarize(self.read_plan(parts["rc"], parts["plan_out"], parts["plan_err"]))
+        if summary is None:
+            self.no_backup()
+        read_at = parts["at"]
+        if read_at is None:  # an image without `date`: the end of the run, less the restore's own duration
+            report = rs.parse_json_output(parts["out"])
+            took = report.get("duration_ms") if isinstance(report, dict) else None
+            read_at = time.time() - (took or 0) / 1000.0
+        self.planned(summary, read_at)
+        self.announce(summary, existing, dest_missing)
+        wanted = self.txid or summary["max_txid"]
+        if not parts["txid"]:
+            # the image lacks the tools the script reads the plan with (grep, sort): restore in a second container
+            return self.litestream(self.restore_args(summary), mount_dest=True)
+        if parts["txid"] != wanted:
+            self.fail("the restore ran to txid %s, but the dry run planned %s (command: %s)" % (
+                parts["txid"], wanted, self.docker.commands[-1]))
+        return rc, parts["out"], parts["err"]
+
+    def restore(self, existing, summary=None):
+        """Restore into the stage, verify, put in place. Without a summary, the dry run runs first in the same
+        container (one_run); the stage, and dest when missing, are made before it and removed when it fails."""
+        self.ownership()  # its docker read (user namespaces) before the first change
+        dest_missing = not os.path.isdir(self.dest)
+        self.make_dest()
+        self.make_stage()
+        tmp_path = self.staged(self.name)
+        if summary is None:
+            rc, out, err = self.plan_and_restore(existing, dest_missing)
+        else:
+            rc, out, err = self.litestream(self.restore_args(summary), mount_dest=True)
+        if rc != 0:
+            if rs.is_no_space(err) or rs.is_no_space(out):
+                self.cleanup()  # the partial file goes first, so the free space shown is what the disk really has
+                self.fail("no space left on device in %s (%s once the partial file was removed): litestream "
+                          "restore failed: %s" % (self.dest, rs.space_left(self.dest), describe(self.docker, rc, out, err)))
+            self.fail("litestream restore failed: %s" % describe(self.docker, rc, out, err))
+        if not os.path.lexists(tmp_path):
+            if self.params["if_replica_exists"] and (rs.is_no_backup(out) or rs.is_no_backup(err)):
+                # the replica went away between the dry run and the restore
+                self.result["msg"] = "no backup of %s in %s; nothing restored (if_replica_exists)" % (
+                    self.database, self.result["replica"])
+                self.result.pop("position", None)
+                self.result.pop("position_time", None)
+                self.result.pop("position_age", None)
+                self.actions[:] = []
+                return
+            self.fail("litestream restore exited 0 but wrote no file: %s" % last_line(out, err))
+        report = None if self.v03 else rs.parse_json_output(out)
+        if isinstance(report, dict) and report.get("txid"):
+            self.result["position"] = report["txid"]
+
+        fd = self.open_restored()
+        try:
+            self.verify(tmp_path)
+            os.fchown(fd, *self.ownership())
+            os.fchmod(fd, self.mode)  # after fchown, which may clear mode bits
+            fsync_fd(fd)
+        finally:
+            os.close(fd)
+        self.put_in_place(tmp_path)
+        self.result["restored"] = True
+        self.result["size"] = os.path.getsize(self.target)
+
+    def verify(self, tmp_path):
+        try:
+            inspected = rs.inspect_database(tmp_path, self.integrity)
+        except Exception as exc:  # sqlite3.Error and OSError alike: the file is no usable database
+            self.fail("the restored file is not a readable SQLite database: %s" % exc)
+        problems = rs.verification_problems(inspected, self.required_tables, self.min_rows)
+        self.result.update(tables=inspected["tables"], integrity=inspected["integrity"])
+        if problems:
+            self.fail("verification failed, nothing was put in place: %s" % "; ".join(problems))
+
+
+def link_into_place(tmp_path, target):
+    """Rename that refuses to overwrite: a file that appeared meanwhile is never clobbered."""
+    try:
+        os.link(tmp_path, target)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise
+        os.rename(tmp_path, target)  # no hard links on this filesystem
+        return
+    os.unlink(tmp_path)
+
+
+def fsync_fd(fd):
+    os.fsync(fd)
+
+
+def fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fsync_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path):
+    try:
+        fsync_file(path)
+    except OSError:
+        pass
+
+
+def describe_existing(target, existing):
+    others = [p for p in existing if p != target]
+    if target in existing:
+        return target + (" (with %s)" % ", ".join(others) if others else "")
+    return "%s (not the file itself, but %s)" % (target, ", ".join(others))
+
+
+def last_line(out, err):
+    for text in (err, out):
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return "(no output)"
+
+
+def describe(docker, rc, out, err):
+    """Litestream's own last words, the command that ran (the script holds no secret) and a known cause."""
+    text = "%s (exit %d; command: %s)" % (last_line(out, err), rc, docker.commands[-1])
+    hint = rs.failure_hint(out, err)
+    return text + ("; likely cause: %s" % hint if hint else "")
+
+
