@@ -15,14 +15,14 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import write_atomic
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec, write_atomic
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import owner_uid
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
-    HostLock, LockTimeout)
+    HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -43,6 +43,37 @@ VERIFY_OPTIONS = dict(
     tables=dict(type="list", elements="str", default=[]),
     min_rows=dict(type="dict", default={}),
 )
+
+
+def restore_argument_spec():
+    """litestream_restore's options; litestream_drill builds each restore's options with it."""
+    argument_spec = common_argument_spec()
+    argument_spec.update(lock_argument_spec())
+    argument_spec.update(
+        replica=dict(type="dict", required=True, options=ls.replica_argument_spec(with_v03_options=False)),
+        database=dict(type="str", default="production.sqlite3"),
+        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
+        dest=dict(type="str", required=True),
+        name=dict(type="str"),
+        timestamp=dict(type="str"),
+        txid=dict(type="str"),
+        if_replica_exists=dict(type="bool", default=False),
+        on_existing=dict(type="str", choices=["fail", "skip", "replace"], default="fail"),
+        owner=dict(type="int"),
+        group=dict(type="int"),
+        chown=dict(type="str"),
+        mode=dict(type="raw", default="0644"),
+        verify=dict(type="dict", default={}, options=VERIFY_OPTIONS),
+        image=dict(type="str", default=ls.DEFAULT_IMAGE),
+        network=dict(type="str", default="host"),
+        dry_run_timeout=dict(type="int", default=0),
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+    )
+    return argument_spec
+
+
+# the ownership comes either from chown or from owner/group
+RESTORE_MUTUALLY_EXCLUSIVE = [("chown", "owner"), ("chown", "group")]
 
 
 class RestoreFailed(Exception):

@@ -412,38 +412,13 @@ lock_wait:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import lock_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
-    VERIFY_OPTIONS, RestoreFailed, RestoreManager)
+    RESTORE_MUTUALLY_EXCLUSIVE, RestoreFailed, RestoreManager, restore_argument_spec)
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(lock_argument_spec())
-    argument_spec.update(
-        replica=dict(type="dict", required=True, options=ls.replica_argument_spec(with_v03_options=False)),
-        database=dict(type="str", default="production.sqlite3"),
-        # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
-        dest=dict(type="str", required=True),
-        name=dict(type="str"),
-        timestamp=dict(type="str"),
-        txid=dict(type="str"),
-        if_replica_exists=dict(type="bool", default=False),
-        on_existing=dict(type="str", choices=["fail", "skip", "replace"], default="fail"),
-        owner=dict(type="int"),
-        group=dict(type="int"),
-        chown=dict(type="str"),
-        mode=dict(type="raw", default="0644"),
-        verify=dict(type="dict", default={}, options=VERIFY_OPTIONS),
-        image=dict(type="str", default=ls.DEFAULT_IMAGE),
-        network=dict(type="str", default="host"),
-        dry_run_timeout=dict(type="int", default=0),
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[("chown", "owner"), ("chown", "group")])
+    module = AnsibleModule(argument_spec=restore_argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=RESTORE_MUTUALLY_EXCLUSIVE)
     try:
         result = RestoreManager(module).execute()
     except RestoreFailed as exc:
