@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A restore drill of a host's apps: which databases to drill, the live row counts read without blocking the
+app, one restore per database into a scratch directory (restore_core, several apps at once), and the verdict
+per database as litestream_drill_report reads it. A drill never raises for one database: it records it."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import sqlite3
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: one app after the other
+    ThreadPoolExecutor = None
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import module_params, sidecar_params
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
+    RestoreFailed, RestoreManager, restore_argument_spec)
+
+# a host name becomes a directory of the scratch directory: a plain name, never '..' or a path
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+# what a drill's record holds (litestream_drill_report refuses other keys)
+RECORD_KEYS = ("host", "app", "database", "status", "integrity", "tables", "rows", "live_rows", "lag_seconds",
+               "duration", "drill_host", "replica", "position", "position_time", "message")
+
+
+def host_name(value, option):
+    v.check_line(value, option)
+    if not HOST_NAME_RE.fullmatch(value) or value in (".", ".."):
+        raise v.InvalidValue("%s: %s is not a plain host name (letters, digits, '.', '_' and '-'; it names a "
+                             "directory of the scratch directory)" % (option, v.shown(value)))
+    return value
+
+
+def scratch_root(value, option="scratch_dir"):
+    """The scratch directory: absolute, normalised, at least two levels deep (never '/' or '/var')."""
+    path = v.absolute_path(value, option, mount=True)
+    if path.count("/") < 2:
+        raise v.InvalidValue("%s: %s must be at least two levels deep (such as /var/lib/dokku-litestream-drill): "
+                             "the drill removes what it restores there" % (option, v.shown(value)))
+    return path
+
+
+def selected(apps, only, image):
+    """[(app, sidecar options)] of the entries to drill: with a replica, not absent, named in `only` (all when
+    empty), in inventory order. Raises InvalidValue for an entry the sidecar module would refuse."""
+    chosen = []
+    for entry in apps:
+        params = sidecar_params(entry, image)
+        if params["replica"] is None or params["state"] == "absent":
+            continue
+        if only and params["app"] not in only:
+            continue
+        chosen.append(params)
+    return chosen
+
+
+def live_path(storage_root, app, database):
+    """The live database of an app, as its sidecar reads it."""
+    return os.path.join(storage_root, app["storage"] or "%s--db" % app["app"], database)
+
+
+def read_live_tables(path):
+    """Row count per table of a live database, read-only: opened with mode=ro, every count in one read
+    transaction, so the app's writer is never blocked and the counts belong to one moment. A table that cannot
+    be counted is None. Raises IOError when there is no database, sqlite3.Error when it cannot be read."""
+    if not os.path.isfile(path):
+        raise IOError("no database at %s" % path)
+    conn = sqlite3.connect("file:%s?mode=ro" % path.replace("?", "%3f").replace("#", "%23"), uri=True, timeout=10,
+                           isolation_level=None)
+    try:
+        conn.execute("begin")
+        names = [row[0] for row in conn.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' "
+            "and name not like '\\_litestream\\_%' escape '\\'")]
+        tables = {}
+        for name in names:
+            try:
+                tables[name] = conn.execute('select count(*) from "%s"' % name.replace('"', '""')).fetchone()[0]
+            except sqlite3.Error:
+                tables[name] = None
+        conn.execute("commit")
+    finally:
+        conn.close()
+    return tables
+
+
+def total_rows(tables):
+    if not isinstance(tables, dict):
+        return None
+    return sum(count for count in tables.values() if isinstance(count, int))
+
+
+def key(app, database):
+    return "%s/%s" % (app, database)
+
+
+class HostDrill:
+    """The drills of one source host's apps, run where `module` runs (the drill host). ``options``: the
+    checked options of litestream_drill."""
+
+    def __init__(self, module, options, apps, live_tables):
+        self.module = module
+        self.options = options
+        self.apps = apps
+        self.live_tables = live_tables  # "app/database" -> tables, or an error text; None: not compared
+        self.host_dir = os.path.join(options["scratch_dir"], options["host"])
+        self.active = {}  # thread-safe enough: one key per app, set and removed by its own worker
+
+    # ------------------------------------------------------------------ the run
+    def run(self):
+        """One record per database, in inventory order; apps run `parallel` at once, an app's databases one after
+        the other (they share the app's scratch directory)."""
+        jobs = list(self.apps)
+        parallel = max(1, self.options["parallel"])
+        if ThreadPoolExecutor is None or parallel == 1 or len(jobs) <= 1:
+            per_app = [self.drill_app(app) for app in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                per_app = list(pool.map(self.drill_app, jobs))
+        self.remove(self.host_dir)
+        return [record for records in per_app for record in records]
+
+    def drill_app(self, app):
+        return [self.drill_database(app, database) for database in app["databases"]]
+
+    def drill_database(self, app, database):
+        name = "%s/%s/%s" % (self.options["host"], app["app"], database)
+        scratch = os.path.join(self.host_dir, app["app"])
+        record = dict(host=self.options["host"], app=app["app"], database=database, drill_host=self.options["drill_host"])
+        try:
+            self.remove(scratch)
+            manager = RestoreManager(self.module, self.restore_params(app, database, scratch), signals=False)
+            self.active[app["app"]] = manager
+            try:
+                result = manager.execute()
+            finally:
+                self.active.pop(app["app"], None)
+        except RestoreFailed as exc:
+            record.update(status="failed", message="%s: %s" % (name, self.failure(app, database, exc)),
+                          **dict((k, exc.result.get(k)) for k in ("integrity", "tables", "duration", "replica")))
+            return self.finished(record, scratch)
+        except (v.InvalidValue, guarded.OutsideRoot, IOError, OSError) as exc:
+            record.update(status="failed", message="%s: %s" % (name, exc))
+            return self.finished(record, scratch)
+        record.update((k, result.get(k)) for k in ("integrity", "tables", "duration", "replica", "position",
+                                                   "position_time"))
+        record["rows"] = total_rows(result.get("tables"))
+        self.judge(record, name, result)
+        return self.finished(record, scratch)
+
+    def restore_params(self, app, database, scratch):
+        """The restore's options, through litestream_restore's own spec: the drill restores as that module does."""
+        opts = self.options
+        # the sidecar's spec set every replica option; the restore's knows no Litestream 0.3 ones (all None here)
+        replica = dict((k, val) for k, val in app["replica"].items() if val is not None)
+        given = dict(replica=replica, database=database, dest=scratch, verify=opts["verify"],
+                     if_replica_exists=False, on_existing="fail", owner=0, group=0, mode="0600",
+                     image=app["image"], dry_run_timeout=opts["replica_timeout"], lock_timeout=opts["lock_timeout"],
+                     credentials_root=opts["credentials_root"], docker_binary=opts["docker_binary"],
+                     dokku_binary=opts["dokku_binary"])
+        return module_params(restore_argument_spec(), given)
+
+    def failure(self, app, database, exc):
+        """The restore's message; a missing backup named in the drill's own words (if_replica_exists is the
+        module's option, not the drill's)."""
+        if exc.result.get("replica_missing"):
+            return ("the replica %s holds no backup of %s: nothing was ever replicated there. Check the replica of "
+                    "app %s in restore_drill_apps (litestream_apps) and that its sidecar (dokku.litestream.%s) runs "
+                    "on %s" % (exc.result.get("replica"), database, app["app"], app["app"], self.options["host"]))
+        return exc.msg
+
+    def judge(self, record, name, result):
+        """ok, or stale: old data is only stale when the live database has moved on since (an idle one is current)."""
+        live = self.live_tables.get(key(app=record["app"], database=record["database"])) if self.live_tables else None
+        live = live if isinstance(live, dict) else None
+        record["live_rows"] = total_rows(live)
+        lag = result.get("position_age")
+        record["lag_seconds"] = lag
+        max_lag = self.options["max_lag_seconds"]
+        stale = isinstance(lag, (int, float)) and lag > max_lag and live != result.get("tables")
+        record["status"] = "failed" if stale else "ok"
+        if stale:
+            record["message"] = ("%s: stale: the newest replicated data is %ss old (max %ss) and the live database "
+                                 "has changed since" % (name, lag, max_lag))
+        elif self.module.check_mode:
+            record["message"] = "check mode: restore planned, not run"
+
+    def finished(self, record, scratch):
+        try:
+            self.remove(scratch)
+        except (guarded.OutsideRoot, IOError, OSError) as exc:
+            extra = "the scratch directory %s was not removed: %s" % (scratch, exc)
+            record["message"] = "%s; %s" % (record["message"], extra) if record.get("message") else extra
+        return dict((k, record.get(k)) for k in RECORD_KEYS)
+
+    # ------------------------------------------------------------------ files
+    def remove(self, path):
+        """Remove a directory of ours inside the scratch directory (nothing in check mode, where none is made)."""
+        if self.module.check_mode or not os.path.lexists(path):
+            return
+        guarded.remove_tree(path, self.options["scratch_dir"])
+
+    def cleanup(self):
+        """After a signal: every running restore's keys and stage, then this host's scratch directory."""
+        for manager in list(self.active.values()):
+            try:
+                manager.cleanup()
+            except (IOError, OSError):
+                pass
+        try:
+            self.remove(self.host_dir)
+        except (guarded.OutsideRoot, IOError, OSError):
+            pass
+
+
+def read_all_live(storage_root, apps):
+    """"app/database" -> row counts per table, or the reason they could not be read (a text)."""
+    out = {}
+    for app in apps:
+        for database in app["databases"]:
+            try:
+                out[key(app["app"], database)] = read_live_tables(live_path(storage_root, app, database))
+            except (IOError, OSError, sqlite3.Error) as exc:
+                out[key(app["app"], database)] = "the live database could not be read: %s" % exc
+    return out

@@ -1,0 +1,334 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: litestream_drill
+short_description: Restore drill of a host's apps in one run - restore each latest replica elsewhere, verify it, judge its lag
+version_added: "0.2.0"
+description:
+  - Drills every database of the apps of one source host (its C(litestream_apps)) that have a replica and are not
+    V(absent): restores the latest replica into a scratch directory on the host the module runs on (the drill
+    host), verifies it, compares it with the live database, judges its freshness, and removes it again.
+  - Each restore is what M(dokku_sqlite.litestream.litestream_restore) does, with the same code and options
+    (O(verify), pinned O(image), keys in a root-only temporary directory, no secret in a command line). The
+    restored file is root-owned C(0600) in C(<scratch_dir>/<host>/<app>); that directory is removed before and
+    after each app, and C(<scratch_dir>/<host>) at the end.
+  - Up to O(parallel) apps are drilled at once; the databases of one app one after the other.
+  - The live row counts are read on the source host, read-only (C(mode=ro)) and in one read transaction per
+    database, so the app's writer is never blocked. When the drill host is another host, run the module there
+    first with O(live_only=true) and pass its RV(live_tables) in O(live_tables).
+  - A failing drill never fails the task. Every database gets its record in RV(results), with the reason in
+    words; M(dokku_sqlite.litestream.litestream_drill_report) writes them as JSON and JUnit. Only bad input
+    fails the task, before anything is read or written.
+  - The credential sets of O(credential_sets) are written on the drill host first (as
+    M(dokku_sqlite.litestream.litestream_auth) does; sets with C(state=absent) are left alone).
+options:
+  apps:
+    description:
+      - The source host's C(litestream_apps), checked whole first as M(dokku_sqlite.litestream.litestream_validate)
+        checks them. Keys used here are C(app), C(storage), C(databases), C(replica), C(image) and C(state).
+    type: list
+    elements: raw
+    default: []
+  only:
+    description: Drill only these apps; empty drills every app with a replica. A name the host does not list is skipped.
+    type: list
+    elements: str
+    default: []
+  host:
+    description: The source host's inventory name. It names the records and the scratch directory, so it must be a plain name.
+    type: str
+    required: true
+  drill_host:
+    description: The inventory name of the host the restores run on, for the records. Defaults to O(host).
+    type: str
+  live_only:
+    description:
+      - Only read the live row counts (on the source host) and return them as RV(live_tables); restore nothing.
+    type: bool
+    default: false
+  compare_live:
+    description:
+      - Read the live databases on this host, for the records' C(live_rows) and the staleness verdict. Ignored when
+        O(live_tables) is given.
+    type: bool
+    default: true
+  live_tables:
+    description: The RV(live_tables) of an earlier O(live_only=true) run on the source host.
+    type: dict
+  scratch_dir:
+    description: Where the restores go, as C(<scratch_dir>/<host>/<app>). Absolute, at least two levels deep.
+    type: str
+    default: /var/lib/dokku-litestream-drill
+  storage_root:
+    description: Dokku's storage root, where the live databases are (C(<storage_root>/<storage>/<database>)).
+    type: str
+    default: /var/lib/dokku/data/storage
+  verify:
+    description: What each restored database must pass, as O(dokku_sqlite.litestream.litestream_restore#module:verify).
+    type: dict
+    default: {}
+    suboptions:
+      integrity:
+        description: V(quick) (C(PRAGMA quick_check)), V(full) (C(PRAGMA integrity_check)) or V(none).
+        type: str
+        choices: [full, quick, none]
+        default: quick
+      tables:
+        description: Tables that must exist.
+        type: list
+        elements: str
+        default: []
+      min_rows:
+        description: Minimum row count per table.
+        type: dict
+        default: {}
+  max_lag_seconds:
+    description:
+      - A replica whose newest data is older than this fails as stale, unless the live database still holds exactly
+        what was restored (an idle database is current).
+    type: float
+    default: 300
+  replica_timeout:
+    description: Seconds a replica may take to answer the dry run before its drill fails (V(0) - Litestream's own retries).
+    type: int
+    default: 30
+  parallel:
+    description: How many apps are drilled at once (V(1) - one after the other).
+    type: int
+    default: 4
+  image:
+    description: The Litestream image of an entry that names none.
+    type: str
+    default: litestream/litestream:0.5.17
+  credentials_root:
+    description: Directory of the credential sets the restores read.
+    type: str
+    default: /var/lib/dokku/config/litestream/credentials
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.credentials.credential_sets
+  - dokku_sqlite.litestream.common
+  - dokku_sqlite.litestream.lock
+  - dokku_sqlite.litestream.common.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Reads each replica (the dry run) and the live databases, restores nothing, writes no credential set.
+  diff_mode:
+    support: none
+    description: A drill leaves nothing behind to compare; the credential sets' changes are in RV(credential_sets).
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Runs as root on the drill host, with the C(docker) CLI.
+seealso:
+  - module: dokku_sqlite.litestream.litestream_restore
+  - module: dokku_sqlite.litestream.litestream_drill_report
+  - role: dokku_sqlite.litestream.restore_drill
+    description: Drills every host of a play and writes the report.
+author:
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Drill every app of the host on the host itself, four at a time
+  dokku_sqlite.litestream.litestream_drill:
+    apps: "{{ litestream_apps }}"
+    credential_sets: "{{ litestream_credential_sets | default([]) }}"
+    host: "{{ inventory_hostname }}"
+  register: drill
+
+- name: Read the live row counts on the app's host
+  dokku_sqlite.litestream.litestream_drill:
+    apps: "{{ litestream_apps }}"
+    host: "{{ inventory_hostname }}"
+    live_only: true
+  register: live
+
+- name: Drill on another host, compared with those counts
+  dokku_sqlite.litestream.litestream_drill:
+    apps: "{{ litestream_apps }}"
+    credential_sets: "{{ litestream_credential_sets | default([]) }}"
+    host: "{{ inventory_hostname }}"
+    drill_host: drill-1
+    live_tables: "{{ live.live_tables }}"
+    only: [shop]
+    verify:
+      integrity: full
+      tables: [orders]
+  delegate_to: drill-1
+"""
+
+RETURN = r"""
+results:
+  description:
+    - One record per drilled database, in inventory order, as M(dokku_sqlite.litestream.litestream_drill_report)
+      takes them - C(host), C(app), C(database), C(status) (V(ok) or V(failed)), C(message), C(integrity), C(tables),
+      C(rows), C(live_rows), C(lag_seconds), C(duration), C(drill_host), C(replica), C(position), C(position_time).
+  returned: unless O(live_only)
+  type: list
+  elements: dict
+summary:
+  description: How many databases were drilled, passed and failed.
+  returned: unless O(live_only)
+  type: dict
+  sample: {"total": 2, "ok": 2, "failed": 0}
+live_tables:
+  description: The live row counts per C(<app>/<database>), or the reason they could not be read (a string).
+  returned: always
+  type: dict
+  sample: {"shop/production.sqlite3": {"orders": 150}}
+credential_sets:
+  description: One result per credential set written, as M(dokku_sqlite.litestream.litestream_auth) returns it.
+  returned: always
+  type: list
+  elements: dict
+duration:
+  description: Seconds the module ran.
+  returned: always
+  type: float
+"""
+
+import os
+import signal
+import sys
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core as dc
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
+    HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import CLEANUP_SIGNALS, VERIFY_OPTIONS
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
+
+class Drill:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.started = time.time()
+        self.drill = None
+        self.result = dict(changed=False, live_tables={}, credential_sets=[])
+
+    def fail(self, msg):
+        self.result["duration"] = round(time.time() - self.started, 3)
+        self.module.fail_json(msg=msg, **self.result)
+
+    def options(self):
+        """Every input check, before anything is read or written; returns (options, apps to drill)."""
+        params = dict(self.params)
+        try:
+            params["host"] = dc.host_name(params["host"], "host")
+            params["drill_host"] = dc.host_name(params["drill_host"] or params["host"], "drill_host")
+            params["scratch_dir"] = dc.scratch_root(params["scratch_dir"])
+            params["storage_root"] = v.absolute_path(params["storage_root"], "storage_root")
+            params["credentials_root"] = v.absolute_path(params["credentials_root"], "credentials_root")
+            for name in params["only"]:
+                v.app_name(name, "only")
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        for option, low in (("parallel", 1), ("max_lag_seconds", 0), ("replica_timeout", 0)):
+            if params[option] < low:
+                self.fail("%s must be at least %s, got %s" % (option, low, params[option]))
+        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], {}, params["host"])
+        if problems:
+            self.fail("%d problem%s in the inventory of %s, nothing was drilled: %s" % (
+                len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
+        return params, dc.selected(params["apps"], params["only"], params["image"])
+
+    def run(self):
+        options, apps = self.options()
+        if options["live_only"] or (options["compare_live"] and options["live_tables"] is None):
+            self.result["live_tables"] = dc.read_all_live(options["storage_root"], apps)
+        elif options["live_tables"] is not None:
+            self.result["live_tables"] = options["live_tables"]
+        if options["live_only"]:
+            self.finish()
+        if apps:
+            self.credentials(options)
+        compared = options["compare_live"] or options["live_tables"] is not None
+        self.drill = dc.HostDrill(self.module, options, apps, self.result["live_tables"] if compared else None)
+        previous = dict((signum, signal.signal(signum, self.on_signal)) for signum in CLEANUP_SIGNALS)
+        try:
+            records = self.drill.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        failed = [r for r in records if r["status"] != "ok"]
+        self.result.update(results=records, summary=dict(total=len(records), ok=len(records) - len(failed),
+                                                         failed=len(failed)))
+        self.finish()
+
+    def credentials(self, options):
+        sets = [s for s in options["credential_sets"] if s["state"] != "absent"]
+        if not sets:
+            return
+        if os.geteuid() != 0:
+            self.fail("litestream_drill must run as root (become: true): the credential files are root-only")
+        try:
+            with HostLock(self.module, "credentials", "the credential sets", timeout=options["lock_timeout"]):
+                for cset in sets:
+                    outcome = LitestreamAuth(cset, self.module.check_mode).run()
+                    outcome.pop("diff", None)
+                    self.result["credential_sets"].append(outcome)
+        except CredentialFailure as exc:
+            self.fail("credential set %s: %s" % (exc.name, exc))
+        except LockTimeout as exc:
+            self.fail(str(exc))
+        self.result["changed"] = any(o["changed"] for o in self.result["credential_sets"])
+
+    def finish(self):
+        self.result["duration"] = round(time.time() - self.started, 3)
+        self.module.exit_json(**self.result)
+
+    def on_signal(self, signum, _frame):
+        # the restores run in threads: clean up their keys and files from here, then end without waiting for them
+        if self.drill is not None:
+            self.drill.cleanup()
+        try:
+            self.fail("stopped by signal %d: the drill's temporary files and scratch directory were removed" % signum)
+        finally:
+            sys.stdout.flush()
+            os._exit(1)  # pylint: disable=protected-access
+
+
+def main():
+    argument_spec = common_argument_spec()
+    argument_spec.update(lock_argument_spec())
+    argument_spec.update(
+        apps=dict(type="list", elements="raw", default=[]),
+        only=dict(type="list", elements="str", default=[]),
+        credential_sets=dict(type="list", elements="dict", default=[], options=auth_argument_spec()),
+        host=dict(type="str", required=True),
+        drill_host=dict(type="str"),
+        live_only=dict(type="bool", default=False),
+        compare_live=dict(type="bool", default=True),
+        live_tables=dict(type="dict"),
+        scratch_dir=dict(type="str", default="/var/lib/dokku-litestream-drill"),
+        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
+        verify=dict(type="dict", default={}, options=VERIFY_OPTIONS),
+        max_lag_seconds=dict(type="float", default=300),
+        replica_timeout=dict(type="int", default=30),
+        parallel=dict(type="int", default=4),
+        image=dict(type="str", default=ls.DEFAULT_IMAGE),
+        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    Drill(module).run()
+
+
+if __name__ == "__main__":
+    main()

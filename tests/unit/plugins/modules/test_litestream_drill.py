@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_drill against the fake docker of test_litestream_restore (a real /bin/sh runs the restore script,
+real SQLite files are written and verified): selection, records, verdicts, parallelism, cleanup, bad input."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sqlite3
+import stat
+import threading
+import time
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_drill, litestream_drill_report
+
+from .conftest import assert_no_secret, run_module
+from .test_litestream_restore import SECRET, docker, write_db  # noqa: F401  pylint: disable=unused-import
+
+REPLICA = {"type": "s3", "bucket": "bkt", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+
+
+@pytest.fixture
+def host(tmp_path):
+    """A drill host's directories: credentials written by the module itself, live databases in storage."""
+    (tmp_path / "storage").mkdir()
+    (tmp_path / "credentials").mkdir(mode=0o700)
+    return tmp_path
+
+
+def app(name, **extra):
+    entry = {"app": name, "replica": dict(REPLICA, path="drill/%s" % name)}
+    entry.update(extra)
+    return entry
+
+
+def args(root, entries, **overrides):
+    base = {"apps": entries, "host": "dokku-1", "scratch_dir": str(root / "scratch" / "drill"),
+            "storage_root": str(root / "storage"), "credentials_root": str(root / "credentials"),
+            "image": "litestream/litestream:0.5.17",
+            "credential_sets": [{"name": "lab", "access_key_id": "AKIALAB", "secret_access_key": SECRET,
+                                 "credentials_root": str(root / "credentials")}]}
+    base.update(overrides)
+    return base
+
+
+def live(host, name, count, database="production.sqlite3"):
+    directory = host / "storage" / ("%s--db" % name)
+    directory.mkdir(exist_ok=True)
+    write_db(directory / database, count)
+
+
+def test_every_database_is_restored_verified_and_judged_in_inventory_order(host, docker):
+    live(host, "blog", 80)    # the same rows as the replica's newest state: current, however old
+    live(host, "shop", 80)
+    live(host, "shop", 3, "audit.sqlite3")  # moved on since the replica's newest data, long ago: stale
+    apps = [app("blog"), app("shop", databases=["production.sqlite3", "audit.sqlite3"]),
+            app("nobackup", state="absent"), {"app": "plain", "state": "absent"}]
+    result = run_module(litestream_drill.main, args(host, apps))
+    records = result["results"]
+    assert [(r["app"], r["database"]) for r in records] == [
+        ("blog", "production.sqlite3"), ("shop", "production.sqlite3"), ("shop", "audit.sqlite3")]
+    blog, shop, audit = records
+    assert blog["status"] == "ok" and blog["integrity"] == "ok" and blog["rows"] == 80 and blog["live_rows"] == 80
+    assert blog["tables"] == {"events": 80} and blog["host"] == blog["drill_host"] == "dokku-1"
+    assert blog["replica"].startswith("s3://bkt/drill/blog/production.sqlite3") and blog["position"] == "0000000000000002"
+    assert blog["lag_seconds"] > 86400 and blog["message"] is None
+    assert shop["status"] == "ok"
+    assert audit["status"] == "failed" and audit["live_rows"] == 3
+    assert audit["message"].startswith("dokku-1/shop/audit.sqlite3: stale: the newest replicated data is ")
+    assert "(max 300.0s) and the live database has changed since" in audit["message"]
+    assert result["summary"] == {"total": 3, "ok": 2, "failed": 1}
+    # one container per database (dry run and restore in one), one look at the user namespaces each
+    assert len([c for c in docker.calls if c[:2] == ["run", "--rm"]]) == 3
+    assert not os.path.exists(str(host / "scratch" / "drill" / "dokku-1"))  # the scratch directory is gone
+    creds = host / "credentials" / "lab" / "credentials.json"
+    assert stat.S_IMODE(os.stat(str(creds)).st_mode) == 0o600 and result["changed"]
+    assert_no_secret(result, SECRET)
+    # the records are what the report module takes, unchanged
+    report = run_module(litestream_drill_report.main, {"results": records, "dest": str(host / "report")})
+    assert report["summary"]["failed"] == 1 and not report["passed"]
+
+
+def test_apps_are_drilled_in_parallel_up_to_the_bound(host, docker, monkeypatch):
+    state = {"now": 0, "most": 0}
+    guard = threading.Lock()
+    fake_run = basic.AnsibleModule.run_command
+
+    def slow(self, argv, **kwargs):
+        if list(argv[1:3]) != ["run", "--rm"]:
+            return fake_run(self, argv, **kwargs)
+        with guard:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        try:
+            time.sleep(0.3)
+            return fake_run(self, argv, **kwargs)
+        finally:
+            with guard:
+                state["now"] -= 1
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", slow)
+    apps = [app("app-%d" % i) for i in range(6)]
+    result = run_module(litestream_drill.main, args(host, apps, parallel=3, compare_live=False, max_lag_seconds=1e9))
+    assert state["most"] == 3
+    assert [r["app"] for r in result["results"]] == ["app-%d" % i for i in range(6)]
+    assert [r["message"] for r in result["results"] if r["status"] != "ok"] == []
+    state["most"] = 0
+    run_module(litestream_drill.main, args(host, apps[:3], parallel=1, compare_live=False, max_lag_seconds=1e9))
+    assert state["most"] == 1
+
+
+def test_a_failing_drill_is_recorded_in_the_drills_words_and_the_others_still_run(host, docker, monkeypatch):
+    fake_run = basic.AnsibleModule.run_command
+
+    def empty_for_ghost(self, argv, **kwargs):
+        configs = [str(a).split(":")[0] for a in argv if str(a).endswith(":/etc/litestream:ro")]
+        if configs and "drill/ghost" in open(os.path.join(configs[0], "litestream.yml")).read():
+            docker.replica, saved = [], docker.replica  # parallel: 1, so no other restore sees this
+            try:
+                return fake_run(self, argv, **kwargs)
+            finally:
+                docker.replica = saved
+        return fake_run(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", empty_for_ghost)
+    apps = [app("ghost"), app("blog")]
+    result = run_module(litestream_drill.main, args(host, apps, parallel=1, compare_live=False, max_lag_seconds=1e9))
+    ghost, blog = result["results"]
+    assert ghost["status"] == "failed" and blog["status"] == "ok"
+    assert ghost["message"].startswith("dokku-1/ghost/production.sqlite3: the replica s3://bkt/drill/ghost/"
+                                       "production.sqlite3 (endpoint http://127.0.0.1:9000) holds no backup of "
+                                       "production.sqlite3: nothing was ever replicated there")
+    assert "Check the replica of app ghost in restore_drill_apps (litestream_apps)" in ghost["message"]
+    assert "if_replica_exists" not in ghost["message"]
+
+
+def test_a_corrupt_restore_fails_its_drill_with_the_reason(host, docker):
+    docker.corrupt = True
+    result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=1e9))
+    record = result["results"][0]
+    assert record["status"] == "failed" and "not a readable SQLite database" in record["message"]
+    assert not os.path.exists(str(host / "scratch" / "drill" / "dokku-1"))
+
+
+def test_live_only_reads_the_live_databases_read_only_and_restores_nothing(host, docker):
+    live(host, "blog", 5)
+    db = host / "storage" / "blog--db" / "production.sqlite3"
+    writer = sqlite3.connect(str(db))
+    writer.execute("pragma journal_mode=wal")
+    writer.execute("begin immediate")  # the app is writing: a read-only reader must not wait for it
+    writer.execute("insert into events (note) values ('uncommitted')")
+    before = os.stat(str(db)).st_mtime_ns
+    result = run_module(litestream_drill.main, args(host, [app("blog"), app("gone")], live_only=True))
+    writer.rollback()
+    writer.close()
+    assert result["live_tables"]["blog/production.sqlite3"] == {"events": 5}
+    assert result["live_tables"]["gone/production.sqlite3"].startswith("the live database could not be read: no database at")
+    assert "results" not in result and docker.calls == [] and os.stat(str(db)).st_mtime_ns == before
+    # the counts of another run are what a drill on another host compares with
+    result = run_module(litestream_drill.main, args(host, [app("blog")], live_tables=result["live_tables"],
+                                                    drill_host="drill-1", storage_root="/nonexistent"))
+    record = result["results"][0]
+    assert record["live_rows"] == 5 and record["drill_host"] == "drill-1" and record["status"] == "failed"
+
+
+def test_only_limits_the_drill_and_check_mode_writes_nothing(host, docker):
+    (host / "credentials" / "lab").mkdir()
+    (host / "credentials" / "lab" / "credentials.json").write_text(
+        json.dumps({"access_key_id": "AKIALAB", "secret_access_key": SECRET}))
+    result = run_module(litestream_drill.main, args(host, [app("blog"), app("shop")], only=["shop", "elsewhere"],
+                                                    compare_live=False, credential_sets=[]), check=True)
+    assert [r["app"] for r in result["results"]] == ["shop"]
+    assert result["results"][0]["message"] == "check mode: restore planned, not run"
+    assert result["results"][0]["position"] == "0000000000000002"
+    assert not os.path.exists(str(host / "scratch")) and os.listdir(str(host / "credentials")) == ["lab"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"host": "../etc"}, "host: '../etc' is not a plain host name"),
+    ({"host": ".."}, "host: '..' is not a plain host name"),
+    ({"drill_host": "a/b"}, "drill_host: 'a/b' is not a plain host name"),
+    ({"scratch_dir": "/tmp"}, "scratch_dir: '/tmp' must be at least two levels deep"),
+    ({"scratch_dir": "/var/../etc/x"}, "scratch_dir: '/var/../etc/x' must not contain '..'"),
+    ({"only": ["Bad Name"]}, "only: 'Bad Name' is not a valid Dokku app name"),
+    ({"parallel": 0}, "parallel must be at least 1, got 0"),
+    ({"apps": [{"app": "blog", "replica": dict(REPLICA, path="x")}, {"app": "blog", "state": "absent"}]}, "the app is listed twice"),
+])
+def test_bad_input_is_refused_before_anything_runs(host, docker, overrides, message):
+    result = run_module(litestream_drill.main, args(host, [app("blog")], **overrides), fail=True)
+    assert message in result["msg"]
+    assert docker.calls == [] and os.listdir(str(host / "credentials")) == []
+    assert_no_secret(result, SECRET)
+
+
+def test_the_records_hold_only_what_the_report_takes(host, docker):
+    result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=1e9))
+    assert set(result["results"][0]) == set(litestream_drill.dc.RECORD_KEYS)
+    assert json.loads(json.dumps(result["results"])) == result["results"]
