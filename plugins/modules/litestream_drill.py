@@ -13,7 +13,7 @@ short_description: Restore drill of a host's apps in one run - restore each late
 version_added: "0.2.0"
 description:
   - Drills every database of the apps of one source host (its C(litestream_apps)) that have a replica and are not
-    V(absent): restores the latest replica into a scratch directory on the host the module runs on (the drill
+    V(absent). It restores the latest replica into a scratch directory on the host the module runs on (the drill
     host), verifies it, compares it with the live database, judges its freshness, and removes it again.
   - Each restore is what M(dokku_sqlite.litestream.litestream_restore) does, with the same code and options
     (O(verify), pinned O(image), keys in a root-only temporary directory, no secret in a command line). The
