@@ -3,19 +3,26 @@
 
 N apps `drill-01..` are provisioned by the provision playbook (odd ones replicating to moto S3, even
 ones to a file replica, default settings) and run the lab's demo writer (a row every 100 ms), so
-the replicas are live and growing. After --settle seconds the drill playbook
-(dokku_sqlite.litestream.drill) runs for the host, restoring on the same host. Reported:
-  - the drill playbook's wall time (ansible-playbook process, includes start-up and the report);
-  - per app, `duration` from drill-report.json (the litestream_restore run: dry run, restore,
-    verification) with p50 / max, and their sum;
-  - the drill's own status per app (every drill must pass, or the benchmark fails).
+the replicas are live. After --settle seconds the writers are stopped (`dokku ps:stop`; the sidecars
+go on), so both drills below restore the same replicas, and the drill playbook
+(dokku_sqlite.litestream.drill) runs twice for the host, restoring on the same host:
+  single    restore_drill_parallel: 1 - one app after the other: each app's restore alone;
+  parallel  restore_drill_parallel: --parallel (default 4) - the drill as it ships.
+Reported, per run: the playbook's wall time (ansible-playbook process: start-up, the live reads, the
+drills, the report), per app `duration` from drill-report.json (dry run, restore, verification) with
+p50 / max and their sum, and every app's status (each must pass, or the benchmark fails). Issue #13's
+measures, from the two runs of the same process:
+  bound     max(1.5 x the slowest single restore, 1.1 x sum of single restores / CPU cores);
+            the parallel drill's wall time against it;
+  outside   (single wall - sum of single restores) / apps: seconds per app spent outside restores.
 
-    benchmarks/drill.py [--apps 10] [--settle 20] [--lab-up] [--lab-down] [--out FILE]
+    benchmarks/drill.py [--apps 10] [--settle 20] [--parallel 4] [--lab-up] [--lab-down] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -45,6 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--apps", type=int, default=10, help="number of apps (default 10)")
     parser.add_argument("--settle", type=float, default=20.0,
                         help="seconds of writing before the drill (default 20)")
+    parser.add_argument("--parallel", type=int, default=4, help="restore_drill_parallel of the shipped drill (default 4)")
     _lab.common_args(parser)
     args = parser.parse_args(argv)
     lab = _lab.lab_for(args, hosts=1)
@@ -66,38 +74,54 @@ def main(argv=None) -> int:
                     lab.dokku(host, "ps:start", app)
                 wait_for(f"the demo writer of {app}", lambda: writer_active(lab, host, app), 60)
             time.sleep(args.settle)
-            report_dir = tmp / "reports"
-            extra = tmp / "drill.json"
-            extra.write_text(json.dumps({"restore_drill_report_dir": str(report_dir)}))
-            _lab.log("drilling")
-            wall, _data, _proc = _lab.run_playbook(lab, DRILL, "-e", f"@{vars_file}", "-e", f"@{extra}",
-                                                   "--limit", host["name"])
-            report = json.loads((report_dir / "drill-report.json").read_text())
+            for app in apps:
+                lab.dokku(host, "ps:stop", app)
+            runs = {}
+            for label, parallel in (("single", 1), ("parallel", args.parallel)):
+                report_dir = tmp / f"reports-{label}"
+                extra = tmp / f"drill-{label}.json"
+                extra.write_text(json.dumps({"restore_drill_report_dir": str(report_dir),
+                                             "restore_drill_parallel": parallel}))
+                _lab.log(f"drilling, {parallel} at a time")
+                wall, _data, _proc = _lab.run_playbook(lab, DRILL, "-e", f"@{vars_file}", "-e", f"@{extra}",
+                                                       "--limit", host["name"])
+                runs[label] = (wall, json.loads((report_dir / "drill-report.json").read_text()))
     finally:
         _lab.clean_apps(lab, host, "drill-", check=False)
         if args.lab_down:
             _lab.lab_down()
 
-    results = report["results"]
-    bad = [r for r in results if r.get("status") != "ok"]
-    if bad or len(results) != args.apps:
-        raise SystemExit(f"the drill did not pass for every app: {len(results)} results, failed: "
-                         f"{[(r.get('app'), r.get('message')) for r in bad]}")
-    durations = [float(r["duration"]) for r in results]
-    per_app = [{"app": r["app"], "duration_s": float(r["duration"]), "rows": r.get("rows"),
-                "lag_seconds": r.get("lag_seconds"), "replica": r.get("replica")} for r in results]
-    figures = {"apps": args.apps, "drill_wall_s": round(wall, 3), "sum_durations_s": round(sum(durations), 3),
-               "per_app_p50_s": _lab.percentile(durations, 50), "per_app_max_s": max(durations),
-               "per_app_mean_s": sum(durations) / len(durations), "wall_per_app_s": wall / args.apps,
-               "summary": report.get("summary"), "per_app": per_app}
-    print(f"Restore drill of {args.apps} apps on one host (seconds):")
-    print(_lab.table(["apps", "drill wall", "wall / app", "sum of restores", "restore p50", "restore max"],
-                     [[args.apps, figures["drill_wall_s"], figures["wall_per_app_s"], figures["sum_durations_s"],
-                       figures["per_app_p50_s"], figures["per_app_max_s"]]]))
+    figures = {"apps": args.apps, "parallel": args.parallel, "cpu_cores": os.cpu_count()}
+    for label, (wall, report) in runs.items():
+        results = report["results"]
+        bad = [r for r in results if r.get("status") != "ok"]
+        if bad or len(results) != args.apps:
+            raise SystemExit(f"the {label} drill did not pass for every app: {len(results)} results, failed: "
+                             f"{[(r.get('app'), r.get('message')) for r in bad]}")
+        durations = [float(r["duration"]) for r in results]
+        figures[label] = {
+            "wall_s": round(wall, 3), "sum_durations_s": round(sum(durations), 3),
+            "per_app_p50_s": _lab.percentile(durations, 50), "per_app_max_s": max(durations),
+            "summary": report.get("summary"),
+            "per_app": [{"app": r["app"], "duration_s": float(r["duration"]), "rows": r.get("rows"),
+                         "lag_seconds": r.get("lag_seconds"), "replica": r.get("replica")} for r in results]}
+    single, parallel = figures["single"], figures["parallel"]
+    bound = max(1.5 * single["per_app_max_s"], 1.1 * single["sum_durations_s"] / figures["cpu_cores"])
+    figures["bound_s"] = round(bound, 3)
+    figures["parallel_vs_bound"] = round(parallel["wall_s"] / bound, 3)
+    figures["outside_restores_per_app_s"] = round((single["wall_s"] - single["sum_durations_s"]) / args.apps, 3)
+    print(f"Restore drill of {args.apps} apps on one host (seconds; {figures['cpu_cores']} CPU cores):")
+    print(_lab.table(["run", "drill wall", "sum of restores", "restore p50", "restore max"],
+                     [[label, figures[label]["wall_s"], figures[label]["sum_durations_s"],
+                       figures[label]["per_app_p50_s"], figures[label]["per_app_max_s"]] for label in runs]))
     print()
-    print(_lab.table(["app", "replica", "restore s", "rows", "lag s"],
-                     [[p["app"], (p["replica"] or "").split(" ")[0], p["duration_s"], p["rows"], p["lag_seconds"]]
-                      for p in per_app]))
+    print(f"bound max(1.5 x slowest single, 1.1 x sum / cores) = {figures['bound_s']} s; "
+          f"parallel drill / bound = {figures['parallel_vs_bound']} (target <= 1)")
+    print(f"outside the restores: {figures['outside_restores_per_app_s']} s per app (target <= 1)")
+    print()
+    print(_lab.table(["app", "replica", "single s", "parallel s", "rows", "lag s"],
+                     [[p["app"], (p["replica"] or "").split(" ")[0], p["duration_s"], q["duration_s"], p["rows"],
+                       p["lag_seconds"]] for p, q in zip(single["per_app"], parallel["per_app"])]))
     path = _lab.write_json("drill", figures, args.out)
     print(f"\nJSON: {path}")
     return 0
