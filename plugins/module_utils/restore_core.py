@@ -744,5 +744,3 @@ def describe(docker, rc, out, err):
     text = "%s (exit %d; command: %s)" % (last_line(out, err), rc, docker.commands[-1])
     hint = rs.failure_hint(out, err)
     return text + ("; likely cause: %s" % hint if hint else "")
-
-

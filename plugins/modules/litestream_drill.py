@@ -128,11 +128,11 @@ attributes:
     platforms: posix
 notes:
   - Runs as root on the drill host, with the C(docker) CLI.
+  - The C(restore_drill) role (playbook C(dokku_sqlite.litestream.drill)) runs it for every host of a play and
+    writes the report.
 seealso:
   - module: dokku_sqlite.litestream.litestream_restore
   - module: dokku_sqlite.litestream.litestream_drill_report
-  - role: dokku_sqlite.litestream.restore_drill
-    description: Drills every host of a play and writes the report.
 author:
   - dokku_sqlite.litestream contributors (!UNKNOWN)
 """

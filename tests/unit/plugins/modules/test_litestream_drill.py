@@ -120,7 +120,7 @@ def test_a_failing_drill_is_recorded_in_the_drills_words_and_the_others_still_ru
     fake_run = basic.AnsibleModule.run_command
 
     def empty_for_ghost(self, argv, **kwargs):
-        configs = [str(a).split(":")[0] for a in argv if str(a).endswith(":/etc/litestream:ro")]
+        configs = [str(a).split(":", maxsplit=1)[0] for a in argv if str(a).endswith(":/etc/litestream:ro")]
         if configs and "drill/ghost" in open(os.path.join(configs[0], "litestream.yml")).read():
             docker.replica, saved = [], docker.replica  # parallel: 1, so no other restore sees this
             try:
