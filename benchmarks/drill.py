@@ -47,6 +47,16 @@ def apps_vars(n: int, run_id: str) -> dict:
     return {"dokku_litestream_hosts": "lab-dokku-1", "litestream_apps": apps}
 
 
+def drill_module_seconds(data: dict) -> float:
+    """The litestream_drill run's own `duration` (the drills, not ansible-playbook's start-up or the report)."""
+    for play in data.get("plays", []):
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                if isinstance(result.get("results"), list) and isinstance(result.get("summary"), dict):
+                    return float(result["duration"])
+    raise SystemExit("no litestream_drill result in the playbook's record")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--apps", type=int, default=10, help="number of apps (default 10)")
@@ -83,16 +93,17 @@ def main(argv=None) -> int:
                 extra.write_text(json.dumps({"restore_drill_report_dir": str(report_dir),
                                              "restore_drill_parallel": parallel}))
                 _lab.log(f"drilling, {parallel} at a time")
-                wall, _data, _proc = _lab.run_playbook(lab, DRILL, "-e", f"@{vars_file}", "-e", f"@{extra}",
-                                                       "--limit", host["name"])
-                runs[label] = (wall, json.loads((report_dir / "drill-report.json").read_text()))
+                wall, data, _proc = _lab.run_playbook(lab, DRILL, "-e", f"@{vars_file}", "-e", f"@{extra}",
+                                                      "--limit", host["name"])
+                runs[label] = (wall, drill_module_seconds(data),
+                               json.loads((report_dir / "drill-report.json").read_text()))
     finally:
         _lab.clean_apps(lab, host, "drill-", check=False)
         if args.lab_down:
             _lab.lab_down()
 
     figures = {"apps": args.apps, "parallel": args.parallel, "cpu_cores": os.cpu_count()}
-    for label, (wall, report) in runs.items():
+    for label, (wall, module_s, report) in runs.items():
         results = report["results"]
         bad = [r for r in results if r.get("status") != "ok"]
         if bad or len(results) != args.apps:
@@ -100,7 +111,7 @@ def main(argv=None) -> int:
                              f"{[(r.get('app'), r.get('message')) for r in bad]}")
         durations = [float(r["duration"]) for r in results]
         figures[label] = {
-            "wall_s": round(wall, 3), "sum_durations_s": round(sum(durations), 3),
+            "wall_s": round(wall, 3), "module_s": module_s, "sum_durations_s": round(sum(durations), 3),
             "per_app_p50_s": _lab.percentile(durations, 50), "per_app_max_s": max(durations),
             "summary": report.get("summary"),
             "per_app": [{"app": r["app"], "duration_s": float(r["duration"]), "rows": r.get("rows"),
@@ -108,16 +119,21 @@ def main(argv=None) -> int:
     single, parallel = figures["single"], figures["parallel"]
     bound = max(1.5 * single["per_app_max_s"], 1.1 * single["sum_durations_s"] / figures["cpu_cores"])
     figures["bound_s"] = round(bound, 3)
-    figures["parallel_vs_bound"] = round(parallel["wall_s"] / bound, 3)
+    figures["parallel_vs_bound"] = round(parallel["module_s"] / bound, 3)
+    figures["parallel_wall_vs_bound"] = round(parallel["wall_s"] / bound, 3)
     figures["outside_restores_per_app_s"] = round((single["wall_s"] - single["sum_durations_s"]) / args.apps, 3)
+    figures["module_outside_restores_per_app_s"] = round(
+        (single["module_s"] - single["sum_durations_s"]) / args.apps, 3)
     print(f"Restore drill of {args.apps} apps on one host (seconds; {figures['cpu_cores']} CPU cores):")
-    print(_lab.table(["run", "drill wall", "sum of restores", "restore p50", "restore max"],
-                     [[label, figures[label]["wall_s"], figures[label]["sum_durations_s"],
+    print(_lab.table(["run", "playbook wall", "drill module", "sum of restores", "restore p50", "restore max"],
+                     [[label, figures[label]["wall_s"], figures[label]["module_s"], figures[label]["sum_durations_s"],
                        figures[label]["per_app_p50_s"], figures[label]["per_app_max_s"]] for label in runs]))
     print()
-    print(f"bound max(1.5 x slowest single, 1.1 x sum / cores) = {figures['bound_s']} s; "
-          f"parallel drill / bound = {figures['parallel_vs_bound']} (target <= 1)")
-    print(f"outside the restores: {figures['outside_restores_per_app_s']} s per app (target <= 1)")
+    print(f"bound max(1.5 x slowest single, 1.1 x sum / cores) = {figures['bound_s']} s; parallel drill module / "
+          f"bound = {figures['parallel_vs_bound']} (target <= 1); whole playbook / bound = "
+          f"{figures['parallel_wall_vs_bound']}")
+    print(f"outside the restores, per app: {figures['outside_restores_per_app_s']} s in the whole playbook, "
+          f"{figures['module_outside_restores_per_app_s']} s in the drill module (target <= 1)")
     print()
     print(_lab.table(["app", "replica", "single s", "parallel s", "rows", "lag s"],
                      [[p["app"], (p["replica"] or "").split(" ")[0], p["duration_s"], q["duration_s"], p["rows"],
