@@ -81,6 +81,14 @@ options:
       - Results, commands and diffs stay in the order of O(apps) whatever the value; at least V(1).
     type: int
     default: 4
+  first_sync_timeout:
+    description:
+      - After a sidecar was created, recreated or restarted, seconds to wait for Litestream's first successful sync
+        (or, for a database not created yet, a listing of its replica), as
+        O(dokku_sqlite.litestream.litestream_replica#module:first_sync_timeout); V(0) does not wait.
+      - An app whose store refuses the sidecar fails with the store's reason; the other apps of the run go on.
+    type: int
+    default: 30
   storage_root:
     description: Dokku's storage root, as in M(dokku_sqlite.litestream.litestream_replica).
     type: str
@@ -224,7 +232,8 @@ class HostConverge:
         for entry in params["apps"]:
             storage = storage_params(entry, restart=params["restart"])
             sidecar = sidecar_params(entry, params["image"], storage_root=params["storage_root"],
-                                     config_root=params["config_root"], credentials_root=params["credentials_root"])
+                                     config_root=params["config_root"], credentials_root=params["credentials_root"],
+                                     first_sync_timeout=params["first_sync_timeout"])
             out.append((entry, storage, sidecar))
         return out
 
@@ -370,6 +379,7 @@ def main():
         host=dict(type="str", default="this host"),
         restart=dict(type="bool", default=True),
         parallel=dict(type="int", default=4),
+        first_sync_timeout=dict(type="int", default=30),
         storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
         config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),

@@ -26,7 +26,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sto
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_host, litestream_replica)
 
-from .conftest import assert_no_secret, run_module
+from .conftest import SidecarProcess, assert_no_secret, run_module
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
 IMAGE = "litestream/litestream:0.5.17"
@@ -42,6 +42,7 @@ class FakeHost:
         self.containers = {}  # name -> inspect document
         self.calls = []
         self.delay = 0        # seconds each command takes: > 0 lets the threads of a parallel run interleave
+        self.process = SidecarProcess()
 
     def __call__(self, module, argv, **kwargs):
         program, tail = os.path.basename(argv[0]), list(argv[1:])
@@ -78,6 +79,9 @@ class FakeHost:
         raise AssertionError("unexpected dokku call %r" % (tail,))
 
     def docker(self, tail):
+        answer = self.process.answer(list(tail))
+        if answer is not None:
+            return answer
         if tail[:2] == ["info", "--format"]:
             return 0, '["name=seccomp,profile=builtin"]\n', ""
         if tail[0] == "inspect" or tail[:2] == ["container", "inspect"]:
@@ -330,3 +334,21 @@ def test_a_parallel_run_leaves_the_same_host_and_reports_the_same_as_one_app_aft
 def test_parallel_must_be_at_least_one(host):
     result = run_module(litestream_host.main, host_args(host, [entry("blog")], parallel=0), fail=True)
     assert result["msg"] == "parallel must be 1 or more (1: one app after the other), got 0" and host.calls == []
+
+
+def test_an_app_whose_store_refuses_its_sidecar_fails_alone_with_the_reason(host):
+    working, refusing = SidecarProcess(), SidecarProcess()
+    refusing.error = "api error NoSuchBucket: The specified bucket does not exist"
+
+    class PerApp:  # the apps' threads run at once: each sidecar answers from its own process, nothing shared
+        @staticmethod
+        def answer(tail):
+            return (refusing if "dokku.litestream.shop" in tail else working).answer(tail)
+    host.process = PerApp()
+    result = run_module(litestream_host.main, host_args(host, [entry("blog"), entry("shop"), entry("notes")]),
+                        fail=True)
+    assert result["failed_apps"] == ["shop"]
+    assert "app shop: the sidecar runs, but the bucket does not exist (NoSuchBucket)" in result["msg"]
+    by_app = dict((a["app"], a) for a in result["apps"])
+    assert by_app["blog"]["sidecar"]["first_sync_seconds"] >= 0 and by_app["notes"]["sidecar"]["container"]["running"]
+    assert not by_app["blog"].get("failed") and by_app["shop"]["failed"]
