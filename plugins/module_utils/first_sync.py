@@ -168,4 +168,3 @@ class FirstSync:
         state = (doc or {}).get("State") or {}
         if doc is None or (not state.get("Running") and not state.get("Restarting")):
             raise FirstSyncFailed("the sidecar stopped (exit code %s) before its first sync" % state.get("ExitCode"))
-
