@@ -21,7 +21,26 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore im
 # entry key -> module option, where the roles name them differently
 STORAGE_KEYS = {"app": "app", "storage": "storage", "mount_path": "mount_path", "chown": "chown", "create": "create_app"}
 SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port", "snapshot_interval",
-                "snapshot_retention", "shutdown_sync_timeout", "state")
+                "snapshot_retention", "shutdown_sync_timeout", "heartbeat_url", "heartbeat_interval", "state")
+# entry keys whose values are secrets: `apps` is a list of raw entries, so Ansible's no_log cannot see them
+SECRET_ENTRY_KEYS = ("heartbeat_url",)
+
+
+def entry_secrets(apps):
+    """The secret values in a list of litestream_apps entries."""
+    if not isinstance(apps, list):
+        return set()
+    return set(entry[key] for entry in apps if isinstance(entry, dict) for key in SECRET_ENTRY_KEYS
+               if isinstance(entry.get(key), str) and entry[key])
+
+
+def mask_entry_secrets(module):
+    """Mask the secrets of the module's `apps` (and `peers`, other hosts' apps) in everything it returns,
+    its echoed arguments included, as no_log does for a declared option."""
+    apps = list(module.params.get("apps") or [])
+    for peer_apps in (module.params.get("peers") or {}).values():
+        apps += peer_apps if isinstance(peer_apps, list) else []
+    module.no_log_values.update(entry_secrets(apps))
 
 
 def module_params(spec, given):

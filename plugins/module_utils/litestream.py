@@ -25,6 +25,14 @@ CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
 REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
 DURATION_RE = re.compile(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+")
+DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Litestream 0.5.17 refuses a heartbeat interval under a minute (heartbeat.go) and pings with a plain GET
+MIN_HEARTBEAT_SECONDS = 60
+HEARTBEAT_URL_RE = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?")
+# Litestream's control socket inside the sidecar (off by default): `litestream list` reads each database's
+# last successful sync from it, for the health check and the provision's first-sync wait
+SOCKET_PATH = "/var/run/litestream.sock"
 IMAGE_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:\Z|[-+])")
 
 # Keys Litestream 0.3 understood per replica that 0.5 silently ignores (or rejects): refusing them
@@ -51,7 +59,8 @@ TYPE_FIELDS = {
     "gs": {"bucket"},
     "abs": {"bucket", "account_name", "endpoint"},
 }
-SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password", "account-key")
+# heartbeat-url is a capability (whoever knows it can report the app healthy): a secret like the keys
+SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password", "account-key", "heartbeat-url")
 SECRET_LINE_RE = re.compile(r"^(\s*(?:%s):\s*).*$" % "|".join(SECRET_KEYS), re.M)
 
 
@@ -107,6 +116,8 @@ def sidecar_argument_spec():
         network=dict(type="str", default="host"),
         metrics_port=dict(type="int"),
         shutdown_sync_timeout=dict(type="int", default=30),
+        heartbeat_url=dict(type="str", no_log=True),
+        heartbeat_interval=dict(type="str"),
         snapshot_interval=dict(type="str"),
         snapshot_retention=dict(type="str"),
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
@@ -138,12 +149,35 @@ def check_sidecar_options(params):
         raise v.InvalidValue("metrics_port: %d is not a TCP port (1 to 65535)" % params["metrics_port"])
     if params["shutdown_sync_timeout"] < 0:
         raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d" % params["shutdown_sync_timeout"])
+    check_heartbeat(params.get("heartbeat_url"), params.get("heartbeat_interval"))
     if params["replica"] is not None:
         checked["fields"] = normalize_replica(params["replica"])
         check_location(checked["fields"], params["databases"])
     elif params["state"] != "absent":  # required_if counts an explicit null as given
         raise v.InvalidValue("replica is required unless state is absent")
     return checked
+
+
+def duration_seconds(text):
+    """Seconds of a Go duration such as 1m30s (already matched by DURATION_RE)."""
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in DURATION_PART_RE.findall(text))
+
+
+def check_heartbeat(url, interval):
+    """heartbeat_url and heartbeat_interval as Litestream accepts them; messages never show the URL."""
+    if url is not None:
+        if not isinstance(url, str) or not HEARTBEAT_URL_RE.fullmatch(url) or v.CONTROL_RE.search(url):
+            raise v.InvalidValue("heartbeat_url: must be one http:// or https:// URL with a host, without spaces or "
+                                 "a user:password@ part (the value is not shown: the URL is a secret)")
+        if len(url) > 2048:
+            raise v.InvalidValue("heartbeat_url: longer than 2048 characters (the value is not shown: it is a secret)")
+    if interval is not None:
+        if url is None:
+            raise v.InvalidValue("heartbeat_interval: needs heartbeat_url (the URL pinged at that interval)")
+        v.duration(interval, "heartbeat_interval", DURATION_RE)
+        if duration_seconds(interval) < MIN_HEARTBEAT_SECONDS:
+            raise v.InvalidValue("heartbeat_interval: %s is under a minute; Litestream refuses to start with a "
+                                 "heartbeat interval under 1m" % v.shown(interval))
 
 
 def _parse_url(url):
@@ -397,8 +431,10 @@ def _key_order(key):
 
 
 def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_DIR, metrics_port=None,
-                  shutdown_sync_timeout=None, snapshot_interval=None, snapshot_retention=None, redact=False):
-    """The whole litestream.yml for one app: one `dbs` entry per database, one replica each."""
+                  shutdown_sync_timeout=None, snapshot_interval=None, snapshot_retention=None, redact=False,
+                  socket=False, heartbeat_url=None, heartbeat_interval=None):
+    """The whole litestream.yml for one app: one `dbs` entry per database, one replica each. `socket`: the
+    control socket (the sidecar's); `heartbeat_url` is redacted like a key with `redact`."""
     if redact and credentials:
         credentials = dict((key, value if key in ("endpoint", "region") else REDACTED)
                            for key, value in credentials.items())
@@ -413,6 +449,12 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
         top["addr"] = "127.0.0.1:%d" % int(metrics_port)  # metrics (and pprof) on loopback only
     if shutdown_sync_timeout:
         top["shutdown-sync-timeout"] = str(shutdown_sync_timeout)
+    if socket:
+        top["socket"] = {"enabled": True, "path": SOCKET_PATH}
+    if heartbeat_url:
+        top["heartbeat-url"] = REDACTED if redact else heartbeat_url
+        if heartbeat_interval:
+            top["heartbeat-interval"] = str(heartbeat_interval)
     snapshot = {}
     if snapshot_interval:
         snapshot["interval"] = str(snapshot_interval)

@@ -111,7 +111,8 @@ class SidecarPlan:
             options = dict(metrics_port=self.params["metrics_port"],
                            shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
                            snapshot_interval=self.params["snapshot_interval"],
-                           snapshot_retention=self.params["snapshot_retention"])
+                           snapshot_retention=self.params["snapshot_retention"], socket=True,
+                           heartbeat_url=self.params["heartbeat_url"], heartbeat_interval=self.params["heartbeat_interval"])
             config = ls.render_config(self.params["databases"], fields, creds, **options)
             redacted = ls.render_config(self.params["databases"], fields, creds, redact=True, **options)
         except ls.ConfigError as exc:

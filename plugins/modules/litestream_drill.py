@@ -207,7 +207,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core as dc
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems, mask_entry_secrets
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
@@ -327,6 +327,7 @@ def main():
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    mask_entry_secrets(module)
     Drill(module).run()
 
 

@@ -38,7 +38,7 @@ options:
     description:
       - The entries of C(litestream_apps), each a mapping with the keys the roles read - C(app), C(storage),
         C(mount_path), C(chown), C(create), C(state), C(databases), C(replica), C(image), C(metrics_port),
-        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout); see the README's Inventory section.
+        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval); see the README's Inventory section.
       - C(state) V(absent) unmounts the storage and removes the sidecar and its configuration (never the data or the
         replica); V(started) (the default), V(stopped) and V(present) act as in M(dokku_sqlite.litestream.litestream_replica).
     type: list
@@ -178,7 +178,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku impo
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
-    inventory_problems, sidecar_params, storage_params)
+    inventory_problems, mask_entry_secrets, sidecar_params, storage_params)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
@@ -354,6 +354,7 @@ def main():
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    mask_entry_secrets(module)
     manager = HostConverge(module)
     try:
         manager.run()

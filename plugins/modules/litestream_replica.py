@@ -158,6 +158,22 @@ options:
     description: Seconds Litestream keeps trying its final sync on stop; the container's stop timeout is this plus 15.
     type: int
     default: 30
+  heartbeat_url:
+    description:
+      - A dead-man's-switch URL (the healthchecks.io convention) that Litestream pings with a plain C(GET) every
+        O(heartbeat_interval), but only while every database of the app synced within that interval. A service that
+        misses a ping alerts a person.
+      - Per app, not per host - each sidecar pings for its own databases, so a healthy app cannot hide a failing one.
+      - The URL is a capability and is treated as a secret - it is written only into the root-only C(litestream.yml),
+        never into a label, C(commands), a diff or an error message. Litestream itself logs the URL when a ping
+        fails, so C(docker logs) of the sidecar may show it.
+      - Must be C(http://) or C(https://) with a host, without a C(user:password@) part.
+    type: str
+  heartbeat_interval:
+    description:
+      - How often the heartbeat is pinged, a duration of at least C(1m) (Litestream's minimum). Litestream's default
+        is C(5m). Give the monitoring service a grace of at least twice the interval plus 15 seconds.
+    type: str
   snapshot_interval:
     description: Global snapshot interval (duration).
     type: str

@@ -29,7 +29,7 @@ options:
     description:
       - The entries of C(litestream_apps) as the roles read them (keys C(app), C(storage), C(mount_path), C(chown),
         C(create), C(state), C(databases), C(replica), C(image), C(metrics_port), C(snapshot_interval),
-        C(snapshot_retention), C(shutdown_sync_timeout)).
+        C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval)).
     type: list
     elements: raw
     default: []
@@ -98,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems, mask_entry_secrets
 
 
 def main():
@@ -112,6 +112,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    mask_entry_secrets(module)
     params = module.params
     problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"],
                                   params["host"])

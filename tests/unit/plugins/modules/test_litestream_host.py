@@ -264,3 +264,23 @@ def test_parts_limit_what_is_converged(host):
     assert result["apps"][0]["storage"]["mount_changed"] and "sidecar" not in result["apps"][0]
     assert host.containers == {} and result["credential_sets"] == []
     assert not os.path.exists(str(host.tmp / "credentials" / "lab"))
+
+
+def test_a_heartbeat_url_in_an_entry_is_masked_like_a_no_log_option(host, monkeypatch):
+    """`apps` is a list of raw entries, so Ansible cannot know heartbeat_url is a secret: the module marks it."""
+    from ansible.module_utils.common.parameters import remove_values
+    from ansible.module_utils.testing import patch_module_args
+    url = "https://hc.example.invalid/ping/5f2b-capability"
+    apps = [entry("blog", heartbeat_url=url, heartbeat_interval="1m"), entry("shop")]
+    seen = {}
+
+    def exit_json(self, **kwargs):  # what AnsibleModule returns, its echoed arguments included: no_log values masked
+        seen["masked"] = remove_values(dict(kwargs, invocation={"module_args": self.params}), self.no_log_values)
+        raise SystemExit(0)
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    with patch_module_args(dict(host_args(host, apps), _ansible_diff=True)):
+        with pytest.raises(SystemExit):
+            litestream_host.main()
+    assert "5f2b-capability" not in json.dumps(seen["masked"])
+    assert url in (host.tmp / "apps" / "blog" / "litestream.yml").read_text()
+    assert not any("5f2b" in " ".join(map(str, call)) for call in host.calls)

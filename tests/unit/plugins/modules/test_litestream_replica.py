@@ -246,3 +246,51 @@ def test_check_mode_predicts_the_restart_of_a_secret_the_run_rotates(roots, dock
     assert predicted["actions"] == real["actions"] == ["write credentials.env", "restart container (secret rotated)"]
     other = run_module(litestream_replica.main, args(roots, changed_credentials=["another-set"]), check=True)
     assert other["actions"] == []
+
+
+# --------------------------------------------------------------------------- control socket and heartbeat
+HEARTBEAT = "https://hc-ping.example.invalid/8a7f0c1e-secret-capability"
+
+
+def test_the_config_enables_the_control_socket_for_the_health_check(roots, docker):
+    run_module(litestream_replica.main, args(roots))
+    config = (roots / "apps" / "blog" / "litestream.yml").read_text()
+    assert 'socket:\n  path: "/var/run/litestream.sock"\n  enabled: true\n' in config
+    assert "heartbeat" not in config
+
+
+def test_a_heartbeat_url_reaches_only_the_root_only_config(roots, docker):
+    result = run_module(litestream_replica.main, args(roots, heartbeat_url=HEARTBEAT, heartbeat_interval="2m"),
+                        diff=True)
+    config_path = roots / "apps" / "blog" / "litestream.yml"
+    config = config_path.read_text()
+    assert 'heartbeat-interval: "2m"\nheartbeat-url: "%s"\n' % HEARTBEAT in config
+    assert stat.S_IMODE(os.stat(str(config_path)).st_mode) == 0o600
+    # not in the result (diff, config, commands, container labels and arguments) nor in any docker call
+    assert_no_secret(result, HEARTBEAT, "8a7f0c1e")
+    assert_no_secret(docker.calls, HEARTBEAT, "8a7f0c1e")
+    assert 'heartbeat-url: "<redacted>"' in result["config"]
+    # a new URL is a secret rotation: the same container restarts, its labels (config hash) unchanged
+    first_id, labels = docker.container["Id"], dict(docker.container["Config"]["Labels"])
+    result = run_module(litestream_replica.main, args(roots, heartbeat_url=HEARTBEAT + "-2", heartbeat_interval="2m"))
+    assert result["changed"] and docker.container["Id"] == first_id
+    assert docker.container["Config"]["Labels"] == labels
+    assert HEARTBEAT + "-2" in config_path.read_text()
+    assert_no_secret(result, HEARTBEAT)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"heartbeat_url": "ftp://hc.example.invalid/SECRET-TOKEN"}, "heartbeat_url: must be one http:// or https:// URL"),
+    ({"heartbeat_url": "https://user:SECRET-TOKEN@hc.example.invalid/x"}, "without spaces or a user:password@ part"),
+    ({"heartbeat_url": "https://hc.example.invalid/SECRET-TOKEN\nx"}, "heartbeat_url: must be one http"),
+    ({"heartbeat_url": "https://hc.example.invalid/SECRET-TOKEN", "heartbeat_interval": "30s"},
+     "heartbeat_interval: '30s' is under a minute"),
+    ({"heartbeat_url": "https://hc.example.invalid/SECRET-TOKEN", "heartbeat_interval": "soon"},
+     "heartbeat_interval: 'soon' is not a duration"),
+    ({"heartbeat_interval": "5m"}, "heartbeat_interval: needs heartbeat_url"),
+])
+def test_a_bad_heartbeat_is_refused_without_showing_the_url(roots, docker, overrides, message):
+    result = run_module(litestream_replica.main, args(roots, **overrides), fail=True)
+    assert message in result["msg"]
+    assert_no_secret(result, "SECRET-TOKEN")
+    assert docker.calls == [] and not (roots / "apps").exists()
