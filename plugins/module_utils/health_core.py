@@ -38,8 +38,6 @@ MARK = "@@dokku-sqlite-litestream-health"
 DEFAULT_SYNC_INTERVAL = 1.0  # Litestream 0.5's replica sync-interval default
 LOG_TAIL = 200
 RESTART_LOOP = 3  # restarts since the last check that count as a restart loop
-DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 # Litestream's (and the store's) words -> the reason in ours; the first match of a line wins, in this order.
 REASONS = (
@@ -96,16 +94,10 @@ def check_health_options(params):
 
 
 # ---------------------------------------------------------------------------------------------- small parsers
-def duration_seconds(text):
-    """'1s' -> 1.0, '1m30s' -> 90.0, '500ms' -> 0.5; None for None."""
-    if text is None:
-        return None
-    return sum(float(n) * DURATION_UNITS[unit] for n, unit in DURATION_PART_RE.findall(str(text)))
-
-
 def default_max_lag(fields):
     """A small multiple of the replica's sync interval: 5 intervals, at least a minute."""
-    interval = duration_seconds((fields or {}).get("sync_interval")) or DEFAULT_SYNC_INTERVAL
+    interval = (fields or {}).get("sync_interval")
+    interval = ls.duration_seconds(str(interval)) if interval else DEFAULT_SYNC_INTERVAL
     return max(60.0, 5 * interval)
 
 
@@ -179,7 +171,8 @@ def exec_script(databases, timeout, config_path, env_path):
     """
     config = ls.shell_quote(config_path)
     lines = ['T=""; if command -v timeout >/dev/null 2>&1; then T="timeout %d"; fi' % timeout,
-             "echo '%s list'; $T %s list -json -timeout %d 2>&1; echo \"%s rc $?\"" % (MARK, BINARY, timeout, MARK),
+             "echo '%s list'; $T %s list -json -socket %s -timeout %d 2>&1; echo \"%s rc $?\""
+             % (MARK, BINARY, ls.shell_quote(ls.SOCKET_PATH), timeout, MARK),
              "echo '%s status'; $T %s status -json -config %s -no-expand-env 2>&1; echo \"%s rc $?\""
              % (MARK, BINARY, config, MARK),
              "set -a; [ ! -f %s ] || . %s; set +a" % (ls.shell_quote(env_path), ls.shell_quote(env_path))]
@@ -256,6 +249,8 @@ class AppHealth:
             # every value of the set, so no log line can show one (endpoint and region are not secret)
             self.secrets = tuple(str(value) for key, value in creds.items()
                                  if value and key not in ("endpoint", "region"))
+        if self.params.get("heartbeat_url"):  # a capability: Litestream logs it whenever a ping fails
+            self.secrets += (self.params["heartbeat_url"],)
 
     # -------------------------------------------------------------- the whole check
     def check(self, doc):

@@ -174,7 +174,7 @@ def test_the_exec_script_reads_level_0_only_and_sources_the_credentials_for_ltx_
     script = next(c for c in host.calls if c[:3] == ["docker", "exec", "dokku.litestream.notes"])[-1]
     lines = script.splitlines()
     source = next(i for i, line in enumerate(lines) if ". '/etc/litestream/credentials.env'" in line)
-    assert "list -json -timeout 7" in lines[1] and "status -json -config '/etc/litestream/litestream.yml'" in lines[2]
+    assert "list -json -socket '/var/run/litestream.sock' -timeout 7" in lines[1] and "status -json -config '/etc/litestream/litestream.yml'" in lines[2]
     assert source == 3 and all("ltx -level 0 -json" in line for line in lines[4:6])
     assert "'/data/a.sqlite3'" in lines[4] and "'/data/b.sqlite3'" in lines[5]
     assert 'T="timeout 7"' in lines[0] and "-level all" not in script
@@ -446,15 +446,17 @@ def test_the_textfile_parses_back_with_one_hot_status_and_escaped_labels(host, t
 
 
 def test_no_secret_reaches_the_result_nor_the_textfile(host, tmp_path):
-    provision(host, APPS)
+    apps = [th.entry("shop", heartbeat_url="https://hc-ping.example/%s" % HEARTBEAT_TOKEN)] + APPS[1:]
+    provision(host, apps)
     sidecar = host.sidecars["dokku.litestream.shop"]
     sidecar.ltx_error = "operation error S3: AccessDenied for key AKIALAB secret %s" % th.SECRET
     sidecar.logs = ('level=ERROR msg="heartbeat ping failed" url=https://hc-ping.example/%s error="Get '
                     '\\"https://user:pw@hc-ping.example/%s\\": connection refused"\n'
                     'Error: cannot open store: %s\n' % (HEARTBEAT_TOKEN, HEARTBEAT_TOKEN, th.SECRET))
     textfile = tmp_path / "litestream.prom"
-    result = check(host, APPS, textfile=str(textfile))
+    result = check(host, apps, textfile=str(textfile))
     assert db_result(result, "shop")["status"] == "failing"
+    assert next(r for r in result["apps"] if r["app"] == "shop")["config_hash"]["matches"] is True
     assert_no_secret(result, th.SECRET, "AKIALAB", HEARTBEAT_TOKEN, "user:pw")
     assert th.SECRET not in textfile.read_text() and HEARTBEAT_TOKEN not in textfile.read_text()
     lines = next(r for r in result["apps"] if r["app"] == "shop")["log_errors"]
@@ -495,6 +497,5 @@ def test_parsers_take_litestreams_real_output():
     assert hc.parse_time("0001-01-01T00:00:00Z") is None
     assert hc.txid("0000000000000011") == 17 and hc.txid("-") is None
     assert hc.first_json('level=INFO msg=x\n[\n  {"a": 1}\n]\n') == [{"a": 1}]
-    assert hc.duration_seconds("1h30m") == 5400 and hc.duration_seconds("500ms") == 0.5
     text = "%s list\n{}\n%s rc 0\n%s status\n[]\n" % (hc.MARK, hc.MARK, hc.MARK)
     assert hc.parse_sections(text) == {"list": ("{}", 0), "status": ("[]", None)}
