@@ -424,8 +424,8 @@ class AppHealth:
         if age > self.max_lag:
             return "stale", ("the replica is %d transaction%s behind and its newest file is %ds old (max_lag %ds)"
                              % (result["lag_txid"], "" if result["lag_txid"] == 1 else "s", age, self.max_lag))
-        return "ok", "%d transaction%s on the way to the replica" % (result["lag_txid"],
-                                                                    "" if result["lag_txid"] == 1 else "s")
+        plural = "" if result["lag_txid"] == 1 else "s"
+        return "ok", "%d transaction%s on the way to the replica" % (result["lag_txid"], plural)
 
     # -------------------------------------------------------------- the sidecar's own words
     def explain_from_logs(self):

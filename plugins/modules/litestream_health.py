@@ -80,7 +80,7 @@ options:
   state_dir:
     description:
       - Directory (created root-only C(0700)) of C(state.json) (C(0600)), which remembers per app the sidecar's
-        container and restart count and the time of the check, for RV(apps[].sidecar_state.restarts_since_last_check)
+        container and restart count and the time of the check, for C(restarts_since_last_check) in RV(apps)
         and for reading the log since then. Written atomically, never in check mode.
     type: str
     default: /var/lib/dokku/config/litestream/health
@@ -109,7 +109,7 @@ attributes:
 notes:
   - Requires the control socket in the sidecar's configuration (rendered by this collection's
     M(dokku_sqlite.litestream.litestream_host) and M(dokku_sqlite.litestream.litestream_replica)); a sidecar without
-    it is still judged by C(status) and C(ltx), and RV(apps[].socket) says V(unavailable).
+    it is still judged by C(status) and C(ltx), and the C(socket) of RV(apps) says V(unavailable).
   - The health check proves that the replica store answers and holds the database's last transaction. Only a
     restore drill (M(dokku_sqlite.litestream.litestream_drill)) proves that the replica restores into a sound database.
 seealso:

@@ -143,8 +143,8 @@ def human_line(result):
     if result["status"] != "ok":
         return "%-7s %s: %s" % (result["status"].upper(), name, result.get("message") or result["status"])
     if result.get("lag_txid"):
-        line = "%d transactions behind, newest replica file %.0fs old" % (result["lag_txid"],
-                                                                           result.get("replica_age_seconds") or 0)
+        age = result.get("replica_age_seconds") or 0
+        line = "%d transactions behind, newest replica file %.0fs old" % (result["lag_txid"], age)
     else:
         line = "replica current (txid %s)" % result.get("replica_txid", "?")
     if result.get("sidecar_running") is not None and result.get("config_hash_matches") is False:
