@@ -116,6 +116,7 @@ def sidecar_argument_spec():
         network=dict(type="str", default="host"),
         metrics_port=dict(type="int"),
         shutdown_sync_timeout=dict(type="int", default=30),
+        first_sync_timeout=dict(type="int", default=30),
         heartbeat_url=dict(type="str", no_log=True),
         heartbeat_interval=dict(type="str"),
         snapshot_interval=dict(type="str"),
@@ -150,6 +151,9 @@ def check_sidecar_options(params):
     if params["shutdown_sync_timeout"] < 0:
         raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d" % params["shutdown_sync_timeout"])
     check_heartbeat(params.get("heartbeat_url"), params.get("heartbeat_interval"))
+    if params.get("first_sync_timeout", 0) < 0:
+        raise v.InvalidValue("first_sync_timeout: must be 0 (do not wait) or more seconds, got %d"
+                             % params["first_sync_timeout"])
     if params["replica"] is not None:
         checked["fields"] = normalize_replica(params["replica"])
         check_location(checked["fields"], params["databases"])

@@ -13,12 +13,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
+import time
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
     ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.first_sync import FirstSync, FirstSyncFailed
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
@@ -27,6 +30,9 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 LABEL_APP = "dokku_sqlite.litestream.app"
 LABEL_HASH = "dokku_sqlite.litestream.config-hash"
 RESTART_POLICY = "unless-stopped"
+# litestream_host converges several sidecars at once: their config directories share parents that the first
+# run creates, and two threads making the same parent would race (one os.mkdir fails with EEXIST)
+CONFIG_DIRS = threading.Lock()
 
 
 def sidecar_name(app):
@@ -197,7 +203,8 @@ class SidecarPlan:
         if perms_wrong and not (config_changed or secrets_changed):
             self.actions.append("fix config permissions")
         if (config_changed or secrets_changed or perms_wrong) and not self.check_mode:
-            ensure_dir(self.config_dir, 0o700)
+            with CONFIG_DIRS:
+                ensure_dir(self.config_dir, 0o700)
             files = [(self.config_path, old_config, config)] + [
                 (path, old_secrets[path], text) for path, text in secrets.items()]
             for path, old, new in files:
@@ -220,6 +227,7 @@ class SidecarPlan:
                          ["container", "update", "--restart", RESTART_POLICY, self.name])
         run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
         running_now = was_running and exists_after
+        started_at = time.time()
         if run_wanted and not running_now:
             self.act("start container", ["container", "start", self.name])
         elif run_wanted and (config_changed or secrets_changed):
@@ -229,9 +237,25 @@ class SidecarPlan:
         elif not run_wanted and running_now:
             self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
 
+        if run_wanted and (not running_now or config_changed or secrets_changed) and not self.check_mode:
+            self.await_first_sync(started_at)
         after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
                            "config_hash": config_hash}
         return self.finish(before, {"container": after_container, "config": redacted})
+
+    def await_first_sync(self, since):
+        """After a start or restart: Litestream's first sync, or the store's reason (first_sync.py)."""
+        timeout = self.params["first_sync_timeout"]
+        if not timeout:
+            return
+        databases = self.params["databases"]
+        present = [db for db in databases if os.path.isfile(os.path.join(self.storage_dir, db))]
+        waiter = FirstSync(self.docker, self.name, present, [db for db in databases if db not in present], timeout,
+                           secrets=[self.params["heartbeat_url"]])
+        try:
+            self.result["first_sync_seconds"] = waiter.wait(since - 1)
+        except FirstSyncFailed as exc:
+            self.fail("app %s: the sidecar runs, but %s" % (self.app, exc))
 
     def remove(self, current, old_config):
         if current is not None:

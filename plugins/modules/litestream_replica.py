@@ -158,6 +158,19 @@ options:
     description: Seconds Litestream keeps trying its final sync on stop; the container's stop timeout is this plus 15.
     type: int
     default: 30
+  first_sync_timeout:
+    description:
+      - After the sidecar was created, recreated or restarted, seconds to wait until Litestream proves it can use the
+        replica store - the first successful sync of each database that exists (C(litestream list) on the sidecar's
+        control socket), or one listing of the replica's level 0 for a database not created yet.
+      - Meanwhile the sidecar's log is read. A reason that waiting cannot mend (NoSuchBucket, a key the store refuses,
+        AccessDenied, an sftp host key mismatch) fails the task at once with the store's own words; an unreachable
+        store fails at the bound with Litestream's last error. The sidecar stays, running, and keeps retrying.
+      - Litestream's S3 client needs about two minutes to report an endpoint that refuses connections; raise the
+        bound to see that reason rather than "no first successful sync".
+      - V(0) does not wait.
+    type: int
+    default: 30
   heartbeat_url:
     description:
       - A dead-man's-switch URL (the healthchecks.io convention) that Litestream pings with a plain C(GET) every
@@ -259,6 +272,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+first_sync_seconds:
+  description: Seconds until Litestream proved it can use the replica store after this run started the sidecar.
+  returned: when the run started or restarted the sidecar and O(first_sync_timeout) is not V(0)
+  type: float
+  sample: 1.4
 container:
   description: The sidecar after the run (no environment is returned, it has none).
   returned: always

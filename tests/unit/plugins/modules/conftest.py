@@ -114,3 +114,29 @@ def assert_no_secret(result, *secrets):
     text = json.dumps(result, ensure_ascii=False)
     for secret in secrets:
         assert secret not in text
+
+
+class SidecarProcess:
+    """What a running sidecar answers to `docker exec <sidecar> litestream ...` and `docker logs`, for the fake
+    docker CLIs: a store that works (every database synced, level 0 listable), or one that refuses it with
+    ``error`` (Litestream's own words, as its log and `ltx` print them, docs/litestream-health-facts.md)."""
+
+    def __init__(self):
+        self.error = None
+        self.synced = True
+        self.databases = ["production.sqlite3"]
+
+    def answer(self, tail):
+        """(rc, stdout, stderr) for an exec or logs call; None for any other docker call."""
+        if tail[:1] == ["exec"] and tail[2:4] == ["/bin/sh", "-c"] and " ltx -level 0 " in tail[4]:
+            return (1, "", "Error: %s\n" % self.error) if self.error else (0, "[]\n", "")
+        if tail[:1] == ["exec"] and tail[3:5] == ["list", "-json"]:
+            listed = [dict({"path": "/data/%s" % db, "status": "replicating"},
+                           **({"last_sync_at": "2026-11-30T12:00:00Z"} if self.synced and not self.error else {}))
+                      for db in self.databases]
+            return 0, json.dumps({"databases": listed}) + "\n", ""
+        if tail[:1] == ["logs"]:
+            line = ('time=2026-11-30T12:00:00Z level=ERROR msg="sync error" db=production.sqlite3 '
+                    'error="check database behind replica: %s" consecutive_errors=1 backoff=1s\n')
+            return 0, line % self.error.replace('"', '\\"') if self.error else "", ""
+        return None

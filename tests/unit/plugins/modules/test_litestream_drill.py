@@ -100,7 +100,7 @@ def test_apps_are_drilled_in_parallel_up_to_the_bound(host, docker, monkeypatch)
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
         try:
-            time.sleep(0.3)
+            time.sleep(1.0)  # long enough for every worker to be in, even on a loaded machine
             return fake_run(self, argv, **kwargs)
         finally:
             with guard:

@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import json
 import os
+import shutil
+import time
 
 import pytest
 
@@ -24,7 +26,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sto
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_host, litestream_replica)
 
-from .conftest import assert_no_secret, run_module
+from .conftest import SidecarProcess, assert_no_secret, run_module
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
 IMAGE = "litestream/litestream:0.5.17"
@@ -39,10 +41,14 @@ class FakeHost:
         self.apps = {}        # app -> [mount spec]
         self.containers = {}  # name -> inspect document
         self.calls = []
+        self.delay = 0        # seconds each command takes: > 0 lets the threads of a parallel run interleave
+        self.process = SidecarProcess()
 
     def __call__(self, module, argv, **kwargs):
         program, tail = os.path.basename(argv[0]), list(argv[1:])
         self.calls.append([program] + tail)
+        if self.delay:
+            time.sleep(self.delay)
         return (self.dokku if program == "dokku" else self.docker)(tail)
 
     def dokku(self, tail):
@@ -73,6 +79,9 @@ class FakeHost:
         raise AssertionError("unexpected dokku call %r" % (tail,))
 
     def docker(self, tail):
+        answer = self.process.answer(list(tail))
+        if answer is not None:
+            return answer
         if tail[:2] == ["info", "--format"]:
             return 0, '["name=seccomp,profile=builtin"]\n', ""
         if tail[0] == "inspect" or tail[:2] == ["container", "inspect"]:
@@ -284,3 +293,62 @@ def test_a_heartbeat_url_in_an_entry_is_masked_like_a_no_log_option(host, monkey
     assert "5f2b-capability" not in json.dumps(seen["masked"])
     assert url in (host.tmp / "apps" / "blog" / "litestream.yml").read_text()
     assert not any("5f2b" in " ".join(map(str, call)) for call in host.calls)
+
+
+def converge_twice(host, parallel):
+    """From an empty host: a first run of 12 apps, then a run that removes one, reconfigures one and adds one.
+    Returns what each run reported (container ids aside: the fake numbers them by call) and the host left."""
+    apps = [entry("app%02d" % i) for i in range(12)]
+    apps[3]["chown"] = "heroku"
+    runs = [run_module(litestream_host.main, host_args(host, apps, parallel=parallel), diff=True)]
+    apps[5]["state"] = "absent"
+    apps[7]["replica"]["sync_interval"] = "5s"
+    apps.append(entry("late"))
+    runs.append(run_module(litestream_host.main, host_args(host, apps, parallel=parallel), diff=True))
+    for run in runs:
+        for key in ("duration", "lock_wait"):
+            run.pop(key)
+        for app in run["apps"]:
+            app.get("sidecar", {}).get("container", {}).pop("id", None)
+    configs = dict((app, sorted(os.listdir(str(host.tmp / "apps" / app)))) for app in os.listdir(str(host.tmp / "apps")))
+    return runs, host.state(), configs
+
+
+def test_a_parallel_run_leaves_the_same_host_and_reports_the_same_as_one_app_after_the_other(host):
+    host.delay = 0.002  # every command takes a moment, so 8 threads really interleave
+    one_by_one = converge_twice(host, parallel=1)
+    assert one_by_one[0][0]["changed"] and one_by_one[0][1]["changed"]
+    for name in os.listdir(host.storage_root):
+        os.rmdir(os.path.join(host.storage_root, name))
+    for tree in ("apps", "credentials"):
+        shutil.rmtree(str(host.tmp / tree))
+    host.__dict__.update(apps={}, containers={}, calls=[])
+    assert converge_twice(host, parallel=8) == one_by_one
+    # each app's commands are its own, in its order (not interleaved with another app's)
+    last = one_by_one[0][1]["apps"]
+    assert [a["app"] for a in last] == ["app%02d" % i for i in range(12)] + ["late"]
+    assert last[7]["actions"][:2] == ["stop container", "remove container"]
+    assert all("app07" in c for c in last[7]["commands"])
+
+
+def test_parallel_must_be_at_least_one(host):
+    result = run_module(litestream_host.main, host_args(host, [entry("blog")], parallel=0), fail=True)
+    assert result["msg"] == "parallel must be 1 or more (1: one app after the other), got 0" and host.calls == []
+
+
+def test_an_app_whose_store_refuses_its_sidecar_fails_alone_with_the_reason(host):
+    working, refusing = SidecarProcess(), SidecarProcess()
+    refusing.error = "api error NoSuchBucket: The specified bucket does not exist"
+
+    class PerApp:  # the apps' threads run at once: each sidecar answers from its own process, nothing shared
+        @staticmethod
+        def answer(tail):
+            return (refusing if "dokku.litestream.shop" in tail else working).answer(tail)
+    host.process = PerApp()
+    result = run_module(litestream_host.main, host_args(host, [entry("blog"), entry("shop"), entry("notes")]),
+                        fail=True)
+    assert result["failed_apps"] == ["shop"]
+    assert "app shop: the sidecar runs, but the bucket does not exist (NoSuchBucket)" in result["msg"]
+    by_app = dict((a["app"], a) for a in result["apps"])
+    assert by_app["blog"]["sidecar"]["first_sync_seconds"] >= 0 and by_app["notes"]["sidecar"]["container"]["running"]
+    assert not by_app["blog"].get("failed") and by_app["shop"]["failed"]

@@ -10,12 +10,13 @@ __metaclass__ = type
 import json
 import os
 import stat
+import time
 
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_replica
 
-from .conftest import assert_no_secret, run_module, snapshot
+from .conftest import SidecarProcess, assert_no_secret, run_module, snapshot
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
 IMAGE_ID = "sha256:1111"
@@ -45,10 +46,14 @@ class FakeDocker:
     def __init__(self):
         self.container = None
         self.calls = []
+        self.process = SidecarProcess()
 
     def __call__(self, module, argv, **kwargs):
         tail = argv[1:]
         self.calls.append(tail)
+        answer = self.process.answer(list(tail))
+        if answer is not None:
+            return answer
         if tail[:2] == ["container", "inspect"]:
             if self.container is None:
                 return 1, "", "Error: No such container: %s" % tail[2]
@@ -294,3 +299,68 @@ def test_a_bad_heartbeat_is_refused_without_showing_the_url(roots, docker, overr
     assert message in result["msg"]
     assert_no_secret(result, "SECRET-TOKEN")
     assert docker.calls == [] and not (roots / "apps").exists()
+
+
+# --------------------------------------------------------------------------- the first sync after a start
+def test_a_started_sidecar_is_awaited_until_its_first_sync(roots, docker):
+    (roots / "storage" / "blog--db" / "production.sqlite3").write_bytes(b"")
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["changed"] and result["first_sync_seconds"] >= 0
+    execs = [c for c in docker.calls if c[:1] == ["exec"]]
+    assert execs[0] == ["exec", "dokku.litestream.blog", "/usr/local/bin/litestream", "list", "-json", "-socket",
+                        "/var/run/litestream.sock", "-timeout", "5"]
+    # nothing started: nothing awaited
+    docker.calls[:] = []
+    assert "first_sync_seconds" not in run_module(litestream_replica.main, args(roots))
+    assert [c for c in docker.calls if c[:1] in (["exec"], ["logs"])] == []
+
+
+def test_an_app_without_its_database_yet_has_its_replica_listed_instead(roots, docker):
+    result = run_module(litestream_replica.main, args(roots))
+    assert result["first_sync_seconds"] >= 0
+    listing = [c for c in docker.calls if c[:1] == ["exec"]]
+    assert len(listing) == 1 and listing[0][2:4] == ["/bin/sh", "-c"]
+    assert "ltx -level 0 -json" in listing[0][4] and ". /etc/litestream/credentials.env" in listing[0][4]
+    assert_no_secret(docker.calls, SECRET)
+
+
+@pytest.mark.parametrize("database, error, words", [
+    (True, "get replica position: operation error S3: ListObjectsV2, https response error StatusCode: 404, "
+           "RequestID: 1, api error NoSuchBucket: The specified bucket does not exist",
+     "the bucket does not exist (NoSuchBucket)"),
+    (True, "api error SignatureDoesNotMatch: The request signature we calculated does not match",
+     "authentication failed: the secret access key is wrong (SignatureDoesNotMatch)"),
+    (False, "operation error S3: ListObjectsV2, StatusCode: 403, api error InvalidAccessKeyId: unknown",
+     "authentication failed: the store does not know the access key id (InvalidAccessKeyId)"),
+    (False, "operation error S3: ListObjectsV2, StatusCode: 403, api error AccessDenied: Access Denied",
+     "access denied: the key may not use this bucket or path (AccessDenied)"),
+])
+def test_a_store_that_refuses_the_sidecar_fails_the_app_with_its_reason_at_once(roots, docker, database, error, words):
+    if database:
+        (roots / "storage" / "blog--db" / "production.sqlite3").write_bytes(b"")
+    docker.process.error = error
+    started = time.time()
+    result = run_module(litestream_replica.main, args(roots), fail=True)
+    assert time.time() - started < 5  # a reason waiting cannot mend ends the wait at once (the bound is 30 s)
+    assert result["msg"].startswith("app blog: the sidecar runs, but %s: " % words), result["msg"]
+    assert docker.container["State"]["Running"]  # left running: it retries, and the health check reports it
+    assert_no_secret(result, SECRET)
+
+
+def test_an_unreachable_store_fails_at_the_bound_with_litestreams_last_words(roots, docker):
+    (roots / "storage" / "blog--db" / "production.sqlite3").write_bytes(b"")
+    url = "https://hc.example.invalid/ping/1234-capability"
+    docker.process.error = ("heartbeat %s: operation error S3: ListObjectsV2, exceeded maximum number of attempts, 10, "
+                            "dial tcp 127.0.0.1:9000: connect: connection refused" % url)
+    result = run_module(litestream_replica.main, args(roots, first_sync_timeout=2, heartbeat_url=url), fail=True)
+    assert result["msg"].startswith("app blog: the sidecar runs, but no first successful sync of production.sqlite3 "
+                                    "within 2 s (first_sync_timeout); Litestream's last error: the replica store is "
+                                    "unreachable (connection refused): "), result["msg"]
+    assert "1234-capability" not in result["msg"] and "<redacted>" in result["msg"]
+
+
+def test_first_sync_timeout_0_does_not_wait(roots, docker):
+    docker.process.error = "api error NoSuchBucket: The specified bucket does not exist"
+    result = run_module(litestream_replica.main, args(roots, first_sync_timeout=0))
+    assert result["changed"] and "first_sync_seconds" not in result
+    assert [c for c in docker.calls if c[:1] in (["exec"], ["logs"])] == []
