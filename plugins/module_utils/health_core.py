@@ -27,6 +27,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import first_sync
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import (
     LABEL_HASH, RESTART_POLICY, SidecarPlan, sidecar_name)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
@@ -39,19 +40,6 @@ DEFAULT_SYNC_INTERVAL = 1.0  # Litestream 0.5's replica sync-interval default
 LOG_TAIL = 200
 RESTART_LOOP = 3  # restarts since the last check that count as a restart loop
 
-# Litestream's (and the store's) words -> the reason in ours; the first match of a line wins, in this order.
-REASONS = (
-    ("NoSuchBucket", "the bucket does not exist (NoSuchBucket)"),
-    ("InvalidAccessKeyId", "authentication failed: the store does not know the access key (InvalidAccessKeyId)"),
-    ("SignatureDoesNotMatch", "authentication failed: the secret key is wrong (SignatureDoesNotMatch)"),
-    ("AccessDenied", "access denied: the key may not use this bucket or path (AccessDenied)"),
-    ("ssh: host key mismatch", "sftp host key mismatch: the server's key is not the configured host_key"),
-    ("ssh: unable to authenticate", "sftp authentication failed (ssh: unable to authenticate)"),
-    ("connection refused", "replica store unreachable (connection refused)"),
-    ("exceeded maximum number of attempts", "replica store unreachable (no answer after the client's retries)"),
-    ("no such host", "replica store unreachable (unknown host)"),
-    ("i/o timeout", "replica store unreachable (timeout)"),
-)
 # ERROR lines of a sidecar that mean replication is not working (facts, section 5)
 ERROR_LINE_RE = re.compile(r"monitor error|sync error|compaction failed|retention enforcement failed|"
                            r"^Error: |level=ERROR|\"level\":\"ERROR\"")
@@ -155,11 +143,9 @@ def redact(text, secrets=()):
 
 
 def reason_of(text):
-    """Our words for the store's reason in a line, or None."""
-    for needle, reason in REASONS:
-        if needle in (text or ""):
-            return reason
-    return None
+    """Our words for the store's reason in a line, or None: the provision's first-sync wait's table, so both say
+    the same."""
+    return first_sync.reason(text or "")[0]
 
 
 # ---------------------------------------------------------------------------------------------- the exec script
