@@ -154,29 +154,15 @@ lines:
     - "ok     dokku-1/blog/production.sqlite3: 123 rows, integrity ok, lag 1.4s, restored in 2.3s"
 """
 
-import json
 import os
-import re
-import tempfile
 import time
-import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
-
-# Characters XML 1.0 cannot hold at all, not even escaped (most C0 controls, lone surrogates, U+FFFE/U+FFFF).
-XML_INVALID_RE = re.compile(u"[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_safe(text):
-    """Text a JUnit reader can parse: each character XML 1.0 forbids becomes U+FFFD."""
-    return XML_INVALID_RE.sub(u"\ufffd", str(text))
-
-
-def case_name(result):
-    return "%s/%s/%s" % (result["host"], result["app"], result["database"])
+case_name = rp.case_name
 
 
 def _number(value, fmt):
@@ -208,44 +194,8 @@ def summarize(results):
 
 
 def junit_xml(results, suite, timestamp):
-    """One <testsuite> inside <testsuites>, one <testcase> per result."""
-    counts, _failed = summarize(results)
-    total_time = sum(float(r.get("duration") or 0) for r in results)
-    root = ET.Element("testsuites", name=suite, tests=str(counts["total"]), failures=str(counts["failed"]),
-                      errors="0", time="%.3f" % total_time)
-    element = ET.SubElement(root, "testsuite", name=suite, tests=str(counts["total"]),
-                            failures=str(counts["failed"]), errors="0", skipped="0",
-                            time="%.3f" % total_time, timestamp=timestamp)
-    for result in results:
-        case = ET.SubElement(element, "testcase", name=case_name(result), classname="%s.%s" % (suite, result["host"]),
-                             time="%.3f" % float(result.get("duration") or 0))
-        details = json.dumps(result, indent=2, sort_keys=True)
-        if result["status"] != "ok":
-            failure = ET.SubElement(case, "failure", message=result.get("message") or "failed", type="drill")
-            failure.text = details
-        else:
-            out = ET.SubElement(case, "system-out")
-            out.text = human_line(result)
-    for element in root.iter():
-        element.attrib.update((key, xml_safe(value)) for key, value in element.attrib.items())
-        if element.text is not None:
-            element.text = xml_safe(element.text)
-    return ET.tostring(root, encoding="unicode")
-
-
-def write_file(path, content):
-    """Replace path atomically with content (mode 0644)."""
-    directory = os.path.dirname(path)
-    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(content)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """One <testsuite> inside <testsuites>, one <testcase> per result (module_utils/report.py)."""
+    return rp.junit_xml(results, suite, timestamp, "drill", human_line)
 
 
 class DrillReport:
@@ -263,10 +213,9 @@ class DrillReport:
             v.check_line(name, "name")
         except v.InvalidValue as exc:
             self.module.fail_json(msg=str(exc))
-        if not name or "/" in name or name in (".", ".."):
-            self.module.fail_json(msg="name must be a plain file name without '/', got %r" % (name,))
-        if os.path.exists(self.dest) and not os.path.isdir(self.dest):
-            self.module.fail_json(msg="dest %s exists and is not a directory" % self.dest)
+        problem = rp.check_destination(self.dest, name)
+        if problem:
+            self.module.fail_json(msg=problem)
 
     def results(self):
         out = []
@@ -290,11 +239,8 @@ class DrillReport:
                       failed_drills=failed, results=results)
         if not self.module.check_mode:
             try:
-                if not os.path.isdir(self.dest):
-                    os.makedirs(self.dest, 0o755)
-                write_file(self.json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
-                write_file(self.junit_path, '<?xml version="1.0" encoding="UTF-8"?>\n'
-                           + junit_xml(results, self.params["suite"], timestamp) + "\n")
+                rp.write_report(self.dest, self.json_path, self.junit_path, report,
+                                junit_xml(results, self.params["suite"], timestamp))
             except (IOError, OSError) as exc:
                 self.module.fail_json(msg="cannot write the drill report into %s: %s" % (self.dest, exc))
         self.module.exit_json(changed=True, json_path=self.json_path, junit_path=self.junit_path, summary=counts,
@@ -311,35 +257,7 @@ STATUSES = ("ok", "failed")
 
 def normalize_result(index, entry):
     """One result with known keys of the right type, nulls left out; raises ValueError naming the entry."""
-    where = "results[%d]" % index
-    unknown = sorted(set(entry) - set(RESULT_KEYS))
-    if unknown:
-        raise ValueError("%s: unknown key(s) %s; known: %s" % (where, ", ".join(unknown), ", ".join(sorted(RESULT_KEYS))))
-    result = {}
-    for key, value in entry.items():
-        if value is None:
-            continue
-        kind = RESULT_KEYS[key]
-        try:
-            if kind is dict:
-                if not isinstance(value, dict):
-                    raise TypeError("not a mapping")
-            elif kind is str:
-                value = value if isinstance(value, str) else str(value)
-            elif isinstance(value, bool):
-                raise TypeError("a boolean is not a number")
-            else:
-                value = kind(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError("%s.%s: %r is not a %s (%s)" % (where, key, value, kind.__name__, exc))
-        result[key] = value
-    missing = [key for key in REQUIRED_KEYS if not result.get(key)]
-    if missing:
-        raise ValueError("%s: missing required key(s) %s" % (where, ", ".join(missing)))
-    if result["status"] not in STATUSES:
-        raise ValueError("%s.status must be one of %s, got %r" % (where, ", ".join(STATUSES), result["status"]))
-    result.setdefault("database", "production.sqlite3")
-    return result
+    return rp.normalize_result(index, entry, RESULT_KEYS, REQUIRED_KEYS, STATUSES)
 
 
 def argument_spec():

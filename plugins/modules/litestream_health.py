@@ -1,0 +1,302 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: litestream_health
+short_description: Check the Litestream replication of every app of a Dokku host, in seconds, without a restore
+version_added: "0.1.0"
+description:
+  - One run per host checks every app of O(apps) (the host's C(litestream_apps)) and each of its databases, and
+    gives each database a verdict - V(ok), V(stale), V(failing) or V(missing) - with the reason in words.
+  - The entries are checked first as M(dokku_sqlite.litestream.litestream_host) checks them; a problem fails the
+    task before anything is read. Entries with C(state) V(absent) or V(stopped) are not checked (see RV(skipped)).
+  - Reads, and nothing else. One C(docker inspect) for every sidecar (running, restart policy, restart count, the
+    config hash label, compared with the hash of the configuration M(dokku_sqlite.litestream.litestream_host) would
+    render now). Then per app one C(docker exec) in its sidecar, O(parallel) apps at once, that runs
+    C(litestream list) over the control socket (last sync per database), C(litestream status) (the local TXID,
+    read without locking the database) and, with the app's credentials sourced as the sidecar's entrypoint does,
+    C(litestream ltx -level 0) per database (the replica's newest files; one listing bounded by Litestream's
+    L0 retention of about five minutes, never the whole bucket, never a restore). Each command is bounded by
+    O(timeout).
+  - Only when a database is not ok, the sidecar's log since the previous check (C(docker logs --tail 200)) is read
+    for Litestream's reason (NoSuchBucket, authentication failed, access denied, replica store unreachable, sftp
+    host key mismatch, sftp authentication failed). URLs in the lines keep only their scheme and host, and the
+    values of the app's credential set are masked.
+  - V(missing) - no sidecar, a sidecar that is not running, or a database Litestream does not replicate.
+    V(failing) - the socket or a listing did not answer in time, the replica cannot be listed, Litestream stopped
+    the database, or the sidecar is in a restart loop. V(stale) - the database is ahead of its replica and the
+    replica's newest file is older than the app's maximum lag. A database whose replica holds its last transaction
+    is V(ok) however long ago that was (an idle database writes nothing).
+  - The task does not fail because a database is not ok (the C(health) role and playbook decide); it fails for bad
+    input or when the host cannot be read.
+options:
+  apps:
+    description: The host's C(litestream_apps) entries, as M(dokku_sqlite.litestream.litestream_host) takes them.
+    type: list
+    elements: raw
+    default: []
+  host:
+    description: This host's inventory name, for messages and the names in RV(failed_databases).
+    type: str
+    default: this host
+  image:
+    description: The Litestream image of an entry that names none (it is part of the config hash).
+    type: str
+    default: litestream/litestream:0.5.17
+  storage_root:
+    description: Dokku's storage root, as in M(dokku_sqlite.litestream.litestream_host) (part of the config hash).
+    type: str
+    default: /var/lib/dokku/data/storage
+  config_root:
+    description: Where each app's sidecar configuration lives, as in M(dokku_sqlite.litestream.litestream_host).
+    type: str
+    default: /var/lib/dokku/config/litestream/apps
+  credentials_root:
+    description: Directory of the credential sets, as in M(dokku_sqlite.litestream.litestream_host).
+    type: str
+    default: /var/lib/dokku/config/litestream/credentials
+  parallel:
+    description: How many apps are checked at once (one C(docker exec) each).
+    type: int
+    default: 4
+  timeout:
+    description:
+      - Seconds each Litestream command in a sidecar may take; one that takes longer makes its database V(failing).
+      - Litestream's S3 client retries an unreachable endpoint for about two minutes, so a short bound is the point.
+    type: int
+    default: 10
+  max_lag_seconds:
+    description:
+      - How old the replica's newest file may be while the database is ahead of it, before the database is V(stale).
+      - Default per app - five times its replica's C(sync_interval), at least 60 seconds.
+    type: float
+  state_dir:
+    description:
+      - Directory (created root-only C(0700)) of C(state.json) (C(0600)), which remembers per app the sidecar's
+        container and restart count and the time of the check, for C(restarts_since_last_check) in RV(apps)
+        and for reading the log since then. Written atomically, never in check mode.
+    type: str
+    default: /var/lib/dokku/config/litestream/health
+  textfile:
+    description:
+      - Path of a Prometheus text file (ending in C(.prom)) for node_exporter's textfile collector, written
+        atomically with mode C(0644). Its directory must exist. Not written in check mode.
+      - Metrics C(litestream_replica_age_seconds), C(litestream_replica_lag_transactions), C(litestream_sync_errors)
+        and C(litestream_database_status) (one-hot over the four verdicts) with labels C(app) and C(database);
+        C(litestream_sidecar_up), C(litestream_sidecar_restarts) and C(litestream_sidecar_config_hash_match) with
+        C(app); C(litestream_health_last_check_timestamp_seconds) and C(litestream_health_check_duration_seconds).
+    type: str
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.common
+attributes:
+  check_mode:
+    support: full
+    description: Reads and judges as a real run does, but writes neither the state file nor the text file.
+  diff_mode:
+    support: none
+    description: Nothing is changed, so there is nothing to compare.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the Dokku host, as root (it reads the credential sets to render the expected configuration).
+notes:
+  - Requires the control socket in the sidecar's configuration (rendered by this collection's
+    M(dokku_sqlite.litestream.litestream_host) and M(dokku_sqlite.litestream.litestream_replica)); a sidecar without
+    it is still judged by C(status) and C(ltx), and the C(socket) of RV(apps) says V(unavailable).
+  - The health check proves that the replica store answers and holds the database's last transaction. Only a
+    restore drill (M(dokku_sqlite.litestream.litestream_drill)) proves that the replica restores into a sound database.
+seealso:
+  - module: dokku_sqlite.litestream.litestream_host
+  - module: dokku_sqlite.litestream.litestream_drill
+  - module: dokku_sqlite.litestream.litestream_health_report
+author:
+  - dokku_sqlite.litestream contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Check every app of the host
+  dokku_sqlite.litestream.litestream_health:
+    apps: "{{ litestream_apps }}"
+    host: "{{ inventory_hostname }}"
+    image: "{{ litestream_image | default(omit) }}"
+    textfile: /var/lib/node_exporter/textfile_collector/litestream.prom
+  register: health
+
+- name: Show what is not ok
+  ansible.builtin.debug:
+    msg: "{{ health.results | rejectattr('status', 'equalto', 'ok') | map(attribute='message') | list }}"
+"""
+
+RETURN = r"""
+apps:
+  description:
+    - One record per checked app - C(app), C(sidecar) (the container name), C(sidecar_state) (C(exists), C(running),
+      C(status), C(restart_policy), C(policy_ok), C(restart_count), C(restarts_since_last_check), C(uptime_seconds)),
+      C(config_hash) (C(expected), C(actual), C(matches)), C(socket) (V(ok), V(timeout), V(unavailable)),
+      C(max_lag_seconds), C(databases), C(notes), C(log_errors) (redacted, when the log was read), C(commands),
+      C(duration).
+    - Each of C(databases) has C(database), C(status), C(reason), C(local_txid), C(replica_txid), C(lag_txid),
+      C(replica_age_seconds), C(last_sync_at), C(last_sync_age_seconds), C(sync_errors), C(replica_type).
+  returned: always
+  type: list
+  elements: dict
+results:
+  description: One flat record per database, as M(dokku_sqlite.litestream.litestream_health_report) takes them.
+  returned: always
+  type: list
+  elements: dict
+summary:
+  description: Counts per verdict, C(apps), C(databases), C(duration) of the check and C(healthy).
+  returned: always
+  type: dict
+  sample: {ok: 4, stale: 0, failing: 0, missing: 0, apps: 2, databases: 4, duration: 0.8, healthy: true}
+failed_databases:
+  description:
+    - The databases that are not ok, as C(<host>/<app>/<database>).
+    - Not called C(failed), which Ansible would read as the task's own failure.
+  returned: always
+  type: list
+  elements: str
+  sample: [dokku-1/shop/production.sqlite3]
+skipped:
+  description: Apps not checked, with why (C(state) V(absent) or V(stopped)).
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: The host-level reads (the per-app ones are in RV(apps)).
+  returned: always
+  type: list
+  elements: str
+textfile:
+  description: The Prometheus text file written, or V(null).
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
+    common_argument_spec, ensure_dir, read_text, write_atomic)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core as hc
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
+    inventory_problems, sidecar_params)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import sidecar_name
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
+STATE_FILE = "state.json"
+UNCHECKED_STATES = ("absent", "stopped")
+
+
+class HostHealth:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.docker = DockerRunner(module, self.params["docker_binary"])
+        self.state_dir = self.textfile = None
+        self.result = dict(changed=False, apps=[], results=[], summary={}, failed_databases=[], skipped=[],
+                           commands=self.docker.commands, textfile=None)
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, **self.result)
+
+    def entries(self):
+        """The sidecar options of every entry to check; the whole input checked first."""
+        params = self.params
+        try:
+            self.state_dir, self.textfile = hc.check_health_options(params)
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        if self.textfile and not os.path.isdir(os.path.dirname(self.textfile)):
+            self.fail("textfile: the directory %s does not exist (node_exporter's --collector.textfile.directory)"
+                      % os.path.dirname(self.textfile))
+        problems = inventory_problems(params["apps"], [], params["image"], {}, params["host"])
+        if problems:
+            self.fail("%d problem%s in the inventory of %s, nothing was checked: %s" % (
+                len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
+        out = []
+        for entry in params["apps"]:
+            sidecar = sidecar_params(entry, params["image"], storage_root=params["storage_root"],
+                                     config_root=params["config_root"], credentials_root=params["credentials_root"])
+            if sidecar["state"] in UNCHECKED_STATES:
+                self.result["skipped"].append("%s (state %s)" % (sidecar["app"], sidecar["state"]))
+            elif sidecar["replica"] is None:
+                self.result["skipped"].append("%s (no replica)" % sidecar["app"])
+            else:
+                out.append(sidecar)
+        return out
+
+    def previous(self):
+        text = read_text(os.path.join(self.state_dir, STATE_FILE))
+        try:
+            state = json.loads(text) if text else {}
+        except ValueError:
+            self.module.warn("%s is not JSON: restarts are counted from this check on"
+                             % os.path.join(self.state_dir, STATE_FILE))
+            state = {}
+        return state if isinstance(state, dict) else {}
+
+    def run(self):
+        started = time.time()
+        entries = self.entries()
+        previous = self.previous()
+        now = time.time()
+        checks = []
+        for sidecar in entries:
+            docker = DockerRunner(self.module, self.params["docker_binary"], commands=[])
+            max_lag = self.params["max_lag_seconds"]
+            check = hc.AppHealth(sidecar, docker, now, self.params["timeout"], max_lag, previous.get(sidecar["app"]))
+            check.prepare(check.record["notes"].append)
+            if max_lag is None:
+                check.max_lag = check.record["max_lag_seconds"] = hc.default_max_lag(check.fields)
+            checks.append(check)
+        docs, _images = HostReads(None, self.docker).inspect([sidecar_name(s["app"]) for s in entries], [])
+        records = hc.run_apps(checks, docs, self.params["parallel"])
+        duration = time.time() - started
+        summary, failed = hc.summarize(self.params["host"], records, duration)
+        self.result.update(apps=records, results=hc.report_results(self.params["host"], records), summary=summary,
+                           failed_databases=failed)
+        if not self.module.check_mode:
+            self.write(records, now, duration, previous)
+        self.module.exit_json(**self.result)
+
+    def write(self, records, now, duration, previous):
+        state = dict(previous)
+        state.update(hc.state_document(records, now))
+        try:
+            ensure_dir(self.state_dir, 0o700)
+            write_atomic(os.path.join(self.state_dir, STATE_FILE), json.dumps(state, indent=2, sort_keys=True) + "\n",
+                         0o600)
+            if self.textfile:
+                write_atomic(self.textfile, hc.prometheus_text(records, now, duration), 0o644)
+                self.result["textfile"] = self.textfile
+        except (IOError, OSError) as exc:
+            self.fail("cannot write the health state or text file: %s" % exc)
+
+
+def main():
+    argument_spec = common_argument_spec()
+    argument_spec.update(hc.health_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = HostHealth(module)
+    try:
+        manager.run()
+    except DockerError as exc:  # the host-level inspect failed
+        manager.fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

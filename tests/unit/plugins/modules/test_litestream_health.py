@@ -1,0 +1,503 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_health against a fake Dokku host: litestream_host converges the fake (so the sidecars carry the real
+config hash labels), then each sidecar's `docker exec` answers as Litestream 0.5.17 does (outputs copied from real
+runs, docs/litestream-health-facts.md) and `docker logs` with the lines Litestream writes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import json
+import os
+import re
+import stat
+import threading
+import time
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core as hc
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_health, litestream_host
+
+from . import test_litestream_host as th
+from .conftest import assert_no_secret, run_module, snapshot
+
+HEARTBEAT_TOKEN = "hb-SECRET-TOKEN-77"
+
+
+def rfc3339(epoch, nanos=False):
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return text + (".%09dZ" % int((epoch % 1) * 1e9) if nanos else "Z")
+
+
+class Sidecar:
+    """What one sidecar's Litestream answers: per database the local and replica TXIDs and the newest file's age."""
+
+    def __init__(self, databases, age=5.0):
+        self.dbs = dict((db, dict(local=7, replica=7, age=age, listed=True, status="ok")) for db in databases)
+        self.order = list(databases)
+        self.list_rc, self.list_out = 0, None
+        self.ltx_error = None   # text of an `Error:` the replica listing ends with
+        self.ltx_rc = 1
+        self.logs = ""
+        self.delay = 0.0
+
+    def output(self):
+        now = time.time()
+        parts = []
+        listing = {"databases": [dict(path="/data/" + db, status="replicating", last_sync_at=rfc3339(now - 1, True))
+                                 for db in self.order if self.dbs[db]["listed"]]}
+        parts.append(("list", self.list_out if self.list_out is not None else json.dumps(listing, indent=2),
+                      self.list_rc))
+        status = [dict(database="/data/" + db, status=d["status"], local_txid="%016x" % d["local"], wal_size="16 kB")
+                  for db, d in self.dbs.items()]
+        parts.append(("status", json.dumps(status, indent=2), 0))
+        for index, db in enumerate(self.order):
+            d = self.dbs[db]
+            if self.ltx_error is not None:
+                parts.append(("ltx %d" % index, "Error: " + self.ltx_error, self.ltx_rc))
+                continue
+            files = [dict(level=0, min_txid="%016x" % t, max_txid="%016x" % t, size=100,
+                          timestamp=rfc3339(now - d["age"] - (d["replica"] - t))) for t in range(1, d["replica"] + 1)]
+            parts.append(("ltx %d" % index, json.dumps(files, indent=2), 0))
+        return "".join("%s %s\n%s\n%s rc %s\n" % (hc.MARK, name, body, hc.MARK, rc) for name, body, rc in parts)
+
+
+class HealthHost(th.FakeHost):
+    """The fake host of test_litestream_host plus `docker exec` and `docker logs` of the sidecars."""
+
+    def __init__(self, storage_root):
+        super(HealthHost, self).__init__(storage_root)
+        self.sidecars = {}
+        self.active = 0
+        self.max_active = 0
+        self.lock = threading.Lock()
+
+    def docker(self, tail):
+        # the provision's first-sync wait (before provision() fills self.sidecars) gets test_litestream_host's answers
+        if tail[0] == "exec" and tail[1] in self.sidecars:
+            return self.exec_(tail)
+        if tail[0] == "logs" and tail[-1] in self.sidecars:
+            return 0, self.sidecars[tail[-1]].logs, ""
+        return super(HealthHost, self).docker(tail)
+
+    def exec_(self, tail):
+        name = tail[1]
+        assert tail[2:4] == ["/bin/sh", "-c"]
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(self.sidecars[name].delay)
+            return 0, self.sidecars[name].output(), ""
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    fake = HealthHost(str(tmp_path / "storage"))
+    (tmp_path / "storage").mkdir()
+    monkeypatch.setattr(th.storage_core, "STORAGE_ROOT", str(tmp_path / "storage"))
+    monkeypatch.setattr(th.auth_core, "dokku_ids", lambda: None)
+
+    def run_command(self, argv, **kwargs):
+        return fake(self, argv, **kwargs)
+    monkeypatch.setattr(th.basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(th.basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    fake.tmp = tmp_path
+    return fake
+
+
+def file_entry(name, **extra):
+    base = {"app": name, "create": True, "replica": {"type": "file", "path": "/srv/replicas/%s" % name, "sync_interval": "1s"}}
+    base.update(extra)
+    return base
+
+
+def provision(host, apps):
+    """litestream_host converges the fake; every sidecar answers healthy until a test changes it."""
+    run_module(litestream_host.main, th.host_args(host, apps))
+    for entry in apps:
+        host.sidecars["dokku.litestream.%s" % entry["app"]] = Sidecar(entry.get("databases") or ["production.sqlite3"])
+    host.calls[:] = []
+
+
+def health_args(host, apps, **overrides):
+    args = th.host_args(host, apps)
+    args.pop("credential_sets")
+    args["state_dir"] = str(host.tmp / "health")
+    args.update(overrides)
+    return args
+
+
+def check(host, apps, check_mode=False, **overrides):
+    return run_module(litestream_health.main, health_args(host, apps, **overrides), check=check_mode)
+
+
+def db_result(result, app, database="production.sqlite3"):
+    record = next(r for r in result["apps"] if r["app"] == app)
+    return next(d for d in record["databases"] if d["database"] == database)
+
+
+APPS = [th.entry("shop"), file_entry("notes", databases=["a.sqlite3", "b.sqlite3"])]
+
+
+def test_all_ok_reads_the_host_once_and_each_sidecar_once(host):
+    provision(host, APPS)
+    result = check(host, APPS)
+    assert result["changed"] is False and result["failed_databases"] == []
+    assert result["summary"]["ok"] == 3 and result["summary"]["healthy"] is True
+    assert result["summary"]["apps"] == 2 and result["summary"]["databases"] == 3
+    # one inspect for every sidecar, one exec per app, no log read when all is ok
+    assert [c[:2] for c in host.calls] == [["docker", "inspect"], ["docker", "exec"], ["docker", "exec"]]
+    assert result["commands"] == ["docker inspect --type container dokku.litestream.shop dokku.litestream.notes"]
+    for record in result["apps"]:
+        assert record["config_hash"]["matches"] is True, record["config_hash"]
+        assert record["sidecar_state"]["running"] and record["sidecar_state"]["policy_ok"]
+        assert record["socket"] == "ok"
+        for db in record["databases"]:
+            assert db["status"] == "ok" and db["reason"] is None
+            assert db["local_txid"] == db["replica_txid"] == 7 and db["lag_txid"] == 0
+            assert db["replica_age_seconds"] == 0.0 and 0 <= db["last_sync_age_seconds"] < 5
+    assert db_result(result, "shop")["replica_type"] == "s3"
+    assert [r["message"] for r in result["results"]] == [None] * 3
+    assert_no_secret(result, th.SECRET)
+
+
+def test_the_exec_script_reads_level_0_only_and_sources_the_credentials_for_ltx_alone(host):
+    provision(host, APPS)
+    check(host, APPS, timeout=7)
+    script = next(c for c in host.calls if c[:3] == ["docker", "exec", "dokku.litestream.notes"])[-1]
+    lines = script.splitlines()
+    source = next(i for i, line in enumerate(lines) if ". '/etc/litestream/credentials.env'" in line)
+    assert "list -json -socket '/var/run/litestream.sock' -timeout 7" in lines[1] and "status -json -config '/etc/litestream/litestream.yml'" in lines[2]
+    assert source == 3 and all("ltx -level 0 -json" in line for line in lines[4:6])
+    assert "'/data/a.sqlite3'" in lines[4] and "'/data/b.sqlite3'" in lines[5]
+    assert 'T="timeout 7"' in lines[0] and "-level all" not in script
+
+
+def test_an_idle_database_whose_replica_holds_its_last_transaction_is_ok_however_old(host):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].dbs["production.sqlite3"]["age"] = 30 * 86400
+    result = check(host, APPS)
+    assert db_result(result, "shop")["status"] == "ok" and db_result(result, "shop")["replica_age_seconds"] == 0.0
+
+
+def test_a_replica_behind_within_max_lag_is_ok_with_the_transactions_on_the_way(host):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].dbs["production.sqlite3"].update(local=9, age=3)
+    db = db_result(check(host, APPS), "shop")
+    assert db["status"] == "ok" and db["lag_txid"] == 2 and db["reason"] == "2 transactions on the way to the replica"
+    assert 2 <= db["replica_age_seconds"] < 10
+
+
+def test_a_replica_behind_and_older_than_max_lag_is_stale(host):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].dbs["production.sqlite3"].update(local=12, age=600)
+    result = check(host, APPS)
+    db = db_result(result, "shop")
+    assert db["status"] == "stale"
+    assert re.match(r"the replica is 5 transactions behind and its newest file is 60\d+s old \(max_lag 60s\)$",
+                    db["reason"]), db["reason"]
+    assert result["failed_databases"] == ["this host/shop/production.sqlite3"]
+    assert result["summary"]["stale"] == 1 and result["summary"]["healthy"] is False
+    # the same with a wider threshold per run: ok
+    assert db_result(check(host, APPS, max_lag_seconds=3600), "shop")["status"] == "ok"
+
+
+def test_the_default_max_lag_is_five_sync_intervals_and_at_least_a_minute():
+    assert hc.default_max_lag({"sync_interval": "1s"}) == 60
+    assert hc.default_max_lag({"sync_interval": "1m"}) == 300
+    assert hc.default_max_lag({"sync_interval": "1m30s"}) == 450
+    assert hc.default_max_lag({}) == 60
+
+
+@pytest.mark.parametrize("error, reason", [
+    ("operation error S3: ListObjectsV2, https response error StatusCode: 404, RequestID: x, api error NoSuchBucket: "
+     "The specified bucket does not exist", "the bucket does not exist (NoSuchBucket)"),
+    ("operation error S3: ListObjectsV2, https response error StatusCode: 403, api error InvalidAccessKeyId: The AWS "
+     "Access Key Id you provided does not exist in our records.", "authentication failed: the store does not know"),
+    ("api error SignatureDoesNotMatch: The request signature we calculated does not match",
+     "authentication failed: the secret access key is wrong"),
+    ("StatusCode: 403, api error AccessDenied: Access Denied", "access denied"),
+    ("operation error S3: ListObjectsV2, exceeded maximum number of attempts, 10, https response error: dial tcp "
+     "127.0.0.1:39469: connect: connection refused", "the replica store is unreachable (connection refused)"),
+    ("initialize replica client: ssh: handshake failed: ssh: host key mismatch",
+     "the sftp server's host key does not match the replica's host_key"),
+    ("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]",
+     "authentication failed: the sftp server refused the key"),
+])
+def test_a_replica_that_cannot_be_listed_is_failing_with_the_stores_reason_in_words(host, error, reason):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].ltx_error = error
+    db = db_result(check(host, APPS), "shop")
+    assert db["status"] == "failing"
+    assert db["reason"].startswith("listing the replica failed: " + reason), db["reason"]
+
+
+def test_a_listing_that_times_out_is_failing(host):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].ltx_error, host.sidecars["dokku.litestream.shop"].ltx_rc = "", 124
+    db = db_result(check(host, APPS, timeout=3), "shop")
+    assert db["status"] == "failing"
+    assert db["reason"].startswith("listing the replica did not finish within 3s")
+
+
+def test_a_socket_that_does_not_answer_is_failing_and_the_log_gives_the_reason(host):
+    provision(host, APPS)
+    sidecar = host.sidecars["dokku.litestream.shop"]
+    sidecar.list_out, sidecar.list_rc = "", 124
+    sidecar.logs = ('time=2026-11-30T21:09:42Z level=ERROR msg="sync error" system=store db=production.sqlite3 '
+                    'error="check database behind replica: get replica position: operation error S3: ListObjectsV2, '
+                    'exceeded maximum number of attempts, 10, dial tcp 127.0.0.1:39469: connect: connection refused" '
+                    'consecutive_errors=3 backoff=4000000000\n')
+    result = check(host, APPS)
+    db = db_result(result, "shop")
+    assert db["status"] == "failing" and db["reason"].startswith("Litestream's control socket did not answer within 10s")
+    assert db["reason"].endswith("the sidecar's log says: the replica store is unreachable (connection refused)")
+    assert db["sync_errors"] == 1
+    record = next(r for r in result["apps"] if r["app"] == "shop")
+    assert record["socket"] == "timeout" and len(record["log_errors"]) == 1
+    assert ["docker", "logs", "--tail", "200", "dokku.litestream.shop"] in host.calls
+    assert all(d["status"] == "ok" for d in next(r for r in result["apps"] if r["app"] == "notes")["databases"])
+
+
+def test_authentication_failures_in_the_log_are_named_as_such(host):
+    provision(host, APPS)
+    sidecar = host.sidecars["dokku.litestream.shop"]
+    sidecar.dbs["production.sqlite3"].update(local=12, age=900)
+    sidecar.logs = ('time=x level=ERROR msg="monitor error" system=store db=production.sqlite3 replica=s3 error="write '
+                    'ltx file: s3: put object: operation error S3: PutObject, https response error StatusCode: 403, api '
+                    'error InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records." '
+                    'consecutive_errors=5 backoff=16000000000\n')
+    db = db_result(check(host, APPS), "shop")
+    assert db["status"] == "stale" and "the sidecar's log says: authentication failed" in db["reason"]
+
+
+def test_no_sidecar_a_stopped_one_and_an_unlisted_database_are_missing(host):
+    provision(host, APPS + [file_entry("blog")])
+    del host.containers["dokku.litestream.blog"]
+    host.containers["dokku.litestream.shop"]["State"] = {"Running": False, "Status": "exited", "ExitCode": 0}
+    host.sidecars["dokku.litestream.notes"].dbs["b.sqlite3"]["listed"] = False
+    result = check(host, APPS + [file_entry("blog")])
+    assert db_result(result, "blog") == dict(db_result(result, "blog"), status="missing",
+                                             reason="no sidecar dokku.litestream.blog on this host")
+    assert db_result(result, "shop")["status"] == "missing"
+    assert db_result(result, "shop")["reason"] == "the sidecar is not running (exited, exit code 0)"
+    assert db_result(result, "notes", "b.sqlite3")["status"] == "missing"
+    assert db_result(result, "notes", "b.sqlite3")["reason"] == "Litestream does not replicate /data/b.sqlite3 (not in its list)"
+    assert db_result(result, "notes", "a.sqlite3")["status"] == "ok"
+    assert sorted(result["failed_databases"]) == ["this host/blog/production.sqlite3", "this host/notes/b.sqlite3",
+                                                  "this host/shop/production.sqlite3"]
+    # no exec into a sidecar that is not running
+    not_running = (["docker", "exec", "dokku.litestream.blog"], ["docker", "exec", "dokku.litestream.shop"])
+    assert not [c for c in host.calls if c[:3] in not_running]
+    shop = next(r for r in result["apps"] if r["app"] == "shop")
+    assert shop["sidecar_state"]["running"] is False and shop["sidecar_state"]["exists"] is True
+
+
+def test_a_database_file_that_does_not_exist_is_missing(host):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].dbs["production.sqlite3"]["status"] = "no database"
+    db = db_result(check(host, APPS), "shop")
+    assert db["status"] == "missing" and db["reason"] == "the database file /data/production.sqlite3 does not exist"
+
+
+def test_restarts_are_counted_since_the_last_check_and_a_restart_loop_is_failing(host):
+    provision(host, APPS)
+    doc = host.containers["dokku.litestream.shop"]
+    first = check(host, APPS)
+    assert next(r for r in first["apps"] if r["app"] == "shop")["sidecar_state"]["restarts_since_last_check"] is None
+    doc["RestartCount"] = 1
+    second = check(host, APPS)
+    assert next(r for r in second["apps"] if r["app"] == "shop")["sidecar_state"]["restarts_since_last_check"] == 1
+    assert db_result(second, "shop")["status"] == "ok"
+    doc["RestartCount"] = 4
+    third = check(host, APPS)
+    assert db_result(third, "shop")["status"] == "failing"
+    assert db_result(third, "shop")["reason"] == "the sidecar restarted 3 times since the last check (restart loop)"
+    # the log is read from the previous check on
+    logs = [c for c in host.calls if c[:2] == ["docker", "logs"]][-1]
+    assert logs[4] == "--since" and int(logs[5]) <= time.time()
+    doc["State"] = {"Running": True, "Restarting": True, "Status": "restarting", "ExitCode": 1}
+    db = db_result(check(host, APPS), "shop")
+    assert db["status"] == "failing" and db["reason"] == "the sidecar is in a restart loop (4 restarts, last exit code 1)"
+
+
+def test_a_replaced_sidecar_counts_its_own_restarts(host):
+    provision(host, APPS)
+    check(host, APPS)
+    host.containers["dokku.litestream.shop"].update(Id="new-container", RestartCount=0)
+    record = next(r for r in check(host, APPS)["apps"] if r["app"] == "shop")
+    assert record["sidecar_state"]["restarts_since_last_check"] == 0
+    assert "the sidecar was replaced since the last check" in record["notes"]
+
+
+def test_config_hash_policy_and_socket_are_reported_per_app(host):
+    provision(host, APPS)
+    doc = host.containers["dokku.litestream.shop"]
+    doc["Config"]["Labels"]["dokku_sqlite.litestream.config-hash"] = "0" * 32
+    doc["HostConfig"]["RestartPolicy"]["Name"] = "no"
+    host.sidecars["dokku.litestream.shop"].list_out = (
+        'Error: failed to connect to control socket: Get "http://localhost/list": dial unix /var/run/litestream.sock: '
+        'connect: no such file or directory')
+    host.sidecars["dokku.litestream.shop"].list_rc = 1
+    result = check(host, APPS)
+    shop = next(r for r in result["apps"] if r["app"] == "shop")
+    assert shop["config_hash"]["matches"] is False and shop["config_hash"]["actual"] == "0" * 32
+    assert shop["sidecar_state"]["policy_ok"] is False and shop["sidecar_state"]["restart_policy"] == "no"
+    assert shop["socket"] == "unavailable"
+    assert shop["notes"] == ["socket: Error: failed to connect to control socket: Get \"http://localhost/<redacted>\": "
+                             "dial unix /var/run/litestream.sock: connect: no such file or directory"]
+    # judged without the socket, from status and the replica listing
+    assert db_result(result, "shop")["status"] == "ok" and db_result(result, "shop")["last_sync_at"] is None
+
+
+def test_apps_are_checked_in_parallel_within_the_bound(host):
+    apps = [file_entry("app%d" % i) for i in range(6)]
+    provision(host, apps)
+    for sidecar in host.sidecars.values():
+        sidecar.delay = 0.2
+    started = time.time()
+    result = check(host, apps, parallel=2)
+    assert host.max_active == 2 and result["summary"]["ok"] == 6
+    assert time.time() - started < 6 * 0.2
+    host.max_active = 0
+    check(host, apps, parallel=1)
+    assert host.max_active == 1
+
+
+def test_check_mode_reads_and_judges_but_writes_nothing(host, tmp_path):
+    provision(host, APPS)
+    textfile = tmp_path / "textfile" / "litestream.prom"
+    textfile.parent.mkdir()
+    before = snapshot(tmp_path)
+    result = check(host, APPS, check_mode=True, textfile=str(textfile))
+    assert result["summary"]["ok"] == 3 and result["textfile"] is None
+    assert snapshot(tmp_path) == before
+    assert not os.path.exists(str(tmp_path / "health"))
+
+
+def test_a_real_run_writes_the_state_root_only_and_the_textfile_readable(host, tmp_path):
+    provision(host, APPS)
+    textfile = tmp_path / "textfile" / "litestream.prom"
+    textfile.parent.mkdir()
+    result = check(host, APPS, textfile=str(textfile))
+    assert result["textfile"] == str(textfile) and result["changed"] is False
+    assert stat.S_IMODE(os.stat(str(tmp_path / "health")).st_mode) == 0o700
+    state_file = tmp_path / "health" / "state.json"
+    assert stat.S_IMODE(os.stat(str(state_file)).st_mode) == 0o600
+    state = json.loads(state_file.read_text())
+    assert sorted(state) == ["notes", "shop"] and state["shop"]["restart_count"] == 0
+    assert stat.S_IMODE(os.stat(str(textfile)).st_mode) == 0o644
+    # atomic: no temporary file left beside it
+    assert sorted(os.listdir(str(textfile.parent))) == ["litestream.prom"]
+
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? '
+                       r'(-?[0-9.e+]+|NaN|\+Inf|-Inf)$')
+
+
+def parse_prometheus(text):
+    """The text exposition format, strictly: HELP and TYPE before a metric's samples, each metric once."""
+    metrics, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name = line.split(" ")[2]
+            assert name not in metrics, "metric %s twice" % name
+            metrics[name] = dict(type=None, samples=[])
+            current = name
+        elif line.startswith("# TYPE "):
+            _hash, _type, name, kind = line.split(" ")
+            assert name == current and kind in ("gauge", "counter")
+            metrics[name]["type"] = kind
+        else:
+            match = SAMPLE_RE.match(line)
+            assert match, "not a sample line: %r" % line
+            assert match.group(1) == current
+            pairs = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+            metrics[current]["samples"].append((pairs, float(match.group(3))))
+    return metrics
+
+
+def test_the_textfile_parses_back_with_one_hot_status_and_escaped_labels(host, tmp_path):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].dbs["production.sqlite3"].update(local=12, age=600)
+    textfile = tmp_path / "litestream.prom"
+    check(host, APPS, textfile=str(textfile))
+    metrics = parse_prometheus(textfile.read_text())
+    assert all(m["type"] == "gauge" for m in metrics.values())
+    assert set(metrics) >= {"litestream_replica_age_seconds", "litestream_sync_errors", "litestream_sidecar_up",
+                            "litestream_health_last_check_timestamp_seconds", "litestream_database_status"}
+    status = dict(((s["app"], s["database"], s["status"]), value)
+                  for s, value in metrics["litestream_database_status"]["samples"])
+    assert status[("shop", "production.sqlite3", "stale")] == 1 and status[("shop", "production.sqlite3", "ok")] == 0
+    assert status[("notes", "a.sqlite3", "ok")] == 1 and sum(status.values()) == 3
+    ages = dict((s["app"], v) for s, v in metrics["litestream_replica_age_seconds"]["samples"])
+    assert ages["shop"] >= 600 and ages["notes"] == 0
+    up = dict((s["app"], v) for s, v in metrics["litestream_sidecar_up"]["samples"])
+    assert up == {"shop": 1, "notes": 1}
+    stamp = metrics["litestream_health_last_check_timestamp_seconds"]["samples"]
+    assert len(stamp) == 1 and stamp[0][0] == {} and abs(stamp[0][1] - time.time()) < 60
+    assert hc.labels(app='a"b\\c\nd') == '{app="a\\"b\\\\c\\nd"}'
+
+
+def test_no_secret_reaches_the_result_nor_the_textfile(host, tmp_path):
+    apps = [th.entry("shop", heartbeat_url="https://hc-ping.example/%s" % HEARTBEAT_TOKEN)] + APPS[1:]
+    provision(host, apps)
+    sidecar = host.sidecars["dokku.litestream.shop"]
+    sidecar.ltx_error = "operation error S3: AccessDenied for key AKIALAB secret %s" % th.SECRET
+    sidecar.logs = ('level=ERROR msg="heartbeat ping failed" url=https://hc-ping.example/%s error="Get '
+                    '\\"https://user:pw@hc-ping.example/%s\\": connection refused"\n'
+                    'Error: cannot open store: %s\n' % (HEARTBEAT_TOKEN, HEARTBEAT_TOKEN, th.SECRET))
+    textfile = tmp_path / "litestream.prom"
+    result = check(host, apps, textfile=str(textfile))
+    assert db_result(result, "shop")["status"] == "failing"
+    assert next(r for r in result["apps"] if r["app"] == "shop")["config_hash"]["matches"] is True
+    assert_no_secret(result, th.SECRET, "AKIALAB", HEARTBEAT_TOKEN, "user:pw")
+    assert th.SECRET not in textfile.read_text() and HEARTBEAT_TOKEN not in textfile.read_text()
+    lines = next(r for r in result["apps"] if r["app"] == "shop")["log_errors"]
+    assert "url=https://hc-ping.example/<redacted>" in lines[0]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(parallel=0), "parallel: must be 1 or more, got 0"),
+    (dict(timeout=0), "timeout: must be 1 or more seconds, got 0"),
+    (dict(max_lag_seconds=0), "max_lag_seconds: must be more than 0"),
+    (dict(state_dir="relative/dir"), "state_dir"),
+    (dict(textfile="/tmp/litestream.txt"), "does not end in .prom"),
+    (dict(textfile="/nonexistent-dir/litestream.prom"), "textfile: the directory /nonexistent-dir does not exist"),
+    (dict(apps=[{"app": "shop", "replica": {"type": "file", "path": "/x"}, "colour": "red"}]), "unknown key colour"),
+    (dict(apps=[{"app": "Bad App!", "replica": {"type": "file", "path": "/x"}}]), "litestream_apps[0]"),
+    (dict(apps=[{"app": "shop"}]), "replica is required unless state is absent"),
+])
+def test_bad_input_fails_before_anything_is_read(host, overrides, message):
+    args = health_args(host, overrides.pop("apps", APPS), **overrides)
+    result = run_module(litestream_health.main, args, fail=True)
+    assert message in result["msg"]
+    assert host.calls == []
+
+
+def test_absent_and_stopped_entries_are_not_checked(host):
+    apps = [file_entry("gone", state="absent"), file_entry("paused", state="stopped"), file_entry("notes")]
+    provision(host, [file_entry("notes")])
+    result = check(host, apps)
+    assert result["skipped"] == ["gone (state absent)", "paused (state stopped)"]
+    assert [r["app"] for r in result["apps"]] == ["notes"]
+
+
+def test_parsers_take_litestreams_real_output():
+    base = calendar.timegm((2026, 11, 30, 21, 19, 48, 0, 0, 0))
+    assert hc.parse_time("2026-11-30T21:19:52.677750901Z") == pytest.approx(base + 4.677750901, abs=1e-5)
+    assert hc.parse_time("2026-11-30T21:19:48Z") == base
+    assert hc.parse_time("2026-11-30T22:19:48+01:00") == base
+    assert hc.parse_time("0001-01-01T00:00:00Z") is None
+    assert hc.txid("0000000000000011") == 17 and hc.txid("-") is None
+    assert hc.first_json('level=INFO msg=x\n[\n  {"a": 1}\n]\n') == [{"a": 1}]
+    text = "%s list\n{}\n%s rc 0\n%s status\n[]\n" % (hc.MARK, hc.MARK, hc.MARK)
+    assert hc.parse_sections(text) == {"list": ("{}", 0), "status": ("[]", None)}
