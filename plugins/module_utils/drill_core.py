@@ -120,6 +120,8 @@ class HostDrill:
         the other (they share the app's scratch directory)."""
         jobs = list(self.apps)
         parallel = max(1, self.options["parallel"])
+        if jobs and not self.module.check_mode and not os.path.isdir(self.host_dir):
+            os.makedirs(self.host_dir, 0o700)  # before the threads: each restore then makes only its own app's dir
         if ThreadPoolExecutor is None or parallel == 1 or len(jobs) <= 1:
             per_app = [self.drill_app(app) for app in jobs]
         else:

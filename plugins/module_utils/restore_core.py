@@ -370,7 +370,13 @@ class RestoreManager:
             missing.append(path)
             path = os.path.dirname(path)
         for path in reversed(missing):
-            os.mkdir(path, 0o755)
+            try:
+                os.mkdir(path, 0o755)
+            except OSError as exc:
+                # another restore (litestream_drill runs several at once) made the same parent meanwhile
+                if exc.errno != errno.EEXIST or os.path.islink(path) or not os.path.isdir(path):
+                    raise
+                continue
             self.created_dirs.append(path)
             os.chmod(path, 0o755)
             os.chown(path, *self.ownership())

@@ -957,3 +957,21 @@ def test_inspect_database_reads_the_file_through_a_memory_map(tmp_path, monkeypa
     inspected = rs.inspect_database(str(path))
     assert inspected["tables"] == {"events": 5} and inspected["integrity"] == "ok"
     assert executed[0] == "PRAGMA mmap_size = %d" % os.path.getsize(str(path))
+
+
+def test_a_parent_made_meanwhile_by_another_restore_is_no_failure(roots, docker, monkeypatch):
+    """litestream_drill runs restores at once: two may make the same missing parent of dest at the same time."""
+    real_mkdir = os.mkdir
+    raced = []
+
+    def mkdir(path, mode=0o777, **kwargs):
+        if not raced and str(path).startswith(str(roots / "srv")):
+            raced.append(path)
+            real_mkdir(path, mode)  # the other restore was first
+            raise OSError(errno.EEXIST, "File exists", path)
+        return real_mkdir(path, mode, **kwargs)
+    monkeypatch.setattr(restore_core.os, "mkdir", mkdir)  # os itself: the lock directory is made through it too
+    dest = roots / "srv" / "drill" / "host" / "blog"
+    result = run_module(litestream_restore.main, args(roots, dest=str(dest)))
+    assert result["restored"] and raced == [str(roots / "srv" / "drill")]
+    assert rows(dest / "app.sqlite3") == 80
