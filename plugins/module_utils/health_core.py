@@ -225,7 +225,7 @@ class AppHealth:
             self.fields = plan.fields
             return
         self.fields = plan.fields
-        self.expected_hash = ls.config_hash(redacted + "\n".join(plan.create_args("")), self.params["image"])
+        self.expected_hash = plan.expected_hash(redacted)
         if ls.needs_credentials(self.fields):
             try:
                 creds = load_credentials(plan.credentials_root, self.fields.get("credentials") or "default",

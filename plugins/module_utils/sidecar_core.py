@@ -128,6 +128,11 @@ class SidecarPlan:
                    self.key_path: creds.get("ssh_private_key") or ""}
         return config, redacted, secrets
 
+    def expected_hash(self, redacted):
+        """The config hash the sidecar's label carries for this redacted config. The container's own flags count
+        too: a new mount or stop timeout needs a new container. litestream_health compares with it."""
+        return ls.config_hash(redacted + "\n".join(self.create_args("")), self.params["image"])
+
     def create_args(self, config_hash):
         args = ["container", "create", "--name", self.name,
                 "--restart", RESTART_POLICY,
@@ -167,9 +172,7 @@ class SidecarPlan:
         problem = ls.downgrade_problem(((current or {}).get("Config") or {}).get("Image"), self.params["image"])
         if problem:
             self.fail("app %s: %s" % (self.app, problem))
-        # the container's own flags count too: a new mount or stop timeout needs a new container
-        spec = "\n".join(self.create_args(""))
-        config_hash = ls.config_hash(redacted + spec, self.params["image"])
+        config_hash = self.expected_hash(redacted)
         self.result.update(config=redacted, config_hash=config_hash)
         if not os.path.isdir(self.storage_dir):
             msg = ("storage directory %s does not exist: create it with dokku_sqlite.litestream.dokku_storage "
