@@ -2,13 +2,16 @@
 # Copyright: contributors to dokku_sqlite.litestream
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a Dokku host is, read once for a whole run: Dokku's version, each app's mounts (one dokku call per
-app, concurrently), and every sidecar and image in one `docker inspect`."""
+app, concurrently), and every sidecar and image in one `docker inspect`; and `each()`, the bounded pool that
+both these reads and litestream_host's per-app writes run in."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import json
+import threading
 
 try:
     from concurrent.futures import ThreadPoolExecutor
@@ -18,35 +21,68 @@ except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: re
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
 
 
+def each(work, items, parallel):
+    """[work(item) for item in items], up to `parallel` at a time in threads, the results in the items' order.
+
+    One after the other when `parallel` is 1, for a single item, or on Python 2 (no concurrent.futures). An
+    exception of `work` is raised here (the first in the items' order) once every started item has ended."""
+    items = list(items)
+    if ThreadPoolExecutor is None or parallel <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(parallel, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def own_runner(runner, commands):
+    """A copy of a dokku or docker runner that records into `commands` (a thread's own list) and shares the rest,
+    the Dokku version it read included."""
+    mine = copy.copy(runner)
+    mine.commands = commands
+    return mine
+
+
 class HostReads:
-    """The reads StoragePlan asks for (version, userns(), app_running()), cached per run."""
+    """The reads StoragePlan asks for (version, userns(), app_running()), cached per run and safe to share
+    between the threads of a run."""
 
     def __init__(self, dokku, docker):
         self.dokku = dokku
         self.docker = docker
         self._userns = None
+        self._lock = threading.Lock()
 
     @property
     def version(self):
         return self.dokku.version
 
     def userns(self):
-        if self._userns is None:
-            self._userns = self.docker.userns_remap()
+        with self._lock:  # `docker info` once, whichever app's thread asks first
+            if self._userns is None:
+                self._userns = self.docker.userns_remap()
         return self._userns
 
     def app_running(self, app):
         return self.dokku.app_running(app)
 
+    def for_app(self, dokku):
+        """The same reads, but app_running() through `dokku` (the app's own runner, which records the read in
+        the app's commands)."""
+        return AppReads(self, dokku)
+
     def mounts(self, apps, parallel=4):
         """{app: [(host, container, options)] or None (missing)}: `storage:list` per app, `parallel` at a time
-        (each is its own dokku process, reading only)."""
+        (each is its own dokku process, reading only). The reads are recorded in the apps' order."""
         apps = list(dict.fromkeys(apps))
         self.dokku.version  # once, before the threads: they all need it
-        if ThreadPoolExecutor is None or parallel <= 1 or len(apps) <= 1:
-            return dict((app, self.dokku.storage_mounts(app)) for app in apps)
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            return dict(zip(apps, pool.map(self.dokku.storage_mounts, apps)))
+
+        def read(app):
+            commands = []
+            return own_runner(self.dokku, commands).storage_mounts(app), commands
+
+        found = each(read, apps, parallel)
+        for _mounts, commands in found:
+            self.dokku.commands.extend(commands)
+        return dict(zip(apps, (mounts for mounts, _commands in found)))
 
     def inspect(self, containers, images):
         """({container name: inspect document or None}, {image reference: image id or None}) in one docker call."""
@@ -78,6 +114,24 @@ class HostReads:
         for ref in missing:  # a reference this parser cannot match by name (a short id): ask docker itself
             found_images[ref] = self.docker.image_id(ref)
         return found_containers, found_images
+
+
+class AppReads:
+    """HostReads as one app's StoragePlan sees it: the host's cached reads, its own app_running()."""
+
+    def __init__(self, host, dokku):
+        self.host = host
+        self.dokku = dokku
+
+    @property
+    def version(self):
+        return self.host.version
+
+    def userns(self):
+        return self.host.userns()
+
+    def app_running(self, app):
+        return self.dokku.app_running(app)
 
 
 def normalize_ref(ref):

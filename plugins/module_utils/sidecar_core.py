@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
     ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
@@ -27,6 +28,9 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 LABEL_APP = "dokku_sqlite.litestream.app"
 LABEL_HASH = "dokku_sqlite.litestream.config-hash"
 RESTART_POLICY = "unless-stopped"
+# litestream_host converges several sidecars at once: their config directories share parents that the first
+# run creates, and two threads making the same parent would race (one os.mkdir fails with EEXIST)
+CONFIG_DIRS = threading.Lock()
 
 
 def sidecar_name(app):
@@ -196,7 +200,8 @@ class SidecarPlan:
         if perms_wrong and not (config_changed or secrets_changed):
             self.actions.append("fix config permissions")
         if (config_changed or secrets_changed or perms_wrong) and not self.check_mode:
-            ensure_dir(self.config_dir, 0o700)
+            with CONFIG_DIRS:
+                ensure_dir(self.config_dir, 0o700)
             files = [(self.config_path, old_config, config)] + [
                 (path, old_secrets[path], text) for path, text in secrets.items()]
             for path, old, new in files:

@@ -23,8 +23,8 @@ description:
     also answers whether the app exists (exit 20), up to O(parallel) at a time; one C(docker inspect) for every
     sidecar and image; C(docker info) once when an owner must be checked (user namespaces). A run that changes
     nothing runs nothing else.
-  - Then the storage of every app is converged, in the order of O(apps), then every sidecar, writing only what
-    differs. A failure of one app fails that app, with its message, and the others go on; the task fails at the
+  - Then the storage of every app is converged, then every sidecar, O(parallel) apps at a time, writing only what
+    differs; results, commands and diffs are reported in the order of O(apps). A failure of one app fails that app, with its message, and the others go on; the task fails at the
     end, naming every app that failed. RV(apps) has the result of each, with its own C(changed), C(actions),
     C(commands) and diff.
   - While the storage of any app failed, no sidecar is changed (as when the C(storage) role failed before the
@@ -73,7 +73,12 @@ options:
     type: bool
     default: true
   parallel:
-    description: How many C(dokku storage:list) reads run at once (V(1) - one after the other).
+    description:
+      - How many apps are read and converged at once, each in a thread of its own; V(1) - one app after the other.
+      - The C(dokku storage:list) reads, then the storage of every app, then every sidecar, each phase up to
+        O(parallel) apps at a time. Dokku runs commands of different apps concurrently (the storage plugin writes
+        each app's properties and each storage entry to files of their own).
+      - Results, commands and diffs stay in the order of O(apps) whatever the value; at least V(1).
     type: int
     default: 4
   storage_root:
@@ -176,7 +181,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker imp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
     DokkuError, DokkuRunner, check_storage_options)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads, each, own_runner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
     inventory_problems, sidecar_params, storage_params)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
@@ -209,6 +214,8 @@ class HostConverge:
     def entries(self):
         """[(entry, storage options, sidecar options)]: the inventory checked whole, before anything is read."""
         params = self.params
+        if params["parallel"] < 1:
+            self.fail("parallel must be 1 or more (1: one app after the other), got %d" % params["parallel"])
         problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"], params["host"])
         if problems:
             self.fail("%d problem%s in the inventory of %s, nothing was changed: %s" % (
@@ -274,28 +281,40 @@ class HostConverge:
 
     def apps(self, entries, changed_sets):
         names = [entry["app"] for entry, _s, _c in entries]
+        parallel = self.params["parallel"]
         mounts = {}
         if "storage" in self.parts and entries:
-            mounts = self.reads.mounts(names, parallel=max(1, self.params["parallel"]))
+            mounts = self.reads.mounts(names, parallel=parallel)
         current, image_ids = {}, {}
         if "sidecars" in self.parts and entries:
             images = [sidecar["image"] for _e, _s, sidecar in entries if sidecar["state"] != "absent"]
             current, image_ids = self.reads.inspect([sidecar_name(name) for name in names], images)
         outcomes = [dict(app=entry["app"], changed=False, failed=False, actions=[], commands=[])
                     for entry, _s, _c in entries]
+        jobs = list(zip(outcomes, entries))
+
+        def storage(job):
+            outcome, (_entry, params, _sidecar) = job
+            return self.app_part(outcome, self.storage, params, mounts.get(outcome["app"]))
+
+        def sidecar(job):
+            outcome, (_entry, _storage, params) = job
+            return self.app_part(outcome, self.sidecar, dict(params, changed_credentials=changed_sets),
+                                 current.get(sidecar_name(outcome["app"])), image_ids.get(params["image"]))
+
+        # each part of every app, `parallel` apps at a time; the diffs in the apps' order, as one after the other
         if "storage" in self.parts:
-            for outcome, (entry, storage, _sidecar) in zip(outcomes, entries):
-                self.app_part(outcome, self.storage, storage, mounts.get(entry["app"]))
+            for diffs in each(storage, jobs, parallel):
+                self.diffs.extend(diffs)
         storage_failed = [o["app"] for o in outcomes if o["failed"]]
-        if "sidecars" in self.parts:
-            for outcome, (entry, _storage, sidecar) in zip(outcomes, entries):
-                if storage_failed:
-                    # as the roles always did: no sidecar changes while a storage directory or mount is wrong
-                    # (a renamed entry that cannot mount must not see its old sidecar removed meanwhile)
-                    outcome["sidecar_skipped"] = "the storage of %s failed" % ", ".join(storage_failed)
-                    continue
-                self.app_part(outcome, self.sidecar, dict(sidecar, changed_credentials=changed_sets),
-                              current.get(sidecar_name(entry["app"])), image_ids.get(sidecar["image"]))
+        if "sidecars" in self.parts and storage_failed:
+            # as the roles always did: no sidecar changes while a storage directory or mount is wrong
+            # (a renamed entry that cannot mount must not see its old sidecar removed meanwhile)
+            for outcome in outcomes:
+                outcome["sidecar_skipped"] = "the storage of %s failed" % ", ".join(storage_failed)
+        elif "sidecars" in self.parts:
+            for diffs in each(sidecar, jobs, parallel):
+                self.diffs.extend(diffs)
         for outcome in outcomes:
             outcome["changed"] = any(outcome.get(part, {}).get("changed") for part in ("storage", "sidecar"))
             if outcome["failed"]:
@@ -303,37 +322,39 @@ class HostConverge:
         self.result["apps"] = outcomes
 
     def app_part(self, outcome, converge, *args):
-        """One part of one app; a failure ends this app only."""
+        """One part of one app, in a thread of its own: it touches only `outcome` and returns its diffs.
+        A failure ends this app only."""
         if outcome["failed"]:
-            return
+            return []
         try:
-            converge(outcome, *args)
+            return converge(outcome, *args)
         except APP_ERRORS as exc:
             message = str(exc)
             app = outcome["app"]
             outcome.update(failed=True, msg=message if message.startswith("app ") else "app %s: %s" % (app, message))
+        return []
 
     def storage(self, outcome, storage, mounts):
         app, commands = outcome["app"], outcome["commands"]
-        dokku = DokkuRunner(self.module, self.params["dokku_binary"], commands=commands)
-        plan = StoragePlan(storage, check_storage_options(storage), self.reads, dokku,
+        dokku = own_runner(self.dokku, commands)
+        plan = StoragePlan(storage, check_storage_options(storage), self.reads.for_app(dokku), dokku,
                            self.module.check_mode, restart=storage["restart"])
         outcome["storage"] = plan.converge(mounts)
         outcome["storage"].pop("commands", None)  # the app's commands are listed once, in order
         outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith("dokku --quiet")]
         if self.module._diff and plan.result["changed"]:
-            self.diffs.append(dict(plan.diff, before_header="storage of %s" % app, after_header="storage of %s" % app))
+            return [dict(plan.diff, before_header="storage of %s" % app, after_header="storage of %s" % app)]
+        return []
 
     def sidecar(self, outcome, sidecar, container, image_id):
-        docker = DockerRunner(self.module, self.params["docker_binary"], commands=outcome["commands"])
+        docker = own_runner(self.docker, outcome["commands"])
         plan = SidecarPlan(sidecar, docker, self.module.check_mode, self.module.warn, want_diff=self.module._diff)
         rendered = plan.prepare()
         outcome["sidecar"] = plan.converge(rendered, container, image_id)
         outcome["sidecar"].pop("commands", None)
         outcome["actions"] += plan.actions
         diff = outcome["sidecar"].pop("diff", [])
-        if plan.result["changed"]:
-            self.diffs.extend(diff)
+        return diff if plan.result["changed"] else []
 
 
 def main():

@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import json
 import os
+import shutil
+import time
 
 import pytest
 
@@ -39,10 +41,13 @@ class FakeHost:
         self.apps = {}        # app -> [mount spec]
         self.containers = {}  # name -> inspect document
         self.calls = []
+        self.delay = 0        # seconds each command takes: > 0 lets the threads of a parallel run interleave
 
     def __call__(self, module, argv, **kwargs):
         program, tail = os.path.basename(argv[0]), list(argv[1:])
         self.calls.append([program] + tail)
+        if self.delay:
+            time.sleep(self.delay)
         return (self.dokku if program == "dokku" else self.docker)(tail)
 
     def dokku(self, tail):
@@ -264,3 +269,44 @@ def test_parts_limit_what_is_converged(host):
     assert result["apps"][0]["storage"]["mount_changed"] and "sidecar" not in result["apps"][0]
     assert host.containers == {} and result["credential_sets"] == []
     assert not os.path.exists(str(host.tmp / "credentials" / "lab"))
+
+
+def converge_twice(host, parallel):
+    """From an empty host: a first run of 12 apps, then a run that removes one, reconfigures one and adds one.
+    Returns what each run reported (container ids aside: the fake numbers them by call) and the host left."""
+    apps = [entry("app%02d" % i) for i in range(12)]
+    apps[3]["chown"] = "heroku"
+    runs = [run_module(litestream_host.main, host_args(host, apps, parallel=parallel), diff=True)]
+    apps[5]["state"] = "absent"
+    apps[7]["replica"]["sync_interval"] = "5s"
+    apps.append(entry("late"))
+    runs.append(run_module(litestream_host.main, host_args(host, apps, parallel=parallel), diff=True))
+    for run in runs:
+        for key in ("duration", "lock_wait"):
+            run.pop(key)
+        for app in run["apps"]:
+            app.get("sidecar", {}).get("container", {}).pop("id", None)
+    configs = dict((app, sorted(os.listdir(str(host.tmp / "apps" / app)))) for app in os.listdir(str(host.tmp / "apps")))
+    return runs, host.state(), configs
+
+
+def test_a_parallel_run_leaves_the_same_host_and_reports_the_same_as_one_app_after_the_other(host):
+    host.delay = 0.002  # every command takes a moment, so 8 threads really interleave
+    one_by_one = converge_twice(host, parallel=1)
+    assert one_by_one[0][0]["changed"] and one_by_one[0][1]["changed"]
+    for name in os.listdir(host.storage_root):
+        os.rmdir(os.path.join(host.storage_root, name))
+    for tree in ("apps", "credentials"):
+        shutil.rmtree(str(host.tmp / tree))
+    host.__dict__.update(apps={}, containers={}, calls=[])
+    assert converge_twice(host, parallel=8) == one_by_one
+    # each app's commands are its own, in its order (not interleaved with another app's)
+    last = one_by_one[0][1]["apps"]
+    assert [a["app"] for a in last] == ["app%02d" % i for i in range(12)] + ["late"]
+    assert last[7]["actions"][:2] == ["stop container", "remove container"]
+    assert all("app07" in c for c in last[7]["commands"])
+
+
+def test_parallel_must_be_at_least_one(host):
+    result = run_module(litestream_host.main, host_args(host, [entry("blog")], parallel=0), fail=True)
+    assert result["msg"] == "parallel must be 1 or more (1: one app after the other), got 0" and host.calls == []
