@@ -85,7 +85,7 @@ def one_run(lab, hosts, playbook: str, vars_file: Path) -> dict:
     counters = [_lab.CallCounter(lab, host) for host in hosts]
     wall, data, _proc = _lab.run_playbook(lab, playbook, "-e", f"@{vars_file}")
     calls = [counter.read() for counter in counters]
-    figures = {"wall_s": round(wall, 3), **_lab.task_stats(data)}
+    figures = {"wall_s": round(wall, 3), **_lab.task_stats(data), "module_s": module_seconds(data)}
     for key in ("dokku", "docker", "docker_via_dokku"):  # every host's calls together
         figures[key] = sum(c[key] for c in calls)
     figures["dokku_by_command"] = {}
@@ -93,6 +93,13 @@ def one_run(lab, hosts, playbook: str, vars_file: Path) -> dict:
         for command, count in c["dokku_by_command"].items():
             figures["dokku_by_command"][command] = figures["dokku_by_command"].get(command, 0) + count
     return figures
+
+
+def module_seconds(data: dict) -> dict:
+    """litestream_host's own `duration` per host (from its first read to its last write, on the host): what the
+    wall time holds besides Ansible's start-up, ssh and the module's transfer."""
+    return {host: result["duration"] for play in data.get("plays", []) for task in play["tasks"]
+            for host, result in task["hosts"].items() if isinstance(result.get("apps"), list) and "duration" in result}
 
 
 def measure(lab, hosts, n: int, variant: str, tmp: Path) -> dict:
