@@ -60,6 +60,21 @@ def test_converge_with_one_app_counts_calls_and_compares_with_the_baseline(lab, 
     assert data["machine"]["cpus"] >= 1
 
 
+def test_converge_on_two_hosts_plots_and_says_not_run_for_a_skipped_baseline(lab, tmp_path):
+    if len(lab.hosts) < 2:
+        pytest.fail("this test needs a lab with 2 hosts (tests/lab/lab.py up --hosts 2)")
+    png = tmp_path / "scaling.png"
+    proc, data = run_bench("converge.py", tmp_path / "converge.json", "--apps", "1", "--hosts", "2",
+                           "--baseline-up-to", "0", "--plot", str(png))
+    (entry,) = data["results"]
+    assert entry["hosts"] == 2 and "baseline" not in entry
+    assert entry["ours"]["first"]["sidecars_running"] == 2 and entry["ours"]["no_change"]["changed_items"] == 0
+    assert entry["ours"]["no_change"]["dokku"] == 2 * 2, "apps + 1 dokku calls on each host"
+    table = data["scaling_table_md"]
+    assert "| 2 " in table and "not run" in table and table in proc.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.with_suffix(".md").read_text().strip() == table
+
+
 def test_restore_of_a_tiny_database_is_timed_against_the_floor(lab, tmp_path):
     proc, data = run_bench("restore.py", tmp_path / "restore.json", "--sizes", "2M", "--verify", "none,quick")
     assert "x floor" in proc.stdout

@@ -25,8 +25,8 @@ description:
     nothing runs nothing else.
   - Then the storage of every app is converged, then every sidecar, O(parallel) apps at a time, writing only what
     differs; results, commands and diffs are reported in the order of O(apps). A failure of one app fails that
-    app, with its message, and the others go on; the task fails at the end, naming every app that failed. RV(apps) has the result of each, with its own C(changed), C(actions),
-    C(commands) and diff.
+    app, with its message, and the others go on; the task fails at the end, naming every app that failed.
+    RV(apps) has the result of each, with its own C(changed), C(actions), C(commands) and diff.
   - While the storage of any app failed, no sidecar is changed (as when the C(storage) role failed before the
     C(replication) role). An entry renamed wrongly thus never sees the old sidecar of its database removed meanwhile.
   - The credential sets of O(credential_sets) are written before any app, so a sidecar whose set changed restarts in
