@@ -118,3 +118,29 @@ def test_readme_role_variables_exist():
     named = set(re.findall(r"\b((?:restore|replication|restore_drill)_[a-z_]+)\b", text))
     named -= {"restore_drill"}  # the role's own name
     assert named and named - known == set()
+
+
+def test_readme_yaml_blocks_parse_and_the_alert_rules_use_the_metrics_the_health_check_writes():
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core
+    text = (REPO / "README.md").read_text()
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    metrics = {name for name, _help in health_core.METRICS}
+    rules = [rule for block in blocks if isinstance(block, dict) and "groups" in block
+             for group in block["groups"] for rule in group["rules"]]
+    assert len(rules) >= 3, "the README's Prometheus alert rule example is gone"
+    problems = []
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+        named = set(re.findall(r"\b(litestream_[a-z_]+)\b", rule["expr"]))
+        problems += ["%s: unknown metric %s" % (rule["alert"], name) for name in named - metrics]
+        problems += ["%s: unknown status %s" % (rule["alert"], s)
+                     for s in re.findall(r'status!?=~?"([a-z]+)"', rule["expr"]) if s not in health_core.STATUSES]
+        if "for" in rule:
+            assert re.fullmatch(r"\d+[smh]", rule["for"]), rule
+    assert problems == []
+    written = {m for b in blocks for m in re.findall(r"\blitestream_[a-z_]+\b", json.dumps(b)) if m in metrics}
+    assert {"litestream_database_status", "litestream_sidecar_up",
+            "litestream_health_last_check_timestamp_seconds"} <= written
+    schedules = [task for block in blocks if isinstance(block, list) for task in block
+                 if isinstance(task, dict) and "awx.awx.schedule" in task]
+    assert len(schedules) == 2 and all("RRULE:" in t["awx.awx.schedule"]["rrule"] for t in schedules)

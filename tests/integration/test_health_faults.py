@@ -1,0 +1,245 @@
+"""The health check under faults (issue #14's lab proofs), against the lab with the demo writers committing:
+
+- S3 endpoint down (`lab.py s3 down`, the lab's proxy in front of moto): within max_lag plus one check the S3 apps
+  (shop-1, shop-2) report stale or failing with the reason in words, while the file and sftp apps (notes-1,
+  notes-2) stay ok; after `lab.py s3 up` all four return to ok without a playbook run (Litestream's own retries,
+  whose backoff can reach five minutes, so the bound is generous). The figures are printed (pytest -s).
+- Keys that the store rejects: an app on lab-dokku-1 provisioned against an authenticating moto (the fixture of
+  test_first_sync.py) with a credential set whose secret is wrong (first_sync_timeout 0, so provision does not
+  fail first) and a live database: the health check says failing, authentication failed (SignatureDoesNotMatch),
+  and the lab's own apps stay ok.
+"""
+import json
+import re
+import shlex
+import time
+
+from test_faults_outage import lab_cmd
+from test_first_sync import BUCKET, WRONG_SECRET, auth_s3, group_vars  # noqa: F401  (auth_s3 is a fixture)
+from test_health import HEALTH, TEXTFILE, TEXTFILE_DIR, statuses
+from test_replication import (  # noqa: F401  (replicating is a fixture)
+    PROVISION, apps_of, extra_vars_file, inventory_apps, leaked, replicating, secret_needles, sidecar, wait_for,
+    writer_active,
+)
+
+MAX_LAG = 20  # health_max_lag_seconds for these tests: small, so the outage shows quickly
+RECOVERY_BOUND = 300  # Litestream's retry backoff doubles up to 5 min
+OUTAGE_MIN = 75  # seconds S3 stays down at least: past max_lag and a few backoff doublings
+S3_APPS = ("shop-1", "shop-2")
+OTHER_APPS = ("notes-1", "notes-2")
+
+
+def run_health(lab, tmp_path, extra=None, limit=None):
+    """The health playbook by FQCN; (CompletedProcess, report or None, seconds)."""
+    report_dir = tmp_path / "reports"
+    data = {"health_report_dir": str(report_dir), "health_textfile": TEXTFILE, "health_max_lag_seconds": MAX_LAG}
+    data.update(extra or {})
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    vars_file = tmp_path / "health-vars.json"
+    vars_file.write_text(json.dumps(data))
+    args = ["--limit", limit] if limit else []
+    started = time.time()
+    proc = lab.playbook(HEALTH, "-e", f"@{vars_file}", *args, check=False)
+    elapsed = time.time() - started
+    (tmp_path / "health-output.txt").write_text(proc.stdout + proc.stderr)
+    path = report_dir / "health-report.json"
+    report = json.loads(path.read_text()) if path.exists() else None
+    return proc, report, elapsed
+
+
+def by_app(report):
+    return {app: result for (_host, app), result in statuses(report).items()}
+
+
+def prepare(lab):
+    for host in lab.hosts:
+        lab.ssh(host, f"mkdir -p {TEXTFILE_DIR}")
+
+
+def wait_all_ok(lab, tmp_path, bound, what):
+    """Run the health playbook until every database is ok; (seconds it took, runs, last report)."""
+    started = time.time()
+    runs = 0
+    while True:
+        runs += 1
+        proc, report, _elapsed = run_health(lab, tmp_path / f"{what}-{runs}")
+        if proc.returncode == 0 and report and report["passed"]:
+            return time.time() - started, runs, report
+        assert time.time() - started < bound, (
+            f"{what}: not all ok after {bound} s ({runs} runs): "
+            + json.dumps(report and [(r["app"], r["status"], r["message"]) for r in report["results"]], indent=1)
+            + proc.stdout[-3000:])
+        time.sleep(3)
+
+
+def test_s3_down_makes_the_s3_apps_stale_or_failing_and_they_recover_by_themselves(replicating, tmp_path):
+    lab = replicating
+    prepare(lab)
+    assert sorted(app for _h, app, kind in apps_of(lab) if kind == "s3") == list(S3_APPS)
+    wait_all_ok(lab, tmp_path, 90, "before")
+    # one check's duration, measured while all is well
+    proc, report, check_took = run_health(lab, tmp_path / "baseline")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    print(f"\nbefore the outage: all ok; one health run (playbook, 2 hosts) {check_took:.1f} s")
+
+    down_at = time.time()
+    lab_cmd("s3", "down")
+    try:
+        seen = None
+        runs = 0
+        bound = MAX_LAG + 3 * check_took + 60  # max_lag plus one check, with room for a loaded machine
+        while True:
+            runs += 1
+            proc, report, elapsed = run_health(lab, tmp_path / f"down-{runs}")
+            assert report is not None, proc.stdout[-4000:] + proc.stderr[-2000:]
+            results = by_app(report)
+            for app in OTHER_APPS:  # file and sftp replicas never depend on S3
+                assert results[app]["status"] == "ok", (app, results[app])
+            if all(results[app]["status"] in ("stale", "failing") for app in S3_APPS):
+                seen = time.time() - down_at
+                break
+            assert time.time() - down_at < bound, (
+                f"the S3 apps were not stale/failing {bound:.0f} s after S3 went down: "
+                + json.dumps({a: (results[a]["status"], results[a]["message"]) for a in S3_APPS}))
+            time.sleep(2)
+        assert proc.returncode != 0, "the play must fail while a database is not ok"
+        assert sorted(report["failed_databases"]) == sorted(
+            f"{h['name']}/{app}/production.sqlite3" for h, app, kind in apps_of(lab) if kind == "s3")
+        for app in S3_APPS:
+            message = results[app]["message"] or ""
+            assert re.search(r"unreachable|did not answer|did not finish|connection refused|behind", message), (
+                app, message)
+        assert lab_cmd("s3", "status").stdout and json.loads(lab_cmd("s3", "status").stdout)["state"] == "down"
+        for host, app, kind in apps_of(lab):
+            if kind == "s3":
+                assert writer_active(lab, host, app), f"the demo writer of {app} stopped during the outage"
+        assert leaked(proc.stdout + proc.stderr, secret_needles(lab)) == []
+        print(f"S3 down: the S3 apps not ok {seen:.1f} s after the endpoint closed (max_lag {MAX_LAG} s, "
+              f"{runs} health run(s), the last {elapsed:.1f} s); notes-1 and notes-2 ok in every run")
+        for app in S3_APPS + OTHER_APPS:
+            print(f"  {app}: {results[app]['status']}: {results[app].get('message')}")
+        # keep S3 down past max_lag and into Litestream's retry backoff, checking meanwhile: the verdicts hold
+        held = 0
+        while time.time() - down_at < OUTAGE_MIN or held == 0:
+            held += 1
+            proc, report, elapsed = run_health(lab, tmp_path / f"held-{held}")
+            results = by_app(report)
+            assert [results[app]["status"] for app in OTHER_APPS] == ["ok", "ok"], results
+            assert all(results[app]["status"] in ("stale", "failing") for app in S3_APPS), results
+        print(f"S3 still down {time.time() - down_at:.0f} s after it closed ({held} more health run(s)):")
+        for app in S3_APPS:
+            print(f"  {app}: {results[app]['status']}: {results[app].get('message')}")
+    finally:
+        lab_cmd("s3", "up")
+    up_at = time.time()
+    _took, runs, report = wait_all_ok(lab, tmp_path, RECOVERY_BOUND, "after")
+    results = by_app(report)
+    print(f"S3 up again: all 4 ok {time.time() - up_at:.1f} s later ({runs} health run(s), no provision run); "
+          f"outage {up_at - down_at:.0f} s")
+    for app in S3_APPS:
+        print(f"  {app}: ok, local txid {results[app]['local_txid']} replica {results[app]['replica_txid']} "
+              f"lag {results[app]['lag_txid']}")
+
+
+ROTATED_HOST_INDEX = 0
+ROTATED_APP = "rotkey-1"
+ROTATED_SET = "health-rotated"
+DB_FILE = "/var/lib/dokku/data/storage/%s--db/production.sqlite3" % ROTATED_APP
+MAKE_DB = ("import sqlite3,sys\n"
+           "c=sqlite3.connect(sys.argv[1])\n"
+           "c.execute('pragma journal_mode=wal')\n"
+           "c.execute('create table if not exists events (id integer primary key, note text)')\n"
+           "c.executemany('insert into events (note) values (?)', [('row %d' % i,) for i in range(20)])\n"
+           "c.commit()\n")
+
+
+def write_rows(lab, host):
+    lab.ssh(host, f"python3 -c {shlex.quote(MAKE_DB)} {shlex.quote(DB_FILE)} && "
+                  f"chown --reference={shlex.quote(DB_FILE.rsplit('/', 1)[0])} {shlex.quote(DB_FILE)}*")
+
+
+def started_at(lab, host):
+    return lab.ssh(host, f"docker container inspect --format '{{{{.State.StartedAt}}}}' {sidecar(ROTATED_APP)}"
+                   ).stdout.strip()
+
+
+def test_keys_rotated_to_wrong_values_on_the_host_fail_with_authentication(replicating, auth_s3, tmp_path):
+    lab = replicating
+    prepare(lab)
+    host = lab.hosts[ROTATED_HOST_INDEX]
+    entry = {"app": ROTATED_APP, "create": True,
+             "replica": {"type": "s3", "bucket": BUCKET, "path": ROTATED_APP, "endpoint": auth_s3["endpoint"],
+                         "region": "us-east-1", "credentials": ROTATED_SET, "sync_interval": "1s"}}
+    base_sets = group_vars(lab)["litestream_credential_sets"]
+    good = {"name": ROTATED_SET, "access_key_id": auth_s3["access_key_id"],
+            "secret_access_key": auth_s3["secret_access_key"]}
+    wrong = dict(good, secret_access_key=WRONG_SECRET)
+    apps = inventory_apps(lab) + [entry]
+
+    def provision(name, credential_set):
+        data = {"litestream_apps": apps, "litestream_credential_sets": base_sets + [credential_set],
+                "litestream_first_sync_timeout": 0}
+        proc = lab.playbook(PROVISION, "--limit", host["name"], "-e", extra_vars_file(tmp_path, name, data),
+                            check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        assert WRONG_SECRET not in out and auth_s3["secret_access_key"] not in out
+        return proc
+
+    def health_of_host(name, credential_set):
+        return run_health(lab, tmp_path / name, {"litestream_apps": apps,
+                                                  "litestream_credential_sets": base_sets + [credential_set]},
+                          limit=host["name"])
+
+    try:
+        # the right keys first: the app replicates, the health check says ok
+        provision("good.json", good)
+        write_rows(lab, host)
+        lab.ssh(host, f"docker restart {sidecar(ROTATED_APP)}")  # the database is new: start from it
+        deadline = time.time() + 90
+        while True:
+            proc, report, _elapsed = health_of_host(f"good-{int(time.time())}", good)
+            results = by_app(report) if report else {}
+            if results.get(ROTATED_APP, {}).get("status") == "ok":
+                break
+            assert time.time() < deadline, json.dumps(results.get(ROTATED_APP), indent=1) + proc.stdout[-3000:]
+            time.sleep(3)
+        before = started_at(lab, host)
+        print(f"\n{ROTATED_APP} with the right keys: ok, replica txid {results[ROTATED_APP]['replica_txid']}")
+
+        # keys rotated on the host to a wrong secret (the credential set's file rewritten by provision, which
+        # restarts the sidecar so it reads the credentials again); first_sync_timeout 0: provision does not judge
+        rotated_at = time.time()
+        provision("wrong.json", wrong)
+        after = started_at(lab, host)
+        assert after != before, "provision did not restart the sidecar after the secret changed"
+        write_rows(lab, host)  # new transactions the replica cannot get
+        deadline = time.time() + 90
+        while True:
+            proc, report, elapsed = health_of_host(f"wrong-{int(time.time())}", wrong)
+            results = by_app(report) if report else {}
+            if results.get(ROTATED_APP, {}).get("status") == "failing":
+                break
+            assert time.time() < deadline, json.dumps(results.get(ROTATED_APP), indent=1) + proc.stdout[-3000:]
+            time.sleep(3)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, "the play must fail while a database is not ok"
+        message = results[ROTATED_APP]["message"]
+        assert "authentication failed" in message and "SignatureDoesNotMatch" in message, message
+        for app in ("shop-1", "notes-1"):
+            assert results[app]["status"] == "ok", (app, results[app])
+        assert report["failed_databases"] == [f"{host['name']}/{ROTATED_APP}/production.sqlite3"]
+        report_text = json.dumps(report)
+        for text in (out, report_text):
+            assert WRONG_SECRET not in text and auth_s3["secret_access_key"] not in text
+            assert leaked(text, secret_needles(lab)) == []
+        print(f"keys rotated to a wrong secret: {ROTATED_APP} failing {time.time() - rotated_at:.1f} s after the "
+              f"provision run began (health run {elapsed:.1f} s): {message}")
+        print("  the others: " + ", ".join(f"{a} {results[a]['status']}" for a in ("shop-1", "notes-1")))
+    finally:
+        gone = {"litestream_apps": inventory_apps(lab) + [dict(entry, state="absent")],
+                "litestream_credential_sets": base_sets + [{"name": ROTATED_SET, "state": "absent"}]}
+        lab.playbook(PROVISION, "--limit", host["name"], "-e", extra_vars_file(tmp_path, "cleanup.json", gone))
+        lab.dokku(host, "--force", "apps:destroy", ROTATED_APP, check=False)
+        wait_for("the test's sidecar to be gone", lambda: lab.ssh(
+            host, f"docker container inspect {sidecar(ROTATED_APP)}", check=False).returncode != 0, 30)
