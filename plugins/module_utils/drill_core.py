@@ -106,11 +106,10 @@ class HostDrill:
     """The drills of one source host's apps, run where `module` runs (the drill host). ``options``: the
     checked options of litestream_drill."""
 
-    def __init__(self, module, options, apps, live_tables):
+    def __init__(self, module, options, apps):
         self.module = module
         self.options = options
         self.apps = apps
-        self.live_tables = live_tables  # "app/database" -> tables, or an error text; None: not compared
         self.host_dir = os.path.join(options["scratch_dir"], options["host"])
         self.active = {}  # thread-safe enough: one key per app, set and removed by its own worker
 
@@ -155,8 +154,19 @@ class HostDrill:
         record.update((k, result.get(k)) for k in ("integrity", "tables", "duration", "replica", "position",
                                                    "position_time"))
         record["rows"] = total_rows(result.get("tables"))
-        self.judge(record, name, result)
+        record["lag_seconds"] = result.get("position_age")
+        record["status"] = "ok"
+        if not self.options["defer_verdict"]:
+            # the live database read after the restore: has it moved on since what the replica held?
+            live = self.read_live(app, database) if self.options["compare_live"] else None
+            verdict(record, live, self.options["max_lag_seconds"], self.module.check_mode)
         return self.finished(record, scratch)
+
+    def read_live(self, app, database):
+        try:
+            return read_live_tables(live_path(self.options["storage_root"], app, database))
+        except (IOError, OSError, sqlite3.Error):
+            return None
 
     def restore_params(self, app, database, scratch):
         """The restore's options, through litestream_restore's own spec: the drill restores as that module does."""
@@ -178,22 +188,6 @@ class HostDrill:
                     "app %s in restore_drill_apps (litestream_apps) and that its sidecar (dokku.litestream.%s) runs "
                     "on %s" % (exc.result.get("replica"), database, app["app"], app["app"], self.options["host"]))
         return exc.msg
-
-    def judge(self, record, name, result):
-        """ok, or stale: old data is only stale when the live database has moved on since (an idle one is current)."""
-        live = self.live_tables.get(key(app=record["app"], database=record["database"])) if self.live_tables else None
-        live = live if isinstance(live, dict) else None
-        record["live_rows"] = total_rows(live)
-        lag = result.get("position_age")
-        record["lag_seconds"] = lag
-        max_lag = self.options["max_lag_seconds"]
-        stale = isinstance(lag, (int, float)) and lag > max_lag and live != result.get("tables")
-        record["status"] = "failed" if stale else "ok"
-        if stale:
-            record["message"] = ("%s: stale: the newest replicated data is %ss old (max %ss) and the live database "
-                                 "has changed since" % (name, lag, max_lag))
-        elif self.module.check_mode:
-            record["message"] = "check mode: restore planned, not run"
 
     def finished(self, record, scratch):
         try:
@@ -221,6 +215,40 @@ class HostDrill:
             self.remove(self.host_dir)
         except (guarded.OutsideRoot, IOError, OSError):
             pass
+
+
+def verdict(record, live, max_lag, check_mode):
+    """ok, or stale: old data is only stale when the live database has moved on since (an idle one is current).
+    ``live``: the live row counts read after the restore (None: not read)."""
+    live = live if isinstance(live, dict) else None
+    record["live_rows"] = total_rows(live)
+    lag = record.get("lag_seconds")
+    stale = isinstance(lag, (int, float)) and lag > max_lag and live != record.get("tables")
+    record["status"] = "failed" if stale else "ok"
+    if stale:
+        record["message"] = ("%s/%s/%s: stale: the newest replicated data is %ss old (max %ss) and the live database "
+                             "has changed since" % (record["host"], record["app"], record["database"], lag, max_lag))
+    elif check_mode:
+        record["message"] = "check mode: restore planned, not run"
+    return record
+
+
+def judge_records(storage_root, apps, records, max_lag, check_mode):
+    """The verdict of a drill run elsewhere (defer_verdict), with the live databases of this host read now, after
+    their restores. Records that failed already are kept as they are."""
+    by_app = dict((app["app"], app) for app in apps)
+    out = []
+    for record in records:
+        record = dict((k, record.get(k)) for k in RECORD_KEYS)
+        app = by_app.get(record["app"])
+        if record["status"] == "ok" and app is not None:
+            try:
+                live = read_live_tables(live_path(storage_root, app, record["database"]))
+            except (IOError, OSError, sqlite3.Error):
+                live = None
+            verdict(record, live, max_lag, check_mode)
+        out.append(record)
+    return out
 
 
 def read_all_live(storage_root, apps):

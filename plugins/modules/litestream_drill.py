@@ -20,9 +20,10 @@ description:
     restored file is root-owned C(0600) in C(<scratch_dir>/<host>/<app>); that directory is removed before and
     after each app, and C(<scratch_dir>/<host>) at the end.
   - Up to O(parallel) apps are drilled at once; the databases of one app one after the other.
-  - The live row counts are read on the source host, read-only (C(mode=ro)) and in one read transaction per
-    database, so the app's writer is never blocked. When the drill host is another host, run the module there
-    first with O(live_only=true) and pass its RV(live_tables) in O(live_tables).
+  - The live row counts are read on the source host right after each restore, read-only (C(mode=ro)) and in one
+    read transaction per database, so the app's writer is never blocked, and the verdict says whether the live
+    database moved on since what the replica held. When the drill host is another host, the drill runs there with
+    O(defer_verdict=true), then the module runs on the source host with O(live_only=true) and those O(results).
   - A failing drill never fails the task. Every database gets its record in RV(results), with the reason in
     words; M(dokku_sqlite.litestream.litestream_drill_report) writes them as JSON and JUnit. Only bad input
     fails the task, before anything is read or written.
@@ -50,18 +51,26 @@ options:
     type: str
   live_only:
     description:
-      - Only read the live row counts (on the source host) and return them as RV(live_tables); restore nothing.
+      - Restore nothing. With O(results), read the live databases of this host (the source host) now and give each
+        record its verdict; without, return the live row counts as RV(live_tables).
+    type: bool
+    default: false
+  results:
+    description: The RV(results) of a drill run with O(defer_verdict=true) on another host, for O(live_only=true).
+    type: list
+    elements: dict
+  defer_verdict:
+    description:
+      - Leave the staleness verdict to a later O(live_only=true) run on the source host, which reads the live
+        databases after the restores. For a drill on another host.
     type: bool
     default: false
   compare_live:
     description:
-      - Read the live databases on this host, for the records' C(live_rows) and the staleness verdict. Ignored when
-        O(live_tables) is given.
+      - Read the live databases on this host after each restore, for the records' C(live_rows) and the staleness
+        verdict (the drill runs on the source host).
     type: bool
     default: true
-  live_tables:
-    description: The RV(live_tables) of an earlier O(live_only=true) run on the source host.
-    type: dict
   scratch_dir:
     description: Where the restores go, as C(<scratch_dir>/<host>/<app>). Absolute, at least two levels deep.
     type: str
@@ -145,25 +154,26 @@ EXAMPLES = r"""
     host: "{{ inventory_hostname }}"
   register: drill
 
-- name: Read the live row counts on the app's host
-  dokku_sqlite.litestream.litestream_drill:
-    apps: "{{ litestream_apps }}"
-    host: "{{ inventory_hostname }}"
-    live_only: true
-  register: live
-
-- name: Drill on another host, compared with those counts
+- name: Drill on another host, the verdict left to the app's host
   dokku_sqlite.litestream.litestream_drill:
     apps: "{{ litestream_apps }}"
     credential_sets: "{{ litestream_credential_sets | default([]) }}"
     host: "{{ inventory_hostname }}"
     drill_host: drill-1
-    live_tables: "{{ live.live_tables }}"
+    defer_verdict: true
     only: [shop]
     verify:
       integrity: full
       tables: [orders]
   delegate_to: drill-1
+  register: elsewhere
+
+- name: Judge each restore against the live database on the app's host, read now
+  dokku_sqlite.litestream.litestream_drill:
+    apps: "{{ litestream_apps }}"
+    host: "{{ inventory_hostname }}"
+    live_only: true
+    results: "{{ elsewhere.results }}"
 """
 
 RETURN = r"""
@@ -172,17 +182,17 @@ results:
     - One record per drilled database, in inventory order, as M(dokku_sqlite.litestream.litestream_drill_report)
       takes them - C(host), C(app), C(database), C(status) (V(ok) or V(failed)), C(message), C(integrity), C(tables),
       C(rows), C(live_rows), C(lag_seconds), C(duration), C(drill_host), C(replica), C(position), C(position_time).
-  returned: unless O(live_only)
+  returned: unless O(live_only) without O(results)
   type: list
   elements: dict
 summary:
   description: How many databases were drilled, passed and failed.
-  returned: unless O(live_only)
+  returned: unless O(live_only) without O(results)
   type: dict
   sample: {"total": 2, "ok": 2, "failed": 0}
 live_tables:
   description: The live row counts per C(<app>/<database>), or the reason they could not be read (a string).
-  returned: always
+  returned: with O(live_only) without O(results)
   type: dict
   sample: {"shop/production.sqlite3": {"orders": 150}}
 credential_sets:
@@ -221,7 +231,7 @@ class Drill:
         self.params = module.params
         self.started = time.time()
         self.drill = None
-        self.result = dict(changed=False, live_tables={}, credential_sets=[])
+        self.result = dict(changed=False, credential_sets=[])
 
     def fail(self, msg):
         self.result["duration"] = round(time.time() - self.started, 3)
@@ -251,26 +261,29 @@ class Drill:
 
     def run(self):
         options, apps = self.options()
-        if options["live_only"] or (options["compare_live"] and options["live_tables"] is None):
-            self.result["live_tables"] = dc.read_all_live(options["storage_root"], apps)
-        elif options["live_tables"] is not None:
-            self.result["live_tables"] = options["live_tables"]
+        if options["live_only"] and options["results"] is not None:
+            self.summarize(dc.judge_records(options["storage_root"], apps, options["results"],
+                                            options["max_lag_seconds"], self.module.check_mode))
+            self.finish()
         if options["live_only"]:
+            self.result["live_tables"] = dc.read_all_live(options["storage_root"], apps)
             self.finish()
         if apps:
             self.credentials(options)
-        compared = options["compare_live"] or options["live_tables"] is not None
-        self.drill = dc.HostDrill(self.module, options, apps, self.result["live_tables"] if compared else None)
+        self.drill = dc.HostDrill(self.module, options, apps)
         previous = dict((signum, signal.signal(signum, self.on_signal)) for signum in CLEANUP_SIGNALS)
         try:
             records = self.drill.run()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+        self.summarize(records)
+        self.finish()
+
+    def summarize(self, records):
         failed = [r for r in records if r["status"] != "ok"]
         self.result.update(results=records, summary=dict(total=len(records), ok=len(records) - len(failed),
                                                          failed=len(failed)))
-        self.finish()
 
     def credentials(self, options):
         sets = [s for s in options["credential_sets"] if s["state"] != "absent"]
@@ -316,7 +329,8 @@ def main():
         drill_host=dict(type="str"),
         live_only=dict(type="bool", default=False),
         compare_live=dict(type="bool", default=True),
-        live_tables=dict(type="dict"),
+        defer_verdict=dict(type="bool", default=False),
+        results=dict(type="list", elements="dict"),
         scratch_dir=dict(type="str", default="/var/lib/dokku-litestream-drill"),
         storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
         verify=dict(type="dict", default={}, options=VERIFY_OPTIONS),

@@ -162,11 +162,25 @@ def test_live_only_reads_the_live_databases_read_only_and_restores_nothing(host,
     assert result["live_tables"]["blog/production.sqlite3"] == {"events": 5}
     assert result["live_tables"]["gone/production.sqlite3"].startswith("the live database could not be read: no database at")
     assert "results" not in result and docker.calls == [] and os.stat(str(db)).st_mtime_ns == before
-    # the counts of another run are what a drill on another host compares with
-    result = run_module(litestream_drill.main, args(host, [app("blog")], live_tables=result["live_tables"],
-                                                    drill_host="drill-1", storage_root="/nonexistent"))
-    record = result["results"][0]
-    assert record["live_rows"] == 5 and record["drill_host"] == "drill-1" and record["status"] == "failed"
+
+
+def test_a_drill_elsewhere_is_judged_on_the_apps_host_after_the_restores(host, docker):
+    """defer_verdict on the drill host, then live_only with its results on the app's host: the live databases are
+    read after the restores, so a database that moved on since what the replica held is stale, an idle one is not."""
+    elsewhere = run_module(litestream_drill.main, args(host, [app("blog"), app("shop")], defer_verdict=True,
+                                                       compare_live=False, drill_host="drill-1",
+                                                       storage_root="/nonexistent"))
+    assert [r["status"] for r in elsewhere["results"]] == ["ok", "ok"]
+    assert all(r["live_rows"] is None and r["lag_seconds"] > 86400 for r in elsewhere["results"])
+    live(host, "blog", 80)   # as restored: idle, current however old
+    live(host, "shop", 81)   # one row more than the replica held: stale
+    judged = run_module(litestream_drill.main, args(host, [app("blog"), app("shop")], live_only=True,
+                                                    results=elsewhere["results"], credential_sets=[]))
+    blog, shop = judged["results"]
+    assert blog["status"] == "ok" and blog["live_rows"] == 80 and blog["drill_host"] == "drill-1"
+    assert shop["status"] == "failed" and shop["live_rows"] == 81 and "stale" in shop["message"]
+    assert judged["summary"] == {"total": 2, "ok": 1, "failed": 1}
+    assert len([c for c in docker.calls if c[:2] == ["run", "--rm"]]) == 2  # the judging run restored nothing
 
 
 def test_only_limits_the_drill_and_check_mode_writes_nothing(host, docker):
