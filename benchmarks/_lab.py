@@ -252,6 +252,41 @@ def lab_for(args: argparse.Namespace, hosts: int = 1) -> Lab:
     return lab
 
 
+def mixed_apps_vars(prefix: str, n: int, run_id: str) -> dict:
+    """N apps `<prefix>-01..` on lab-dokku-1: odd ones replicating to moto S3, even ones to a file replica."""
+    apps = []
+    for i in range(1, n + 1):
+        app = f"{prefix}-{i:02d}"
+        replica = ({"type": "s3", "bucket": "{{ lab_s3_bucket }}", "path": f"bench-{prefix}/{run_id}/{app}",
+                    "endpoint": "{{ lab_s3_endpoint }}", "region": "{{ lab_s3_region }}", "credentials": "lab-s3"}
+                   if i % 2 else {"type": "file", "path": f"{{{{ lab_file_replica_dir }}}}/bench-{prefix}-{run_id}/{app}"})
+        apps.append({"app": app, "create": True, "replica": replica})
+    return {"dokku_litestream_hosts": "lab-dokku-1", "litestream_apps": apps}
+
+
+def provision_with_writers(lab: Lab, host: dict, vars_file: Path, apps: list[str]) -> None:
+    """The provision playbook for vars_file, the lab's demo writer in every app, and each app writing."""
+    from test_replication import app_running, wait_for, writer_active  # the integration tests' own checks
+    log(f"provisioning {len(apps)} apps and deploying the demo writer")
+    run_playbook(lab, "dokku_sqlite.litestream.provision", "-e", f"@{vars_file}")
+    run_playbook(lab, str(REPO / "tests" / "lab" / "deploy-demo.yml"), "-e", f"@{vars_file}", "--limit", host["name"])
+    for app in apps:
+        if not app_running(lab, host, app):
+            lab.dokku(host, "ps:start", app)
+        wait_for(f"the demo writer of {app}", lambda: writer_active(lab, host, app), 60)
+
+
+def module_duration(data: dict, what: str, has) -> float:
+    """From a playbook's record: the `duration` that has(result) finds in the first result it accepts."""
+    for play in data.get("plays", []):
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                found = has(result)
+                if found is not None:
+                    return float(found)
+    raise SystemExit(f"no {what} result in the playbook's record")
+
+
 def quote(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in args)
 

@@ -23,34 +23,17 @@ import time
 from pathlib import Path
 
 import _lab
-from test_replication import app_running, wait_for, writer_active
 
-PROVISION = "dokku_sqlite.litestream.provision"
 HEALTH = "dokku_sqlite.litestream.health"
 PING = str(_lab.HERE / "baseline" / "ping.yml")
-DEPLOY_DEMO = str(_lab.REPO / "tests" / "lab" / "deploy-demo.yml")
-
-
-def apps_vars(n: int, run_id: str) -> dict:
-    apps = []
-    for i in range(1, n + 1):
-        app = f"health-{i:02d}"
-        replica = ({"type": "s3", "bucket": "{{ lab_s3_bucket }}", "path": f"bench-health/{run_id}/{app}",
-                    "endpoint": "{{ lab_s3_endpoint }}", "region": "{{ lab_s3_region }}", "credentials": "lab-s3"}
-                   if i % 2 else {"type": "file", "path": f"{{{{ lab_file_replica_dir }}}}/bench-health-{run_id}/{app}"})
-        apps.append({"app": app, "create": True, "replica": replica})
-    return {"dokku_litestream_hosts": "lab-dokku-1", "litestream_apps": apps}
 
 
 def module_seconds(data: dict) -> float:
-    """The litestream_health run's own `duration` from the playbook's record."""
-    for play in data.get("plays", []):
-        for task in play["tasks"]:
-            for result in task["hosts"].values():
-                summary = result.get("summary")
-                if isinstance(result.get("results"), list) and isinstance(summary, dict) and "duration" in summary:
-                    return float(summary["duration"])
-    raise SystemExit("no litestream_health result in the playbook's record")
+    """The litestream_health run's own `duration` (in its summary) from the playbook's record."""
+    def has(result):
+        summary = result.get("summary")
+        return summary.get("duration") if isinstance(result.get("results"), list) and isinstance(summary, dict) else None
+    return _lab.module_duration(data, "litestream_health", has)
 
 
 def main(argv=None) -> int:
@@ -68,17 +51,11 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-health-") as tmpdir:
             tmp = Path(tmpdir)
             vars_file = tmp / "vars.json"
-            data = apps_vars(args.apps, run_id)
+            data = _lab.mixed_apps_vars("health", args.apps, run_id)
             vars_file.write_text(json.dumps(data))
             apps = [a["app"] for a in data["litestream_apps"]]
             _lab.clean_apps(lab, host, "health-")
-            _lab.log(f"provisioning {args.apps} apps and deploying the demo writer")
-            _lab.run_playbook(lab, PROVISION, "-e", f"@{vars_file}")
-            _lab.run_playbook(lab, DEPLOY_DEMO, "-e", f"@{vars_file}", "--limit", host["name"])
-            for app in apps:
-                if not app_running(lab, host, app):
-                    lab.dokku(host, "ps:start", app)
-                wait_for(f"the demo writer of {app}", lambda: writer_active(lab, host, app), 60)
+            _lab.provision_with_writers(lab, host, vars_file, apps)
             time.sleep(args.settle)
             for app in apps:
                 lab.dokku(host, "ps:stop", app)
