@@ -138,6 +138,38 @@ def parse_mount_json(text):
             for item in data or []]
 
 
+REPORT_HEADER_RE = re.compile(r"^=====> (\S+) storage information\s*$")
+REPORT_DEPLOY_RE = re.compile(r"^\s+Storage deploy mounts:(.*)$")
+
+
+def parse_storage_report(text):
+    """`dokku storage:report` (text, every app) -> {app: [(host, container, options)]}, deploy phase.
+
+    Every generation prints, per app, a `=====> <app> storage information` header and a `Storage deploy mounts:`
+    line with the same `-v host:container[:options]` words storage:list reads (bash storage/subcommands/report;
+    Go storage/report.go, GetBindMountsForDisplay, v0.37.10 and v0.38.27). An app whose line is not only such
+    words (a path with a space) or has no line is left out, and so is every app when Dokku ran quiet (no
+    headers): the caller reads those with storage:list."""
+    found, app, mounts = {}, None, None
+    for line in (text or "").splitlines():
+        header = REPORT_HEADER_RE.match(line)
+        if header:
+            app, mounts = header.group(1), None
+            continue
+        deploy = REPORT_DEPLOY_RE.match(line)
+        if app is None or not deploy:
+            continue
+        words = deploy.group(1).split()
+        specs = words[1::2]
+        if words[0::2] != ["-v"] * len(specs) or len(words) % 2 or any(len(spec.split(":")) < 2 for spec in specs):
+            found.pop(app, None)
+            app = None  # not plain words: this app is read on its own
+            continue
+        mounts = [(spec.split(":")[0], spec.split(":")[1], ":".join(spec.split(":")[2:])) for spec in specs]
+        found[app] = mounts
+    return found
+
+
 class DokkuRunner(CommandRunner):
     """Runs dokku commands for one module invocation; knows the Dokku version once read."""
 
@@ -167,6 +199,13 @@ class DokkuRunner(CommandRunner):
         """'true', 'false' or 'mixed' (some processes up): `ps:report --running`, the same at every Dokku version."""
         _rc, out, _err = self.run(["--quiet", "ps:report", app, "--running"])
         return (out or "").strip()
+
+    def storage_report(self):
+        """Every app's deploy-phase mounts from one `dokku storage:report` ({} when it fails): see
+        parse_storage_report for what it leaves out. Only for reading that nothing needs changing: Dokku's report
+        shows a mount it cannot read as none, so a missing mount is confirmed with storage_mounts before a write."""
+        rc, out, _err = self.run(["storage:report"], check=False)
+        return parse_storage_report(out) if rc == 0 else {}
 
     def storage_mounts(self, app):
         """The app's deploy-phase mounts, read once: [(host, container, options)], or None when the app does

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to dokku_sqlite.litestream
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What a Dokku host is, read once for a whole run: Dokku's version, each app's mounts (one dokku call per
-app, concurrently), and every sidecar and image in one `docker inspect`; and `each()`, the bounded pool that
+"""What a Dokku host is, read once for a whole run: Dokku's version, every app's mounts (one dokku call for
+all apps, or one per app concurrently), and every sidecar and image in one `docker inspect`; and `each()`, the bounded pool that
 both these reads and litestream_host's per-app writes run in."""
 
 from __future__ import absolute_import, division, print_function
@@ -70,10 +70,19 @@ class HostReads:
         return AppReads(self, dokku)
 
     def mounts(self, apps, parallel=4):
-        """{app: [(host, container, options)] or None (missing)}: `storage:list` per app, `parallel` at a time
-        (each is its own dokku process, reading only). The reads are recorded in the apps' order."""
+        """({app: [(host, container, options)] or None (missing)}, confirmed).
+
+        For two apps or more, one `storage:report` covers every app (confirmed False): an app it does not show,
+        or shows without the mount it should have, must be read again with storage:list before anything is
+        written (StoragePlan's `confirm`), so only "nothing to do" is ever decided on the report alone. For one
+        app, or when the report answers nothing, `storage:list` per app, `parallel` at a time (confirmed True).
+        The reads are recorded in the apps' order."""
         apps = list(dict.fromkeys(apps))
         self.dokku.version  # once, before the threads: they all need it
+        if len(apps) > 1:
+            reported = self.dokku.storage_report()
+            if reported:
+                return dict((app, reported.get(app)) for app in apps), False
 
         def read(app):
             commands = []
@@ -82,7 +91,7 @@ class HostReads:
         found = each(read, apps, parallel)
         for _mounts, commands in found:
             self.dokku.commands.extend(commands)
-        return dict(zip(apps, (mounts for mounts, _commands in found)))
+        return dict(zip(apps, (mounts for mounts, _commands in found))), True
 
     def inspect(self, containers, images):
         """({container name: inspect document or None}, {image reference: image id or None}) in one docker call."""

@@ -68,7 +68,18 @@ class StoragePlan:
             return None
         return owner_uid(self.params["chown"], self.reads.userns())
 
-    def converge(self, mounts):
+    def mount_present(self, mounts):
+        """The wanted mount as Dokku stores it, or None: unmount matches it exactly, so a trailing slash must be
+        Dokku's own."""
+        return next(("%s:%s" % (host, cont) for host, cont, _opts in mounts or []
+                     if host == self.host_path and cont.rstrip("/") == self.container_path.rstrip("/")), None)
+
+    def converge(self, mounts, confirm=None):
+        """`confirm`, when given, reads the app's mounts again (storage:list): `mounts` came from a read that
+        may show a mount as missing (the all-apps report), so it alone decides only that a present mount is
+        there; a missing app, a missing mount and every `absent` entry are read again."""
+        if confirm is not None and (self.params["state"] == "absent" or not self.mount_present(mounts)):
+            mounts = confirm()
         version = self.reads.version
         self.result["dokku_version"] = fmt(version)
         chown_word, error = chown_argument(self.params["chown"], version)
@@ -88,9 +99,7 @@ class StoragePlan:
         before["mounts"] = ["%s:%s" % (host, cont) for host, cont, _opts in mounts]
         after = {"app_exists": True, "directory": dict(before["directory"]), "mounts": list(before["mounts"])}
         wanted = "%s:%s" % (self.host_path, self.container_path)
-        # the mount as Dokku stores it: unmount matches it exactly, so a trailing slash must be Dokku's own
-        present = next(("%s:%s" % (host, cont) for host, cont, _opts in mounts
-                        if host == self.host_path and cont.rstrip("/") == self.container_path.rstrip("/")), None)
+        present = self.mount_present(mounts)
 
         if self.params["state"] == "present":
             clash = [host for host, cont, _opts in mounts

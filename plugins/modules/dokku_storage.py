@@ -177,7 +177,7 @@ def main():
         # from the first read to the restart: a parallel run would mount twice (Dokku refuses the second)
         with HostLock(module, "app-%s" % plan.app, "app %s" % plan.app) as lock:
             result["lock_wait"] = lock.waited
-            plan.converge(reads.mounts([plan.app])[plan.app])
+            plan.converge(plan.dokku.storage_mounts(plan.app))
     except (AppFailure, v.InvalidValue, DokkuError, DockerError, LockTimeout) as exc:
         module.fail_json(msg=str(exc), **result)
     if module._diff:

@@ -19,10 +19,14 @@ description:
     and per credential set what M(dokku_sqlite.litestream.litestream_auth) does; those modules stay for ad-hoc use.
   - First every entry and set is checked as M(dokku_sqlite.litestream.litestream_validate) checks them (the same
     code); one problem fails the run before anything is read or changed.
-  - Then the host is read once. Dokku's version once; one C(dokku storage:list <app> --format json) per app, which
-    also answers whether the app exists (exit 20), up to O(parallel) at a time; one C(docker inspect) for every
-    sidecar and image; C(docker info) once when an owner must be checked (user namespaces). A run that changes
-    nothing runs nothing else.
+  - Then the host is read once. Dokku's version once; one C(dokku storage:report) for the mounts of every app (with
+    two apps or more); one C(docker inspect) for every sidecar and image; C(docker info) once when an owner must be
+    checked (user namespaces). A run that changes nothing runs nothing else.
+  - The report alone only ever decides that an app's mount is there. An app it does not show, or shows without its
+    mount, and every O(apps[].state=absent) entry, is read again with C(dokku storage:list <app> --format json)
+    before anything is written (Dokku's report shows a mount it cannot read as none; storage:list fails instead, and
+    answers whether the app exists with exit 20). With one app, or when the report fails, storage:list is the only
+    read, up to O(parallel) apps at a time.
   - Then the storage of every app is converged, then every sidecar, O(parallel) apps at a time, writing only what
     differs; results, commands and diffs are reported in the order of O(apps). A failure of one app fails that
     app, with its message, and the others go on; the task fails at the end, naming every app that failed.
@@ -75,7 +79,7 @@ options:
   parallel:
     description:
       - How many apps are read and converged at once, each in a thread of its own; V(1) - one app after the other.
-      - The C(dokku storage:list) reads, then the storage of every app, then every sidecar, each phase up to
+      - The C(dokku storage:list) reads (when they run), then the storage of every app, then every sidecar, each phase up to
         O(parallel) apps at a time. Dokku runs commands of different apps concurrently (the storage plugin writes
         each app's properties and each storage entry to files of their own).
       - Results, commands and diffs stay in the order of O(apps) whatever the value; at least V(1).
@@ -291,9 +295,9 @@ class HostConverge:
     def apps(self, entries, changed_sets):
         names = [entry["app"] for entry, _s, _c in entries]
         parallel = self.params["parallel"]
-        mounts = {}
+        mounts, confirmed = {}, True
         if "storage" in self.parts and entries:
-            mounts = self.reads.mounts(names, parallel=parallel)
+            mounts, confirmed = self.reads.mounts(names, parallel=parallel)
         current, image_ids = {}, {}
         if "sidecars" in self.parts and entries:
             images = [sidecar["image"] for _e, _s, sidecar in entries if sidecar["state"] != "absent"]
@@ -304,7 +308,7 @@ class HostConverge:
 
         def storage(job):
             outcome, (_entry, params, _sidecar) = job
-            return self.app_part(outcome, self.storage, params, mounts.get(outcome["app"]))
+            return self.app_part(outcome, self.storage, params, mounts.get(outcome["app"]), confirmed)
 
         def sidecar(job):
             outcome, (_entry, _storage, params) = job
@@ -343,12 +347,12 @@ class HostConverge:
             outcome.update(failed=True, msg=message if message.startswith("app ") else "app %s: %s" % (app, message))
         return []
 
-    def storage(self, outcome, storage, mounts):
+    def storage(self, outcome, storage, mounts, confirmed):
         app, commands = outcome["app"], outcome["commands"]
         dokku = own_runner(self.dokku, commands)
         plan = StoragePlan(storage, check_storage_options(storage), self.reads.for_app(dokku), dokku,
                            self.module.check_mode, restart=storage["restart"])
-        outcome["storage"] = plan.converge(mounts)
+        outcome["storage"] = plan.converge(mounts, confirm=None if confirmed else lambda: dokku.storage_mounts(app))
         outcome["storage"].pop("commands", None)  # the app's commands are listed once, in order
         outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith("dokku --quiet")]
         if self.module._diff and plan.result["changed"]:

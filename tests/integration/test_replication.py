@@ -323,6 +323,9 @@ def test_second_provision_changes_nothing_and_check_mode_touches_nothing(replica
         apps = sum(1 for h, _a, _k in apps_of(lab) if h is host)
         assert sum(c.startswith("dokku ") for c in ran) <= apps + 1 and sum(c.startswith("docker ") for c in ran) <= 2, \
             f"{host['name']}: more reads than one per app plus one per host:\n" + "\n".join(ran)
+        if apps > 1:  # one storage:report showed every app's mount: no storage:list at all
+            assert [c for c in ran if c.startswith("dokku ")] == ["dokku version", "dokku storage:report"], \
+                f"{host['name']}: a no-change run read more than Dokku's version and one report:\n" + "\n".join(ran)
     assert sidecar_states(lab) == ids_before, "a repeat provision replaced or restarted a sidecar"
     assert config_snapshot(lab) == config_before, "a repeat provision rewrote files under " + CONFIG_ROOT
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import STANDIN, TEST_IMAGE_V2, container, docker
+from conftest import REPO, STANDIN, TEST_IMAGE_V2, container, docker
 
 BASH, GO37, V38 = "0.30.5", "0.37.10", "0.38.27"
 GENERATIONS = [BASH, GO37, V38]
@@ -1257,3 +1257,29 @@ def test_failing_post_stop_and_post_deploy(make_dokku, version, app_image, app_n
     assert res.returncode == 5
     assert res.stderr == "post-deploy failed\n"
     assert "Application deployed" not in res.stdout
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_the_all_apps_report_reads_as_storage_list_does(make_dokku, version):
+    """litestream_host's one read for every app (parse_storage_report of `storage:report`) gives each app the
+    mounts storage:list gives it, at every generation; and nothing at all when Dokku runs quiet."""
+    import sys
+    collections = str(REPO / "build" / "collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
+        parse_mount_json, parse_storage_report)
+    dokku = make_dokku(version)
+    for app in ("app1", "app2", "app3"):
+        dokku.ok("apps:create", app)
+    dokku.ok("storage:mount", "app1", "/srv/a:/a")
+    dokku.ok("storage:mount", "app1", "/srv/b:/b:ro")
+    dokku.ok("storage:mount", "app3", "/srv/c:/c")
+    reported = parse_storage_report(dokku.ok("storage:report").stdout)
+    listed = dict((app, parse_mount_json(dokku.ok("storage:list", app, "--format", "json").stdout))
+                  for app in ("app1", "app2", "app3"))
+    # the options may differ in form (0.38's JSON has readonly apart); StoragePlan reads host and container only
+    assert dict((app, [m[:2] for m in mounts]) for app, mounts in reported.items()) == dict(
+        (app, [m[:2] for m in mounts]) for app, mounts in listed.items())
+    assert sorted(host for host, _c, _o in reported["app1"]) == ["/srv/a", "/srv/b"] and reported["app2"] == []
+    assert parse_storage_report(dokku.ok("--quiet", "storage:report").stdout) == {}

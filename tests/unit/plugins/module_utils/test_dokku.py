@@ -141,3 +141,54 @@ def test_the_runner_expands_no_variables_or_tilde():
     runner = dokku.DokkuRunner(Recording([(["apps:exists", "$HOME"], 20, "", "")]))
     assert runner.app_exists("$HOME") is False
     assert seen["expand_user_and_vars"] is False
+
+
+# as Dokku 0.38.27 prints it (storage/report.go; labels padded to the longest key, trailing spaces kept)
+REPORT_V38 = "".join(line + "\n" for line in [
+    '=====> blog storage information',
+    '       Storage attachment 1 container path: /app/db/litestream',
+    '       Storage attachment 1 entry name:     blog--db',
+    '       Storage attachment 1 host path:      /var/lib/dokku/data/storage/blog--db',
+    '       Storage attachment 1 phases:         deploy,run',
+    '       Storage attachment 1 process type:   _default_',
+    '       Storage attachment 1 readonly:       false',
+    '       Storage attachment 1 subpath:        ',
+    '       Storage attachment 1 volume chown:   ',
+    '       Storage attachment 1 volume options: ',
+    '       Storage build mounts:                ',
+    '       Storage deploy mounts:               -v /var/lib/dokku/data/storage/blog--db:/app/db/litestream',
+    '       Storage run mounts:                  -v /var/lib/dokku/data/storage/blog--db:/app/db/litestream',
+    '=====> empty storage information',
+    '       Storage build mounts:          ',
+    '       Storage deploy mounts:         ',
+    '       Storage run mounts:            ',
+    '=====> spaced storage information',
+    '       Storage build mounts:          ',
+    '       Storage deploy mounts:         -v /srv/a b:/data -v /srv/c:/c',
+    '       Storage run mounts:            ',
+    '=====> two storage information',
+    '       Storage build mounts:          ',
+    '       Storage deploy mounts:         -v /srv/a:/a -v /srv/b:/b:ro,z',
+    '       Storage run mounts:            -v /srv/a:/a',
+    '',
+])
+
+
+def test_parse_storage_report_reads_every_app_by_its_header():
+    found = dokku.parse_storage_report(REPORT_V38)
+    assert found == {"blog": [("/var/lib/dokku/data/storage/blog--db", "/app/db/litestream", "")],
+                     "empty": [],
+                     "two": [("/srv/a", "/a", ""), ("/srv/b", "/b", "ro,z")]}
+    # 'spaced' is left out: its words are not only `-v host:container`, so storage:list reads it
+
+
+def test_parse_storage_report_bash_layout_and_quiet_output():
+    bash = ("=====> blog storage information\n"
+            "       Storage build mounts:          \n"
+            "       Storage deploy mounts:         -v /srv/a:/a -v /srv/b:/b \n"
+            "       Storage run mounts:            -v /srv/a:/a \n")
+    assert dokku.parse_storage_report(bash) == {"blog": [("/srv/a", "/a", ""), ("/srv/b", "/b", "")]}
+    # DOKKU_QUIET_OUTPUT drops the headers (LogInfo2Quiet): no line can be tied to an app
+    quiet = "\n".join(line for line in REPORT_V38.splitlines() if not line.startswith("=====>"))
+    assert dokku.parse_storage_report(quiet) == {}
+    assert dokku.parse_storage_report("") == {}

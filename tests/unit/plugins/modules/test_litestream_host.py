@@ -59,6 +59,11 @@ class FakeHost:
                 return 20, "", " !     App %s does not exist\n" % tail[1]
             mounts = [dict(zip(("host_path", "container_path"), spec.split(":"))) for spec in self.apps[tail[1]]]
             return 0, json.dumps(mounts), ""
+        if tail == ["storage:report"]:  # as Dokku 0.38.27 prints it (storage/report.go), every app by name
+            return 0, "".join("=====> %s storage information\n       Storage build mounts:%s\n"
+                              "       Storage deploy mounts:%s%s\n" % (app, " " * 16, " " * 15,
+                                                                        " ".join("-v " + m for m in self.apps[app]))
+                              for app in sorted(self.apps)), ""
         if tail[0] == "apps:create":
             self.apps[tail[1]] = []
             return 0, "", ""
@@ -172,12 +177,15 @@ def test_first_run_converges_every_app_and_the_second_only_reads_the_host_once(h
         assert app["actions"][3:] == ["write config", "write credentials.env", "create container", "start container"]
     assert [s["name"] for s in first["credential_sets"]] == ["lab"] and first["credential_sets"][0]["changed"]
     assert_no_secret(first, SECRET)
+    # the report showed no app: each was read with storage:list before it was created
+    assert [c[:3] for c in host.calls[:5]] == [["dokku", "version"], ["dokku", "storage:report"]] + [
+        ["dokku", "storage:list", app] for app in ("blog", "shop", "notes")]
     host.calls[:] = []
     second = run_module(litestream_host.main, host_args(host, apps))
     assert second["changed"] is False and all(not a["changed"] and a["commands"] == [] for a in second["apps"])
-    # the host read once: Dokku's version, one storage:list per app, one docker inspect, one docker info
-    assert [c[:2] for c in host.calls] == [["dokku", "version"]] + [["dokku", "storage:list"]] * 3 + [
-        ["docker", "inspect"], ["docker", "info"]]
+    # the host read once: Dokku's version, one storage:report for every app, one docker inspect, one docker info
+    assert [c[:2] for c in host.calls] == [["dokku", "version"], ["dokku", "storage:report"],
+                                           ["docker", "inspect"], ["docker", "info"]]
     assert second["commands"][-2] == ("docker inspect dokku.litestream.blog dokku.litestream.shop "
                                       "dokku.litestream.notes %s" % IMAGE)
 
@@ -352,3 +360,53 @@ def test_an_app_whose_store_refuses_its_sidecar_fails_alone_with_the_reason(host
     by_app = dict((a["app"], a) for a in result["apps"])
     assert by_app["blog"]["sidecar"]["first_sync_seconds"] >= 0 and by_app["notes"]["sidecar"]["container"]["running"]
     assert not by_app["blog"].get("failed") and by_app["shop"]["failed"]
+
+
+def report_lines(host, **overrides):
+    """The fake's storage:report, with some apps' deploy-mounts lines replaced (None: the app left out)."""
+    _rc, text, _err = FakeHost.dokku(host, ["storage:report"])
+    lines, app = [], None
+    for line in text.splitlines():
+        if line.startswith("=====> "):
+            app = line.split()[1]
+        if app in overrides and overrides[app] is None:
+            continue
+        if app in overrides and "deploy mounts" in line:
+            line = "       Storage deploy mounts:         " + overrides[app]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("shown", [
+    None,                                  # the app is not in the report
+    "",                                    # Dokku shows a mount it cannot read as none (GetBindMountsForDisplay)
+    "-v /srv/other path:/data",            # words that are not only -v host:container
+])
+def test_a_mount_the_report_does_not_show_is_read_again_before_anything_is_written(host, shown):
+    apps = [entry("blog"), entry("shop")]
+    run_module(litestream_host.main, host_args(host, apps))
+    real = host.dokku
+    host.dokku = lambda tail: (0, report_lines(host, shop=shown), "") if tail == ["storage:report"] else real(tail)
+    host.calls[:] = []
+    again = run_module(litestream_host.main, host_args(host, apps))
+    # storage:list had the mount: nothing written, and the report alone decided only for blog
+    assert again["changed"] is False
+    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:report"],
+                                                                ["dokku", "storage:list", "shop"]]
+    assert [a["commands"] for a in again["apps"]] == [[], ["dokku storage:list shop --format json"]]
+
+
+def test_a_failing_report_or_a_single_app_reads_each_app_with_storage_list(host):
+    apps = [entry("blog"), entry("shop")]
+    run_module(litestream_host.main, host_args(host, apps))
+    real = host.dokku
+    host.dokku = lambda tail: (1, "", " !     boom\n") if tail == ["storage:report"] else real(tail)
+    host.calls[:] = []
+    again = run_module(litestream_host.main, host_args(host, apps))
+    assert again["changed"] is False and not again["failed_apps"]
+    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:report"],
+                                                                ["dokku", "storage:list", "blog"],
+                                                                ["dokku", "storage:list", "shop"]]
+    host.calls[:] = []
+    run_module(litestream_host.main, host_args(host, apps[:1]))
+    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:list", "blog"]]
