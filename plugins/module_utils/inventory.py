@@ -22,6 +22,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore im
 STORAGE_KEYS = {"app": "app", "storage": "storage", "mount_path": "mount_path", "chown": "chown", "create": "create_app"}
 SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port", "snapshot_interval",
                 "snapshot_retention", "shutdown_sync_timeout", "heartbeat_url", "heartbeat_interval", "state")
+# entry keys only the health check reads (the sidecar and the storage ignore them)
+HEALTH_KEYS = ("max_lag",)
 # entry keys whose values are secrets: `apps` is a list of raw entries, so Ansible's no_log cannot see them
 SECRET_ENTRY_KEYS = ("heartbeat_url",)
 
@@ -55,17 +57,32 @@ def check_entry(entry, image):
     """The replica locations of one litestream_apps entry ([] without a replica); raises InvalidValue."""
     if not isinstance(entry, dict):
         raise v.InvalidValue("is not a mapping with an app key")
-    unknown = sorted(set(entry) - set(STORAGE_KEYS) - set(SIDECAR_KEYS))
+    known = set(STORAGE_KEYS) | set(SIDECAR_KEYS) | set(HEALTH_KEYS)
+    unknown = sorted(set(entry) - known)
     if unknown:
         raise v.InvalidValue("unknown key%s %s (known: %s)" % (
-            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(set(STORAGE_KEYS) | set(SIDECAR_KEYS)))))
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(known))))
     v.app_name(entry.get("app"))
+    entry_max_lag(entry)
     check_storage_options(storage_params(entry))
     params = sidecar_params(entry, image)
     fields = ls.check_sidecar_options(params)["fields"]
     if fields is None or params["state"] == "absent":
         return fields, []
     return fields, [replica_location(fields, db) for db in params["databases"]]
+
+
+def entry_max_lag(entry):
+    """The entry's `max_lag` in seconds (a Go duration such as 90s or 5m, as sync_interval), or None when unset;
+    raises InvalidValue."""
+    value = entry.get("max_lag")
+    if value is None:
+        return None
+    v.duration(value, "max_lag", ls.DURATION_RE)
+    seconds = ls.duration_seconds(str(value))
+    if not seconds > 0:
+        raise v.InvalidValue("max_lag: must be more than 0s, got %s" % value)
+    return seconds
 
 
 def storage_params(entry, **extra):

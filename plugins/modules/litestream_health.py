@@ -38,7 +38,9 @@ description:
     input or when the host cannot be read.
 options:
   apps:
-    description: The host's C(litestream_apps) entries, as M(dokku_sqlite.litestream.litestream_host) takes them.
+    description:
+      - The host's C(litestream_apps) entries, as M(dokku_sqlite.litestream.litestream_host) takes them.
+      - An entry's C(max_lag) key (read only here) sets that app's threshold; see O(max_lag_seconds).
     type: list
     elements: raw
     default: []
@@ -75,6 +77,7 @@ options:
   max_lag_seconds:
     description:
       - How old the replica's newest file may be while the database is ahead of it, before the database is V(stale).
+      - An entry's own C(max_lag) key (a duration such as C(90s) or C(5m)) is used for that app instead.
       - Default per app - five times its replica's C(sync_interval), at least 60 seconds.
     type: float
   state_dir:
@@ -193,7 +196,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker imp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core as hc
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
-    inventory_problems, sidecar_params)
+    entry_max_lag, inventory_problems, sidecar_params)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import sidecar_name
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -236,6 +239,7 @@ class HostHealth:
             elif sidecar["replica"] is None:
                 self.result["skipped"].append("%s (no replica)" % sidecar["app"])
             else:
+                sidecar["max_lag"] = entry_max_lag(entry)
                 out.append(sidecar)
         return out
 
@@ -257,7 +261,9 @@ class HostHealth:
         checks = []
         for sidecar in entries:
             docker = DockerRunner(self.module, self.params["docker_binary"], commands=[])
-            max_lag = self.params["max_lag_seconds"]
+            # the entry's own max_lag, else the option, else five sync intervals (below)
+            max_lag = sidecar.pop("max_lag")
+            max_lag = self.params["max_lag_seconds"] if max_lag is None else max_lag
             check = hc.AppHealth(sidecar, docker, now, self.params["timeout"], max_lag, previous.get(sidecar["app"]))
             check.prepare(check.record["notes"].append)
             if max_lag is None:

@@ -18,8 +18,10 @@ description:
   - The JUnit file has the shape of the restore drill's (M(dokku_sqlite.litestream.litestream_drill_report), the same
     code) - one test suite O(suite), one test case C(<host>/<app>/<database>) per database; a database that is not
     ok is a C(<failure>) of type C(health) whose C(message) is the reason in words.
-  - Runs where the files should be written, normally on the controller (C(delegate_to=localhost)). It never fails
-    because a database is not ok; see RV(passed) and RV(failed_databases).
+  - Runs where the files should be written, normally on the controller (C(delegate_to=localhost)). There, with a
+    local connection, its action plugin writes the files in Ansible's own process (no module start-up, which was
+    most of the cost of a health run's report); with any other connection the module runs on that host.
+  - It never fails because a database is not ok; see RV(passed) and RV(failed_databases).
 options:
   results:
     description:
@@ -32,6 +34,14 @@ options:
     type: list
     elements: dict
     required: true
+  lost_hosts:
+    description:
+      - Hosts whose check never reported (failed or unreachable before it finished), for example
+        C(ansible_play_hosts_all | difference(ansible_play_hosts)). Each is one C(failing) record, C(<host>/*/*),
+        after the O(results).
+    type: list
+    elements: str
+    default: []
   dest:
     description: Directory the report files are written to. Created (mode C(0755)) when missing.
     type: path
@@ -45,6 +55,9 @@ options:
     type: str
     default: litestream-health
 attributes:
+  action:
+    support: full
+    description: An action plugin of the same name writes the report on the controller, in Ansible's own process.
   check_mode:
     support: full
     description: Computes the summary and returns it, but writes no file and creates no directory.
@@ -122,97 +135,18 @@ lines:
     - "ok      dokku-1/blog/production.sqlite3: replica current (txid 42), last sync 1s ago"
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-
-STATUSES = ("ok", "stale", "failing", "missing")
-RESULT_KEYS = dict(host=str, app=str, database=str, status=str, message=str, replica_type=str,
-                   replica_age_seconds=float, lag_txid=int, local_txid=int, replica_txid=int, last_sync_at=str,
-                   sync_errors=int, sidecar_running=bool, restarts_since_last_check=int, config_hash_matches=bool,
-                   duration=float)
-REQUIRED_KEYS = ("host", "app", "status")
-
-
-def human_line(result):
-    name = rp.case_name(result)
-    if result["status"] != "ok":
-        return "%-7s %s: %s" % (result["status"].upper(), name, result.get("message") or result["status"])
-    if result.get("lag_txid"):
-        age = result.get("replica_age_seconds") or 0
-        line = "%d transactions behind, newest replica file %.0fs old" % (result["lag_txid"], age)
-    else:
-        line = "replica current (txid %s)" % result.get("replica_txid", "?")
-    if result.get("sidecar_running") is not None and result.get("config_hash_matches") is False:
-        line += ", sidecar config differs from the inventory (run provision)"
-    return "ok      %s: %s" % (name, line)
-
-
-def summarize(results):
-    counts = dict((status, 0) for status in STATUSES)
-    for result in results:
-        counts[result["status"]] += 1
-    counts["total"] = len(results)
-    return counts, [rp.case_name(r) for r in results if r["status"] != "ok"]
-
-
-class HealthReport:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.dest = os.path.abspath(self.params["dest"])
-        self.json_path = os.path.join(self.dest, self.params["name"] + ".json")
-        self.junit_path = os.path.join(self.dest, self.params["name"] + ".xml")
-
-    def results(self):
-        try:  # a NUL would crash the file calls, a newline would end up in file names
-            v.check_line(self.params["dest"], "dest")
-            v.check_line(self.params["name"], "name")
-        except v.InvalidValue as exc:
-            self.module.fail_json(msg=str(exc))
-        problem = rp.check_destination(self.dest, self.params["name"])
-        if problem:
-            self.module.fail_json(msg=problem)
-        out = []
-        for index, entry in enumerate(self.params["results"]):
-            try:
-                result = rp.normalize_result(index, entry, RESULT_KEYS, REQUIRED_KEYS, STATUSES)
-            except ValueError as exc:
-                self.module.fail_json(msg=str(exc))
-            result["name"] = rp.case_name(result)
-            out.append(result)
-        return out
-
-    def run(self):
-        results = self.results()
-        counts, failed = summarize(results)
-        timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        lines = [human_line(r) for r in results if r["status"] != "ok"]
-        lines += [human_line(r) for r in results if r["status"] == "ok"]
-        report = dict(suite=self.params["suite"], generated_at=timestamp, summary=counts, passed=not failed,
-                      failed_databases=failed, results=results)
-        if not self.module.check_mode:
-            try:
-                rp.write_report(self.dest, self.json_path, self.junit_path, report,
-                                rp.junit_xml(results, self.params["suite"], timestamp, "health", human_line))
-            except (IOError, OSError) as exc:
-                self.module.fail_json(msg="cannot write the health report into %s: %s" % (self.dest, exc))
-        self.module.exit_json(changed=not self.module.check_mode, json_path=self.json_path, junit_path=self.junit_path,
-                              summary=counts, passed=not failed, failed_databases=failed, lines=lines)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_report as hr
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        results=dict(type="list", elements="dict", required=True),
-        dest=dict(type="path", required=True),
-        name=dict(type="str", default="health-report"),
-        suite=dict(type="str", default="litestream-health"),
-    ), supports_check_mode=True)
-    HealthReport(module).run()
+    module = AnsibleModule(argument_spec=hr.argument_spec(), supports_check_mode=True)
+    try:
+        result = hr.write(module.params, module.check_mode)
+    except hr.ReportError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

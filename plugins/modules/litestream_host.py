@@ -23,7 +23,7 @@ description:
     two apps or more); one C(docker inspect) for every sidecar and image; C(docker info) once when an owner must be
     checked (user namespaces). A run that changes nothing runs nothing else.
   - The report alone only ever decides that an app's mount is there. An app it does not show, or shows without its
-    mount, and every O(apps[].state=absent) entry, is read again with C(dokku storage:list <app> --format json)
+    mount, and every entry with C(state=absent), is read again with C(dokku storage:list <app> --format json)
     before anything is written (Dokku's report shows a mount it cannot read as none; storage:list fails instead, and
     answers whether the app exists with exit 20). With one app, or when the report fails, storage:list is the only
     read, up to O(parallel) apps at a time.

@@ -4,6 +4,7 @@ stopped by hand makes that app's database missing and leaves the others ok (the 
 started again, all are ok without a provision run.
 """
 import json
+import os
 import re
 import shlex
 import time
@@ -132,3 +133,21 @@ def test_a_sidecar_stopped_by_hand_is_missing_and_the_others_stay_ok(health_lab,
     assert report["summary"]["ok"] == 4
     again = statuses(report)[(STOPPED_HOST, STOPPED_APP)]
     print(f"started again: {again['status']}, replica txid {again['replica_txid']}, lag {again['lag_txid']}")
+
+
+def test_the_report_sent_to_a_host_runs_there_as_the_module(health_lab, tmp_path):
+    """The report's action plugin writes in Ansible's process only with a local connection; sent over SSH to a
+    lab host (no delegate_to) the module runs there, and the files are on the host, not the controller."""
+    lab = health_lab
+    target = host(lab, "lab-dokku-1")
+    dest = "/tmp/dsl-health-report-remote"
+    lab.ssh(target, f"rm -rf {dest}")
+    args = json.dumps({"results": [{"host": "lab-dokku-1", "app": "blog", "status": "ok"}],
+                       "lost_hosts": ["lab-dokku-9"], "dest": dest})
+    proc = lab.ansible("lab-dokku-1", "-m", "dokku_sqlite.litestream.litestream_health_report", "-a", args, "-vvv")
+    assert "AnsiballZ_litestream_health_report.py" in proc.stdout  # the module was sent and run
+    data = json.loads(lab.ssh(target, f"cat {dest}/health-report.json").stdout)
+    assert data["summary"] == dict(total=2, ok=1, stale=0, failing=1, missing=0)
+    assert data["failed_databases"] == ["lab-dokku-9/*/*"]
+    assert not os.path.exists(dest)
+    lab.ssh(target, f"rm -rf {dest}")

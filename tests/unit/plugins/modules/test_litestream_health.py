@@ -210,6 +210,19 @@ def test_a_replica_behind_and_older_than_max_lag_is_stale(host):
     assert db_result(check(host, APPS, max_lag_seconds=3600), "shop")["status"] == "ok"
 
 
+def test_an_entrys_own_max_lag_wins_over_the_option_and_the_default(host):
+    provision(host, APPS)
+    host.sidecars["dokku.litestream.shop"].dbs["production.sqlite3"].update(local=12, age=600)
+    apps = [dict(APPS[0], max_lag="15m"), APPS[1]]
+    result = check(host, apps, max_lag_seconds=30)
+    shop = next(r for r in result["apps"] if r["app"] == "shop")
+    notes = next(r for r in result["apps"] if r["app"] == "notes")
+    assert shop["max_lag_seconds"] == 900 and db_result(result, "shop")["status"] == "ok"
+    assert notes["max_lag_seconds"] == 30
+    stale = check(host, [dict(APPS[0], max_lag="2m"), APPS[1]], max_lag_seconds=3600)
+    assert db_result(stale, "shop")["status"] == "stale" and "(max_lag 120s)" in db_result(stale, "shop")["reason"]
+
+
 def test_the_default_max_lag_is_five_sync_intervals_and_at_least_a_minute():
     assert hc.default_max_lag({"sync_interval": "1s"}) == 60
     assert hc.default_max_lag({"sync_interval": "1m"}) == 300
@@ -475,6 +488,8 @@ def test_no_secret_reaches_the_result_nor_the_textfile(host, tmp_path):
     (dict(apps=[{"app": "shop", "replica": {"type": "file", "path": "/x"}, "colour": "red"}]), "unknown key colour"),
     (dict(apps=[{"app": "Bad App!", "replica": {"type": "file", "path": "/x"}}]), "litestream_apps[0]"),
     (dict(apps=[{"app": "shop"}]), "replica is required unless state is absent"),
+    (dict(apps=[dict(th.entry("shop"), max_lag="soon")]), "max_lag: 'soon' is not a duration"),
+    (dict(apps=[dict(th.entry("shop"), max_lag="0s")]), "max_lag: must be more than 0s"),
 ])
 def test_bad_input_fails_before_anything_is_read(host, overrides, message):
     args = health_args(host, overrides.pop("apps", APPS), **overrides)

@@ -65,3 +65,12 @@ def test_bad_results_are_refused(tmp_path):
     assert "results[0].status must be one of ok, stale, failing, missing" in report(
         tmp_path, [dict(RESULTS[0], status="failed")], fail=True)["msg"]
     assert "name must be a plain file name" in report(tmp_path, RESULTS, name="a/b", fail=True)["msg"]
+
+
+def test_lost_hosts_are_failing_records_after_the_results(tmp_path):
+    result = report(tmp_path, RESULTS[:1], lost_hosts=["dokku-3"])
+    assert result["passed"] is False and result["summary"]["failing"] == 1 and result["summary"]["total"] == 2
+    assert result["failed_databases"] == ["dokku-3/*/*"]
+    assert result["lines"][0] == ("FAILING dokku-3/*/*: dokku-3: the host failed or was unreachable before its "
+                                  "health check finished")
+    assert "newline" in report(tmp_path, [], lost_hosts=["a\nb"], fail=True)["msg"]

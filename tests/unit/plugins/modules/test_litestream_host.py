@@ -60,10 +60,11 @@ class FakeHost:
             mounts = [dict(zip(("host_path", "container_path"), spec.split(":"))) for spec in self.apps[tail[1]]]
             return 0, json.dumps(mounts), ""
         if tail == ["storage:report"]:  # as Dokku 0.38.27 prints it (storage/report.go), every app by name
-            return 0, "".join("=====> %s storage information\n       Storage build mounts:%s\n"
-                              "       Storage deploy mounts:%s%s\n" % (app, " " * 16, " " * 15,
-                                                                        " ".join("-v " + m for m in self.apps[app]))
-                              for app in sorted(self.apps)), ""
+            sections = ["=====> %s storage information\n       Storage build mounts:%s\n"
+                        "       Storage deploy mounts:%s%s\n" % (app, " " * 16, " " * 15,
+                                                                  " ".join("-v " + m for m in self.apps[app]))
+                        for app in sorted(self.apps)]
+            return 0, "".join(sections), ""
         if tail[0] == "apps:create":
             self.apps[tail[1]] = []
             return 0, "", ""
@@ -391,8 +392,8 @@ def test_a_mount_the_report_does_not_show_is_read_again_before_anything_is_writt
     again = run_module(litestream_host.main, host_args(host, apps))
     # storage:list had the mount: nothing written, and the report alone decided only for blog
     assert again["changed"] is False
-    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:report"],
-                                                                ["dokku", "storage:list", "shop"]]
+    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [
+        ["dokku", "version"], ["dokku", "storage:report"], ["dokku", "storage:list", "shop"]]
     assert [a["commands"] for a in again["apps"]] == [[], ["dokku storage:list shop --format json"]]
 
 
@@ -404,9 +405,9 @@ def test_a_failing_report_or_a_single_app_reads_each_app_with_storage_list(host)
     host.calls[:] = []
     again = run_module(litestream_host.main, host_args(host, apps))
     assert again["changed"] is False and not again["failed_apps"]
-    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:report"],
-                                                                ["dokku", "storage:list", "blog"],
-                                                                ["dokku", "storage:list", "shop"]]
+    assert [c[:3] for c in host.calls if c[0] == "dokku"] == [
+        ["dokku", "version"], ["dokku", "storage:report"], ["dokku", "storage:list", "blog"],
+        ["dokku", "storage:list", "shop"]]
     host.calls[:] = []
     run_module(litestream_host.main, host_args(host, apps[:1]))
     assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:list", "blog"]]
