@@ -157,6 +157,18 @@ def run_playbook(lab: Lab, playbook: str, *args: str, env_extra: dict | None = N
     return wall, data, proc
 
 
+def task_seconds(data: dict) -> dict:
+    """{phase: seconds} of one recorded run: "start-up" (the callback loading to the first play), then each task
+    (its start to the next task's start, or to the recap), from the recording callback's start_s marks."""
+    marks = [("start-up", 0.0)]
+    for play in data.get("plays", []):
+        marks += [(task["task"]["name"], task["task"].get("start_s", 0.0)) for task in play["tasks"]]
+        if len(marks) == 1 and "start_s" in play.get("play", {}):
+            marks.append(("play start", play["play"]["start_s"]))
+    ends = [start for _name, start in marks[1:]] + [data.get("end_s", marks[-1][1])]
+    return dict((name, round(end - start, 3)) for (name, start), end in zip(marks, ends))
+
+
 def task_stats(data: dict) -> dict:
     """From json-callback output: tasks run, module invocations (loop items), changed, module commands."""
     tasks = invocations = on_host = changed = 0

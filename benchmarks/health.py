@@ -41,12 +41,13 @@ def main(argv=None) -> int:
     parser.add_argument("--apps", type=int, default=10, help="number of apps (default 10)")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds of writing first (default 10)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each playbook, alternating (default 3)")
+    parser.add_argument("--parallel", type=int, default=None, help="health_parallel (default: the role's, 4)")
     _lab.common_args(parser)
     args = parser.parse_args(argv)
     lab = _lab.lab_for(args, hosts=1)
     host = lab.hosts[0]
     run_id = time.strftime("%H%M%S")
-    ping_walls, health_walls, module_walls = [], [], []
+    ping_walls, health_walls, module_walls, phases = [], [], [], []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-health-") as tmpdir:
             tmp = Path(tmpdir)
@@ -61,7 +62,10 @@ def main(argv=None) -> int:
                 lab.dokku(host, "ps:stop", app)
             time.sleep(3)  # the sidecars' last sync of what the writers committed
             extra = tmp / "health.json"
-            extra.write_text(json.dumps({"health_report_dir": str(tmp / "reports")}))
+            extra_vars = {"health_report_dir": str(tmp / "reports")}
+            if args.parallel:
+                extra_vars["health_parallel"] = args.parallel
+            extra.write_text(json.dumps(extra_vars))
             for round_no in range(args.repeat):
                 _lab.log(f"round {round_no + 1}: ping, then health")
                 wall, _data, _proc = _lab.run_playbook(lab, PING, "-e", f"@{vars_file}", "--limit", host["name"])
@@ -70,6 +74,7 @@ def main(argv=None) -> int:
                                                         "--limit", host["name"])
                 health_walls.append(wall)
                 module_walls.append(module_seconds(record))
+                phases.append(_lab.task_seconds(record))
             report = json.loads((tmp / "reports" / "health-report.json").read_text())
     finally:
         _lab.clean_apps(lab, host, "health-", check=False)
@@ -80,12 +85,17 @@ def main(argv=None) -> int:
     figures = {"apps": args.apps, "repeat": args.repeat, "ping_wall_s": ping_walls, "health_wall_s": health_walls,
                "health_module_s": module_walls, "ping_median_s": round(ping, 3), "health_median_s": round(health, 3),
                "module_median_s": round(module, 3), "health_vs_ping": round(health / ping, 3),
-               "module_vs_ping": round(module / ping, 3), "summary": report.get("summary")}
+               "module_vs_ping": round(module / ping, 3), "summary": report.get("summary"),
+               "parallel": args.parallel, "health_phases_s": phases}
     print(f"Health check of {args.apps} apps on one host, medians of {args.repeat} (seconds):")
     print(_lab.table(["ping playbook", "health playbook", "litestream_health module", "health / ping",
                       "module / ping"],
                      [[figures["ping_median_s"], figures["health_median_s"], figures["module_median_s"],
                        figures["health_vs_ping"], figures["module_vs_ping"]]]))
+    names = list(dict.fromkeys(name for run in phases for name in run))
+    print("\nWhere a health run's time goes (medians, seconds; start-up: process start to the play's first task):")
+    print(_lab.table(["phase", "seconds"], [[name, round(statistics.median(run.get(name, 0) for run in phases), 3)]
+                                            for name in names]))
     path = _lab.write_json("health", figures, args.out)
     print(f"\nJSON: {path}")
     return 0

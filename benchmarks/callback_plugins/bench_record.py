@@ -11,6 +11,7 @@ __metaclass__ = type
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -32,12 +33,16 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
         self.data = {"plays": [], "stats": {}}
+        self.created = time.monotonic()  # the callback loads as ansible-playbook starts
 
     def v2_playbook_on_play_start(self, play):
-        self.data["plays"].append({"play": {"name": play.get_name()}, "tasks": []})
+        self.data["plays"].append({"play": {"name": play.get_name(), "start_s": time.monotonic() - self.created},
+                                   "tasks": []})
 
     def v2_playbook_on_task_start(self, task, is_conditional):
-        self.data["plays"][-1]["tasks"].append({"task": {"name": task.get_name()}, "hosts": {}})
+        # start_s: seconds since the callback loaded; a task's cost is the next one's start minus its own
+        self.data["plays"][-1]["tasks"].append({"task": {"name": task.get_name(),
+                                                         "start_s": time.monotonic() - self.created}, "hosts": {}})
 
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
@@ -60,6 +65,7 @@ class CallbackModule(CallbackBase):
         self._record(result, unreachable=True, failed=True)
 
     def v2_playbook_on_stats(self, stats):
+        self.data["end_s"] = time.monotonic() - self.created
         for host in sorted(stats.processed):
             self.data["stats"][host] = stats.summarize(host)
         path = os.environ.get("BENCH_RECORD")

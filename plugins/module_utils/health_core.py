@@ -27,6 +27,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import TIMED_OUT
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import first_sync
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import (
     LABEL_HASH, RESTART_POLICY, SidecarPlan, sidecar_name)
@@ -285,15 +286,24 @@ class AppHealth:
             view["problem"] = self.hash_problem
         return view
 
+    def exec_limit(self):
+        """Seconds the whole docker exec may take: every command's own bound, plus a margin for the exec."""
+        return self.timeout * (2 + len(self.params["databases"])) + 15
+
     def exec_sections(self):
         config = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
         env = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
         script = exec_script(self.params["databases"], self.timeout, config, env)
+        # each command inside is bounded by `timeout`; this bounds the docker exec itself (a hung daemon)
+        limit = self.exec_limit()
         try:
-            rc, out, err = self.docker.run(["exec", self.name, "/bin/sh", "-c", script], check=False)
+            rc, out, err = self.docker.run(["exec", self.name, "/bin/sh", "-c", script], check=False, limit=limit)
         except DockerError as exc:  # pragma: no cover - run(check=False) raises nothing
             return {"exec": (str(exc), 1)}
         sections = parse_sections(out)
+        if rc == TIMED_OUT and not sections:
+            return {"exec": ("docker exec did not finish within %ds (the docker daemon or the sidecar hangs)" % limit,
+                             rc)}
         if rc != 0 and not sections:
             return {"exec": (redact(error_text(err or out), self.secrets), rc)}
         self.record["socket"] = self.socket_view(sections.get("list"))

@@ -32,6 +32,10 @@ class CommandError(Exception):
         return msg
 
 
+# `timeout`'s exit status when the bound ran out
+TIMED_OUT = 124
+
+
 class CommandRunner:
     """Runs one program for a module invocation and remembers every command (secrets masked)."""
 
@@ -44,9 +48,16 @@ class CommandRunner:
         # modules that use two runners pass one list so `commands` keeps the real order
         self.commands = commands if commands is not None else []
 
-    def run(self, args, check=True, secrets=(), data=None, allowed_rc=(0,)):
-        """Run ``<program> <args>``; returns (rc, stdout, stderr); raises error_class on a bad rc."""
+    def run(self, args, check=True, secrets=(), data=None, allowed_rc=(0,), limit=None):
+        """Run ``<program> <args>``; returns (rc, stdout, stderr); raises error_class on a bad rc.
+
+        ``limit``: seconds the program may take, enforced by the host's ``timeout`` (coreutils or busybox; exit
+        124 when it ran out, SIGKILL 5 s after the SIGTERM) where there is one: run_command itself has no bound,
+        and a hung daemon must not hang the whole run. Not shown in ``commands``."""
         argv = [self.binary] + [str(arg) for arg in args]
+        bound = self.module.get_bin_path("timeout") if limit else None
+        if bound:
+            argv = [bound, "-k", "5", str(int(limit))] + argv
         shown = [self.name] + [self.mask(str(arg), secrets) for arg in args]
         self.commands.append(" ".join(shown))
         # no '~' or '$VAR' expansion: an argument reaches the program exactly as validated

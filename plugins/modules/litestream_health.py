@@ -72,6 +72,9 @@ options:
     description:
       - Seconds each Litestream command in a sidecar may take; one that takes longer makes its database V(failing).
       - Litestream's S3 client retries an unreachable endpoint for about two minutes, so a short bound is the point.
+      - The whole C(docker exec) of an app is bounded on the host too, by O(timeout) times (2 + its databases) plus
+        15 seconds, with the host's C(timeout) command, so a hung Docker daemon makes the app V(failing) instead of
+        hanging the run.
     type: int
     default: 10
   max_lag_seconds:

@@ -261,6 +261,20 @@ def test_a_listing_that_times_out_is_failing(host):
     assert db["reason"].startswith("listing the replica did not finish within 3s")
 
 
+def test_each_docker_exec_is_bounded_on_the_host_and_a_hung_one_is_failing(host):
+    provision(host, APPS)
+    real = host.exec_
+    host.exec_ = lambda tail: (124, "", "") if tail[1] == "dokku.litestream.shop" else real(tail)
+    result = check(host, APPS, timeout=3)
+    # 3 s for list, status and each database's ltx, plus 15 s for the exec itself: shop 1 database, notes 2
+    assert sorted(b for b in host.bounds if b[:2] == ("docker", "exec")) == [("docker", "exec", 24), ("docker", "exec", 27)]
+    db = db_result(result, "shop")
+    assert db["status"] == "failing"
+    assert "docker exec did not finish within 24s (the docker daemon or the sidecar hangs)" in db["reason"]
+    assert db_result(result, "notes", "a.sqlite3")["status"] == "ok"
+    assert all(c.startswith("docker ") for r in result["apps"] for c in r["commands"])  # the bound is not shown
+
+
 def test_a_socket_that_does_not_answer_is_failing_and_the_log_gives_the_reason(host):
     provision(host, APPS)
     sidecar = host.sidecars["dokku.litestream.shop"]

@@ -41,10 +41,15 @@ class FakeHost:
         self.apps = {}        # app -> [mount spec]
         self.containers = {}  # name -> inspect document
         self.calls = []
+        self.bounds = []      # (program, subcommand, seconds) of the commands run under `timeout`
         self.delay = 0        # seconds each command takes: > 0 lets the threads of a parallel run interleave
         self.process = SidecarProcess()
 
     def __call__(self, module, argv, **kwargs):
+        if os.path.basename(argv[0]) == "timeout":  # a bounded command: timeout -k 5 <seconds> <program> ...
+            assert argv[1:3] == ["-k", "5"], argv
+            self.bounds.append((os.path.basename(argv[4]), argv[5], int(argv[3])))
+            argv = argv[4:]
         program, tail = os.path.basename(argv[0]), list(argv[1:])
         self.calls.append([program] + tail)
         if self.delay:
