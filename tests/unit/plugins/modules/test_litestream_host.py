@@ -65,9 +65,8 @@ class FakeHost:
             mounts = [dict(zip(("host_path", "container_path"), spec.split(":"))) for spec in self.apps[tail[1]]]
             return 0, json.dumps(mounts), ""
         if tail == ["storage:report"]:  # as Dokku 0.38.27 prints it (storage/report.go), every app by name
-            sections = ["=====> %s storage information\n       Storage build mounts:%s\n"
-                        "       Storage deploy mounts:%s%s\n" % (app, " " * 16, " " * 15,
-                                                                  " ".join("-v " + m for m in self.apps[app]))
+            template = "=====> %s storage information\n       Storage build mounts:%s\n       Storage deploy mounts:%s%s\n"
+            sections = [template % (app, " " * 16, " " * 15, " ".join("-v " + m for m in self.apps[app]))
                         for app in sorted(self.apps)]
             return 0, "".join(sections), ""
         if tail[0] == "apps:create":
