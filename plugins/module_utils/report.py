@@ -4,7 +4,9 @@
 """The controller-side report files the drill and the health check write: JUnit XML and an atomic file write.
 
 Shared by litestream_drill_report and litestream_health_report, so CI reads both in the same shape: one test suite,
-one test case per host/app/database, a <failure> with the reason for each that is not ok.
+one test case per host/app/database, a <failure> with the reason for each that is not ok. ReportKind and write() are
+the whole of either report (input checks, the hosts lost, summary, lines, files): the modules and their action
+plugins (plugins/plugin_utils/report_action.py) differ only in the kind they pass.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +17,10 @@ import json
 import os
 import re
 import tempfile
+import time
 import xml.etree.ElementTree as ET
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 # Characters XML 1.0 cannot hold at all, not even escaped (most C0 controls, lone surrogates, U+FFFE/U+FFFF).
 XML_INVALID_RE = re.compile(u"[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -122,3 +127,82 @@ def write_report(dest, json_path, junit_path, report, junit):
         os.makedirs(dest, 0o755)
     write_file(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     write_file(junit_path, '<?xml version="1.0" encoding="UTF-8"?>\n' + junit + "\n")
+
+
+class ReportError(Exception):
+    """Bad input or a file that cannot be written: the task fails with this message."""
+
+
+class ReportKind:
+    """What makes a report the drill's or the health check's.
+
+    what: "drill" or "health" (messages, the JUnit failure type); keys/required/statuses: the result keys, their
+    types and the verdicts; human_line(result); counts(results) -> summary; failed_key: the result key that lists
+    the cases not ok; lost_status and lost_reason: the record of a host that never reported; default_name,
+    default_suite: the options' defaults; changed_in_check_mode: what `changed` says in check mode."""
+
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+    def argument_spec(self):
+        return dict(
+            results=dict(type="list", elements="dict", required=True),
+            lost_hosts=dict(type="list", elements="str", default=[]),
+            dest=dict(type="path", required=True),
+            name=dict(type="str", default=self.default_name),
+            suite=dict(type="str", default=self.default_suite),
+        )
+
+    def lost(self, host):
+        return dict(host=host, app="*", database="*", status=self.lost_status,
+                    message="%s: the host failed or was unreachable before %s" % (host, self.lost_reason))
+
+
+def check_params(params, kind):
+    """The results, normalised, each lost host's record after them; raises ReportError naming what is wrong."""
+    try:  # a NUL would crash the file calls, a newline would end up in file names
+        v.check_line(params["dest"], "dest")
+        v.check_line(params["name"], "name")
+        for host in params["lost_hosts"]:
+            v.check_line(host, "lost_hosts")
+    except v.InvalidValue as exc:
+        raise ReportError(str(exc))
+    problem = check_destination(os.path.abspath(params["dest"]), params["name"])
+    if problem:
+        raise ReportError(problem)
+    out = []
+    entries = list(params["results"]) + [kind.lost(host) for host in params["lost_hosts"]]
+    for index, entry in enumerate(entries):
+        try:
+            result = normalize_result(index, entry, kind.keys, kind.required, kind.statuses)
+        except ValueError as exc:
+            raise ReportError(str(exc))
+        result["name"] = case_name(result)
+        out.append(result)
+    return out
+
+
+def write(params, check_mode, kind):
+    """The task's result (paths, summary, passed, the cases not ok, one line per case, those not ok first); the
+    files written unless in check mode."""
+    results = check_params(params, kind)
+    dest = os.path.abspath(params["dest"])
+    json_path = os.path.join(dest, params["name"] + ".json")
+    junit_path = os.path.join(dest, params["name"] + ".xml")
+    counts = kind.counts(results)
+    failed = [case_name(r) for r in results if r["status"] != "ok"]
+    timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    lines = [kind.human_line(r) for r in results if r["status"] != "ok"]
+    lines += [kind.human_line(r) for r in results if r["status"] == "ok"]
+    report = dict(suite=params["suite"], generated_at=timestamp, summary=counts, passed=not failed, results=results)
+    report[kind.failed_key] = failed
+    if not check_mode:
+        try:
+            write_report(dest, json_path, junit_path, report,
+                         junit_xml(results, params["suite"], timestamp, kind.what, kind.human_line))
+        except (IOError, OSError) as exc:
+            raise ReportError("cannot write the %s report into %s: %s" % (kind.what, dest, exc))
+    result = dict(changed=kind.changed_in_check_mode or not check_mode, json_path=json_path, junit_path=junit_path,
+                  summary=counts, passed=not failed, lines=lines)
+    result[kind.failed_key] = failed
+    return result

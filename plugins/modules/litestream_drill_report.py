@@ -19,7 +19,8 @@ description:
     as tests. It holds one test suite, O(suite), with one test case per result, named
     C(<host>/<app>/<database>). A failed drill is a C(<failure>) whose C(message) names the app and says why;
     the C(time) of a test case is the drill's duration.
-  - Runs where the files should be written, normally on the controller (C(delegate_to=localhost)).
+  - Runs where the files should be written, normally on the controller (C(delegate_to=localhost)), where its action
+    plugin writes them in Ansible's own process (see the C(action) attribute).
   - Reading the report is left to the caller. The module itself never fails because a drill failed; see
     RV(passed) and RV(failed_drills).
 options:
@@ -41,12 +42,6 @@ options:
     type: list
     elements: dict
     required: true
-  dest:
-    description:
-      - Directory the report files are written to. Created (mode C(0755)) when missing.
-      - A NUL or another control character (a newline, a tab) is refused.
-    type: path
-    required: true
   name:
     description:
       - Base name of the report files, without extension.
@@ -57,21 +52,10 @@ options:
       - Name of the JUnit test suite.
     type: str
     default: litestream-drill
-attributes:
-  check_mode:
-    support: full
-    description: Computes the summary and returns it, but writes no file and creates no directory.
-  diff_mode:
-    support: none
-    description: The report is new on every run; there is nothing useful to compare.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs wherever the report should be written, normally the controller.
-notes:
-  - Both files are replaced atomically, so a reader sees either the previous report or the new one.
 seealso:
   - module: dokku_sqlite.litestream.litestream_restore
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.report
 author:
   - dokku_sqlite.litestream contributors (!UNKNOWN)
 """
@@ -154,124 +138,19 @@ lines:
     - "ok     dokku-1/blog/production.sqlite3: 123 rows, integrity ok, lag 1.4s, restored in 2.3s"
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-
-case_name = rp.case_name
-
-
-def _number(value, fmt):
-    return "?" if value is None else fmt % value
-
-
-def human_line(result):
-    name = case_name(result)
-    if result["status"] != "ok":
-        message = result.get("message") or "failed"
-        if message.startswith(name + ": "):
-            return "FAILED " + message
-        return "FAILED %s: %s" % (name, message)
-    parts = ["%s rows" % _number(result.get("rows"), "%d")]
-    if result.get("live_rows") is not None:
-        parts[0] += " (live %d)" % result["live_rows"]
-    parts.append("integrity %s" % (result.get("integrity") or "?"))
-    parts.append("lag %ss" % _number(result.get("lag_seconds"), "%.1f"))
-    parts.append("restored in %ss" % _number(result.get("duration"), "%.1f"))
-    line = "ok     %s: %s" % (name, ", ".join(parts))
-    if result.get("message"):
-        line += " (%s)" % result["message"]
-    return line
-
-
-def summarize(results):
-    failed = [case_name(r) for r in results if r["status"] != "ok"]
-    return dict(total=len(results), ok=len(results) - len(failed), failed=len(failed)), failed
-
-
-def junit_xml(results, suite, timestamp):
-    """One <testsuite> inside <testsuites>, one <testcase> per result (module_utils/report.py)."""
-    return rp.junit_xml(results, suite, timestamp, "drill", human_line)
-
-
-class DrillReport:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.dest = os.path.abspath(self.params["dest"])
-        self.json_path = os.path.join(self.dest, self.params["name"] + ".json")
-        self.junit_path = os.path.join(self.dest, self.params["name"] + ".xml")
-
-    def validate(self):
-        name = self.params["name"]
-        try:  # a NUL would crash the file calls, a newline would end up in file names
-            v.check_line(self.params["dest"], "dest")
-            v.check_line(name, "name")
-        except v.InvalidValue as exc:
-            self.module.fail_json(msg=str(exc))
-        problem = rp.check_destination(self.dest, name)
-        if problem:
-            self.module.fail_json(msg=problem)
-
-    def results(self):
-        out = []
-        for index, entry in enumerate(self.params["results"]):
-            try:
-                result = normalize_result(index, entry)
-            except ValueError as exc:
-                self.module.fail_json(msg=str(exc))
-            result["name"] = case_name(result)
-            out.append(result)
-        return out
-
-    def run(self):
-        self.validate()
-        results = self.results()
-        counts, failed = summarize(results)
-        timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        lines = [human_line(r) for r in results if r["status"] != "ok"]
-        lines += [human_line(r) for r in results if r["status"] == "ok"]
-        report = dict(suite=self.params["suite"], generated_at=timestamp, summary=counts, passed=not failed,
-                      failed_drills=failed, results=results)
-        if not self.module.check_mode:
-            try:
-                rp.write_report(self.dest, self.json_path, self.junit_path, report,
-                                junit_xml(results, self.params["suite"], timestamp))
-            except (IOError, OSError) as exc:
-                self.module.fail_json(msg="cannot write the drill report into %s: %s" % (self.dest, exc))
-        self.module.exit_json(changed=True, json_path=self.json_path, junit_path=self.junit_path, summary=counts,
-                              passed=not failed, failed_drills=failed, lines=lines)
-
-
-# The keys of a result and their types ("message" cannot be a suboption: Ansible reserves that name).
-RESULT_KEYS = dict(host=str, app=str, database=str, status=str, message=str, integrity=str, tables=dict, rows=int,
-                   live_rows=int, lag_seconds=float, duration=float, drill_host=str, replica=str, position=str,
-                   position_time=str)
-REQUIRED_KEYS = ("host", "app", "status")
-STATUSES = ("ok", "failed")
-
-
-def normalize_result(index, entry):
-    """One result with known keys of the right type, nulls left out; raises ValueError naming the entry."""
-    return rp.normalize_result(index, entry, RESULT_KEYS, REQUIRED_KEYS, STATUSES)
-
-
-def argument_spec():
-    return dict(
-        results=dict(type="list", elements="dict", required=True),
-        dest=dict(type="path", required=True),
-        name=dict(type="str", default="drill-report"),
-        suite=dict(type="str", default="litestream-drill"),
-    )
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.drill_report import DRILL
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    DrillReport(module).run()
+    module = AnsibleModule(argument_spec=DRILL.argument_spec(), supports_check_mode=True)
+    try:
+        result = rp.write(module.params, module.check_mode, DRILL)
+    except rp.ReportError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ description:
   - The JUnit file has the shape of the restore drill's (M(dokku_sqlite.litestream.litestream_drill_report), the same
     code) - one test suite O(suite), one test case C(<host>/<app>/<database>) per database; a database that is not
     ok is a C(<failure>) of type C(health) whose C(message) is the reason in words.
-  - Runs where the files should be written, normally on the controller (C(delegate_to=localhost)). There, with a
-    local connection, its action plugin writes the files in Ansible's own process (no module start-up, which was
-    most of the cost of a health run's report); with any other connection the module runs on that host.
+  - Runs where the files should be written, normally on the controller (C(delegate_to=localhost)), where its action
+    plugin writes them in Ansible's own process (see the C(action) attribute).
   - It never fails because a database is not ok; see RV(passed) and RV(failed_databases).
 options:
   results:
@@ -34,18 +33,6 @@ options:
     type: list
     elements: dict
     required: true
-  lost_hosts:
-    description:
-      - Hosts whose check never reported (failed or unreachable before it finished), for example
-        C(ansible_play_hosts_all | difference(ansible_play_hosts)). Each is one C(failing) record, C(<host>/*/*),
-        after the O(results).
-    type: list
-    elements: str
-    default: []
-  dest:
-    description: Directory the report files are written to. Created (mode C(0755)) when missing.
-    type: path
-    required: true
   name:
     description: Base name of the report files, without extension.
     type: str
@@ -54,27 +41,14 @@ options:
     description: Name of the JUnit test suite.
     type: str
     default: litestream-health
-attributes:
-  action:
-    support: full
-    description: An action plugin of the same name writes the report on the controller, in Ansible's own process.
-  check_mode:
-    support: full
-    description: Computes the summary and returns it, but writes no file and creates no directory.
-  diff_mode:
-    support: none
-    description: The report is new on every run; there is nothing useful to compare.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs wherever the report should be written, normally the controller.
 notes:
-  - Both files are replaced atomically, so a reader sees either the previous report or the new one.
   - A separate module rather than an option of the drill's report - the two take different result keys and verdicts,
     each documented here where a user looks for them; the JUnit and file code is shared.
 seealso:
   - module: dokku_sqlite.litestream.litestream_health
   - module: dokku_sqlite.litestream.litestream_drill_report
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.report
 author:
   - dokku_sqlite.litestream contributors (!UNKNOWN)
 """
@@ -137,14 +111,15 @@ lines:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_report as hr
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.health_report import HEALTH
 
 
 def main():
-    module = AnsibleModule(argument_spec=hr.argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=HEALTH.argument_spec(), supports_check_mode=True)
     try:
-        result = hr.write(module.params, module.check_mode)
-    except hr.ReportError as exc:
+        result = rp.write(module.params, module.check_mode, HEALTH)
+    except rp.ReportError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

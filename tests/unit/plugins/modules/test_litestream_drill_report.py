@@ -164,3 +164,11 @@ def test_dest_is_a_file(tmp_path):
     target.write_text("x")
     result = run(dict(results=[OK], dest=str(target)), fail=True)
     assert "is not a directory" in result["msg"]
+
+
+def test_lost_hosts_are_failed_records_after_the_results(tmp_path):
+    result = run_module(litestream_drill_report.main, dict(results=[], lost_hosts=["dokku-3"],
+                                                           dest=str(tmp_path / "r")))
+    assert result["passed"] is False and result["summary"] == dict(total=1, ok=0, failed=1)
+    assert result["failed_drills"] == ["dokku-3/*/*"]
+    assert result["lines"] == ["FAILED dokku-3/*/*: dokku-3: the host failed or was unreachable before its drills finished"]
