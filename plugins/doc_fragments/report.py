@@ -32,8 +32,8 @@ attributes:
     support: full
     description:
       - An action plugin of the same name. With a local connection (C(delegate_to=localhost), as the roles run it)
-        it writes the report in Ansible's own process, with the module's code and no module start-up; with any
-        other connection the module runs on that host.
+        it writes the report in Ansible's own process, with the module's code and no module start-up, as the user
+        who runs Ansible (C(become) does not apply there); with any other connection the module runs on that host.
   check_mode:
     support: full
     description: Computes the summary and returns it, but writes no file and creates no directory.

@@ -23,7 +23,6 @@ REQUIRED_KEYS = ("host", "app", "status")
 STATUSES = ("ok", "failed")
 
 
-
 def _number(value, fmt):
     return "?" if value is None else fmt % value
 

@@ -301,7 +301,7 @@ class AppHealth:
         except DockerError as exc:  # pragma: no cover - run(check=False) raises nothing
             return {"exec": (str(exc), 1)}
         sections = parse_sections(out)
-        if rc == TIMED_OUT and not sections:
+        if rc in TIMED_OUT and not sections:
             return {"exec": ("docker exec did not finish within %ds (the docker daemon or the sidecar hangs)" % limit,
                              rc)}
         if rc != 0 and not sections:

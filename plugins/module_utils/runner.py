@@ -32,8 +32,8 @@ class CommandError(Exception):
         return msg
 
 
-# `timeout`'s exit status when the bound ran out
-TIMED_OUT = 124
+# `timeout`'s exit status when the bound ran out: 124, or 137 when the program needed the SIGKILL after -k
+TIMED_OUT = (124, 137)
 
 
 class CommandRunner:
@@ -52,7 +52,7 @@ class CommandRunner:
         """Run ``<program> <args>``; returns (rc, stdout, stderr); raises error_class on a bad rc.
 
         ``limit``: seconds the program may take, enforced by the host's ``timeout`` (coreutils or busybox; exit
-        124 when it ran out, SIGKILL 5 s after the SIGTERM) where there is one: run_command itself has no bound,
+        124 when it ran out, 137 after the SIGKILL that follows the SIGTERM by 5 s) where there is one: run_command itself has no bound,
         and a hung daemon must not hang the whole run. Not shown in ``commands``."""
         argv = [self.binary] + [str(arg) for arg in args]
         bound = self.module.get_bin_path("timeout") if limit else None

@@ -42,7 +42,7 @@ options:
     description:
       - The entries of C(litestream_apps), each a mapping with the keys the roles read - C(app), C(storage),
         C(mount_path), C(chown), C(create), C(state), C(databases), C(replica), C(image), C(metrics_port),
-        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval); see the README's Inventory section.
+        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval), C(max_lag) (read only by the health check); see the README's Inventory section.
       - C(state) V(absent) unmounts the storage and removes the sidecar and its configuration (never the data or the
         replica); V(started) (the default), V(stopped) and V(present) act as in M(dokku_sqlite.litestream.litestream_replica).
     type: list
@@ -354,7 +354,9 @@ class HostConverge:
                            self.module.check_mode, restart=storage["restart"])
         outcome["storage"] = plan.converge(mounts, confirm=None if confirmed else lambda: dokku.storage_mounts(app))
         outcome["storage"].pop("commands", None)  # the app's commands are listed once, in order
-        outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith("dokku --quiet")]
+        # the writes only: the reads (ps:report, and storage:list where the report did not show the mount) are not
+        # actions, though listed in the app's commands
+        outcome["actions"] += [c.split("  #")[0] for c in commands if not c.startswith(READ_COMMANDS)]
         if self.module._diff and plan.result["changed"]:
             return [dict(plan.diff, before_header="storage of %s" % app, after_header="storage of %s" % app)]
         return []
@@ -368,6 +370,9 @@ class HostConverge:
         outcome["actions"] += plan.actions
         diff = outcome["sidecar"].pop("diff", [])
         return diff if plan.result["changed"] else []
+
+
+READ_COMMANDS = ("dokku --quiet ", "dokku storage:list ")
 
 
 def main():

@@ -29,7 +29,7 @@ options:
     description:
       - The entries of C(litestream_apps) as the roles read them (keys C(app), C(storage), C(mount_path), C(chown),
         C(create), C(state), C(databases), C(replica), C(image), C(metrics_port), C(snapshot_interval),
-        C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval)).
+        C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval), C(max_lag)).
     type: list
     elements: raw
     default: []

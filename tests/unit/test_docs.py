@@ -144,3 +144,13 @@ def test_readme_yaml_blocks_parse_and_the_alert_rules_use_the_metrics_the_health
     schedules = [task for block in blocks if isinstance(block, list) for task in block
                  if isinstance(task, dict) and "awx.awx.schedule" in task]
     assert len(schedules) == 2 and all("RRULE:" in t["awx.awx.schedule"]["rrule"] for t in schedules)
+
+
+@pytest.mark.parametrize("role, option", [("storage", "storage_apps"), ("replication", "replication_apps"),
+                                          ("restore_drill", "restore_drill_apps")])
+def test_every_role_that_lists_the_entry_keys_lists_every_key_the_modules_accept(role, option):
+    """A role's argument check refuses an entry key its spec does not list, before any module sees it: a key added
+    to the inventory (module_utils/inventory.py) but not to a role's spec would fail that role's playbook."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import inventory
+    accepted = set(inventory.STORAGE_KEYS) | set(inventory.SIDECAR_KEYS) | set(inventory.HEALTH_KEYS)
+    assert set(role_options(role)[option]["options"]) == accepted

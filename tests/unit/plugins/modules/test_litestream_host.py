@@ -399,6 +399,7 @@ def test_a_mount_the_report_does_not_show_is_read_again_before_anything_is_writt
     assert [c[:3] for c in host.calls if c[0] == "dokku"] == [
         ["dokku", "version"], ["dokku", "storage:report"], ["dokku", "storage:list", "shop"]]
     assert [a["commands"] for a in again["apps"]] == [[], ["dokku storage:list shop --format json"]]
+    assert [a["actions"] for a in again["apps"]] == [[], []]  # a read, not an action
 
 
 def test_a_failing_report_or_a_single_app_reads_each_app_with_storage_list(host):
