@@ -9,6 +9,7 @@ S3 policy, every later request is checked). On lab-dokku-1, next to its own apps
   badkey-1        the right key id with a wrong secret          -> fails: SignatureDoesNotMatch
 The apps have no database yet, so the proof is a listing of each replica (litestream ltx -level 0).
 """
+import contextlib
 import json
 import os
 import socket
@@ -45,13 +46,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def auth_s3(tmp_path):
-    """A moto server that checks every key (IAM on after the 3 bootstrap requests)."""
+@contextlib.contextmanager
+def authenticating_moto(tmp_path, bootstrap, bootstrap_calls, name="moto-auth"):
+    """A moto server that checks every key once `bootstrap_calls` unauthenticated requests (the bootstrap's IAM
+    calls) are spent; yields the bootstrap program's JSON output with the endpoint added."""
     port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(bootstrap_calls))
     env.pop("AWS_CA_BUNDLE", None)
-    log = open(tmp_path / "moto-auth.log", "wb")
+    log = open(tmp_path / f"{name}.log", "wb")
     proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log,
                             env=env, start_new_session=True)
     try:
@@ -60,7 +62,7 @@ def auth_s3(tmp_path):
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
             assert time.time() < deadline and proc.poll() is None, "the authenticating moto did not start"
             time.sleep(0.2)
-        boot = subprocess.run([sys.executable, "-c", BOOTSTRAP], capture_output=True, text=True, timeout=60,
+        boot = subprocess.run([sys.executable, "-c", bootstrap], capture_output=True, text=True, timeout=60,
                               env=dict(env, ENDPOINT=endpoint, BUCKET=BUCKET))
         assert boot.returncode == 0, boot.stderr
         yield dict(json.loads(boot.stdout), endpoint=endpoint)
@@ -68,6 +70,13 @@ def auth_s3(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def auth_s3(tmp_path):
+    """A moto server that checks every key (IAM on after the 3 bootstrap requests)."""
+    with authenticating_moto(tmp_path, BOOTSTRAP, 3) as found:
+        yield found
 
 
 def group_vars(lab):

@@ -4,6 +4,10 @@
   (shop-1, shop-2) report stale or failing with the reason in words, while the file and sftp apps (notes-1,
   notes-2) stay ok; after `lab.py s3 up` all four return to ok without a playbook run (Litestream's own retries,
   whose backoff can reach five minutes, so the bound is generous). The figures are printed (pytest -s).
+- Keys that may read but not write (a read-only IAM user on an authenticating moto): the replica stops advancing
+  while the database goes on, and within the entry's own `max_lag` (15s) the health check says stale, with the
+  transactions behind and the age of the newest replica file; the listing itself still works, so this is the one
+  fault that is `stale` rather than `failing`.
 - Keys that the store rejects: an app on lab-dokku-1 provisioned against an authenticating moto (the fixture of
   test_first_sync.py) with a credential set whose secret is wrong (first_sync_timeout 0, so provision does not
   fail first) and a live database: the health check says failing, authentication failed (SignatureDoesNotMatch),
@@ -14,8 +18,12 @@ import re
 import shlex
 import time
 
+import pytest
+
 from test_faults_outage import lab_cmd
-from test_first_sync import BUCKET, WRONG_SECRET, auth_s3, group_vars  # noqa: F401  (auth_s3 is a fixture)
+from test_first_sync import (  # noqa: F401  (auth_s3 is a fixture)
+    BUCKET, WRONG_SECRET, auth_s3, authenticating_moto, group_vars,
+)
 from test_health import HEALTH, TEXTFILE, TEXTFILE_DIR, statuses
 from test_replication import (  # noqa: F401  (replicating is a fixture)
     PROVISION, apps_of, extra_vars_file, inventory_apps, leaked, replicating, secret_needles, sidecar, wait_for,
@@ -153,9 +161,30 @@ MAKE_DB = ("import sqlite3,sys\n"
            "c.commit()\n")
 
 
-def write_rows(lab, host):
-    lab.ssh(host, f"python3 -c {shlex.quote(MAKE_DB)} {shlex.quote(DB_FILE)} && "
-                  f"chown --reference={shlex.quote(DB_FILE.rsplit('/', 1)[0])} {shlex.quote(DB_FILE)}*")
+def write_rows(lab, host, db_file=DB_FILE):
+    lab.ssh(host, f"python3 -c {shlex.quote(MAKE_DB)} {shlex.quote(db_file)} && "
+                  f"chown --reference={shlex.quote(db_file.rsplit('/', 1)[0])} {shlex.quote(db_file)}*")
+
+
+def provision_host(lab, host, tmp_path, name, apps, sets, secrets):
+    """The provision playbook for one host without the first-sync judgement (first_sync_timeout 0): it must
+    succeed and print none of `secrets`."""
+    data = {"litestream_apps": apps, "litestream_credential_sets": sets, "litestream_first_sync_timeout": 0}
+    proc = lab.playbook(PROVISION, "--limit", host["name"], "-e", extra_vars_file(tmp_path, name, data), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert not any(secret in out for secret in secrets)
+    return proc
+
+
+def remove_test_app(lab, host, tmp_path, entry, base_sets, credential_set):
+    """The test's app and credential set gone (provision with state absent, then apps:destroy)."""
+    gone = {"litestream_apps": inventory_apps(lab) + [dict(entry, state="absent")],
+            "litestream_credential_sets": base_sets + [{"name": credential_set, "state": "absent"}]}
+    lab.playbook(PROVISION, "--limit", host["name"], "-e", extra_vars_file(tmp_path, "cleanup.json", gone))
+    lab.dokku(host, "--force", "apps:destroy", entry["app"], check=False)
+    wait_for("the test's sidecar to be gone", lambda: lab.ssh(
+        host, f"docker container inspect {sidecar(entry['app'])}", check=False).returncode != 0, 30)
 
 
 def started_at(lab, host):
@@ -177,14 +206,8 @@ def test_keys_rotated_to_wrong_values_on_the_host_fail_with_authentication(repli
     apps = inventory_apps(lab) + [entry]
 
     def provision(name, credential_set):
-        data = {"litestream_apps": apps, "litestream_credential_sets": base_sets + [credential_set],
-                "litestream_first_sync_timeout": 0}
-        proc = lab.playbook(PROVISION, "--limit", host["name"], "-e", extra_vars_file(tmp_path, name, data),
-                            check=False)
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, out[-4000:]
-        assert WRONG_SECRET not in out and auth_s3["secret_access_key"] not in out
-        return proc
+        return provision_host(lab, host, tmp_path, name, apps, base_sets + [credential_set],
+                              (WRONG_SECRET, auth_s3["secret_access_key"]))
 
     def health_of_host(name, credential_set):
         return run_health(lab, tmp_path / name, {"litestream_apps": apps,
@@ -237,9 +260,93 @@ def test_keys_rotated_to_wrong_values_on_the_host_fail_with_authentication(repli
               f"provision run began (health run {elapsed:.1f} s): {message}")
         print("  the others: " + ", ".join(f"{a} {results[a]['status']}" for a in ("shop-1", "notes-1")))
     finally:
-        gone = {"litestream_apps": inventory_apps(lab) + [dict(entry, state="absent")],
-                "litestream_credential_sets": base_sets + [{"name": ROTATED_SET, "state": "absent"}]}
-        lab.playbook(PROVISION, "--limit", host["name"], "-e", extra_vars_file(tmp_path, "cleanup.json", gone))
-        lab.dokku(host, "--force", "apps:destroy", ROTATED_APP, check=False)
-        wait_for("the test's sidecar to be gone", lambda: lab.ssh(
-            host, f"docker container inspect {sidecar(ROTATED_APP)}", check=False).returncode != 0, 30)
+        remove_test_app(lab, host, tmp_path, entry, base_sets, ROTATED_SET)
+
+
+READONLY_BOOTSTRAP = r"""
+import json, os, boto3
+endpoint = os.environ["ENDPOINT"]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bootstrap", aws_secret_access_key="x")
+iam = boto3.client("iam", **kw)
+keys = {}
+for user, actions in (("writer", ["s3:*"]), ("reader", ["s3:ListBucket", "s3:GetObject"])):
+    iam.create_user(UserName=user)
+    keys[user] = iam.create_access_key(UserName=user)["AccessKey"]
+    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=keys["writer"]["AccessKeyId"],
+                  aws_secret_access_key=keys["writer"]["SecretAccessKey"])
+s3.create_bucket(Bucket=os.environ["BUCKET"])
+print(json.dumps(dict((user, [key["AccessKeyId"], key["SecretAccessKey"]]) for user, key in keys.items())))
+"""
+
+
+@pytest.fixture
+def readonly_s3(tmp_path):
+    """An authenticating moto with two IAM users: `writer` (s3:*) and `reader` (list and get only)."""
+    with authenticating_moto(tmp_path, READONLY_BOOTSTRAP, 6, "moto-readonly") as found:
+        yield found
+
+
+STALE_APP = "readonly-1"
+STALE_SET = "health-readonly"
+STALE_DB = "/var/lib/dokku/data/storage/%s--db/production.sqlite3" % STALE_APP
+STALE_MAX_LAG = 15  # the entry's own max_lag: it wins over health_max_lag_seconds (20)
+
+
+def test_keys_that_may_list_but_not_write_make_the_database_stale_within_its_max_lag(replicating, readonly_s3,
+                                                                                      tmp_path):
+    lab = replicating
+    prepare(lab)
+    host = lab.hosts[ROTATED_HOST_INDEX]
+    entry = {"app": STALE_APP, "create": True, "max_lag": "%ds" % STALE_MAX_LAG,
+             "replica": {"type": "s3", "bucket": BUCKET, "path": STALE_APP, "endpoint": readonly_s3["endpoint"],
+                         "region": "us-east-1", "credentials": STALE_SET, "sync_interval": "1s"}}
+    base_sets = group_vars(lab)["litestream_credential_sets"]
+    writer = {"name": STALE_SET, "access_key_id": readonly_s3["writer"][0], "secret_access_key": readonly_s3["writer"][1]}
+    reader = {"name": STALE_SET, "access_key_id": readonly_s3["reader"][0], "secret_access_key": readonly_s3["reader"][1]}
+    apps = inventory_apps(lab) + [entry]
+    secrets = (readonly_s3["writer"][1], readonly_s3["reader"][1])
+
+    def provision(name, credential_set):
+        return provision_host(lab, host, tmp_path, name, apps, base_sets + [credential_set], secrets)
+
+    def health_until(status, name, credential_set, bound):
+        deadline = time.time() + bound
+        while True:
+            write_rows(lab, host, STALE_DB)  # the database goes on: new transactions every round
+            proc, report, _elapsed = run_health(lab, tmp_path / f"{name}-{int(time.time())}", {
+                "litestream_apps": apps, "litestream_credential_sets": base_sets + [credential_set]},
+                limit=host["name"])
+            results = by_app(report) if report else {}
+            if results.get(STALE_APP, {}).get("status") == status:
+                return proc, report, results
+            assert time.time() < deadline, json.dumps(results.get(STALE_APP), indent=1) + proc.stdout[-3000:]
+            time.sleep(3)
+
+    try:
+        provision("writer.json", writer)
+        write_rows(lab, host, STALE_DB)
+        lab.ssh(host, f"docker restart {sidecar(STALE_APP)}")  # the database is new: start from it
+        _proc, _report, results = health_until("ok", "writer", writer, 90)
+        print(f"\n{STALE_APP} with the writer's keys: ok, replica txid {results[STALE_APP]['replica_txid']}")
+
+        # the set's keys become the reader's: provision rewrites the credentials and restarts the sidecar
+        rotated_at = time.time()
+        provision("reader.json", reader)
+        proc, report, results = health_until("stale", "reader", reader, STALE_MAX_LAG + 90)
+        took = time.time() - rotated_at
+        result = results[STALE_APP]
+        message = result["message"]
+        assert re.search(r"the replica is \d+ transactions? behind and its newest file is \d+s old "
+                         r"\(max_lag %ds\)" % STALE_MAX_LAG, message), message
+        assert result["lag_txid"] > 0 and result["replica_age_seconds"] > STALE_MAX_LAG, result
+        assert proc.returncode != 0, "the play must fail while a database is stale"
+        for app in ("shop-1", "notes-1"):
+            assert results[app]["status"] == "ok", (app, results[app])
+        for text in (proc.stdout + proc.stderr, json.dumps(report)):
+            assert not any(secret in text for secret in secrets)
+            assert leaked(text, secret_needles(lab)) == []
+        print(f"keys that may only list: {STALE_APP} stale {took:.1f} s after the provision run began: {message}")
+    finally:
+        remove_test_app(lab, host, tmp_path, entry, base_sets, STALE_SET)
