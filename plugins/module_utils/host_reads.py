@@ -69,6 +69,25 @@ class HostReads:
         the app's commands)."""
         return AppReads(self, dokku)
 
+    def read_at_once(self, apps, containers, images, parallel=4, mounts=True, inspect=True, userns=True):
+        """mounts(apps) (the dokku reads), inspect(containers, images) and userns() (`docker info`) side by side,
+        each in a thread of its own: they are independent, and a no-change run is little else. Returns (mounts,
+        confirmed, inspected containers, image ids); the commands are recorded in that fixed order, whatever
+        finished first, and the Dokku version read stays cached here."""
+        dokku_commands, docker_commands, info_commands = [], [], []
+        mine = HostReads(own_runner(self.dokku, dokku_commands), own_runner(self.docker, docker_commands))
+        info = HostReads(None, own_runner(self.docker, info_commands))
+        jobs = [lambda: mine.mounts(apps, parallel) if mounts else ({}, True),
+                lambda: mine.inspect(containers, images) if inspect else ({}, {}),
+                lambda: info.userns() if userns else None]
+        (found, confirmed), (docs, image_ids), remapped = each(lambda job: job(), jobs, len(jobs))
+        self.dokku._version = mine.dokku._version or self.dokku._version
+        self.dokku.commands.extend(dokku_commands)
+        self.docker.commands.extend(docker_commands + info_commands)
+        if userns:
+            self._userns = remapped
+        return found, confirmed, docs, image_ids
+
     def mounts(self, apps, parallel=4):
         """({app: [(host, container, options)] or None (missing)}, confirmed).
 

@@ -19,9 +19,11 @@ description:
     and per credential set what M(dokku_sqlite.litestream.litestream_auth) does; those modules stay for ad-hoc use.
   - First every entry and set is checked as M(dokku_sqlite.litestream.litestream_validate) checks them (the same
     code); one problem fails the run before anything is read or changed.
-  - Then the host is read once. Dokku's version once; one C(dokku storage:report) for the mounts of every app (with
-    two apps or more); one C(docker inspect) for every sidecar and image; C(docker info) once when an owner must be
-    checked (user namespaces). A run that changes nothing runs nothing else.
+  - Then the host is read once, the dokku reads, the C(docker inspect) and C(docker info) side by side. Dokku's
+    version once; one C(dokku storage:report) for the mounts of every app (with two apps or more); one
+    C(docker inspect) for every sidecar and image; C(docker info) once when an owner must be checked (user
+    namespaces). A run that changes nothing runs nothing else, but for one C(storage:list) per entry the report
+    leaves in doubt (below).
   - The report alone only ever decides that an app's mount is there. An app it does not show, or shows without its
     mount, and every entry with C(state=absent), is read again with C(dokku storage:list <app> --format json)
     before anything is written (Dokku's report shows a mount it cannot read as none; storage:list fails instead, and
@@ -295,13 +297,15 @@ class HostConverge:
     def apps(self, entries, changed_sets):
         names = [entry["app"] for entry, _s, _c in entries]
         parallel = self.params["parallel"]
-        mounts, confirmed = {}, True
-        if "storage" in self.parts and entries:
-            mounts, confirmed = self.reads.mounts(names, parallel=parallel)
-        current, image_ids = {}, {}
-        if "sidecars" in self.parts and entries:
+        mounts, confirmed, current, image_ids = {}, True, {}, {}
+        if entries:
             images = [sidecar["image"] for _e, _s, sidecar in entries if sidecar["state"] != "absent"]
-            current, image_ids = self.reads.inspect([sidecar_name(name) for name in names], images)
+            storage_part = "storage" in self.parts
+            # the host's reads side by side; docker info only when an owner will be checked
+            mounts, confirmed, current, image_ids = self.reads.read_at_once(
+                names, [sidecar_name(name) for name in names], images, parallel=parallel, mounts=storage_part,
+                inspect="sidecars" in self.parts,
+                userns=storage_part and any(s["state"] == "present" and s["chown"] != "false" for _e, s, _c in entries))
         outcomes = [dict(app=entry["app"], changed=False, failed=False, actions=[], commands=[])
                     for entry, _s, _c in entries]
         jobs = list(zip(outcomes, entries))

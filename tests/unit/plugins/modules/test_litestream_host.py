@@ -15,6 +15,7 @@ __metaclass__ = type
 import json
 import os
 import shutil
+import threading
 import time
 
 import pytest
@@ -43,6 +44,9 @@ class FakeHost:
         self.calls = []
         self.bounds = []      # (program, subcommand, seconds) of the commands run under `timeout`
         self.delay = 0        # seconds each command takes: > 0 lets the threads of a parallel run interleave
+        self.calls_lock = threading.Lock()
+        self.running = []     # the commands running now (with a delay), and every set seen at a command's start
+        self.overlaps = []
         self.process = SidecarProcess()
 
     def __call__(self, module, argv, **kwargs):
@@ -53,7 +57,12 @@ class FakeHost:
         program, tail = os.path.basename(argv[0]), list(argv[1:])
         self.calls.append([program] + tail)
         if self.delay:
+            with self.calls_lock:
+                self.running.append(tail[0])
+                self.overlaps.append(sorted(self.running))
             time.sleep(self.delay)
+            with self.calls_lock:
+                self.running.remove(tail[0])
         return (self.dokku if program == "dokku" else self.docker)(tail)
 
     def dokku(self, tail):
@@ -183,14 +192,17 @@ def test_first_run_converges_every_app_and_the_second_only_reads_the_host_once(h
     assert [s["name"] for s in first["credential_sets"]] == ["lab"] and first["credential_sets"][0]["changed"]
     assert_no_secret(first, SECRET)
     # the report showed no app: each was read with storage:list before it was created
-    assert [c[:3] for c in host.calls[:5]] == [["dokku", "version"], ["dokku", "storage:report"]] + [
+    assert [c[:3] for c in host.calls if c[0] == "dokku"][:5] == [["dokku", "version"], ["dokku", "storage:report"]] + [
         ["dokku", "storage:list", app] for app in ("blog", "shop", "notes")]
     host.calls[:] = []
     second = run_module(litestream_host.main, host_args(host, apps))
     assert second["changed"] is False and all(not a["changed"] and a["commands"] == [] for a in second["apps"])
-    # the host read once: Dokku's version, one storage:report for every app, one docker inspect, one docker info
-    assert [c[:2] for c in host.calls] == [["dokku", "version"], ["dokku", "storage:report"],
-                                           ["docker", "inspect"], ["docker", "info"]]
+    # the host read once: Dokku's version, one storage:report for every app, one docker inspect, one docker info;
+    # side by side (threads), so only the dokku calls have an order of their own; `commands` has a fixed one
+    assert sorted(c[:2] for c in host.calls) == [["docker", "info"], ["docker", "inspect"],
+                                                 ["dokku", "storage:report"], ["dokku", "version"]]
+    assert [c.split(" ")[:2] for c in second["commands"]] == [["dokku", "version"], ["dokku", "storage:report"],
+                                                             ["docker", "inspect"], ["docker", "info"]]
     assert second["commands"][-2] == ("docker inspect dokku.litestream.blog dokku.litestream.shop "
                                       "dokku.litestream.notes %s" % IMAGE)
 
@@ -416,3 +428,13 @@ def test_a_failing_report_or_a_single_app_reads_each_app_with_storage_list(host)
     host.calls[:] = []
     run_module(litestream_host.main, host_args(host, apps[:1]))
     assert [c[:3] for c in host.calls if c[0] == "dokku"] == [["dokku", "version"], ["dokku", "storage:list", "blog"]]
+
+
+def test_the_host_reads_of_a_no_change_run_run_side_by_side(host):
+    apps = [entry("blog"), entry("shop")]
+    run_module(litestream_host.main, host_args(host, apps))
+    host.calls[:], host.delay = [], 0.3
+    again = run_module(litestream_host.main, host_args(host, apps))
+    assert again["changed"] is False
+    # the dokku report, the docker inspect and docker info were running at the same moment
+    assert ["info", "inspect", "storage:report"] in host.overlaps, host.overlaps
