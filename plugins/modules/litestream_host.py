@@ -44,7 +44,8 @@ options:
     description:
       - The entries of C(litestream_apps), each a mapping with the keys the roles read - C(app), C(storage),
         C(mount_path), C(chown), C(create), C(state), C(databases), C(replica), C(image), C(metrics_port),
-        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval), C(max_lag) (read only by the health check); see the README's Inventory section.
+        C(snapshot_interval), C(snapshot_retention), C(shutdown_sync_timeout), C(heartbeat_url), C(heartbeat_interval),
+        C(max_lag) (read only by the health check); see the README's Inventory section.
       - C(state) V(absent) unmounts the storage and removes the sidecar and its configuration (never the data or the
         replica); V(started) (the default), V(stopped) and V(present) act as in M(dokku_sqlite.litestream.litestream_replica).
     type: list

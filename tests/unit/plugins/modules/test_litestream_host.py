@@ -201,8 +201,8 @@ def test_first_run_converges_every_app_and_the_second_only_reads_the_host_once(h
     # side by side (threads), so only the dokku calls have an order of their own; `commands` has a fixed one
     assert sorted(c[:2] for c in host.calls) == [["docker", "info"], ["docker", "inspect"],
                                                  ["dokku", "storage:report"], ["dokku", "version"]]
-    assert [c.split(" ")[:2] for c in second["commands"]] == [["dokku", "version"], ["dokku", "storage:report"],
-                                                             ["docker", "inspect"], ["docker", "info"]]
+    assert [c.split(" ")[:2] for c in second["commands"]] == [
+        ["dokku", "version"], ["dokku", "storage:report"], ["docker", "inspect"], ["docker", "info"]]
     assert second["commands"][-2] == ("docker inspect dokku.litestream.blog dokku.litestream.shop "
                                       "dokku.litestream.notes %s" % IMAGE)
 
