@@ -138,19 +138,11 @@ lines:
     - "ok     dokku-1/blog/production.sqlite3: 123 rows, integrity ok, lag 1.4s, restored in 2.3s"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.drill_report import DRILL
 
 
 def main():
-    module = AnsibleModule(argument_spec=DRILL.argument_spec(), supports_check_mode=True)
-    try:
-        result = rp.write(module.params, module.check_mode, DRILL)
-    except rp.ReportError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    DRILL.run_module()
 
 
 if __name__ == "__main__":

@@ -109,19 +109,11 @@ lines:
     - "ok      dokku-1/blog/production.sqlite3: replica current (txid 42), last sync 1s ago"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.health_report import HEALTH
 
 
 def main():
-    module = AnsibleModule(argument_spec=HEALTH.argument_spec(), supports_check_mode=True)
-    try:
-        result = rp.write(module.params, module.check_mode, HEALTH)
-    except rp.ReportError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    HEALTH.run_module()
 
 
 if __name__ == "__main__":
