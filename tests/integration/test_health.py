@@ -34,7 +34,8 @@ def host(lab, name):
     return next(h for h in lab.hosts if h["name"] == name)
 
 
-def health(lab, tmp_path, extra=None):
+def health(lab, tmp_path, extra=None, playbook_args=("-v",)):
+    """The health playbook by FQCN, its report in tmp_path; (CompletedProcess, report or None, seconds)."""
     report_dir = tmp_path / "reports"
     data = {"health_report_dir": str(report_dir), "health_textfile": TEXTFILE}
     data.update(extra or {})
@@ -42,7 +43,7 @@ def health(lab, tmp_path, extra=None):
     vars_file = tmp_path / "health-vars.json"
     vars_file.write_text(json.dumps(data))
     started = time.time()
-    proc = lab.playbook(HEALTH, "-e", f"@{vars_file}", "-v", check=False)
+    proc = lab.playbook(HEALTH, "-e", f"@{vars_file}", *playbook_args, check=False)
     elapsed = time.time() - started
     (tmp_path / "health-output.txt").write_text(proc.stdout + proc.stderr)
     path = report_dir / "health-report.json"

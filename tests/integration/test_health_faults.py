@@ -24,7 +24,7 @@ from test_faults_outage import lab_cmd
 from test_first_sync import (  # noqa: F401  (auth_s3 is a fixture)
     BUCKET, WRONG_SECRET, auth_s3, authenticating_moto, group_vars,
 )
-from test_health import HEALTH, TEXTFILE, TEXTFILE_DIR, statuses
+from test_health import TEXTFILE, TEXTFILE_DIR, health, statuses
 from test_replication import (  # noqa: F401  (replicating is a fixture)
     PROVISION, apps_of, extra_vars_file, inventory_apps, leaked, replicating, secret_needles, sidecar, wait_for,
     writer_active,
@@ -38,21 +38,10 @@ OTHER_APPS = ("notes-1", "notes-2")
 
 
 def run_health(lab, tmp_path, extra=None, limit=None):
-    """The health playbook by FQCN; (CompletedProcess, report or None, seconds)."""
-    report_dir = tmp_path / "reports"
-    data = {"health_report_dir": str(report_dir), "health_textfile": TEXTFILE, "health_max_lag_seconds": MAX_LAG}
+    """test_health's run of the health playbook, with this module's max_lag and optionally one host."""
+    data = {"health_max_lag_seconds": MAX_LAG}
     data.update(extra or {})
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    vars_file = tmp_path / "health-vars.json"
-    vars_file.write_text(json.dumps(data))
-    args = ["--limit", limit] if limit else []
-    started = time.time()
-    proc = lab.playbook(HEALTH, "-e", f"@{vars_file}", *args, check=False)
-    elapsed = time.time() - started
-    (tmp_path / "health-output.txt").write_text(proc.stdout + proc.stderr)
-    path = report_dir / "health-report.json"
-    report = json.loads(path.read_text()) if path.exists() else None
-    return proc, report, elapsed
+    return health(lab, tmp_path, data, ["--limit", limit] if limit else [])
 
 
 def by_app(report):
