@@ -147,7 +147,8 @@ class SidecarPlan:
             args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
         # the entrypoint sources the credentials file, so no key is in the env, argv or docker inspect
         script = ls.entrypoint_script("%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE),
-                                      "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE))
+                                      "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE),
+                                      self.params["databases"])
         args += ["--entrypoint", "/bin/sh", self.params["image"], "-c", script]
         return args
 

@@ -13,18 +13,24 @@ must hold every row the live database committed: nothing is lost.
   (unless-stopped); the apps come back through the lab's model of Dokku's boot service
   (`dokku ps:restore`, run by tests/lab/images/dokku-host/lab-host-init). No playbook runs. A restart
   of the inner dockerd alone is tested in test_replication.py with the same helper.
+- A WAL restarted while the sidecar was down: the sidecar stopped as a recreate stops it, the app's
+  checkpoint and next commit restart the WAL, the sidecar starts again at once. Litestream 0.5.17 alone
+  would resume at the new WAL's start and never replicate the commits of the downtime (the real-binary
+  proof is tests/unit/plugins/module_utils/test_sidecar_restart.py); the sidecar's start script empties
+  the WAL first, so its first sync is a full snapshot.
 
 The figures (rows written during the outage, catch-up and restart times) are printed (pytest -s).
 """
 import json
+import shlex
 import subprocess
 import time
 
 from conftest import LAB
 from test_drill import DRILL_HOST, SOURCE, by_app, drill
 from test_replication import (  # noqa: F401  (replicating is a fixture)
-    apps_of, assert_replica_current, assert_replication_resumes, live_rows, replicating, restore, restored_rows,
-    sidecar, wait_for, writer_active,
+    DB_NAME, STORAGE_ROOT, apps_of, assert_replica_current, assert_replication_resumes, live_rows, replicating,
+    restore, restored_rows, sidecar, wait_for, writer_active,
 )
 
 OUTAGE = 60  # seconds the S3 server stays stopped (at least: the drill run during it must end first)
@@ -153,6 +159,58 @@ def test_sigkilled_sidecar_is_restarted_by_its_policy_and_loses_nothing(replicat
     time.sleep(3)
     assert_replica_current(lab, host, app, kind, tmp_path, newer_than=back)
     print(f"sidecar SIGKILL: restarted after {back - killed_at:.1f} s, replicating new rows after {resumed:.1f} s")
+
+
+def wal_state(lab, host, app, checkpoint=""):
+    """(WAL size, WAL salts) of the app's live database on the host; checkpoint ("passive", "truncate"): run one
+    first, from a connection that reads and writes no row, as the app's own connection would."""
+    code = ("import os,sqlite3,struct,sys\n"
+            "db,mode=sys.argv[1],sys.argv[2:]\n"
+            "if mode:\n"
+            "    c=sqlite3.connect(db,timeout=10)\n"
+            "    assert c.execute('pragma wal_checkpoint(%s)'%mode[0]).fetchone()[0]==0,'checkpoint busy'\n"
+            "    c.close()\n"
+            "h=open(db+'-wal','rb').read(32)\n"
+            "print(os.path.getsize(db+'-wal'),*(struct.unpack('>II',h[16:24]) if len(h)==32 else (0,0)))\n")
+    out = lab.ssh(host, f"python3 -c {shlex.quote(code)} {STORAGE_ROOT}/{app}--db/{DB_NAME} {checkpoint}").stdout.split()
+    return int(out[0]), (int(out[1]), int(out[2]))
+
+
+def test_a_wal_the_app_restarted_while_the_sidecar_was_down_loses_nothing(replicating, tmp_path):
+    lab = replicating
+    host, app, kind = apps_of(lab)[1]  # the file replica, where CI once found 21 rows missing
+    # A WAL file that holds one generation of frames only, as after the app's last connection closed (a deploy,
+    # a reboot): frames of an older generation further on would make Litestream snapshot by itself.
+    lab.ssh(host, f"docker stop {sidecar(app)}")
+    wal_state(lab, host, app, checkpoint="truncate")
+    lab.ssh(host, f"docker start {sidecar(app)}")
+    # the sidecar stops on a long WAL: its last position lies far beyond where the restarted WAL will be
+    wait_for(f"a WAL of {app} of at least 200 kB", lambda: wal_state(lab, host, app)[0] >= 200_000, 120)
+    time.sleep(1.5)  # replicated
+    lab.ssh(host, f"docker stop {sidecar(app)}")
+    stopped_at = time.time()
+    _size, salts = wal_state(lab, host, app)
+    # commits only the database holds, for longer than the writer takes to fill a leaf page (~100 of its rows):
+    # the page that was last at the stop is then never written again, and only a snapshot carries its last rows
+    time.sleep(15)
+    wal_state(lab, host, app, checkpoint="passive")
+    wait_for(f"the next commit of {app} to restart the WAL", lambda: wal_state(lab, host, app)[1] != salts, 10,
+             interval=0.05)
+    lab.ssh(host, f"docker start {sidecar(app)}")
+    back = time.time()
+    out = tmp_path / "after-restart.sqlite3"
+
+    def has_new_rows():
+        if restore(lab, host, app, kind, out).returncode != 0:
+            return False
+        return max((t for _i, t in restored_rows(out)[0]), default=0) > back
+
+    wait_for(f"rows committed after the start in the replica of {app}", has_new_rows, 30, interval=1)
+    time.sleep(3)
+    logs = lab.ssh(host, f"docker logs --since {int(stopped_at)} {sidecar(app)} 2>&1").stdout
+    assert "sidecar:" not in logs, f"the start script could not empty the WAL:\n{logs[-2000:]}"
+    assert_replica_current(lab, host, app, kind, tmp_path, newer_than=back)
+    print(f"WAL restarted during a sidecar stop: down {back - stopped_at:.1f} s, nothing lost")
 
 
 def test_rebooted_host_resumes_replication_without_a_playbook(replicating, tmp_path):
