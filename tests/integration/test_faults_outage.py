@@ -184,8 +184,9 @@ def test_a_wal_the_app_restarted_while_the_sidecar_was_down_loses_nothing(replic
     lab.ssh(host, f"docker stop {sidecar(app)}")
     wal_state(lab, host, app, checkpoint="truncate")
     lab.ssh(host, f"docker start {sidecar(app)}")
-    # the sidecar stops on a long WAL: its last position lies far beyond where the restarted WAL will be
-    wait_for(f"a WAL of {app} of at least 200 kB", lambda: wal_state(lab, host, app)[0] >= 200_000, 120)
+    # the sidecar stops on a long WAL: its last position lies far beyond where the restarted WAL will be when the
+    # sidecar is back (the writer adds about 80 kB/s; were the old frame overwritten, Litestream would snapshot)
+    wait_for(f"a WAL of {app} of at least 1 MB", lambda: wal_state(lab, host, app)[0] >= 1_000_000, 120)
     time.sleep(1.5)  # replicated
     lab.ssh(host, f"docker stop {sidecar(app)}")
     stopped_at = time.time()

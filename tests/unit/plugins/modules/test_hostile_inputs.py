@@ -404,6 +404,9 @@ def test_a_symlink_in_place_of_the_restored_file_is_refused_and_its_target_untou
 
 
 def test_sigterm_during_a_restore_removes_the_temporary_files(sandbox, docker, monkeypatch):
+    private = sandbox / "tmp"  # not the shared /tmp, where another run's restores come and go
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     workdirs = set(os.listdir(tempfile.gettempdir()))
 
     def killed(fd):
