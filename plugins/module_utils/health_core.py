@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to dokku_sqlite.litestream
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A host's replication health in one run: every sidecar read in one `docker inspect`, then one `docker exec` per
-app (apps in parallel) that asks Litestream itself - the control socket's `list` (last sync), `status` (the local
-TXID, read without the daemon and without locking the database) and, with the app's credentials, `ltx -level 0`
-(the replica's newest files: one listing bounded by l0-retention, never a restore). Judged here, in Python.
+"""A host's replication health in one run: every sidecar read in one `docker inspect`, then per app (apps in
+parallel) what Litestream itself knows - the control socket's `list` (last sync), the local TXID (what `status`
+reads, without the daemon and without locking the database) and the replica's newest level-0 files (`ltx -level 0`:
+one listing bounded by l0-retention, never a restore). Judged here, in Python.
+
+Read from the host where it can be (sidecar_reads: the socket through /proc/<pid>/root, the storage directory, a
+file replica's directory); a remote replica's listing needs the app's credentials and Litestream's client, so it
+is one `docker exec` of `litestream ltx`. Without access to the process's root (not root), one exec asks for all.
 
 The facts this relies on are in docs/litestream-health-facts.md (Litestream 0.5.17, read from its source and runs).
 """
@@ -15,6 +19,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import os
 import re
 import time
 
@@ -29,6 +34,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import TIMED_OUT
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import first_sync
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sidecar_reads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import (
     LABEL_HASH, RESTART_POLICY, SidecarPlan, sidecar_name)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
@@ -39,6 +45,7 @@ BINARY = "/usr/local/bin/litestream"  # as the sidecar's entrypoint runs it (lit
 MARK = "@@dokku-sqlite-litestream-health"
 DEFAULT_SYNC_INTERVAL = 1.0  # Litestream 0.5's replica sync-interval default
 LOG_TAIL = 200
+PROC_ROOT = "/proc"  # where the host sees each sidecar process's root directory
 RESTART_LOOP = 3  # restarts since the last check that count as a restart loop
 
 # ERROR lines of a sidecar that mean replication is not working (facts, section 5)
@@ -150,20 +157,23 @@ def reason_of(text):
 
 
 # ---------------------------------------------------------------------------------------------- the exec script
-def exec_script(databases, timeout, config_path, env_path):
+def exec_script(databases, timeout, config_path, env_path, ask_daemon=True):
     """The one script of an app's `docker exec`: marked sections, each ending with its exit code.
 
-    `timeout` bounds each command (the image's coreutils or busybox `timeout`; the socket client has its own
-    -timeout too). The credentials are sourced only for `ltx`, as the entrypoint does for Litestream itself.
+    databases: [(index, file name)] whose replica Litestream lists; ask_daemon: also the socket's `list` and
+    `status` (when the host cannot read them itself). `timeout` bounds each command (the image's coreutils or
+    busybox `timeout`; the socket client has its own -timeout too). The credentials are sourced only for `ltx`, as
+    the entrypoint does for Litestream itself.
     """
     config = ls.shell_quote(config_path)
-    lines = ['T=""; if command -v timeout >/dev/null 2>&1; then T="timeout %d"; fi' % timeout,
-             "echo '%s list'; $T %s list -json -socket %s -timeout %d 2>&1; echo \"%s rc $?\""
-             % (MARK, BINARY, ls.shell_quote(ls.SOCKET_PATH), timeout, MARK),
-             "echo '%s status'; $T %s status -json -config %s -no-expand-env 2>&1; echo \"%s rc $?\""
-             % (MARK, BINARY, config, MARK),
-             "set -a; [ ! -f %s ] || . %s; set +a" % (ls.shell_quote(env_path), ls.shell_quote(env_path))]
-    for index, db in enumerate(databases):
+    lines = ['T=""; if command -v timeout >/dev/null 2>&1; then T="timeout %d"; fi' % timeout]
+    if ask_daemon:
+        lines += ["echo '%s list'; $T %s list -json -socket %s -timeout %d 2>&1; echo \"%s rc $?\""
+                  % (MARK, BINARY, ls.shell_quote(ls.SOCKET_PATH), timeout, MARK),
+                  "echo '%s status'; $T %s status -json -config %s -no-expand-env 2>&1; echo \"%s rc $?\""
+                  % (MARK, BINARY, config, MARK)]
+    lines.append("set -a; [ ! -f %s ] || . %s; set +a" % (ls.shell_quote(env_path), ls.shell_quote(env_path)))
+    for index, db in databases:
         path = ls.shell_quote("%s/%s" % (ls.DEFAULT_MOUNT_DIR, db))
         lines.append("echo '%s ltx %d'; $T %s ltx -level 0 -json -config %s -no-expand-env %s 2>&1; echo \"%s rc $?\""
                      % (MARK, index, BINARY, config, path, MARK))
@@ -209,6 +219,7 @@ class AppHealth:
         self.max_lag = max_lag
         self.previous = previous or {}
         self.fields = None
+        self.storage_dir = None
         self.secrets = ()
         self.expected_hash = None
         self.hash_problem = None
@@ -226,6 +237,7 @@ class AppHealth:
             self.fields = plan.fields
             return
         self.fields = plan.fields
+        self.storage_dir = plan.storage_dir
         self.expected_hash = plan.expected_hash(redacted)
         if ls.needs_credentials(self.fields):
             try:
@@ -246,7 +258,7 @@ class AppHealth:
         self.record["config_hash"] = self.hash_view(doc)
         running = bool(doc and (doc.get("State") or {}).get("Running")) and \
             not (doc.get("State") or {}).get("Restarting")
-        sections = self.exec_sections() if running else None
+        sections = self.read_sections(doc) if running else None
         databases = self.params["databases"]
         for index, db in enumerate(databases):
             self.record["databases"].append(self.database(index, db, doc, sections))
@@ -290,10 +302,42 @@ class AppHealth:
         """Seconds the whole docker exec may take: every command's own bound, plus a margin for the exec."""
         return self.timeout * (2 + len(self.params["databases"])) + 15
 
-    def exec_sections(self):
+    def host_root(self, doc):
+        """The sidecar process's root directory as the host sees it; None when this run cannot read through it (not
+        root, the process gone, the app's config not rendered): then one docker exec asks Litestream for all."""
+        pid = int(((doc or {}).get("State") or {}).get("Pid") or 0)
+        root = "%s/%d/root" % (PROC_ROOT, pid)
+        if pid <= 0 or self.storage_dir is None or not os.access(root, os.X_OK):
+            return None
+        return root
+
+    def read_sections(self, doc):
+        """{section: (output, exit code)} as exec_script's sections: from the host where it can, the rest in one exec."""
+        sections = {}
+        remote = list(enumerate(self.params["databases"]))
+        root = self.host_root(doc)
+        if root is not None:
+            try:
+                sections["list"] = sidecar_reads.control_list(sidecar_reads.in_root(root, ls.SOCKET_PATH), self.timeout)
+            except OSError as exc:  # a link loop in the container's root
+                sections["list"] = ("Error: %s" % exc, 1)
+            sections["status"] = sidecar_reads.status_rows(self.storage_dir, self.params["databases"])
+            if self.fields.get("type") == "file":  # the sidecar mounts it at the same path: the host lists it
+                for index, db in remote:
+                    sections["ltx %d" % index] = sidecar_reads.file_replica_files(ls.replica_path(self.fields, db))
+                remote = []
+        if root is None or remote:
+            found = self.exec_sections(remote, ask_daemon=root is None)
+            if "exec" in found:
+                return found
+            sections.update((name, value) for name, value in found.items() if root is None or name.startswith("ltx "))
+        self.record["socket"] = self.socket_view(sections.get("list"))
+        return sections
+
+    def exec_sections(self, databases, ask_daemon):
         config = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
         env = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
-        script = exec_script(self.params["databases"], self.timeout, config, env)
+        script = exec_script(databases, self.timeout, config, env, ask_daemon=ask_daemon)
         # each command inside is bounded by `timeout`; this bounds the docker exec itself (a hung daemon)
         limit = self.exec_limit()
         try:
@@ -306,7 +350,6 @@ class AppHealth:
                              rc)}
         if rc != 0 and not sections:
             return {"exec": (redact(error_text(err or out), self.secrets), rc)}
-        self.record["socket"] = self.socket_view(sections.get("list"))
         return sections
 
     def socket_view(self, section):

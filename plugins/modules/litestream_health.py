@@ -19,12 +19,17 @@ description:
     task before anything is read. Entries with C(state) V(absent) or V(stopped) are not checked (see RV(skipped)).
   - Reads, and nothing else. One C(docker inspect) for every sidecar (running, restart policy, restart count, the
     config hash label, compared with the hash of the configuration M(dokku_sqlite.litestream.litestream_host) would
-    render now). Then per app one C(docker exec) in its sidecar, O(parallel) apps at once, that runs
-    C(litestream list) over the control socket (last sync per database), C(litestream status) (the local TXID,
-    read without locking the database) and, with the app's credentials sourced as the sidecar's entrypoint does,
-    C(litestream ltx -level 0) per database (the replica's newest files; one listing bounded by Litestream's
-    L0 retention of about five minutes, never the whole bucket, never a restore). Each command is bounded by
+    render now). Then per app, O(parallel) apps at once, what Litestream knows - the control socket's C(list)
+    (last sync per database), the local TXID (what C(litestream status) reads, without locking the database) and
+    the replica's newest level-0 files (C(litestream ltx -level 0), one listing bounded by Litestream's L0
+    retention of about five minutes, never the whole bucket, never a restore). Each read is bounded by
     O(timeout).
+  - Run as root (as it needs to be, for the configuration), it reads on the host whatever is there - the socket
+    through the sidecar process's root C(/proc/<pid>/root/var/run/litestream.sock), the local TXID from the
+    storage directory, a file replica from its directory, which the sidecar mounts at the same path - and runs
+    one C(docker exec) only for a remote replica (S3, sftp, GCS, Azure), whose C(litestream ltx) needs the
+    app's credentials, sourced as the sidecar's entrypoint does. Without access to the process's root, one
+    C(docker exec) per app runs all three Litestream commands.
   - Only when a database is not ok, the sidecar's log since the previous check (C(docker logs --tail 200)) is read
     for Litestream's reason (NoSuchBucket, authentication failed, access denied, replica store unreachable, sftp
     host key mismatch, sftp authentication failed). URLs in the lines keep only their scheme and host, and the
@@ -65,7 +70,7 @@ options:
     type: str
     default: /var/lib/dokku/config/litestream/credentials
   parallel:
-    description: How many apps are checked at once (one C(docker exec) each).
+    description: How many apps are checked at once (at most one C(docker exec) each).
     type: int
     default: 4
   timeout:

@@ -531,3 +531,86 @@ def test_parsers_take_litestreams_real_output():
     assert hc.first_json('level=INFO msg=x\n[\n  {"a": 1}\n]\n') == [{"a": 1}]
     text = "%s list\n{}\n%s rc 0\n%s status\n[]\n" % (hc.MARK, hc.MARK, hc.MARK)
     assert hc.parse_sections(text) == {"list": ("{}", 0), "status": ("[]", None)}
+
+
+# ---------------------------------------------------------------------------------------------- reads from the host
+def serve_list(path, databases):
+    """A unix socket that answers `GET /list` as Litestream's control server does, once per connection."""
+    import socket as socket_module
+    listener = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    body = json.dumps({"databases": [dict(path="/data/" + db, status="replicating",
+                                          last_sync_at=rfc3339(time.time() - 1, True)) for db in databases]})
+
+    def run():
+        while True:
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+            conn.close()
+    threading.Thread(target=run, daemon=True).start()
+    return listener
+
+
+def write_ltx(directory, txid):
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    for t in range(1, txid + 1):
+        with open(os.path.join(directory, "%016x-%016x.ltx" % (t, t)), "w") as handle:
+            handle.write("x")
+
+
+def test_as_root_the_socket_local_txid_and_a_file_replica_are_read_on_the_host_and_only_s3_is_exec_d(host, monkeypatch):
+    import shutil
+    import tempfile
+    proc = tempfile.mkdtemp(prefix="hp", dir="/tmp")  # a unix socket path has at most 107 bytes
+    listeners = []
+    try:
+        monkeypatch.setattr(hc, "PROC_ROOT", proc)
+        replica = str(host.tmp / "replicas" / "notes")
+        apps = [th.entry("shop"), dict(file_entry("notes", databases=["a.sqlite3", "b.sqlite3"]),
+                                       replica={"type": "file", "path": replica, "sync_interval": "1s"})]
+        provision(host, apps)
+        for pid, (name, databases) in enumerate((("shop", ["production.sqlite3"]),
+                                                 ("notes", ["a.sqlite3", "b.sqlite3"])), start=100):
+            host.containers["dokku.litestream.%s" % name]["State"]["Pid"] = pid
+            os.makedirs(os.path.join(proc, str(pid), "root", "var", "run"))
+            listeners.append(serve_list(os.path.join(proc, str(pid), "root", "var", "run", "litestream.sock"), databases))
+            storage = host.tmp / "storage" / ("%s--db" % name)
+            for db in databases:
+                (storage / db).write_text("")
+                write_ltx(str(storage / (".%s-litestream" % db) / "ltx" / "0"), 7)
+        write_ltx(os.path.join(replica, "a.sqlite3", "ltx", "0"), 7)
+        write_ltx(os.path.join(replica, "b.sqlite3", "ltx", "0"), 5)  # two transactions behind
+        os.utime(os.path.join(replica, "b.sqlite3", "ltx", "0", "%016x-%016x.ltx" % (5, 5)),
+                 (time.time() - 3, time.time() - 3))
+        host.sidecars["dokku.litestream.shop"].list_out = "not read: the host reads the socket"
+        result = check(host, apps)
+        execs = [c for c in host.calls if c[:2] == ["docker", "exec"]]
+        assert [c[2] for c in execs] == ["dokku.litestream.shop"], "the file replica's app was exec'd"
+        script = execs[0][-1]
+        assert " list -json" not in script and " status -json" not in script and "ltx -level 0 -json" in script
+        for record in result["apps"]:
+            assert record["socket"] == "ok"
+        shop, a, b = db_result(result, "shop"), db_result(result, "notes", "a.sqlite3"), db_result(result, "notes", "b.sqlite3")
+        assert shop["status"] == "ok" and shop["local_txid"] == 7 and 0 <= shop["last_sync_age_seconds"] < 5
+        assert a["status"] == "ok" and a["local_txid"] == a["replica_txid"] == 7 and a["replica_type"] == "file"
+        assert b["status"] == "ok" and b["lag_txid"] == 2 and 2 <= b["replica_age_seconds"] < 10, b
+        assert b["reason"] == "2 transactions on the way to the replica"
+        # the file replica's files gone: nothing replicated, the whole local history on the way
+        shutil.rmtree(os.path.join(replica, "b.sqlite3"))
+        b = db_result(check(host, apps), "notes", "b.sqlite3")
+        assert b["replica_txid"] == 0 and b["lag_txid"] == 7, b
+    finally:
+        for listener in listeners:
+            listener.close()
+        shutil.rmtree(proc)

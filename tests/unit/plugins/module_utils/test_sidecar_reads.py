@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sidecar_reads: the control socket over a real unix socket (an HTTP server in a thread answers as Litestream's
+server.go handleList does), the local TXID and a file replica's newest file from real directories."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sidecar_reads as sr
+
+LISTING = {"databases": [{"path": "/data/production.sqlite3", "status": "replicating",
+                          "last_sync_at": "2026-12-01T03:00:00.123456789Z"}]}
+
+
+class SocketServer(threading.Thread):
+    """Answers each connection once: `mode` ok (200 and the listing), error (500) or silent (never answers)."""
+
+    def __init__(self, path, mode="ok"):
+        super(SocketServer, self).__init__(daemon=True)
+        self.path, self.mode, self.requests = path, mode, []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+
+    def run(self):
+        while True:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            self.requests.append(data.split(b"\r\n", 1)[0].decode())
+            if self.mode == "silent":
+                time.sleep(3)
+            else:
+                status, body = ("200 OK", json.dumps(LISTING)) if self.mode == "ok" else (
+                    "500 Internal Server Error", json.dumps({"error": "store closed"}))
+                conn.sendall(("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                              % (status, len(body), body)).encode())
+            conn.close()
+
+
+@pytest.fixture
+def short_dir():
+    path = tempfile.mkdtemp(prefix="sr", dir="/tmp")  # a unix socket path has at most 107 bytes
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("mode", ["ok", "error"])
+def test_the_control_socket_gives_what_litestream_list_prints(short_dir, mode):
+    server = SocketServer(os.path.join(short_dir, "litestream.sock"), mode)
+    server.start()
+    output, rc = sr.control_list(server.path, 2)
+    assert server.requests == ["GET /list HTTP/1.1"]
+    if mode == "ok":
+        assert rc == 0 and json.loads(output) == LISTING
+    else:
+        assert rc == 1 and output == 'Error: list failed: {"error": "store closed"}'
+    server.sock.close()
+
+
+def test_a_socket_that_does_not_answer_times_out_and_a_missing_one_fails(short_dir):
+    server = SocketServer(os.path.join(short_dir, "litestream.sock"), "silent")
+    server.start()
+    started = time.time()
+    output, rc = sr.control_list(server.path, 1)
+    assert rc == sr.TIMED_OUT and "context deadline exceeded" in output and time.time() - started < 2.5
+    server.sock.close()
+    output, rc = sr.control_list(os.path.join(short_dir, "absent.sock"), 1)
+    assert rc == 1 and output.startswith("Error: failed to connect to control socket:") and "No such file" in output
+
+
+def test_the_socket_path_goes_through_the_process_root_and_follows_links_inside_it(tmp_path):
+    proc = str(tmp_path)
+    root = tmp_path / "7" / "root"
+    (root / "run").mkdir(parents=True)
+    (root / "var").mkdir()
+    assert sr.socket_path(7, proc_root=proc) == proc + "/7/root/var/run/litestream.sock"
+    # Debian's /var/run -> /run: absolute, so it must not be resolved against the host's /run
+    os.symlink("/run", str(root / "var" / "run"))
+    assert sr.socket_path(7, proc_root=proc) == proc + "/7/root/run/litestream.sock"
+    os.symlink("../run/x", str(root / "var" / "rel"))
+    assert sr.in_root(str(root), "/var/rel/../y") == str(root) + "/run/y"
+    os.symlink("/loop", str(root / "loop"))
+    with pytest.raises(OSError):
+        sr.in_root(str(root), "/loop/a")
+
+
+def ltx(directory, low, high, mtime=None):
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    path = os.path.join(directory, "%016x-%016x.ltx" % (low, high))
+    with open(path, "w") as handle:
+        handle.write("x")
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_the_local_txid_is_the_newest_level_0_file_as_litestream_status_reads_it(tmp_path):
+    storage = str(tmp_path)
+    (tmp_path / "a.sqlite3").write_text("")
+    (tmp_path / "b.sqlite3").write_text("")
+    level0 = str(tmp_path / ".a.sqlite3-litestream" / "ltx" / "0")
+    for low, high in ((1, 9), (10, 0x1f), (0x20, 0x20)):
+        ltx(level0, low, high)
+    open(os.path.join(level0, "0000000000000021-0000000000000021.ltx.tmp"), "w").close()  # not a finished file
+    output, rc = sr.status_rows(storage, ["a.sqlite3", "b.sqlite3", "c.sqlite3"])
+    assert rc == 0
+    assert json.loads(output) == [
+        {"database": "/data/a.sqlite3", "status": "ok", "local_txid": "0000000000000020", "wal_size": "-"},
+        {"database": "/data/b.sqlite3", "status": "not initialized", "local_txid": "-", "wal_size": "-"},
+        {"database": "/data/c.sqlite3", "status": "no database", "local_txid": "-", "wal_size": "-"}]
+
+
+def test_a_file_replica_lists_its_newest_level_0_file_with_its_mtime(tmp_path):
+    replica = str(tmp_path / "replica")
+    assert sr.file_replica_files(replica) == ("[]", 0)
+    level0 = os.path.join(replica, "ltx", "0")
+    ltx(level0, 1, 5, mtime=1796000000.25)
+    ltx(level0, 6, 0x2a, mtime=1796000100.5)
+    ltx(os.path.join(replica, "ltx", "1"), 1, 0x40)  # other levels are not read
+    output, rc = sr.file_replica_files(replica)
+    assert rc == 0
+    assert json.loads(output) == [{"level": 0, "min_txid": "0000000000000006", "max_txid": "000000000000002a",
+                                   "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1796000100)) + ".500000Z"}]
