@@ -34,7 +34,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import TIMED_OUT
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import first_sync
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sidecar_reads
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing, sidecar_reads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import (
     LABEL_HASH, RESTART_POLICY, SidecarPlan, sidecar_name)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
@@ -220,6 +220,7 @@ class AppHealth:
         self.previous = previous or {}
         self.fields = None
         self.storage_dir = None
+        self.credentials = {}
         self.secrets = ()
         self.expected_hash = None
         self.hash_problem = None
@@ -245,6 +246,7 @@ class AppHealth:
                                          self.fields["type"])
             except (MissingCredentials, IOError, OSError, ValueError):
                 creds = {}
+            self.credentials = creds
             # every value of the set, so no log line can show one (endpoint and region are not secret)
             self.secrets = tuple(str(value) for key, value in creds.items()
                                  if value and key not in ("endpoint", "region"))
@@ -325,6 +327,10 @@ class AppHealth:
             if self.fields.get("type") == "file":  # the sidecar mounts it at the same path: the host lists it
                 for index, db in remote:
                     sections["ltx %d" % index] = sidecar_reads.file_replica_files(ls.replica_path(self.fields, db))
+                remote = []
+            elif s3_listing.listable(self.fields, self.credentials):  # one signed ListObjectsV2 from here
+                for index, db in remote:
+                    sections["ltx %d" % index] = s3_listing.level0_newest(self.fields, self.credentials, db, self.timeout)
                 remote = []
         if root is None or remote:
             found = self.exec_sections(remote, ask_daemon=root is None)

@@ -82,9 +82,9 @@ def test_all_ok_on_a_provisioned_lab_with_figures(health_lab, tmp_path):
     for name, data in per_host.items():
         for record in data["apps"]:
             assert record["socket"] == "ok" and record["sidecar_state"]["policy_ok"], record
-            # as root the socket, the local TXID and a file replica are read on the host: an exec only to list
-            # a remote replica, with Litestream's client and the app's credentials
-            remote = kinds[(name, record["app"])] != "file"
+            # as root the socket, the local TXID, a file replica and an S3 replica (one signed ListObjectsV2) are
+            # read from the host: an exec only to list an sftp replica, with Litestream's client and the key
+            remote = kinds[(name, record["app"])] == "sftp"
             assert [c.split(" ")[1] for c in record["commands"]] == (["exec"] if remote else []), record["commands"]
             assert all(" list -json" not in c and " status -json" not in c for c in record["commands"])
         assert data["commands"][0].startswith("docker inspect --type container")

@@ -569,16 +569,51 @@ def write_ltx(directory, txid):
             handle.write("x")
 
 
-def test_as_root_the_socket_local_txid_and_a_file_replica_are_read_on_the_host_and_only_s3_is_exec_d(host, monkeypatch):
+class FakeS3(threading.Thread):
+    """ListObjectsV2 on 127.0.0.1 (the XML of S3's answer), recording each request; its signature is checked
+    against botocore's in test_s3_listing.py and against moto's with auth on the lab."""
+
+    def __init__(self, keys):
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+        super(FakeS3, self).__init__(daemon=True)
+        self.requests = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.requests.append((self.path, dict(self.headers)))
+                contents = "".join("<Contents><Key>%s</Key><LastModified>%s</LastModified><Size>1</Size></Contents>"
+                                   % (key, stamp) for key, stamp in keys)
+                body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/'
+                        '2006-03-01/"><IsTruncated>false</IsTruncated>%s</ListBucketResult>' % contents).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+
+    def run(self):
+        self.server.serve_forever()
+
+
+def test_as_root_the_socket_local_txid_and_the_replicas_are_read_without_a_docker_exec(host, monkeypatch):
     import shutil
     import tempfile
     proc = tempfile.mkdtemp(prefix="hp", dir="/tmp")  # a unix socket path has at most 107 bytes
     listeners = []
+    s3 = FakeS3([("shop/production.sqlite3/0000/%016x-%016x.ltx" % (t, t), rfc3339(time.time() - 30 + t))
+                 for t in range(1, 8)])
+    s3.start()
     try:
         monkeypatch.setattr(hc, "PROC_ROOT", proc)
         replica = str(host.tmp / "replicas" / "notes")
-        apps = [th.entry("shop"), dict(file_entry("notes", databases=["a.sqlite3", "b.sqlite3"]),
-                                       replica={"type": "file", "path": replica, "sync_interval": "1s"})]
+        shop = th.entry("shop")
+        shop["replica"]["endpoint"] = "http://127.0.0.1:%d" % s3.server.server_port
+        apps = [shop, dict(file_entry("notes", databases=["a.sqlite3", "b.sqlite3"]),
+                           replica={"type": "file", "path": replica, "sync_interval": "1s"})]
         provision(host, apps)
         for pid, (name, databases) in enumerate((("shop", ["production.sqlite3"]),
                                                  ("notes", ["a.sqlite3", "b.sqlite3"])), start=100):
@@ -595,14 +630,17 @@ def test_as_root_the_socket_local_txid_and_a_file_replica_are_read_on_the_host_a
                  (time.time() - 3, time.time() - 3))
         host.sidecars["dokku.litestream.shop"].list_out = "not read: the host reads the socket"
         result = check(host, apps)
-        execs = [c for c in host.calls if c[:2] == ["docker", "exec"]]
-        assert [c[2] for c in execs] == ["dokku.litestream.shop"], "the file replica's app was exec'd"
-        script = execs[0][-1]
-        assert " list -json" not in script and " status -json" not in script and "ltx -level 0 -json" in script
+        assert [c[:2] for c in host.calls] == [["docker", "inspect"]], "a sidecar was exec'd"
+        # the S3 replica: one signed ListObjectsV2 of its level-0 prefix, path-style
+        assert [r[0] for r in s3.requests] == ["/bkt?list-type=2&prefix=shop%2Fproduction.sqlite3%2F0000%2F"]
+        auth = s3.requests[0][1]["authorization"]
+        assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIALAB/") and "/s3/aws4_request" in auth
+        assert th.SECRET not in json.dumps(s3.requests)
         for record in result["apps"]:
             assert record["socket"] == "ok"
         shop, a, b = db_result(result, "shop"), db_result(result, "notes", "a.sqlite3"), db_result(result, "notes", "b.sqlite3")
-        assert shop["status"] == "ok" and shop["local_txid"] == 7 and 0 <= shop["last_sync_age_seconds"] < 5
+        assert shop["status"] == "ok" and shop["local_txid"] == shop["replica_txid"] == 7
+        assert 0 <= shop["last_sync_age_seconds"] < 5
         assert a["status"] == "ok" and a["local_txid"] == a["replica_txid"] == 7 and a["replica_type"] == "file"
         assert b["status"] == "ok" and b["lag_txid"] == 2 and 2 <= b["replica_age_seconds"] < 10, b
         assert b["reason"] == "2 transactions on the way to the replica"
@@ -611,6 +649,7 @@ def test_as_root_the_socket_local_txid_and_a_file_replica_are_read_on_the_host_a
         b = db_result(check(host, apps), "notes", "b.sqlite3")
         assert b["replica_txid"] == 0 and b["lag_txid"] == 7, b
     finally:
+        s3.server.shutdown()
         for listener in listeners:
             listener.close()
         shutil.rmtree(proc)
