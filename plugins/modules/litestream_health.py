@@ -25,11 +25,13 @@ description:
     retention of about five minutes, never the whole bucket, never a restore). Each read is bounded by
     O(timeout).
   - Run as root (as it needs to be, for the configuration), it reads on the host whatever is there - the socket
-    through the sidecar process's root C(/proc/<pid>/root/var/run/litestream.sock), the local TXID from the
-    storage directory, a file replica from its directory, which the sidecar mounts at the same path - and runs
-    one C(docker exec) only for a remote replica (S3, sftp, GCS, Azure), whose C(litestream ltx) needs the
-    app's credentials, sourced as the sidecar's entrypoint does. Without access to the process's root, one
-    C(docker exec) per app runs all three Litestream commands.
+    through the sidecar process's root C(/proc/<pid>/root/var/run/litestream.sock) (links followed inside that
+    root), the local TXID from the storage directory, a file replica from its directory, which the sidecar
+    mounts at the same path, and an S3 replica with an C(endpoint) (path-style, keys in the credential set) with
+    one signed C(ListObjectsV2) of its level-0 prefix. It runs one C(docker exec) only for the other replicas
+    (sftp, GCS, Azure, AWS's own endpoints or keys from an instance role), whose C(litestream ltx) needs
+    Litestream's own client and the app's credentials, sourced as the sidecar's entrypoint does. Without access
+    to the process's root, one C(docker exec) per app runs all three Litestream commands.
   - Only when a database is not ok, the sidecar's log since the previous check (C(docker logs --tail 200)) is read
     for Litestream's reason (NoSuchBucket, authentication failed, access denied, replica store unreachable, sftp
     host key mismatch, sftp authentication failed). URLs in the lines keep only their scheme and host, and the
