@@ -319,18 +319,29 @@ class AppHealth:
         remote = list(enumerate(self.params["databases"]))
         root = self.host_root(doc)
         if root is not None:
+            pid = int(doc["State"]["Pid"])
             try:
-                sections["list"] = sidecar_reads.control_list(sidecar_reads.in_root(root, ls.SOCKET_PATH), self.timeout)
+                sections["list"] = sidecar_reads.control_list(sidecar_reads.in_root(root, ls.SOCKET_PATH),
+                                                              self.timeout, pid)
             except OSError as exc:  # a link loop in the container's root
                 sections["list"] = ("Error: %s" % exc, 1)
-            sections["status"] = sidecar_reads.status_rows(self.storage_dir, self.params["databases"])
+            # each read bounded like the command it replaces: a hung mount fails that read, not the run
+            sections["status"] = sidecar_reads.bounded(
+                lambda: sidecar_reads.status_rows(self.storage_dir, self.params["databases"]), self.timeout,
+                "reading %s" % self.storage_dir)
             if self.fields.get("type") == "file":  # the sidecar mounts it at the same path: the host lists it
                 for index, db in remote:
-                    sections["ltx %d" % index] = sidecar_reads.file_replica_files(ls.replica_path(self.fields, db))
+                    path = ls.replica_path(self.fields, db)
+                    sections["ltx %d" % index] = sidecar_reads.bounded(
+                        lambda path=path: sidecar_reads.file_replica_files(path), self.timeout, "listing " + path)
                 remote = []
-            elif s3_listing.listable(self.fields, self.credentials):  # one signed ListObjectsV2 from here
+            elif self.params.get("network", "host") == "host" and s3_listing.listable(self.fields, self.credentials):
+                # one signed ListObjectsV2 from here; only on the host's network, the sidecar's, so the endpoint
+                # names the same server for both (DNS and connect are bounded too)
                 for index, db in remote:
-                    sections["ltx %d" % index] = s3_listing.level0_newest(self.fields, self.credentials, db, self.timeout)
+                    sections["ltx %d" % index] = sidecar_reads.bounded(
+                        lambda db=db: s3_listing.level0_newest(self.fields, self.credentials, db, self.timeout),
+                        self.timeout * 2, "listing the S3 replica")
                 remote = []
         if root is None or remote:
             found = self.exec_sections(remote, ask_daemon=root is None)

@@ -20,8 +20,9 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 
 DEFAULT_IMAGE = "litestream/litestream:0.5.17"
 DEFAULT_MOUNT_DIR = "/data"
-# how long the sidecar's start waits for the app's readers and writers to let the WAL be emptied
-WAL_CHECKPOINT_TIMEOUT_MS = 30000
+# how long the sidecar's start waits for the app's readers to let the WAL be emptied (the app's writers wait
+# meanwhile; a failure only delays nothing: Litestream starts anyway and the log says so)
+WAL_CHECKPOINT_TIMEOUT_MS = 5000
 CONFIG_DIR_IN_CONTAINER = "/etc/litestream"
 CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
@@ -401,19 +402,19 @@ def credentials_env(fields, credentials):
 
 
 def entrypoint_script(config_path, env_path, databases, mount_dir=DEFAULT_MOUNT_DIR, binary="/usr/local/bin/litestream"):
-    """sh -c script of the sidecar: load the credentials file when there is one, checkpoint each database's WAL
-    to empty, then become Litestream.
+    """sh -c script of the sidecar: checkpoint each database's WAL to empty, load the credentials file when there
+    is one (for Litestream only), then become Litestream.
 
     Why the checkpoint: a Litestream 0.5 process that starts on a WAL the app restarted while no Litestream ran
     (the app's autocheckpoint, during a recreate, a crash restart or a reboot) can resume from its old WAL
     position and never replicate what the app committed meanwhile (db.go verify, 0.5.16-0.5.17: the old frame
     still matches, so it continues at the new WAL's start). Emptying the WAL first makes its first sync a full
-    snapshot instead. Run only on a WAL with its -shm beside it, so no file is ever created here as root.
+    snapshot instead. Run only on a database with its -wal and -shm beside it, so no file is ever created here as
+    root. The checkpoint holds the app's writers back while it waits for readers, at most 5 s.
     """
     paths = " ".join(shell_quote("%s/%s" % (mount_dir, db)) for db in databases)
-    return ("set -a; [ ! -f %s ] || . %s; set +a\n"
-            "for db in %s; do\n"
-            "  [ -s \"$db-wal\" ] && [ -f \"$db-shm\" ] || continue\n"
+    return ("for db in %s; do\n"
+            "  [ -f \"$db\" ] && [ -s \"$db-wal\" ] && [ -f \"$db-shm\" ] || continue\n"
             "  if ! command -v sqlite3 >/dev/null 2>&1; then\n"
             "    echo \"sidecar: no sqlite3 in the image: the WAL is not emptied before Litestream starts, so commits"
             " made while it was down may be missing from the replica\" >&2; break\n"
@@ -422,8 +423,9 @@ def entrypoint_script(config_path, env_path, databases, mount_dir=DEFAULT_MOUNT_
             "  case $r in 0\\|*) ;; *) echo \"sidecar: the WAL of $db could not be emptied ($r): Litestream starts"
             " anyway\" >&2 ;; esac\n"
             "done\n"
+            "set -a; [ ! -f %s ] || . %s; set +a\n"
             "exec %s replicate -config %s -no-expand-env"
-            % (env_path, env_path, paths, WAL_CHECKPOINT_TIMEOUT_MS, binary, config_path))
+            % (paths, WAL_CHECKPOINT_TIMEOUT_MS, env_path, env_path, binary, config_path))
 
 
 # What YAML may not hold literally (outside its c-printable set): escaped as \\uXXXX in a quoted scalar.

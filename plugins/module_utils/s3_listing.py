@@ -26,10 +26,10 @@ import time
 import xml.etree.ElementTree as ET
 
 try:
-    from http.client import HTTPConnection, HTTPSConnection
+    from http.client import HTTPConnection, HTTPException, HTTPSConnection
     from urllib.parse import quote, urlsplit
 except ImportError:  # pragma: no cover - Python 2
-    from httplib import HTTPConnection, HTTPSConnection
+    from httplib import HTTPConnection, HTTPException, HTTPSConnection
     from urllib import quote
     from urlparse import urlsplit
 
@@ -132,9 +132,14 @@ def level0_newest(fields, credentials, db_name, timeout):
         return "Error: operation error S3: ListObjectsV2: i/o timeout", TIMED_OUT
     except ET.ParseError as exc:
         return "Error: operation error S3: ListObjectsV2: unreadable answer: %s" % exc, 1
+    except socket.gaierror as exc:
+        return "Error: operation error S3: ListObjectsV2: dial tcp: lookup %s: no such host (%s)" % (
+            endpoint.hostname, exc), 1
     except (IOError, OSError) as exc:
         refused = "connection refused" if getattr(exc, "errno", None) == errno.ECONNREFUSED else str(exc)
         return "Error: operation error S3: ListObjectsV2: dial tcp %s: %s" % (endpoint.netloc, refused), 1
+    except HTTPException as exc:
+        return "Error: operation error S3: ListObjectsV2: %s" % (str(exc) or type(exc).__name__), 1
     finally:
         conn.close()
     if newest is None:

@@ -26,29 +26,39 @@ import os
 import re
 import socket
 
+import struct
+import threading
+
 try:
-    from http.client import HTTPConnection
+    from http.client import HTTPConnection, HTTPException
 except ImportError:  # pragma: no cover - Python 2
-    from httplib import HTTPConnection
+    from httplib import HTTPConnection, HTTPException
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
 LTX_NAME_RE = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 TIMED_OUT = 124  # as `timeout` exits, so health_core treats a host read like a bounded command
+MAX_BODY = 1 << 20  # a /list answer is a few hundred bytes per database
 
 
 class UnixHTTPConnection(HTTPConnection):
     """HTTP over a unix socket, as Litestream's own client talks to its control server."""
 
-    def __init__(self, path, timeout):
+    def __init__(self, path, timeout, pid=None):
         HTTPConnection.__init__(self, "localhost", timeout=timeout)
-        self.unix_path = path
+        self.unix_path, self.pid = path, pid
 
     def connect(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
             sock.connect(self.unix_path)
+            if self.pid is not None:
+                # the path was resolved in a root the container controls: only its own Litestream may answer
+                peer = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+                if peer != self.pid:
+                    raise OSError("the socket at %s belongs to process %d, not to the sidecar's %d"
+                                  % (self.unix_path, peer, self.pid))
         except Exception:
             sock.close()
             raise
@@ -87,17 +97,18 @@ def socket_path(pid, proc_root="/proc"):
     return in_root("%s/%d/root" % (proc_root, int(pid)), ls.SOCKET_PATH)
 
 
-def control_list(path, timeout):
-    """(output, exit code) of `GET /list` on the socket at `path`, as `litestream list -json` would give them."""
-    conn = UnixHTTPConnection(path, timeout)
+def control_list(path, timeout, pid=None):
+    """(output, exit code) of `GET /list` on the socket at `path`, as `litestream list -json` would give them; with
+    `pid`, only when that process holds the socket's other end."""
+    conn = UnixHTTPConnection(path, timeout, pid)
     try:
         conn.request("GET", "/list")
         response = conn.getresponse()
-        body = response.read().decode("utf-8", "replace")
+        body = response.read(MAX_BODY).decode("utf-8", "replace")
     except socket.timeout:
         return "Error: failed to connect to control socket: context deadline exceeded", TIMED_OUT
-    except (IOError, OSError, ValueError) as exc:
-        return "Error: failed to connect to control socket: %s" % exc, 1
+    except (IOError, OSError, ValueError, HTTPException) as exc:
+        return "Error: failed to connect to control socket: %s" % (str(exc) or type(exc).__name__), 1
     finally:
         conn.close()
     if response.status != 200:
@@ -161,3 +172,19 @@ def file_replica_files(replica_dir):
         return "Error: %s" % exc, 1
     match = LTX_NAME_RE.match(name)
     return json.dumps([dict(level=0, min_txid=match.group(1), max_txid=match.group(2), timestamp=rfc3339(stamp))]), 0
+
+
+def bounded(read, timeout, what):
+    """read() in a thread, at most `timeout` seconds: a hung mount (NFS) cannot hang the run, as `timeout` bounded the
+    same read in the sidecar. (output, exit code) of read(), or a timed-out one."""
+    box = []
+
+    def run():
+        box.append(read())
+    worker = threading.Thread(target=run)
+    worker.daemon = True  # left behind on a hung mount; the module's process ends anyway
+    worker.start()
+    worker.join(timeout)
+    if not box:
+        return "Error: %s: context deadline exceeded (no answer within %ds)" % (what, timeout), TIMED_OUT
+    return box[0]

@@ -21,8 +21,8 @@ description:
     configuration; the sidecar's C(/bin/sh) entrypoint loads it into Litestream's own process only. The image
     therefore needs C(/bin/sh); the official Debian-based images have it, the C(-scratch) variants do not.
   - Each time the sidecar starts (created, recreated, restarted by its policy, after a reboot) it first empties
-    each database's WAL with C(PRAGMA wal_checkpoint(TRUNCATE)) (the image's C(sqlite3), waiting up to 30 s
-    for the app's readers), so Litestream's first sync is a full snapshot. Without it Litestream 0.5.17 can
+    each database's WAL with C(PRAGMA wal_checkpoint(TRUNCATE)) (the image's C(sqlite3), waiting up to 5 s
+    for the app's readers while the app's writers wait), so Litestream's first sync is a full snapshot. Without it Litestream 0.5.17 can
     resume on a WAL the app restarted while no Litestream ran and never replicate the commits made meanwhile
     (see the README, Reliability). Without C(sqlite3) in the image, or when the WAL cannot be emptied, the
     sidecar starts anyway and says so in its log, starting with C(sidecar:).

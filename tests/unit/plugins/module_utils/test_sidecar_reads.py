@@ -25,11 +25,12 @@ LISTING = {"databases": [{"path": "/data/production.sqlite3", "status": "replica
 
 
 class SocketServer(threading.Thread):
-    """Answers each connection once: `mode` ok (200 and the listing), error (500) or silent (never answers)."""
+    """Answers each connection once: `mode` ok (200 and `listing`), error (500) or silent (never answers)."""
 
-    def __init__(self, path, mode="ok"):
+    def __init__(self, path, mode="ok", listing=None):
         super(SocketServer, self).__init__(daemon=True)
         self.path, self.mode, self.requests = path, mode, []
+        self.listing = LISTING if listing is None else listing
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(4)
@@ -50,10 +51,13 @@ class SocketServer(threading.Thread):
             if self.mode == "silent":
                 time.sleep(3)
             else:
-                status, body = ("200 OK", json.dumps(LISTING)) if self.mode == "ok" else (
+                status, body = ("200 OK", json.dumps(self.listing)) if self.mode == "ok" else (
                     "500 Internal Server Error", json.dumps({"error": "store closed"}))
-                conn.sendall(("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                              % (status, len(body), body)).encode())
+                try:
+                    conn.sendall(("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                                  % (status, len(body), body)).encode())
+                except OSError:  # a client that refused the peer hung up first
+                    pass
             conn.close()
 
 
@@ -75,6 +79,25 @@ def test_the_control_socket_gives_what_litestream_list_prints(short_dir, mode):
     else:
         assert rc == 1 and output == 'Error: list failed: {"error": "store closed"}'
     server.sock.close()
+
+
+def test_only_the_sidecars_own_process_may_answer_on_the_socket(short_dir):
+    server = SocketServer(os.path.join(short_dir, "litestream.sock"))
+    server.start()
+    try:
+        assert sr.control_list(server.path, 2, pid=os.getpid())[1] == 0  # this process serves it
+        output, rc = sr.control_list(server.path, 2, pid=os.getpid() + 1)
+        assert rc == 1 and "belongs to process %d, not to the sidecar's %d" % (os.getpid(), os.getpid() + 1) in output
+    finally:
+        server.sock.close()
+
+
+def test_a_read_that_hangs_is_cut_at_its_bound():
+    started = time.time()
+    output, rc = sr.bounded(lambda: time.sleep(5) or ("never", 0), 0.5, "listing /nfs/replica")
+    assert rc == sr.TIMED_OUT and output.startswith("Error: listing /nfs/replica: context deadline exceeded")
+    assert time.time() - started < 2
+    assert sr.bounded(lambda: ("[]", 0), 1, "x") == ("[]", 0)
 
 
 def test_a_socket_that_does_not_answer_times_out_and_a_missing_one_fails(short_dir):

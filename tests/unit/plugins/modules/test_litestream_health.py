@@ -23,6 +23,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import hea
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_health, litestream_host
 
 from . import test_litestream_host as th
+from ..module_utils.test_sidecar_reads import SocketServer
 from .conftest import assert_no_secret, run_module, snapshot
 
 HEARTBEAT_TOKEN = "hb-SECRET-TOKEN-77"
@@ -535,30 +536,12 @@ def test_parsers_take_litestreams_real_output():
 
 # ---------------------------------------------------------------------------------------------- reads from the host
 def serve_list(path, databases):
-    """A unix socket that answers `GET /list` as Litestream's control server does, once per connection."""
-    import socket as socket_module
-    listener = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(8)
-    body = json.dumps({"databases": [dict(path="/data/" + db, status="replicating",
-                                          last_sync_at=rfc3339(time.time() - 1, True)) for db in databases]})
-
-    def run():
-        while True:
-            try:
-                conn, _addr = listener.accept()
-            except OSError:
-                return
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
-            conn.close()
-    threading.Thread(target=run, daemon=True).start()
-    return listener
+    """A unix socket that answers `GET /list` as Litestream's control server does (test_sidecar_reads' server)."""
+    server = SocketServer(path, listing={"databases": [dict(path="/data/" + db, status="replicating",
+                                                            last_sync_at=rfc3339(time.time() - 1, True))
+                                                       for db in databases]})
+    server.start()
+    return server.sock
 
 
 def write_ltx(directory, txid):
@@ -615,11 +598,13 @@ def test_as_root_the_socket_local_txid_and_the_replicas_are_read_without_a_docke
         apps = [shop, dict(file_entry("notes", databases=["a.sqlite3", "b.sqlite3"]),
                            replica={"type": "file", "path": replica, "sync_interval": "1s"})]
         provision(host, apps)
-        for pid, (name, databases) in enumerate((("shop", ["production.sqlite3"]),
-                                                 ("notes", ["a.sqlite3", "b.sqlite3"])), start=100):
+        # the socket's other end must be the sidecar's process: here this one, for both sidecars
+        pid = os.getpid()
+        os.makedirs(os.path.join(proc, str(pid), "root", "var", "run"))
+        listeners.append(serve_list(os.path.join(proc, str(pid), "root", "var", "run", "litestream.sock"),
+                                    ["production.sqlite3", "a.sqlite3", "b.sqlite3"]))
+        for name, databases in (("shop", ["production.sqlite3"]), ("notes", ["a.sqlite3", "b.sqlite3"])):
             host.containers["dokku.litestream.%s" % name]["State"]["Pid"] = pid
-            os.makedirs(os.path.join(proc, str(pid), "root", "var", "run"))
-            listeners.append(serve_list(os.path.join(proc, str(pid), "root", "var", "run", "litestream.sock"), databases))
             storage = host.tmp / "storage" / ("%s--db" % name)
             for db in databases:
                 (storage / db).write_text("")
