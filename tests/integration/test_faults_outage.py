@@ -57,6 +57,16 @@ def restore_holds(lab, host, app, kind, out, rows):
     return all(restored.get(i) == t for i, t in rows)
 
 
+def wait_for_rows_after(lab, host, app, kind, out, since, event, timeout=30):
+    """Until a restore made now (into `out`) holds a row committed after `since` (the time of `event`)."""
+    def has_new_rows():
+        if restore(lab, host, app, kind, out).returncode != 0:
+            return False
+        return max((t for _i, t in restored_rows(out)[0]), default=0) > since
+
+    wait_for(f"rows committed after {event} in the replica of {app}", has_new_rows, timeout, interval=1)
+
+
 def test_s3_outage_loses_nothing_and_a_drill_meanwhile_reports_it(replicating, tmp_path):
     lab = replicating
     s3_apps = [(host, app, kind) for host, app, kind in apps_of(lab) if kind == "s3"]
@@ -147,14 +157,7 @@ def test_sigkilled_sidecar_is_restarted_by_its_policy_and_loses_nothing(replicat
     policy = lab.ssh(host, f"docker inspect --format '{{{{.HostConfig.RestartPolicy.Name}}}}' {sidecar(app)}")
     assert policy.stdout.strip() == "unless-stopped"
 
-    out = tmp_path / "after-kill.sqlite3"
-
-    def has_new_rows():
-        if restore(lab, host, app, kind, out).returncode != 0:
-            return False
-        return max((t for _i, t in restored_rows(out)[0]), default=0) > back
-
-    wait_for(f"rows committed after the restart in the replica of {app}", has_new_rows, 30, interval=1)
+    wait_for_rows_after(lab, host, app, kind, tmp_path / "after-kill.sqlite3", back, "the restart")
     resumed = time.time() - killed_at
     time.sleep(3)
     assert_replica_current(lab, host, app, kind, tmp_path, newer_than=back)
@@ -199,14 +202,7 @@ def test_a_wal_the_app_restarted_while_the_sidecar_was_down_loses_nothing(replic
              interval=0.05)
     lab.ssh(host, f"docker start {sidecar(app)}")
     back = time.time()
-    out = tmp_path / "after-restart.sqlite3"
-
-    def has_new_rows():
-        if restore(lab, host, app, kind, out).returncode != 0:
-            return False
-        return max((t for _i, t in restored_rows(out)[0]), default=0) > back
-
-    wait_for(f"rows committed after the start in the replica of {app}", has_new_rows, 30, interval=1)
+    wait_for_rows_after(lab, host, app, kind, tmp_path / "after-restart.sqlite3", back, "the start")
     time.sleep(3)
     logs = lab.ssh(host, f"docker logs --since {int(stopped_at)} {sidecar(app)} 2>&1").stdout
     assert "sidecar:" not in logs, f"the start script could not empty the WAL:\n{logs[-2000:]}"
