@@ -25,7 +25,7 @@ options:
         directory found there that is a symlink, not a directory, owned by another user, or writable by its group or
         by everyone is refused with a message naming it (remove it and run again), never used.
       - When the lock is still held after this many seconds the task fails with a message that names the lock
-        file and the process holding it. V(0) fails at once when the lock is held.
+        file and the process holding it. V(0) fails at once when the lock is held; at most V(86400) (a day).
       - Check mode writes nothing and takes no lock.
     type: int
     default: 300

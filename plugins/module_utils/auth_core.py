@@ -15,11 +15,10 @@ import grp
 import json
 import os
 import pwd
-import re
 import stat
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import state_text, text_diff
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     FIELDS, JSON_FIELDS, SECRET_FIELDS)
@@ -44,8 +43,6 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 COMPAT_ROOT_MODE = 0o710    # root:dokku, the dokku user may open the plugin files but not list
 COMPAT_PARENT_MODE = 0o711  # parents created for plugin_compat: traversable, not listable
-# What a set directory may hold for state=absent to remove it: our two files and our own temp files.
-OWN_FILE_RE = re.compile(r"(credentials\.json|ssh_key)|\.(credentials\.json|ssh_key)\.[0-9a-f]{12}\.tmp")
 
 
 def dokku_ids():
@@ -144,12 +141,13 @@ class LitestreamAuth(object):
             self.current["ssh_private_key"] = self.read_bytes(key).decode("utf-8", "replace")
 
     # ---- planning ------------------------------------------------------------------------------
-    def want_dir(self, path, mode, uid, gid, accept=()):
-        """Plan a directory with this mode and owner; ``accept`` lists other (mode, uid, gid) that are fine."""
+    def want_dir(self, path, kind, mode, uid, gid, accept=()):
+        """Plan a directory (of owned.py's ``kind``) with this mode and owner; ``accept`` lists other (mode, uid, gid)
+        that are fine. An existing one is chmodded or chowned only when this collection made it."""
         st = lstat_or_none(path)
         wanted = describe(mode, uid, gid)
         if st is None:
-            self.ops.append(("mkdir", path, mode, uid, gid))
+            self.ops.append(("mkdir", path, mode, uid, gid, kind))
             self.after_files[path] = wanted
             return
         if not stat.S_ISDIR(st.st_mode):
@@ -159,6 +157,10 @@ class LitestreamAuth(object):
         if have == (mode, uid, gid) or have in accept:
             self.after_files[path] = self.before_files[path]
             return
+        problem = owned.problem(path, kind)
+        if problem:
+            self.fail("refusing to change the mode or owner of %s (%s): %s; nothing was changed" % (
+                path, self.before_files[path], problem))
         self.ops.append(("fix", path, mode, uid, gid))
         self.after_files[path] = wanted
 
@@ -195,14 +197,14 @@ class LitestreamAuth(object):
         compat = self.plugin_compat and self.dokku is not None
         parent_mode = COMPAT_PARENT_MODE if compat else DIR_MODE
         for parent in self.missing_parents():
-            self.ops.append(("mkdir", parent, parent_mode, 0, 0))
+            self.ops.append(("mkdir", parent, parent_mode, 0, 0, None))
             self.after_files[parent] = describe(parent_mode, 0, 0)
         if compat:
-            self.want_dir(self.root, COMPAT_ROOT_MODE, 0, self.dokku[1])
+            self.want_dir(self.root, owned.CREDENTIALS_ROOT, COMPAT_ROOT_MODE, 0, self.dokku[1])
         else:
             accept = [(COMPAT_ROOT_MODE, 0, self.dokku[1])] if self.dokku else []
-            self.want_dir(self.root, DIR_MODE, 0, 0, accept)
-        self.want_dir(self.path, DIR_MODE, 0, 0)
+            self.want_dir(self.root, owned.CREDENTIALS_ROOT, DIR_MODE, 0, 0, accept)
+        self.want_dir(self.path, owned.CREDENTIAL_SET, DIR_MODE, 0, 0)
         stored = dict((f, v) for f, v in self.given.items() if f in JSON_FIELDS)
         content = json.dumps(stored, indent=2, sort_keys=True) + "\n"
         self.want_file(os.path.join(self.path, CREDENTIALS_FILE), content.encode("utf-8"), FILE_MODE, 0, 0)
@@ -220,7 +222,9 @@ class LitestreamAuth(object):
     def plan_absent(self):
         st = lstat_or_none(self.path)
         if st is not None:
-            self.check_removable(st)
+            problem = owned.problem(self.path, owned.CREDENTIAL_SET)
+            if problem:
+                self.fail("refusing to remove %s: %s (nothing was removed)" % (self.path, problem))
             entries = [os.path.join(self.path, entry) for entry in sorted(os.listdir(self.path))]
             for full in entries:
                 est = os.lstat(full)
@@ -232,26 +236,19 @@ class LitestreamAuth(object):
             for filename, dummy in PLUGIN_FILES:
                 self.want_gone(os.path.join(self.root, filename))
 
-    def check_removable(self, st):
-        """Fail unless the set directory is one this module made: root-owned 0700, only our regular files."""
-        if not stat.S_ISDIR(st.st_mode):
-            self.fail("%s exists and is not a directory; refusing to remove it" % self.path)
-        if (stat.S_IMODE(st.st_mode), st.st_uid) != (DIR_MODE, 0):
-            self.fail("%s is %s, not 0700 root as this module makes a credential set; refusing to remove it "
-                      "(nothing was removed)" % (self.path, describe(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)))
-        for entry in os.listdir(self.path):
-            est = os.lstat(os.path.join(self.path, entry))
-            if not OWN_FILE_RE.fullmatch(entry) or not stat.S_ISREG(est.st_mode):
-                self.fail("%s holds %s, which this module did not write; refusing to remove the set (nothing was "
-                          "removed)" % (self.path, v.shown(entry)))
-
     # ---- acting --------------------------------------------------------------------------------
     @staticmethod
     def set_owner_mode(path, mode, uid, gid):
-        st = os.lstat(path)
-        if (st.st_uid, st.st_gid) != (uid, gid):
-            os.chown(path, uid, gid)
-        os.chmod(path, mode)  # after chown, which may clear set-id bits; never a symlink here (lstat'ed)
+        """Through a descriptor that never follows a symlink: a parent writable by another user (the plugin's
+        dokku-owned directory) cannot redirect the chown or chmod by swapping the path."""
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+            if (st.st_uid, st.st_gid) != (uid, gid):
+                os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)  # after chown, which may clear set-id bits
+        finally:
+            os.close(fd)
 
     @staticmethod
     def fsync_dir(path):
@@ -295,7 +292,9 @@ class LitestreamAuth(object):
             try:
                 if kind == "mkdir":
                     os.mkdir(path, 0o700)
-                    self.set_owner_mode(path, *op[2:])
+                    self.set_owner_mode(path, *op[2:5])
+                    if op[5] is not None:
+                        owned.mark(path, op[5])
                 elif kind == "fix":
                     if path not in (self.root, self.path):
                         guarded.checked(path, self.root, "change the mode of")
@@ -307,9 +306,8 @@ class LitestreamAuth(object):
                     guarded.unlink(path, self.root)
                     self.fsync_dir(os.path.dirname(path))
                 elif kind == "remove set":
-                    for entry in op[2]:
-                        guarded.unlink(entry, self.path)
-                    guarded.rmdir(path, self.root)
+                    guarded.checked(path, self.root, "remove")
+                    owned.remove(path, owned.CREDENTIAL_SET)  # checked again, then file by file: never recursive
                     self.fsync_dir(os.path.dirname(path))
             except guarded.OutsideRoot as exc:
                 self.fail(str(exc))

@@ -41,27 +41,6 @@ def read_text(path):
         raise
 
 
-def ensure_dir(path, mode, uid=0, gid=0):
-    """Create a directory (and missing parents with the same mode); fix mode and owner. True if changed."""
-    changed = False
-    if os.path.islink(path):  # chmod and chown would act on the link's target
-        raise OSError(40, "refusing a symbolic link where a directory of this collection belongs", path)
-    if not os.path.isdir(path):
-        parent = os.path.dirname(path.rstrip("/"))
-        if parent and not os.path.isdir(parent):
-            ensure_dir(parent, mode, uid, gid)
-        os.mkdir(path, mode)
-        changed = True
-    st = os.stat(path)
-    if (st.st_mode & 0o7777) != mode:
-        os.chmod(path, mode)
-        changed = True
-    if (st.st_uid, st.st_gid) != (uid, gid):
-        os.chown(path, uid, gid)
-        changed = True
-    return changed
-
-
 def file_needs_fix(path, mode, uid=0, gid=0):
     try:
         st = os.stat(path)

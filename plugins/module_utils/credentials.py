@@ -45,6 +45,7 @@ def credential_set_problem(params):
     try:
         v.credential_set_name(params["name"], "name")
         v.collection_root(params["credentials_root"], "credentials_root")
+        v.check_bounds(params)  # lock_timeout, given the module's own options
         if params.get("endpoint") is not None:
             v.endpoint(params["endpoint"], "endpoint")
         for field in FIELDS:  # written as UTF-8; check_text never quotes the value (it may be a secret)

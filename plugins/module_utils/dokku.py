@@ -79,6 +79,7 @@ def check_storage_options(params):
     # storage:mount passes it to docker -v; older Dokku splits its docker options on whitespace
     mount_path = v.absolute_path(params["mount_path"], "mount_path", mount=True, spaces=False)
     v.chown(params["chown"])
+    v.check_bounds(params)  # lock_timeout, given the module's own options
     if mount_path == "/":
         raise v.InvalidValue("mount_path: '/' cannot be a mount point: give a directory below /")
     return mount_path

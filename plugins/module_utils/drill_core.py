@@ -9,16 +9,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import re
 import sqlite3
+import stat
 
 try:
     from concurrent.futures import ThreadPoolExecutor
 except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: one app after the other
     ThreadPoolExecutor = None
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import module_params, sidecar_params
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
@@ -63,33 +65,133 @@ def selected(apps, only, image):
 
 
 def live_path(storage_root, app, database):
-    """The live database of an app, as its sidecar reads it."""
+    """The live database of an app, as its sidecar reads it (read_live_tables reads it only through a checked
+    descriptor: no link there or at its directory)."""
     return os.path.join(storage_root, app["storage"] or "%s--db" % app["app"], database)
 
 
 def read_live_tables(path):
     """Row count per table of a live database, read-only: opened with mode=ro, every count in one read
     transaction, so the app's writer is never blocked and the counts belong to one moment. A table that cannot
-    be counted is None. Raises IOError when there is no database, sqlite3.Error when it cannot be read."""
-    if not os.path.isfile(path):
-        raise IOError("no database at %s" % path)
-    conn = sqlite3.connect("file:%s?mode=ro" % path.replace("?", "%3f").replace("#", "%23"), uri=True, timeout=10,
-                           isolation_level=None)
+    be counted is None. Raises IOError when there is no database, sqlite3.Error when it cannot be read.
+
+    The app's user owns the storage directory and may put a link anywhere in it, so the drill (root) reads only the
+    file that is there: the directory and the database (and its -wal/-shm) must not be links, the database must be a
+    regular file, opened with O_NOFOLLOW and checked; and SQLite, which opens it again by its path (it needs the
+    -wal/-shm next to it, and resolves a /proc/self/fd path back to the directory's name), must have that same file
+    open while it reads. Anything else raises IOError and no count is used."""
+    directory, name = os.path.split(path)
+    dir_fd, db_fd, identity = _open_live(directory, name)
     try:
-        conn.execute("begin")
-        names = [row[0] for row in conn.execute(
-            "select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' "
-            "and name not like '\\_litestream\\_%' escape '\\'")]
-        tables = {}
-        for name in names:
-            try:
-                tables[name] = conn.execute('select count(*) from "%s"' % name.replace('"', '""')).fetchone()[0]
-            except sqlite3.Error:
-                tables[name] = None
-        conn.execute("commit")
+        conn = sqlite3.connect("file:%s?mode=ro" % path.replace("%", "%25").replace("?", "%3f").replace("#", "%23"),
+                               uri=True, timeout=10, isolation_level=None)
+        try:
+            conn.execute("begin")
+            names = [row[0] for row in conn.execute(
+                "select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' "
+                "and name not like '\\_litestream\\_%' escape '\\'")]
+            tables = {}
+            for table in names:
+                try:
+                    tables[table] = conn.execute('select count(*) from "%s"' % table.replace('"', '""')).fetchone()[0]
+                except sqlite3.Error:
+                    tables[table] = None
+            _same_live(dir_fd, db_fd, directory, name, identity)  # in the read transaction: SQLite has the files open
+            conn.execute("commit")
+        finally:
+            conn.close()
     finally:
-        conn.close()
+        os.close(db_fd)
+        os.close(dir_fd)
     return tables
+
+
+def _lstat_at(dir_fd, name):
+    try:
+        return os.lstat(name, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
+def _live_files_problem(dir_fd, directory, name):
+    """Why the live database's files cannot be read as they are (a text), or None: a link or a non-regular file."""
+    for entry in (name, name + "-wal", name + "-shm"):
+        st = _lstat_at(dir_fd, entry)
+        if st is None:
+            if entry == name:
+                return "no database at %s" % os.path.join(directory, name)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            return "%s is a symbolic link: the drill reads only the file that is there" % os.path.join(directory, entry)
+        if not stat.S_ISREG(st.st_mode):
+            return "%s is not a regular file" % os.path.join(directory, entry)
+    return None
+
+
+def _open_live(directory, name):
+    """(directory descriptor, database descriptor, (st_dev, st_ino)) of a live database, both opened with O_NOFOLLOW
+    and checked; raises IOError when either is a link or the database is missing or not a regular file."""
+    path = os.path.join(directory, name)
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if os.path.islink(directory):
+            raise IOError("the storage directory %s is a symbolic link: the drill reads a live database only in the "
+                          "directory itself" % directory)
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise IOError("no database at %s" % path)
+        raise
+    try:
+        problem = _live_files_problem(dir_fd, directory, name)
+        if problem:
+            raise IOError(problem)
+        db_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except (IOError, OSError):
+        os.close(dir_fd)
+        raise
+    st = os.fstat(db_fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(db_fd)
+        os.close(dir_fd)
+        raise IOError("%s is not a regular file" % path)
+    return dir_fd, db_fd, (st.st_dev, st.st_ino)
+
+
+def _same_live(dir_fd, db_fd, directory, name, identity):
+    """Raise IOError unless the directory's path, the database's name and the file SQLite opened are still the
+    directory and the file checked by _open_live (no link put in their place meanwhile)."""
+    changed = IOError("%s changed while the drill read it (a link or another file was put in its place): its counts "
+                      "are not used" % os.path.join(directory, name))
+    here, there = os.lstat(directory), os.fstat(dir_fd)
+    st = _lstat_at(dir_fd, name)
+    if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino) or st is None or (st.st_dev, st.st_ino) != identity:
+        raise changed
+    problem = _live_files_problem(dir_fd, directory, name)
+    if problem:
+        raise IOError(problem)
+    if _open_elsewhere(identity, db_fd) is False:
+        raise changed
+
+
+def _open_elsewhere(identity, own_fd):
+    """Whether another descriptor of this process than own_fd has the file `identity` open (SQLite's); None when
+    /proc/self/fd cannot tell."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        if fd == str(own_fd):
+            continue
+        try:
+            st = os.stat("/proc/self/fd/%s" % fd)
+        except OSError:  # closed meanwhile by another thread
+            continue
+        if (st.st_dev, st.st_ino) == identity:
+            return True
+    return False
 
 
 def total_rows(tables):
@@ -110,7 +212,10 @@ class HostDrill:
         self.module = module
         self.options = options
         self.apps = apps
-        self.host_dir = os.path.join(options["scratch_dir"], options["host"])
+        # this run's own directory, made (mkdtemp, marked) under the scratch directory when the run starts: the only
+        # thing the drill ever removes there, whatever the scratch directory or the host name
+        self.run_dir = os.path.join(options["scratch_dir"], "%s.check-mode" % options["host"])
+        self.made_run_dir = False
         self.active = {}  # thread-safe enough: one key per app, set and removed by its own worker
 
     # ------------------------------------------------------------------ the run
@@ -119,14 +224,19 @@ class HostDrill:
         the other (they share the app's scratch directory)."""
         jobs = list(self.apps)
         parallel = max(1, self.options["parallel"])
-        if jobs and not self.module.check_mode and not os.path.isdir(self.host_dir):
-            os.makedirs(self.host_dir, 0o700)  # before the threads: each restore then makes only its own app's dir
+        if jobs and not self.module.check_mode:
+            # before the threads: each restore then makes only its own app's directory inside it
+            self.run_dir = owned.make_temp(self.options["scratch_dir"], "%s." % self.options["host"], owned.DRILL_RUN)
+            self.made_run_dir = True
         if ThreadPoolExecutor is None or parallel == 1 or len(jobs) <= 1:
             per_app = [self.drill_app(app) for app in jobs]
         else:
             with ThreadPoolExecutor(max_workers=parallel) as pool:
                 per_app = list(pool.map(self.drill_app, jobs))
-        self.remove(self.host_dir)
+        try:
+            self.remove_run_dir()
+        except (guarded.OutsideRoot, IOError, OSError) as exc:  # the records stand; the directory is named
+            self.module.warn("the drill's directory %s was not removed: %s" % (self.run_dir, exc))
         return [record for records in per_app for record in records]
 
     def drill_app(self, app):
@@ -134,7 +244,7 @@ class HostDrill:
 
     def drill_database(self, app, database):
         name = "%s/%s/%s" % (self.options["host"], app["app"], database)
-        scratch = os.path.join(self.host_dir, app["app"])
+        scratch = os.path.join(self.run_dir, app["app"])
         record = dict(host=self.options["host"], app=app["app"], database=database, drill_host=self.options["drill_host"])
         try:
             self.remove(scratch)
@@ -199,10 +309,16 @@ class HostDrill:
 
     # ------------------------------------------------------------------ files
     def remove(self, path):
-        """Remove a directory of ours inside the scratch directory (nothing in check mode, where none is made)."""
-        if self.module.check_mode or not os.path.lexists(path):
+        """Remove an app's directory inside this run's own directory (nothing in check mode, where none is made)."""
+        if not self.made_run_dir or not os.path.lexists(path):
             return
-        guarded.remove_tree(path, self.options["scratch_dir"])
+        guarded.remove_tree(path, self.run_dir)
+
+    def remove_run_dir(self):
+        """This run's directory, after owned.py's check that it is the one this run made."""
+        if self.made_run_dir:
+            owned.remove(self.run_dir, owned.DRILL_RUN)
+            self.made_run_dir = False
 
     def cleanup(self):
         """After a signal: every running restore's keys and stage, then this host's scratch directory."""
@@ -212,7 +328,7 @@ class HostDrill:
             except (IOError, OSError):
                 pass
         try:
-            self.remove(self.host_dir)
+            self.remove_run_dir()
         except (guarded.OutsideRoot, IOError, OSError):
             pass
 

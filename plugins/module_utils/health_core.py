@@ -73,12 +73,8 @@ def health_argument_spec():
 
 def check_health_options(params):
     """The module's own options (the entries are checked by inventory.py); raises validate.InvalidValue."""
-    if params["parallel"] < 1:
-        raise v.InvalidValue("parallel: must be 1 or more, got %d" % params["parallel"])
-    if params["timeout"] < 1:
-        raise v.InvalidValue("timeout: must be 1 or more seconds, got %d" % params["timeout"])
-    if params["max_lag_seconds"] is not None and not params["max_lag_seconds"] > 0:
-        raise v.InvalidValue("max_lag_seconds: must be more than 0, got %s" % params["max_lag_seconds"])
+    v.check_bounds(params)  # parallel, timeout, max_lag_seconds
+    v.absolute_path(params["storage_root"], "storage_root", mount=True)
     state_dir = v.absolute_path(params["state_dir"], "state_dir")
     textfile = None
     if params["textfile"] is not None:
@@ -320,11 +316,7 @@ class AppHealth:
         root = self.host_root(doc)
         if root is not None:
             pid = int(doc["State"]["Pid"])
-            try:
-                sections["list"] = sidecar_reads.control_list(sidecar_reads.in_root(root, ls.SOCKET_PATH),
-                                                              self.timeout, pid)
-            except OSError as exc:  # a link loop in the container's root
-                sections["list"] = ("Error: %s" % exc, 1)
+            sections["list"] = sidecar_reads.sidecar_list(root, self.timeout, pid)
             # each read bounded like the command it replaces: a hung mount fails that read, not the run
             sections["status"] = sidecar_reads.bounded(
                 lambda: sidecar_reads.status_rows(self.storage_dir, self.params["databases"]), self.timeout,

@@ -24,25 +24,8 @@ SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port
                 "snapshot_retention", "shutdown_sync_timeout", "heartbeat_url", "heartbeat_interval", "state")
 # entry keys only the health check reads (the sidecar and the storage ignore them)
 HEALTH_KEYS = ("max_lag",)
-# entry keys whose values are secrets: `apps` is a list of raw entries, so Ansible's no_log cannot see them
-SECRET_ENTRY_KEYS = ("heartbeat_url",)
-
-
-def entry_secrets(apps):
-    """The secret values in a list of litestream_apps entries."""
-    if not isinstance(apps, list):
-        return set()
-    return set(entry[key] for entry in apps if isinstance(entry, dict) for key in SECRET_ENTRY_KEYS
-               if isinstance(entry.get(key), str) and entry[key])
-
-
-def mask_entry_secrets(module):
-    """Mask the secrets of the module's `apps` (and `peers`, other hosts' apps) in everything it returns,
-    its echoed arguments included, as no_log does for a declared option."""
-    apps = list(module.params.get("apps") or [])
-    for peer_apps in (module.params.get("peers") or {}).values():
-        apps += peer_apps if isinstance(peer_apps, list) else []
-    module.no_log_values.update(entry_secrets(apps))
+# An entry's secrets (heartbeat_url, URL credentials) are masked by no_log.SecretMaskingModule, which every
+# module is built with: `apps` is a list of raw entries, so Ansible's own no_log cannot see them.
 
 
 def module_params(spec, given):
@@ -53,8 +36,9 @@ def module_params(spec, given):
     return result.validated_parameters
 
 
-def check_entry(entry, image):
-    """The replica locations of one litestream_apps entry ([] without a replica); raises InvalidValue."""
+def check_entry(entry, image, storage_root=None):
+    """The replica locations of one litestream_apps entry ([] without a replica); raises InvalidValue.
+    storage_root: the host's (a file replica must stay out of the app's storage directory), else the default."""
     if not isinstance(entry, dict):
         raise v.InvalidValue("is not a mapping with an app key")
     known = set(STORAGE_KEYS) | set(SIDECAR_KEYS) | set(HEALTH_KEYS)
@@ -65,7 +49,7 @@ def check_entry(entry, image):
     v.app_name(entry.get("app"))
     entry_max_lag(entry)
     check_storage_options(storage_params(entry))
-    params = sidecar_params(entry, image)
+    params = sidecar_params(entry, image, **({"storage_root": storage_root} if storage_root else {}))
     fields = ls.check_sidecar_options(params)["fields"]
     if fields is None or params["state"] == "absent":
         return fields, []
@@ -78,11 +62,7 @@ def entry_max_lag(entry):
     value = entry.get("max_lag")
     if value is None:
         return None
-    v.duration(value, "max_lag", ls.DURATION_RE)
-    seconds = ls.duration_seconds(str(value))
-    if not seconds > 0:
-        raise v.InvalidValue("max_lag: must be more than 0s, got %s" % value)
-    return seconds
+    return v.duration_seconds(v.in_range(value, "max_lag"))
 
 
 def storage_params(entry, **extra):
@@ -101,8 +81,9 @@ def sidecar_params(entry, image, **extra):
     return module_params(ls.sidecar_argument_spec(), given)
 
 
-def inventory_problems(apps, credential_sets, image, peers, host):
-    """Every problem of a host's inventory, one message each, with the entry's index and app name."""
+def inventory_problems(apps, credential_sets, image, peers, host, storage_root=None):
+    """Every problem of a host's inventory, one message each, with the entry's index and app name; storage_root as
+    check_entry takes it."""
     problems = []
     owners = {}  # replica location -> the entry that uses it
     apps_seen = {}
@@ -111,7 +92,7 @@ def inventory_problems(apps, credential_sets, image, peers, host):
         if isinstance(entry, dict) and isinstance(entry.get("app"), str):
             label += " (%s)" % entry["app"]
         try:
-            fields, locations = check_entry(entry, image)
+            fields, locations = check_entry(entry, image, storage_root)
         except v.InvalidValue as exc:
             problems.append("%s: %s" % (label, exc))
             continue

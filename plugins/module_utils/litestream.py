@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import hashlib
 import json
+import os
 import re
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -27,11 +28,9 @@ CONFIG_DIR_IN_CONTAINER = "/etc/litestream"
 CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
 REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
-DURATION_RE = re.compile(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+")
-DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-# Litestream 0.5.17 refuses a heartbeat interval under a minute (heartbeat.go) and pings with a plain GET
-MIN_HEARTBEAT_SECONDS = 60
+DURATION_RE = v.DURATION_RE  # the durations' bounds are in validate.BOUNDS
+duration_seconds = v.duration_seconds
+# Litestream pings heartbeat_url with a plain GET
 HEARTBEAT_URL_RE = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?")
 # Litestream's control socket inside the sidecar (off by default): `litestream list` reads each database's
 # last successful sync from it, for the health check and the provision's first-sync wait
@@ -146,28 +145,18 @@ def check_sidecar_options(params):
         v.db_file_name(db, "databases")
     v.docker_word(params["image"], "image")
     v.docker_word(params["network"], "network")
-    for option in ("snapshot_interval", "snapshot_retention"):
-        if params[option] is not None:
-            v.duration(params[option], option, DURATION_RE)
-    if params["metrics_port"] is not None and not 1 <= params["metrics_port"] <= 65535:
-        raise v.InvalidValue("metrics_port: %d is not a TCP port (1 to 65535)" % params["metrics_port"])
-    if params["shutdown_sync_timeout"] < 0:
-        raise v.InvalidValue("shutdown_sync_timeout: must be 0 or more seconds, got %d" % params["shutdown_sync_timeout"])
     check_heartbeat(params.get("heartbeat_url"), params.get("heartbeat_interval"))
-    if params.get("first_sync_timeout", 0) < 0:
-        raise v.InvalidValue("first_sync_timeout: must be 0 (do not wait) or more seconds, got %d"
-                             % params["first_sync_timeout"])
+    # metrics_port, the timeouts, snapshot_interval, snapshot_retention (and lock_timeout, given the module's own)
+    v.check_bounds(params)
     if params["replica"] is not None:
         checked["fields"] = normalize_replica(params["replica"])
         check_location(checked["fields"], params["databases"])
+        if checked["fields"]["type"] == "file":  # the sidecar mounts both: the replica must not hold the database
+            v.outside_storage(checked["fields"]["path"], "replica.path", os.path.join(
+                checked["storage_root"], params["storage"] or "%s--db" % params["app"]))
     elif params["state"] != "absent":  # required_if counts an explicit null as given
         raise v.InvalidValue("replica is required unless state is absent")
     return checked
-
-
-def duration_seconds(text):
-    """Seconds of a Go duration such as 1m30s (already matched by DURATION_RE)."""
-    return sum(float(number) * DURATION_UNITS[unit] for number, unit in DURATION_PART_RE.findall(text))
 
 
 def check_heartbeat(url, interval):
@@ -181,10 +170,7 @@ def check_heartbeat(url, interval):
     if interval is not None:
         if url is None:
             raise v.InvalidValue("heartbeat_interval: needs heartbeat_url (the URL pinged at that interval)")
-        v.duration(interval, "heartbeat_interval", DURATION_RE)
-        if duration_seconds(interval) < MIN_HEARTBEAT_SECONDS:
-            raise v.InvalidValue("heartbeat_interval: %s is under a minute; Litestream refuses to start with a "
-                                 "heartbeat interval under 1m" % v.shown(interval))
+        v.in_range(interval, "heartbeat_interval")
 
 
 def _parse_url(url):
@@ -295,8 +281,9 @@ def normalize_replica(spec):
         if endpoint:
             fields.setdefault("force_path_style", True)
     if rtype == "file":
-        # the directory is mounted into the sidecar at the same path: absolute, normalised, no ':'
-        fields["path"] = v.absolute_path(fields.get("path") or "", "replica.path", mount=True)
+        # the directory is mounted into the sidecar (read-write) at the same path: absolute, normalised, no ':',
+        # not a system directory
+        fields["path"] = v.file_replica_dir(fields.get("path") or "", "replica.path")
     if rtype == "sftp":
         for required in ("host", "user", "path"):
             if not fields.get(required):
@@ -304,8 +291,10 @@ def normalize_replica(spec):
         if not fields.get("host_key"):
             raise ConfigError("sftp replica needs host_key (the server's public host key, e.g. the "
                               "'ssh-ed25519 AAAA...' line): Litestream does not verify the host otherwise")
-    if "sync_interval" in fields and not DURATION_RE.fullmatch(str(fields["sync_interval"])):
-        raise ConfigError("sync_interval %r is not a duration like 1s, 500ms or 1m" % (fields["sync_interval"],))
+        v.host_port(fields["host"], "replica.url" if spec.get("url") else "replica.host")
+        fields["path"] = v.remote_path(fields["path"], "replica.path")
+    if "sync_interval" in fields:
+        v.in_range(fields["sync_interval"], "replica.sync_interval", v.BOUNDS["sync_interval"])
     cred = fields.get("credentials")
     if cred is not None:
         v.credential_set_name(cred, "replica.credentials")
@@ -360,7 +349,7 @@ def replica_block(fields, db_name, credentials=None):
         block["account-name"] = fields["account_name"]
     if fields["type"] == "sftp":
         host = fields["host"]
-        block["host"] = host if ":" in host else host + ":22"
+        block["host"] = host if re.search(r":[0-9]+\Z", host) else host + ":22"  # [::1] has ':' but no port
         block["user"] = fields["user"]
         block["host-key"] = fields["host_key"]
         if credentials.get("ssh_private_key"):

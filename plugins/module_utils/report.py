@@ -20,8 +20,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 # Characters XML 1.0 cannot hold at all, not even escaped (most C0 controls, lone surrogates, U+FFFE/U+FFFF).
@@ -157,7 +156,7 @@ class ReportKind:
 
     def run_module(self):
         """The report module's whole run, where the action plugin sends it: its options, write(), one exit."""
-        module = AnsibleModule(argument_spec=self.argument_spec(), supports_check_mode=True)
+        module = SecretMaskingModule(argument_spec=self.argument_spec(), supports_check_mode=True)
         try:
             result = write(module.params, module.check_mode, self)
         except ReportError as exc:

@@ -273,10 +273,14 @@ def generations_error(stderr):
     return None
 
 
+def file_names(name):
+    """The names of a database's files in its directory: the file, its SQLite sidecars, Litestream's state directory."""
+    return [name] + [name + suffix for suffix in SIDECARS] + [".%s-litestream" % name]
+
+
 def existing_paths(directory, name):
     """The target DB, its SQLite sidecars and Litestream's state directory, those that exist."""
-    candidates = [name] + [name + suffix for suffix in SIDECARS] + [".%s-litestream" % name]
-    return [os.path.join(directory, entry) for entry in candidates
+    return [os.path.join(directory, entry) for entry in file_names(name)
             if os.path.lexists(os.path.join(directory, entry))]
 
 

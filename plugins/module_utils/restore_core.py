@@ -2,17 +2,24 @@
 # Copyright: contributors to dokku_sqlite.litestream
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One restore of one database from its Litestream replica: plan, restore into a root-only stage, verify,
-put in place. litestream_restore runs one; litestream_drill runs several at once, one per thread."""
+put in place. litestream_restore runs one; litestream_drill runs several at once, one per thread.
+
+dest belongs to the app's user, who may rename or replace anything in it at any moment. So the stage is made next
+to dest, in the nearest directory above it that the app's user cannot write (on dest's own mount, so the restored
+file is renamed from it into dest), and every directory made, changed or written into - dest's missing parents,
+dest, the stage - is opened once without following a link and then used only through that descriptor."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import errno
 import os
 import signal
 import stat
 import tempfile
+import threading
 import time
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec, write_atomic
@@ -32,6 +39,8 @@ HEROKUISH_UID = v.CHOWN_NAMES["herokuish"]  # the owner when neither owner/group
 CONFIG_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CONFIG_FILE)
 ENV_IN_CONTAINER = "%s/%s" % (ls.CONFIG_DIR_IN_CONTAINER, ls.CREDENTIALS_ENV_FILE)
 STAGE_PREFIX = ".litestream-restore-"
+# a directory opened as itself: a symbolic link there is refused (ELOOP), never followed
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 V03_HINT = ("; a replica that Litestream 0.3 wrote (the generations/ layout, such as the dokku-litestream plugin's "
             "at the URL itself) is read with a 0.3 image (image: litestream/litestream:0.3.13) and "
             "replica.location: path")
@@ -114,9 +123,13 @@ class RestoreManager:
         self.v03 = False       # the image is a Litestream 0.3: generations/ layout, 0.3's commands
         self.creds = {}
         self.workdir = None
-        self.stage = None      # root-only directory inside dest that Litestream restores into
+        self.stage = None      # the root-only directory Litestream restores into (its path: docker mounts it)
         self.stage_fd = None   # the stage, opened once and checked: later paths go through this handle
-        self.created_dirs = []
+        self.stage_at = None   # (descriptor of the directory holding the stage, the stage's name, (st_dev, st_ino))
+        self.dest_fd = None    # dest, opened once by make_dest(): the restored file is put in place through it
+        self.dir_fds = []      # every directory descriptor this run holds (dest's, its parents'), closed at the end
+        self.created_dirs = []  # (descriptor of the parent, name) of each directory this run made, outermost first
+        self.thread = None     # the thread that runs execute(): the only one that closes the descriptors
         self.result = dict(changed=False, restored=False, path=None, replica=None, backup=self.backup,
                            actions=self.actions, commands=self.docker.commands, lock_wait=0.0)
 
@@ -152,17 +165,13 @@ class RestoreManager:
             self.result["path"] = self.target
             self.credentials_root = v.absolute_path(params["credentials_root"], "credentials_root")
             self.mode = v.file_mode(params["mode"], "mode")
-            for option in ("owner", "group"):
-                if params[option] is not None:
-                    v.uid(params[option], option)
+            v.check_bounds(params)  # owner, group, dry_run_timeout, lock_timeout
             if params["chown"] is not None:
                 v.chown(params["chown"])
             v.docker_word(params["image"], "image")
             v.docker_word(params["network"], "network")
         except v.InvalidValue as exc:
             self.fail(str(exc))
-        if params["dry_run_timeout"] < 0:
-            self.fail("dry_run_timeout must be 0 (no limit) or a number of seconds, got %d" % params["dry_run_timeout"])
         if params["timestamp"] is not None and params["txid"] is not None:
             self.fail("give either timestamp or txid, not both")
         try:
@@ -191,10 +200,10 @@ class RestoreManager:
                 self.fail("verify.tables and verify.min_rows name tables: an empty name (%r) is no table" % (table,))
         self.min_rows = {}
         for table, value in (verify.get("min_rows") or {}).items():
-            try:
-                self.min_rows[str(table)] = int(value)
-            except (TypeError, ValueError):
-                self.fail("verify.min_rows.%s must be a whole number, got %r" % (table, value))
+            try:  # '5' from a template counts; .inf is refused (int() raised OverflowError)
+                self.min_rows[str(table)] = v.in_range(value, "verify.min_rows.%s" % table, v.BOUNDS["min_rows"])
+            except v.InvalidValue as exc:
+                self.fail(str(exc))
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             self.fail("dest %s exists and is not a directory" % self.dest)
         if os.path.isdir(self.target) and not os.path.islink(self.target):
@@ -265,7 +274,12 @@ class RestoreManager:
         if self.fields["type"] == "file":
             docker += ["-v", "%s:%s:ro" % (self.fields["path"], self.fields["path"])]
         docker += [self.params["image"], "-c", script]
-        return self.docker.run(docker, check=False)
+        if mount_dest:
+            self.check_stage("docker would mount it at %s, so nothing ran" % RESTORE_DIR)
+        answer = self.docker.run(docker, check=False)
+        if mount_dest:
+            self.check_stage("Litestream may have written elsewhere than the stage; nothing was put in place")
+        return answer
 
     def point_args(self):
         return ["-timestamp", self.timestamp] if self.timestamp else ["-txid", self.txid] if self.txid else []
@@ -364,28 +378,131 @@ class RestoreManager:
         return self.owner_ids
 
     def make_dest(self):
+        """Open dest once (self.dest_fd), making it and its missing parents first. Each directory made here is made
+        through the descriptor of the one above it, opened without following a link, checked to be the directory
+        just made (ours, root's) and only then given its mode and owner through its own descriptor: a link or another
+        directory put in its place meanwhile is refused, never followed. A link at dest itself is refused too."""
         missing = []
         path = self.dest.rstrip("/") or "/"
-        while not os.path.isdir(path):
-            missing.append(path)
+        while not os.path.isdir(path) and not os.path.islink(path):
+            missing.append(os.path.basename(path))
             path = os.path.dirname(path)
-        for path in reversed(missing):
+        # an existing parent is the user's path and is followed as any path is; dest itself never is
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if missing else self.open_dir(path, None, path)
+        fd = self.hold(top, path)
+        for name in reversed(missing):
+            path = os.path.join(path, name)
+            made = True
             try:
-                os.mkdir(path, 0o755)
+                os.mkdir(name, 0o755, dir_fd=fd)
             except OSError as exc:
                 # another restore (litestream_drill runs several at once) made the same parent meanwhile
-                if exc.errno != errno.EEXIST or os.path.islink(path) or not os.path.isdir(path):
+                if exc.errno != errno.EEXIST:
                     raise
-                continue
-            self.created_dirs.append(path)
-            os.chmod(path, 0o755)
-            os.chown(path, *self.ownership())
+                made = False
+            child = self.hold(self.open_dir(name, fd, path), path)
+            if made:
+                st = os.fstat(child)
+                if st.st_uid != os.geteuid():
+                    self.fail("%s was replaced while this run made it (it now belongs to uid %d); refusing to "
+                              "change its mode or owner" % (path, st.st_uid))
+                self.created_dirs.append((fd, name))
+                os.fchmod(child, 0o755)
+                os.fchown(child, *self.ownership())
+            fd = child
+        self.dest_fd = fd
+
+    def hold(self, fd, path):
+        """Keep a directory descriptor until cleanup(); refuse anything but a directory (a link, a file)."""
+        self.dir_fds.append(fd)
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            self.fail("%s is not a directory" % path)
+        return fd
+
+    def open_dir(self, name, dir_fd, path):
+        """The directory `name` in dir_fd, opened as itself; fails on a symbolic link there, naming `path`."""
+        try:
+            return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):  # Linux says ENOTDIR for a link with O_DIRECTORY
+                raise
+            if exists_at(dir_fd, name) and stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode):
+                self.fail("%s is a symbolic link; the restore does not follow a link there (give the directory "
+                          "it points to)" % path)
+            self.fail("%s is not a directory" % path)
+
+    def app_ids(self):
+        """The uids and gids that may act for the app in dest (its owner, the restored file's owner): never root."""
+        st = os.fstat(self.dest_fd)
+        uids = set((st.st_uid, self.ownership()[0])) - set((0,))
+        gids = set((st.st_gid, self.ownership()[1])) - set((0,))
+        return uids, gids
+
+    def stage_parent(self):
+        """(path, descriptor) of the directory the stage is made in: the deepest one above dest that is on dest's
+        mount and that, like every directory above it, the app's user cannot write (it could rename the stage or a
+        directory on its way and put a link there before docker mounts it). dest itself when there is none (dest is
+        a mount point of its own): check_stage() then checks the stage before and after docker mounts it."""
+        real = os.path.realpath(self.dest)
+        dest_st = os.fstat(self.dest_fd)
+        try:
+            real_st = os.stat(real)
+        except OSError:
+            real_st = None
+        if real_st is None or (real_st.st_dev, real_st.st_ino) != (dest_st.st_dev, dest_st.st_ino):
+            self.fail("dest %s changed while the restore opened it" % self.dest)
+        uids, gids = self.app_ids()
+        found = None
+        for path in ancestors(real):
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or writable_by(st, uids, gids):
+                break
+            if st.st_dev == dest_st.st_dev:
+                found = (path, st)
+        if found is not None:
+            fd = self.hold(os.open(found[0], DIR_FLAGS), found[0])
+            st = os.fstat(fd)
+            same = mount_id(fd) == mount_id(self.dest_fd)  # on one mount: a rename from there into dest works
+            if (st.st_dev, st.st_ino) == (found[1].st_dev, found[1].st_ino) and same:
+                return found[0], fd
+        return real, self.dest_fd
 
     def make_stage(self):
-        """A fresh directory inside dest, 0700 root (mkdtemp), opened once: nobody else can place a symlink in
-        it, and every later path goes through the open handle, so swapping the directory itself does not help."""
-        self.stage = tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.dest)
-        self.stage_fd = os.open(self.stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        """A fresh directory (0700 root, like mkdtemp) next to dest, opened once and checked: nobody else can place
+        anything in it, and every later path goes through the open handle, so swapping it does not help."""
+        parent, parent_fd = self.stage_parent()
+        for _attempt in range(100):
+            name = STAGE_PREFIX + binascii.hexlify(os.urandom(6)).decode("ascii")
+            try:
+                os.mkdir(name, 0o700, dir_fd=parent_fd)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+        else:
+            self.fail("no free name for a stage directory in %s" % parent)
+        self.stage = os.path.join(parent, name)
+        fd = self.open_dir(name, parent_fd, self.stage)
+        st = os.fstat(fd)
+        # our own directory, or nothing of it is used (never removed either: stage_at is only set for ours)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
+            os.close(fd)
+            self.fail("the stage directory %s was replaced while this run made it; refusing to use it" % self.stage)
+        self.stage_fd = fd
+        self.stage_at = (parent_fd, name, (st.st_dev, st.st_ino))
+
+    def check_stage(self, consequence, forget=()):
+        """Fail unless the stage's path still names the stage this run made (docker mounts it by its path), without
+        the result keys in `forget` (what was read through that path)."""
+        try:
+            st = os.lstat(self.stage)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) != self.stage_at[2]:
+            for key in forget:
+                self.result.pop(key, None)
+            self.fail("the stage directory %s was moved away or replaced (by a link or another directory): %s"
+                      % (self.stage, consequence))
 
     def staged(self, name):
         return "/proc/self/fd/%d/%s" % (self.stage_fd, name)
@@ -404,16 +521,23 @@ class RestoreManager:
         return fd
 
     def cleanup(self):
-        """Remove what this run created and did not hand over: the stage, the work directory, new empty dirs."""
+        """Remove what this run created and did not hand over: the stage, the work directory, new empty dirs. The
+        descriptors are closed only by the thread that runs the restore: litestream_drill cleans up after a signal
+        from its main thread, while a worker may still use them (a closed number reused by another open would
+        send that worker's next rename elsewhere); its process ends right after."""
         if self.stage_fd is not None:
-            os.close(self.stage_fd)
-            self.stage_fd = None
-        if self.stage:
             try:
-                guarded.remove_tree(self.stage, self.dest)
-            except (guarded.OutsideRoot, OSError):
+                empty_dir(self.stage_fd)
+            except OSError:
+                pass
+        if self.stage_at is not None:
+            parent_fd, name, identity = self.stage_at
+            try:
+                st = os.lstat(name, dir_fd=parent_fd)
+                if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == identity:
+                    os.rmdir(name, dir_fd=parent_fd)  # emptied above; only ever our own, empty, directory
+            except OSError:
                 pass  # gone, or no longer ours (swapped for a link): never follow it
-            self.stage = None
         if self.workdir:
             try:
                 guarded.remove_tree(self.workdir, os.path.dirname(self.workdir))
@@ -421,65 +545,81 @@ class RestoreManager:
                 pass
             self.workdir = None
         if not self.result.get("restored"):
-            for path in reversed(self.created_dirs):
+            for parent_fd, name in reversed(self.created_dirs):
                 try:
-                    os.rmdir(path)  # only while empty: never anything but our own directory
+                    os.rmdir(name, dir_fd=parent_fd)  # only while empty: never anything but our own directory
                 except OSError:
                     break
-            self.created_dirs = []
+        if self.thread not in (None, threading.current_thread()):
+            return
+        self.created_dirs = []
+        self.stage = self.stage_at = self.dest_fd = None
+        for fd in ([self.stage_fd] if self.stage_fd is not None else []) + self.dir_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.stage_fd = None
+        self.dir_fds = []
 
     def backup_stamp(self, existing):
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         candidate, n = stamp, 1
-        while any(os.path.lexists(rs.backup_path(p, self.dest, self.name, candidate)) for p in existing):
+        while any(exists_at(self.dest_fd, rs.backup_path(p, "", self.name, candidate)) for p in existing):
             n += 1
             candidate = "%s-%d" % (stamp, n)
         return candidate
 
-    def put_in_place(self, tmp_path):
-        """Move the old files aside (replace), then the verified temp file into place; undo on failure."""
-        existing = rs.existing_paths(self.dest, self.name)
-        target = guarded.checked(self.target, self.dest, "replace")  # the stage's file goes nowhere else
-        moved = []
+    def put_in_place(self):
+        """Move the old files aside (replace), then the verified file from the stage into place; undo on failure.
+        Every name is taken in dest's own descriptor: nothing here follows a link or leaves dest."""
+        dest_fd, name = self.dest_fd, self.name
+        existing = [entry for entry in rs.file_names(name) if exists_at(dest_fd, entry)]
+        moved = []  # (old name, or None while the old file is still in place too, backup name)
         try:
             if existing:
                 stamp = self.backup_stamp(existing)
                 # the sidecars and the state directory first: a stale -wal must never meet the new file
-                for path in [p for p in existing if p != self.target]:
-                    new = rs.backup_path(path, self.dest, self.name, stamp)
-                    guarded.rename(path, new, self.dest)
-                    moved.append((path, new))
-                if self.target in existing:
-                    new = rs.backup_path(self.target, self.dest, self.name, stamp)
+                for entry in [e for e in existing if e != name]:
+                    new = rs.backup_path(entry, "", name, stamp)
+                    os.rename(entry, new, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)
+                    moved.append((entry, new))
+                if name in existing:
+                    new = rs.backup_path(name, "", name, stamp)
                     try:
-                        os.link(self.target, new)  # the old file stays visible until the new one replaces it
+                        # the old file stays visible until the new one replaces it (a link is linked as a link)
+                        os.link(name, new, src_dir_fd=dest_fd, dst_dir_fd=dest_fd, follow_symlinks=False)
                         moved.append((None, new))
                     except OSError:
-                        guarded.rename(self.target, new, self.dest)
-                        moved.append((self.target, new))
-                    os.rename(tmp_path, target)
+                        os.rename(name, new, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)
+                        moved.append((name, new))
+                    os.rename(name, name, src_dir_fd=self.stage_fd, dst_dir_fd=dest_fd)
                     if moved[-1][0] is None:
-                        moved[-1] = (self.target, new)
+                        moved[-1] = (name, new)
                 else:
-                    link_into_place(tmp_path, target)
+                    link_into_place(self.stage_fd, dest_fd, name)
             else:
-                link_into_place(tmp_path, target)
+                link_into_place(self.stage_fd, dest_fd, name)
         except OSError as exc:
             for old, new in reversed(moved):
                 try:
                     if old is None:
-                        guarded.unlink(new, self.dest)
-                    elif not os.path.lexists(old):
-                        guarded.rename(new, old, self.dest)
-                except (OSError, guarded.OutsideRoot):
+                        os.unlink(new, dir_fd=dest_fd)
+                    elif not exists_at(dest_fd, old):
+                        os.rename(new, old, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)
+                except OSError:
                     pass
             self.fail("putting the restored file in place failed (%s); the existing files were put back" % exc)
-        self.backup.extend(new for _old, new in moved)
-        fsync_dir(self.dest)
+        self.backup.extend(os.path.join(self.dest, new) for _old, new in moved)
+        try:
+            fsync_fd(dest_fd)
+        except OSError:
+            pass
 
     # ------------------------------------------------------------------ the run
     def execute(self):
         """The whole restore: returns the result (exit_json's keyword arguments); raises RestoreFailed."""
+        self.thread = threading.current_thread()
         try:
             self.run()
         except RestoreFinished as done:
@@ -558,8 +698,8 @@ class RestoreManager:
         """Whether the dry run and the restore share one container (plan_and_restore): one container start and
         one look at the replica fewer. The dry run keeps a container of its own, before anything is written,
         - in check mode, where it is all that runs;
-        - with if_replica_exists, where a replica without a backup must leave dest untouched (one run needs the
-          stage, a directory inside dest, mounted before the dry run starts);
+        - with if_replica_exists, where a replica without a backup must leave dest untouched (one run needs dest
+          made, and the stage next to it mounted, before the dry run starts);
         - for a Litestream 0.3 image, whose plan is the table `generations` prints, read here;
         - for a file replica whose directory is missing: no backup, and docker would create it for the mount.
         """
@@ -679,14 +819,18 @@ class RestoreManager:
         fd = self.open_restored()
         try:
             self.verify(tmp_path)
+            # SQLite opened the file by its path (it resolves /proc/self/fd/N back to the stage's name)
+            self.check_stage("the verification may have read another file; nothing was put in place",
+                             forget=("tables", "integrity"))
             os.fchown(fd, *self.ownership())
             os.fchmod(fd, self.mode)  # after fchown, which may clear mode bits
             fsync_fd(fd)
+            size = os.fstat(fd).st_size
         finally:
             os.close(fd)
-        self.put_in_place(tmp_path)
+        self.put_in_place()
         self.result["restored"] = True
-        self.result["size"] = os.path.getsize(self.target)
+        self.result["size"] = size
 
     def verify(self, tmp_path):
         try:
@@ -699,35 +843,74 @@ class RestoreManager:
             self.fail("verification failed, nothing was put in place: %s" % "; ".join(problems))
 
 
-def link_into_place(tmp_path, target):
-    """Rename that refuses to overwrite: a file that appeared meanwhile is never clobbered."""
+def link_into_place(stage_fd, dest_fd, name):
+    """Rename from the stage into dest that refuses to overwrite: a file that appeared meanwhile is never clobbered."""
     try:
-        os.link(tmp_path, target)
+        os.link(name, name, src_dir_fd=stage_fd, dst_dir_fd=dest_fd, follow_symlinks=False)
     except OSError as exc:
         if exc.errno == errno.EEXIST:
             raise
-        os.rename(tmp_path, target)  # no hard links on this filesystem
+        os.rename(name, name, src_dir_fd=stage_fd, dst_dir_fd=dest_fd)  # no hard links on this filesystem
         return
-    os.unlink(tmp_path)
+    os.unlink(name, dir_fd=stage_fd)
+
+
+def exists_at(dir_fd, name):
+    """Whether dir_fd holds an entry `name` (a link counts as itself, never followed)."""
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+    except OSError:
+        return False
+    return True
+
+
+def empty_dir(fd):
+    """Remove everything inside the open directory fd, through descriptors: a link is removed, never followed."""
+    for name in os.listdir(fd):
+        st = os.lstat(name, dir_fd=fd)
+        if stat.S_ISDIR(st.st_mode):
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+            try:
+                empty_dir(child)
+            finally:
+                os.close(child)
+            os.rmdir(name, dir_fd=fd)
+        else:
+            os.unlink(name, dir_fd=fd)
+
+
+def ancestors(path):
+    """'/', '/a', '/a/b' for '/a/b/c': every directory above path, outermost first ([] for '/')."""
+    parts = [part for part in path.split("/") if part]
+    if not parts:
+        return []
+    return ["/"] + ["/" + "/".join(parts[:i + 1]) for i in range(len(parts) - 1)]
+
+
+def writable_by(st, uids, gids):
+    """Whether a user of uids/gids (or anyone) may rename the entries of the directory that st describes. Its owner
+    can always (a chmod away); in a sticky directory (/tmp) nobody else can rename another user's entry."""
+    if st.st_uid in uids:
+        return True
+    if st.st_mode & stat.S_ISVTX:
+        return False
+    return bool(st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and st.st_gid in gids))
+
+
+def mount_id(fd):
+    """The id of the mount that the open file fd is on (/proc/self/fdinfo, Linux 3.15+); None when unknown."""
+    try:
+        with open("/proc/self/fdinfo/%d" % fd) as handle:
+            for line in handle:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+    except (IOError, OSError, ValueError):
+        pass
+    return None
 
 
 def fsync_fd(fd):
     os.fsync(fd)
-
-
-def fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fsync_fd(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path):
-    try:
-        fsync_file(path)
-    except OSError:
-        pass
 
 
 def describe_existing(target, existing):

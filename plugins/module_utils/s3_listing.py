@@ -34,9 +34,11 @@ except ImportError:  # pragma: no cover - Python 2
     from urlparse import urlsplit
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import TooLarge, read_bounded
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_PAGES = 20  # 20,000 level-0 files: far beyond what Litestream's l0-retention (5 min by default) leaves
+MAX_RESPONSE = 4 << 20  # bytes of one answer: a page of 1,000 keys is about half a MiB of XML
 TIMED_OUT = 124
 LTX_KEY_RE = re.compile(r"/([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 
@@ -115,7 +117,7 @@ def level0_newest(fields, credentials, db_name, timeout):
                 "%s=%s" % (_quote(k), _quote(v)) for k, v in sorted(query.items()))
             conn.request("GET", target, headers=headers)
             response = conn.getresponse()
-            body = response.read()
+            body = read_bounded(response, MAX_RESPONSE, time.time() + timeout, "the store's answer")
             if response.status != 200:
                 return error_text(response.status, body), 1
             root = ET.fromstring(body)
@@ -130,6 +132,8 @@ def level0_newest(fields, credentials, db_name, timeout):
             return "Error: more than %d pages of level-0 files under %s" % (MAX_PAGES, prefix), 1
     except socket.timeout:
         return "Error: operation error S3: ListObjectsV2: i/o timeout", TIMED_OUT
+    except TooLarge as exc:
+        return "Error: operation error S3: ListObjectsV2: %s; refusing it" % exc, 1
     except ET.ParseError as exc:
         return "Error: operation error S3: ListObjectsV2: unreadable answer: %s" % exc, 1
     except socket.gaierror as exc:

@@ -17,12 +17,12 @@ import threading
 import time
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
-    ensure_dir, file_needs_fix, read_text, state_text, text_diff, write_atomic)
+    file_needs_fix, read_text, state_text, text_diff, write_atomic)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.first_sync import FirstSync, FirstSyncFailed
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -164,6 +164,11 @@ class SidecarPlan:
         if rendered is not None:
             config, redacted, secrets = rendered
         self.current = current
+        # config_root/<app> is removed, chmodded and chowned below: only when this collection made it
+        problem = owned.problem(self.config_dir, owned.APP_CONFIG)
+        if problem:
+            self.fail("app %s: refusing to use %s as the app's configuration directory: %s; nothing was changed (is "
+                      "config_root right?)" % (self.app, self.config_dir, problem))
         old_config = read_text(self.config_path)
         before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
         if state == "absent":
@@ -208,7 +213,7 @@ class SidecarPlan:
             self.actions.append("fix config permissions")
         if (config_changed or secrets_changed or perms_wrong) and not self.check_mode:
             with CONFIG_DIRS:
-                ensure_dir(self.config_dir, 0o700)
+                owned.ensure(self.config_dir, owned.APP_CONFIG)
             files = [(self.config_path, old_config, config)] + [
                 (path, old_secrets[path], text) for path, text in secrets.items()]
             for path, old, new in files:
@@ -270,7 +275,7 @@ class SidecarPlan:
         if old_config is not None or os.path.isdir(self.config_dir):
             self.actions.append("remove config")
             if not self.check_mode:
-                guarded.remove_tree(self.config_dir, self.config_root)
+                owned.remove(self.config_dir, owned.APP_CONFIG)
 
     def rotating_credentials(self):
         """Whether this run's earlier litestream_auth task changes (or in check mode would change) our set."""

@@ -7,7 +7,9 @@ A `docker exec` costs about a tenth of a second of the host's CPU before Litestr
 check reads from the host what it can, in the shapes the Litestream commands print (health_core parses one
 shape either way):
 - the control socket's `GET /list` (what `litestream list -json` prints), reached through the sidecar process's
-  own root, /proc/<pid>/root/var/run/litestream.sock (root only, as the module runs);
+  own root, /proc/<pid>/root/var/run/litestream.sock (root only, as the module runs): the path walked inside that
+  root through descriptors, so no link in the container leads the host out of it, nothing sent before the kernel
+  confirms the sidecar's own process holds the socket (SO_PEERCRED), the answer bounded in size and time;
 - the local TXID, the highest level-0 LTX file name under .<db>-litestream in the storage directory (what
   `litestream status` reads: db.MaxLTX);
 - a file replica's level-0 files, listed in its directory, which the sidecar mounts at the same path (what
@@ -21,13 +23,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
 import json
 import os
 import re
 import socket
-
+import stat
 import struct
 import threading
+import time
 
 try:
     from http.client import HTTPConnection, HTTPException
@@ -39,6 +43,33 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 LTX_NAME_RE = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 TIMED_OUT = 124  # as `timeout` exits, so health_core treats a host read like a bounded command
 MAX_BODY = 1 << 20  # a /list answer is a few hundred bytes per database
+CHUNK = 64 * 1024
+O_PATH = getattr(os, "O_PATH", 0)  # Linux: a handle on the entry itself, for the walk and for connect()
+
+
+class TooLarge(ValueError):
+    """An answer larger than its bound: refused, not cut (a cut JSON or XML would read as another answer)."""
+
+
+def read_bounded(response, limit, deadline, what):
+    """The body of an http.client response, at most `limit` bytes and until `deadline` (time.time()): a peer that
+    sends more, or drips forever, is refused with TooLarge or socket.timeout instead of filling memory or the run."""
+    length = response.getheader("Content-Length")
+    if length and length.strip().isdigit() and int(length) > limit:
+        raise TooLarge("%s is %s bytes, more than the %d this read takes" % (what, length.strip(), limit))
+    chunks, size = [], 0
+    read = getattr(response, "read1", response.read)  # read1: what has arrived, so the deadline is looked at often
+    while True:
+        if time.time() > deadline:
+            raise socket.timeout("%s took longer than its bound" % what)
+        chunk = read(min(CHUNK, limit + 1 - size))
+        if not chunk:
+            response.read()  # b"" at its end: marks the response done, so the connection takes the next request
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge("%s is more than the %d bytes this read takes" % (what, limit))
 
 
 class UnixHTTPConnection(HTTPConnection):
@@ -54,59 +85,105 @@ class UnixHTTPConnection(HTTPConnection):
         try:
             sock.connect(self.unix_path)
             if self.pid is not None:
-                # the path was resolved in a root the container controls: only its own Litestream may answer
+                # the socket lies in a root the container controls: only its own Litestream may answer, and nothing
+                # is sent (request() sends only once connect() has returned) before the kernel says who listens
                 peer = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
                 if peer != self.pid:
-                    raise OSError("the socket at %s belongs to process %d, not to the sidecar's %d"
-                                  % (self.unix_path, peer, self.pid))
+                    raise OSError("the control socket belongs to process %d, not to the sidecar's %d"
+                                  % (peer, self.pid))
         except Exception:
             sock.close()
             raise
         self.sock = sock
 
 
-def in_root(root, path, hops=40):
-    """`path` as seen from inside the directory `root` (a process's /proc/<pid>/root), for the host to open.
-
-    Symbolic links are followed inside `root`: /var/run is a link to /run in Debian images, and the kernel would
-    resolve such an absolute target against the host's root instead of the container's."""
-    parts = [part for part in path.split("/") if part not in ("", ".")]
-    done = []
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        here = root + "/" + "/".join(done + [part])
-        if os.path.islink(here):
-            hops -= 1
-            if hops < 0:
-                raise OSError(40, "too many levels of symbolic links", path)
-            target = os.readlink(here)
-            if target.startswith("/"):
-                done = []
-            parts = [t for t in target.split("/") if t not in ("", ".")] + parts
-            continue
-        done.append(part)
-    return root + "/" + "/".join(done)
+def _parts(path):
+    return [part for part in path.split("/") if part not in ("", ".")]
 
 
-def socket_path(pid, proc_root="/proc"):
-    """The sidecar's control socket as the host reaches it: through the process's root directory."""
-    return in_root("%s/%d/root" % (proc_root, int(pid)), ls.SOCKET_PATH)
+def open_in_root(root, path, hops=40):
+    """A handle (O_PATH) on `path` as seen from inside the directory `root` (a process's /proc/<pid>/root).
+
+    The kernel would resolve an absolute link, or '..', met under /proc/<pid>/root against the host's root: Debian's
+    /var/run -> /run would lead to the host's /run, and a container could point a link anywhere on the host. So each
+    component is opened relative to the directory before it without following a link (O_NOFOLLOW); a link's target
+    is read and walked again from inside root (an absolute one from root itself, '..' never above it). A link
+    swapped in after a look is opened as the link, not followed: nothing on the way leads out of root."""
+    fds = [os.open(root, O_PATH | os.O_DIRECTORY)]
+    parts = _parts(path)
+    try:
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if len(fds) > 1:
+                    os.close(fds.pop())
+                continue
+            fd = os.open(part, O_PATH | os.O_NOFOLLOW, dir_fd=fds[-1])
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISLNK(mode):
+                os.close(fd)
+                hops -= 1
+                if hops < 0:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links")
+                target = os.readlink(part, dir_fd=fds[-1])
+                if target.startswith("/"):
+                    while len(fds) > 1:
+                        os.close(fds.pop())
+                parts = _parts(target) + parts
+                continue
+            fds.append(fd)
+            if parts and not stat.S_ISDIR(mode):
+                raise OSError(errno.ENOTDIR, "not a directory")
+        if len(fds) == 1:
+            raise OSError(errno.EISDIR, "is the root directory itself")
+        return fds.pop()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def sidecar_list(root, timeout, pid):
+    """control_list() of the sidecar's own socket, ls.SOCKET_PATH inside its process's root `root`: connected to
+    through the handle open_in_root() gave (the very socket checked, whatever is at its path by then), answered only
+    by process `pid`; the whole read bounded by bounded() too (a peer dripping its headers)."""
+    try:
+        fd = open_in_root(root, ls.SOCKET_PATH)
+    except OSError as exc:
+        return "Error: failed to connect to control socket: %s" % os_error(exc), 1
+    if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+        os.close(fd)
+        return "Error: failed to connect to control socket: %s is not a socket" % ls.SOCKET_PATH, 1
+
+    def read():
+        try:
+            return control_list("/proc/self/fd/%d" % fd, timeout, pid)
+        finally:
+            os.close(fd)  # by the thread that used it: a read cut by bounded() closes it when it ends
+    return bounded(read, timeout + 1, "failed to connect to control socket")
+
+
+def os_error(exc):
+    """An OSError's words without the file name Python adds (a name inside the container says nothing here)."""
+    if exc.errno and exc.strerror:
+        return "[Errno %d] %s" % (exc.errno, exc.strerror)
+    return str(exc) or type(exc).__name__
 
 
 def control_list(path, timeout, pid=None):
     """(output, exit code) of `GET /list` on the socket at `path`, as `litestream list -json` would give them; with
-    `pid`, only when that process holds the socket's other end."""
+    `pid`, only when that process holds the socket's other end. The answer is read until `timeout` seconds after the
+    start (each wait on the socket is bounded too; sidecar_list() bounds the whole read), and one larger than
+    MAX_BODY is refused."""
+    deadline = time.time() + timeout
     conn = UnixHTTPConnection(path, timeout, pid)
     try:
         conn.request("GET", "/list")
         response = conn.getresponse()
-        body = response.read(MAX_BODY).decode("utf-8", "replace")
+        body = read_bounded(response, MAX_BODY, deadline, "the control socket's answer").decode("utf-8", "replace")
     except socket.timeout:
         return "Error: failed to connect to control socket: context deadline exceeded", TIMED_OUT
+    except TooLarge as exc:
+        return "Error: list failed: %s; refusing it" % exc, 1
     except (IOError, OSError, ValueError, HTTPException) as exc:
         return "Error: failed to connect to control socket: %s" % (str(exc) or type(exc).__name__), 1
     finally:

@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+import math
 import os
 import re
 
@@ -45,6 +47,7 @@ ENDPOINT_RE = re.compile(r"https?://[^\s/?#@]+(/[^\s]*)?")
 DOCKER_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+-]*")
 MODE_TEXT_RE = re.compile(r"(0o|0)?([0-7]{3,4})")
 UID_RE = re.compile(r"[0-9]{1,10}")
+COUNT_RE = re.compile(r"[0-9]{1,19}")  # a whole number given as text (a template's result)
 MAX_UID = 2 ** 31 - 2  # the largest id Linux hands out ((uid_t)-1 means "no change")
 CHOWN_NAMES = {"herokuish": 32767, "heroku": 1000, "paketo": 2000, "root": 0}
 # Bucket and container names as the stores document them (S3 "Bucket naming rules", Cloud Storage "Bucket
@@ -53,6 +56,26 @@ S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 GS_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 ABS_CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 IPV4_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+# host[:port], an IPv6 address in brackets: [::1]:9000
+AUTHORITY_RE = re.compile(r"(?:\[(?P<ipv6>[^\]]*)\]|(?P<host>[^:\[\]]*))(?::(?P<port>.*))?", re.S)
+# a DNS label as resolvers and Go's net/http take it ('_' too: docker service names such as minio_1)
+HOST_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+MAX_HOST = 253
+HOST_RULE = ("a host is an ASCII name of labels of 1 to 63 letters, digits, '-' and '_' joined by single dots (at "
+             "most 253 characters), an IPv4 address or an IPv6 address in brackets")
+# A file replica's directory is mounted read-write into the sidecar, a container that runs as root: never one of
+# these, nor anything inside one (nor the /lib* of any distribution: /lib, /lib32, /lib64, /libx32, /libexec; a
+# /library is no system directory). Dokku's own data counts as system (config: this collection's credential sets
+# and the apps' configurations; plugins and core-plugins: code Dokku runs as root; services: the data of Dokku's
+# database services); other directories below /var/lib/dokku (/var/lib/dokku/data/litestream-replicas, a storage
+# directory of its own) may hold replicas. An app's own storage directory is refused where it is known
+# (litestream.check_sidecar_options).
+SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys", "/run", "/var/run",
+                "/var/lib/docker", "/var/lib/dokku/config", "/var/lib/dokku/plugins", "/var/lib/dokku/core-plugins",
+                "/var/lib/dokku/services", "/home/dokku")
+LIB_TREE_RE = re.compile(r"/lib(?:32|64|x32|exec)?")
+# ... and never one of these itself (each holds much more than replicas); inside them is allowed
+REPLICA_DIRS_REFUSED = SYSTEM_DIRS | frozenset(("/var/lib/dokku/data", "/var/lib/dokku/data/storage"))
 
 
 class InvalidValue(ValueError):
@@ -204,6 +227,8 @@ def endpoint(value, option="endpoint"):
     if not ENDPOINT_RE.fullmatch(value):
         raise InvalidValue("%s: %s is not a URL such as https://s3.example.net or http://127.0.0.1:9000"
                            % (option, shown(value)))
+    # a bad host or port fails later, in a thread, as a UnicodeError or ValueError (the S3 listing's urlsplit)
+    host_port(value, option, value.split("://", 1)[1].split("/", 1)[0])
     return value
 
 
@@ -216,11 +241,250 @@ def docker_word(value, option):
     return value
 
 
-def duration(value, option, pattern):
+def duration(value, option, pattern=None):
+    """Go duration text (bounded by in_range); returns it."""
     _text(value, option)
-    if not pattern.fullmatch(value):
+    if not (pattern or DURATION_RE).fullmatch(value):
         raise InvalidValue("%s: %s is not a duration like 1s, 500ms, 30m or 24h" % (option, shown(value)))
     return value
+
+
+# ---------------------------------------------------------------------------------------------- numbers in range
+# A Go duration as Litestream reads it (time.ParseDuration, without a sign, a bare 0 or µs): 1s, 500ms, 1m30s, 1.5h
+DURATION_RE = re.compile(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+")
+DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text):
+    """Seconds of a Go duration such as 1m30s (already matched by DURATION_RE); inf for absurdly many digits."""
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in DURATION_PART_RE.findall(text))
+
+
+class Bound:
+    """The values one numeric or duration option allows: low to high, both included (low excluded when low_open).
+
+    kind is int (a whole number), float (a finite number) or "duration" (Go duration text; low and high are written
+    as durations too). text says what is allowed, with {low} and {high}: it ends every refusal.
+    """
+
+    def __init__(self, kind, low, high, text, low_open=False):
+        self.kind, self.low, self.high, self.text, self.low_open = kind, low, high, text, low_open
+
+    def describe(self):
+        return self.text.format(low=self.low, high=self.high)
+
+    def seconds(self, value):
+        return duration_seconds(value) if self.kind == "duration" else value
+
+    def allows(self, number):
+        low, high = self.seconds(self.low), self.seconds(self.high)
+        return (low < number if self.low_open else low <= number) and number <= high
+
+    def refusal(self, option, value):
+        return "%s: %s is not %s" % (option, shown(value), self.describe())
+
+
+HOUR, DAY = 3600, 86400
+YEAR = 365 * DAY
+SECONDS = "a whole number of seconds from {low} to {high}"
+UID_BOUND = Bound(int, 0, MAX_UID, "a uid/gid (a whole number from {low} to {high})")
+# Every numeric and duration option of every module, by name: a module checks its options with check_bounds, and
+# tests/unit/plugins/modules/test_value_bounds.py fails for an int, float or duration option missing here.
+BOUNDS = {
+    # seconds to wait for another run's host lock; 0: fail at once
+    "lock_timeout": Bound(int, 0, DAY, SECONDS + " (a day)"),
+    # the dry run's (and the restore's) limit, through the image's `timeout`; 0: none. The drill's replica_timeout
+    # becomes each restore's dry_run_timeout.
+    "dry_run_timeout": Bound(int, 0, DAY, "a whole number of seconds from {low} (no limit) to {high} (a day)"),
+    "replica_timeout": Bound(int, 0, DAY, "a whole number of seconds from {low} (no limit) to {high} (a day)"),
+    # how long the provision waits for the first sync; 0: it does not wait
+    "first_sync_timeout": Bound(int, 0, HOUR, "a whole number of seconds from {low} (do not wait) to {high} (an hour)"),
+    # Litestream's final sync on stop (>= 0 in Litestream); the container's stop timeout is this plus 15
+    "shutdown_sync_timeout": Bound(int, 0, HOUR, SECONDS + " (an hour)"),
+    # litestream_health: the limit of each read of an app
+    "timeout": Bound(int, 1, HOUR, SECONDS + " (an hour)"),
+    # apps handled at once, one thread each
+    "parallel": Bound(int, 1, 64, "a whole number from {low} (one app after the other) to {high}"),
+    "metrics_port": Bound(int, 1, 65535, "a TCP port (a whole number from {low} to {high})"),
+    "owner": UID_BOUND,
+    "group": UID_BOUND,
+    # verify.min_rows: a table's least row count (SQLite counts rows in a signed 64-bit integer)
+    "min_rows": Bound(int, 0, 2 ** 63 - 1, "a whole number of rows from {low} to {high}"),
+    # how old the newest replicated change may be (litestream_drill, litestream_health; max_lag: an entry's own);
+    # 0: no lag at all (the drill's integration test asks for that: a replica behind a live writer is stale)
+    "max_lag_seconds": Bound(float, 0, YEAR, "a number of seconds from {low} (no lag allowed) to {high} (a year)"),
+    "max_lag": Bound("duration", "0s", "8760h", "a duration from {low} (no lag allowed) to {high} (a year)"),
+    # Litestream refuses 0 (and any duration over 2562047h, Go's limit); its WAL monitor looks once a second, so a
+    # shorter interval only polls more, and one of over a day leaves the replica a day behind
+    "sync_interval": Bound("duration", "100ms", "24h", "a duration from {low} to {high} (a day)"),
+    # a snapshot is a full copy of each database: not more often than once a minute
+    "snapshot_interval": Bound("duration", "1m", "8760h", "a duration from {low} to {high} (a year)"),
+    # how far back point-in-time restores reach: retention for compliance may well be several years
+    "snapshot_retention": Bound("duration", "1m", "87600h", "a duration from {low} to {high} (ten years)"),
+    # Litestream 0.5 refuses to start with a heartbeat interval under a minute (heartbeat.go)
+    "heartbeat_interval": Bound("duration", "1m", "8760h", "a duration from {low} to {high} (a year): Litestream "
+                                "refuses to start with a heartbeat interval under 1m"),
+}
+
+
+def in_range(value, option, bound=None):
+    """A value allowed by its bound (BOUNDS[option] by default): a whole number (digits in a string count, as
+    Ansible's int type reads them), a finite number or a duration text in [low, high]. Returns the value (a whole
+    number as an int); raises InvalidValue with the bound in the message."""
+    bound = bound or BOUNDS[option]
+    if bound.kind is int and isinstance(value, str) and COUNT_RE.fullmatch(value.strip()):
+        value = int(value)  # '5' from a template (inside a dict option, Ansible converts nothing)
+    if bound.kind == "duration":
+        duration(value, option)
+        number = duration_seconds(value)
+    elif isinstance(value, bool) or not isinstance(value, (int, float) if bound.kind is float else int):
+        raise InvalidValue(bound.refusal(option, value))
+    else:
+        number = value
+    if isinstance(number, float) and not math.isfinite(number):
+        raise InvalidValue(bound.refusal(option, value))
+    if not bound.allows(number):
+        raise InvalidValue(bound.refusal(option, value))
+    return value
+
+
+def check_bounds(params, prefix=""):
+    """Every option of BOUNDS that params holds (and is not None), in the order of BOUNDS; raises InvalidValue."""
+    for option, bound in BOUNDS.items():
+        if isinstance(params.get(option), dict):  # verify.min_rows: table -> rows
+            for key, value in params[option].items():
+                in_range(value, "%s%s.%s" % (prefix, option, key), bound)
+        elif params.get(option) is not None:
+            in_range(params[option], prefix + option, bound)
+
+
+# ---------------------------------------------------------------------------------------------- hosts and paths
+def host_port(value, option, authority=None):
+    """host[:port] of an endpoint or an sftp server: an ASCII host name with non-empty labels (an IDN written in its
+    xn-- form), an IPv4 address or an IPv6 address in brackets, and a port from 1 to 65535. authority is the
+    host[:port] part of value (a URL) when value is more than that. Returns (host, port or None)."""
+    authority = value if authority is None else authority
+    match = AUTHORITY_RE.fullmatch(authority)
+    if not match:
+        raise InvalidValue("%s: %s has no valid host: %s" % (option, shown(value), HOST_RULE))
+    port = match.group("port")
+    if match.group("ipv6") is not None:
+        try:
+            ipaddress.IPv6Address(match.group("ipv6"))
+        except ValueError:
+            raise InvalidValue("%s: %s: [%s] is not an IPv6 address: %s"
+                               % (option, shown(value), match.group("ipv6"), HOST_RULE))
+        host = "[%s]" % match.group("ipv6")
+    else:
+        host = match.group("host")
+        _host_name(host, value, option)
+    if port is not None:
+        if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+            raise InvalidValue("%s: %s has the port %s: a port is a whole number from 1 to 65535"
+                               % (option, shown(value), shown(port)))
+        port = int(port)
+    return host, port
+
+
+def _host_name(host, value, option):
+    if not host:
+        raise InvalidValue("%s: %s has no host: %s" % (option, shown(value), HOST_RULE))
+    try:
+        host.encode("ascii")
+    except UnicodeError:
+        try:
+            ascii_form = host.encode("idna").decode("ascii")
+            _host_name(ascii_form, value, option)  # nameprep maps U+00A0 to a space, for one
+        except (UnicodeError, InvalidValue):
+            raise InvalidValue("%s: %s: the host name %s cannot be encoded as IDNA: %s"
+                               % (option, shown(value), shown(host), HOST_RULE))
+        # an IDN works everywhere only in its xn-- form (an HTTP Host header is ASCII), which also shows a
+        # look-alike letter from another script for what it is
+        raise InvalidValue("%s: %s: the host name %s is not ASCII: write it in its IDNA form %s"
+                           % (option, shown(value), shown(host), shown(ascii_form)))
+    labels = host.split(".")
+    if "" in labels:
+        raise InvalidValue("%s: %s: the host name %s has an empty label (a leading, trailing or double dot): %s"
+                           % (option, shown(value), shown(host), HOST_RULE))
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise InvalidValue("%s: %s: %s is not an IPv4 address (four numbers from 0 to 255): %s"
+                               % (option, shown(value), shown(host), HOST_RULE))
+        return
+    if len(host) > MAX_HOST or not all(HOST_LABEL_RE.fullmatch(label) for label in labels):
+        raise InvalidValue("%s: %s: %s is not a valid host name: %s" % (option, shown(value), shown(host), HOST_RULE))
+
+
+def remote_path(value, option):
+    """A path on an sftp server, normalised ('//' and '.' dropped, no trailing '/'); '..' refused: it is not resolved
+    here, and on the server it climbs out of the directory it is meant to stay in."""
+    check_line(value, option)
+    parts = value.split("/")
+    if ".." in parts:
+        raise InvalidValue("%s: %s must not contain '..'" % (option, shown(value)))
+    path = ("/" if value.startswith("/") else "") + "/".join(part for part in parts if part not in ("", "."))
+    if not path:
+        raise InvalidValue("%s: %s names no directory: give a path such as /srv/backups or backups (relative to the "
+                           "login directory)" % (option, shown(value)))
+    if len(path) > MAX_PATH:
+        raise InvalidValue("%s: the path is longer than %d characters" % (option, MAX_PATH))
+    return path
+
+
+def _system_tree(path):
+    """The system directory that path is or lies inside, or None."""
+    top = "/" + path.lstrip("/").split("/")[0]
+    if LIB_TREE_RE.fullmatch(top):
+        return top
+    for tree in SYSTEM_TREES:
+        if path == tree or path.startswith(tree + "/"):
+            return tree
+    return None
+
+
+def _resolved(path):
+    """path and, when a symbolic link on the way leads elsewhere, where it leads (docker -v follows links)."""
+    try:
+        real = os.path.realpath(path)
+    except OSError:  # a link that cannot be read (/proc/1/root when not root): the path as written is all there is
+        return (path,)
+    return (path,) if real == path else (path, real)
+
+
+def file_replica_dir(value, option):
+    """A file replica's directory: absolute, normalised, no ':' (it is a docker mount), and neither the host's root
+    nor a system directory nor inside one, also when a symbolic link leads there. Returns the normalised path."""
+    path = absolute_path(value, option, mount=True)
+    for candidate in _resolved(path):
+        via = "" if candidate == path else " (through a symbolic link, it is %s)" % candidate
+        tree = _system_tree(candidate)
+        if candidate in REPLICA_DIRS_REFUSED or tree == candidate:
+            raise InvalidValue("%s: %s%s is a system directory: a file replica's directory is mounted read-write "
+                               "into the sidecar, a root container; give a directory of its own, such as "
+                               "/var/lib/litestream-replicas" % (option, path, via))
+        if tree:
+            raise InvalidValue("%s: %s%s is inside %s, a system directory: a file replica's directory is mounted "
+                               "read-write into the sidecar, a root container; give a directory of its own outside "
+                               "it, such as /var/lib/litestream-replicas" % (option, path, via, tree))
+    return path
+
+
+def outside_storage(path, option, storage_dir):
+    """A file replica's directory neither inside the app's storage directory nor holding it."""
+    for candidate in _resolved(path):
+        for storage in _resolved(storage_dir):
+            if candidate == storage or candidate.startswith(storage.rstrip("/") + "/"):
+                raise InvalidValue("%s: %s is inside the app's storage directory %s: the replica would sit beside the "
+                                   "live database, writable by the app, and be lost with it; give a directory outside "
+                                   "it" % (option, path, storage_dir))
+            if storage.startswith(candidate.rstrip("/") + "/"):
+                raise InvalidValue("%s: %s holds the app's storage directory %s: the replica's mount would hold the "
+                                   "live database too; give a directory of its own, outside it"
+                                   % (option, path, storage_dir))
+    return path
 
 
 def file_mode(value, option="mode"):
@@ -260,9 +524,7 @@ def chown(value, option="chown"):
 
 
 def uid(value, option):
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UID:
-        raise InvalidValue("%s: %s is not a uid/gid (a whole number from 0 to %d)" % (option, shown(value), MAX_UID))
-    return value
+    return in_range(value, option, UID_BOUND)
 
 
 def _s3_bucket_problem(value):

@@ -147,8 +147,6 @@ lock_wait:
   sample: 0.0
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
@@ -156,6 +154,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku impo
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure, StoragePlan
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -164,7 +163,7 @@ def main():
     argument_spec = common_argument_spec()
     argument_spec.update(lock_argument_spec())
     argument_spec.update(storage_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     dokku = DokkuRunner(module, params["dokku_binary"])
     reads = HostReads(dokku, DockerRunner(module, params["docker_binary"], commands=dokku.commands))

@@ -59,6 +59,9 @@ options:
       - Credentials in the URL (V(https://KEY:SECRET@host)) are refused, and the message does not repeat them.
       - Must start with V(http://) or V(https://). Litestream 0.5 assumes https for a bare V(host:port)
         and then hangs against a plain-HTTP server, so the scheme is required.
+      - The host must be an ASCII name whose labels are 1 to 63 letters, digits, C(-) and C(_) (no empty label), an
+        IPv4 address or an IPv6 address in brackets (an internationalised name in its C(xn--) form); a port is 1 to
+        65535.
       - Omit it for AWS S3.
     type: str
   region:
@@ -210,19 +213,18 @@ lock_wait:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     auth_argument_spec, credential_set_problem)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 
 
 def main():
     argument_spec = lock_argument_spec()
     argument_spec.update(auth_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
     problem = credential_set_problem(module.params)
     if problem:
         module.fail_json(msg=problem)

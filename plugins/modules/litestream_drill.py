@@ -17,8 +17,10 @@ description:
     host), verifies it, compares it with the live database, judges its freshness, and removes it again.
   - Each restore is what M(dokku_sqlite.litestream.litestream_restore) does, with the same code and options
     (O(verify), pinned O(image), keys in a root-only temporary directory, no secret in a command line). The
-    restored file is root-owned C(0600) in C(<scratch_dir>/<host>/<app>); that directory is removed before and
-    after each app, and C(<scratch_dir>/<host>) at the end.
+    restored file is root-owned C(0600) in C(<scratch_dir>/<host>.<random>/<app>) - each run makes a fresh directory
+    of its own under O(scratch_dir) (like C(mkdtemp), C(0700) root, with a marker file), removes each app's
+    directory inside it after the app, and at the end removes that run directory and nothing else. Nothing that
+    was in O(scratch_dir) before the run is ever removed or changed, whatever O(scratch_dir) and O(host) are.
   - Up to O(parallel) apps are drilled at once; the databases of one app one after the other.
   - The live row counts are read on the source host right after each restore, read-only (C(mode=ro)) and in one
     read transaction per database, so the app's writer is never blocked, and the verdict says whether the live
@@ -43,7 +45,8 @@ options:
     elements: str
     default: []
   host:
-    description: The source host's inventory name. It names the records and the scratch directory, so it must be a plain name.
+    description: The source host's inventory name. It names the records and prefixes the run's scratch directory, so it
+      must be a plain name.
     type: str
     required: true
   drill_host:
@@ -72,7 +75,9 @@ options:
     type: bool
     default: true
   scratch_dir:
-    description: Where the restores go, as C(<scratch_dir>/<host>/<app>). Absolute, at least two levels deep.
+    description:
+      - Where the run's own directory is made, C(<scratch_dir>/<host>.<random>), the restores in it. Absolute, at least
+        two levels deep. Made (C(0700)) when missing; an existing directory is used as it is, never changed.
     type: str
     default: /var/lib/dokku-litestream-drill
   storage_root:
@@ -95,21 +100,24 @@ options:
         elements: str
         default: []
       min_rows:
-        description: Minimum row count per table.
+        description: Minimum row count per table, each a whole number from 0 to 9223372036854775807.
         type: dict
         default: {}
   max_lag_seconds:
     description:
       - A replica whose newest data is older than this fails as stale, unless the live database still holds exactly
         what was restored (an idle database is current).
+      - From 0 (no lag allowed) to 31536000 (a year); NaN and infinity are refused.
     type: float
     default: 300
   replica_timeout:
-    description: Seconds a replica may take to answer the dry run before its drill fails (V(0) - Litestream's own retries).
+    description:
+      - Seconds a replica may take to answer the dry run before its drill fails (V(0) - Litestream's own retries), at
+        most 86400 (a day).
     type: int
     default: 30
   parallel:
-    description: How many apps are drilled at once (V(1) - one after the other).
+    description: How many apps are drilled at once, 1 (one after the other) to 64.
     type: int
     default: 4
   image:
@@ -211,16 +219,16 @@ import signal
 import sys
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core as dc
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems, mask_entry_secrets
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import CLEANUP_SIGNALS, VERIFY_OPTIONS
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -248,12 +256,12 @@ class Drill:
             params["credentials_root"] = v.absolute_path(params["credentials_root"], "credentials_root")
             for name in params["only"]:
                 v.app_name(name, "only")
+            v.check_bounds(params)  # parallel, max_lag_seconds, replica_timeout, lock_timeout
+            v.check_bounds(params["verify"] or {}, "verify.")  # min_rows, before the restores' threads start
         except v.InvalidValue as exc:
             self.fail(str(exc))
-        for option, low in (("parallel", 1), ("max_lag_seconds", 0), ("replica_timeout", 0)):
-            if params[option] < low:
-                self.fail("%s must be at least %s, got %s" % (option, low, params[option]))
-        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], {}, params["host"])
+        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], {}, params["host"],
+                                      storage_root=params["storage_root"])
         if problems:
             self.fail("%d problem%s in the inventory of %s, nothing was drilled: %s" % (
                 len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
@@ -274,6 +282,8 @@ class Drill:
         previous = dict((signum, signal.signal(signum, self.on_signal)) for signum in CLEANUP_SIGNALS)
         try:
             records = self.drill.run()
+        except (guarded.OutsideRoot, IOError, OSError) as exc:  # the run's directory could not be made
+            self.fail("scratch_dir: cannot make the drill's directory in %s: %s" % (options["scratch_dir"], exc))
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -340,8 +350,7 @@ def main():
         image=dict(type="str", default=ls.DEFAULT_IMAGE),
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    mask_entry_secrets(module)
+    module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
     Drill(module).run()
 
 

@@ -72,12 +72,13 @@ options:
     type: str
     default: /var/lib/dokku/config/litestream/credentials
   parallel:
-    description: How many apps are checked at once (at most one C(docker exec) each).
+    description: How many apps are checked at once (at most one C(docker exec) each), 1 to 64.
     type: int
     default: 4
   timeout:
     description:
-      - Seconds each Litestream command in a sidecar may take; one that takes longer makes its database V(failing).
+      - Seconds each Litestream command in a sidecar may take, 1 to 3600; one that takes longer makes its database
+        V(failing).
       - Litestream's S3 client retries an unreachable endpoint for about two minutes, so a short bound is the point.
       - The whole C(docker exec) of an app is bounded on the host too, by O(timeout) times (2 + its databases) plus
         15 seconds, with the host's C(timeout) command, so a hung Docker daemon makes the app V(failing) instead of
@@ -87,14 +88,19 @@ options:
   max_lag_seconds:
     description:
       - How old the replica's newest file may be while the database is ahead of it, before the database is V(stale).
-      - An entry's own C(max_lag) key (a duration such as C(90s) or C(5m)) is used for that app instead.
+      - From 0 (no lag allowed) to 31536000 (a year); NaN and infinity are refused.
+      - An entry's own C(max_lag) key (a duration such as C(90s) or C(5m), from C(0s) to C(8760h)) is used
+        for that app instead.
       - Default per app - five times its replica's C(sync_interval), at least 60 seconds.
     type: float
   state_dir:
     description:
-      - Directory (created root-only C(0700)) of C(state.json) (C(0600)), which remembers per app the sidecar's
+      - Directory (created root-only C(0700), with a marker file) of C(state.json) (C(0600)), which remembers per app the sidecar's
         container and restart count and the time of the check, for C(restarts_since_last_check) in RV(apps)
         and for reading the log since then. Written atomically, never in check mode.
+      - An existing directory is used only when this module made it (its marker), or when it is already root-only
+        C(0700) holding nothing but C(state.json) (made by an earlier release); any other is refused before the
+        check runs, and never chmodded or chowned.
     type: str
     default: /var/lib/dokku/config/litestream/health
   textfile:
@@ -198,15 +204,15 @@ import json
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
-    common_argument_spec, ensure_dir, read_text, write_atomic)
+    common_argument_spec, read_text, write_atomic)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core as hc
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
     entry_max_lag, inventory_problems, sidecar_params)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import sidecar_name
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -233,10 +239,15 @@ class HostHealth:
             self.state_dir, self.textfile = hc.check_health_options(params)
         except v.InvalidValue as exc:
             self.fail(str(exc))
+        problem = owned.problem(self.state_dir, owned.HEALTH_STATE)
+        if problem:  # it is chmodded 0700 and chowned to root when written: only a directory this module made
+            self.fail("state_dir: refusing to use %s: %s; give a directory that does not exist yet (it is made "
+                      "root-only) or one this module made" % (self.state_dir, problem))
         if self.textfile and not os.path.isdir(os.path.dirname(self.textfile)):
             self.fail("textfile: the directory %s does not exist (node_exporter's --collector.textfile.directory)"
                       % os.path.dirname(self.textfile))
-        problems = inventory_problems(params["apps"], [], params["image"], {}, params["host"])
+        problems = inventory_problems(params["apps"], [], params["image"], {}, params["host"],
+                                      storage_root=params["storage_root"])
         if problems:
             self.fail("%d problem%s in the inventory of %s, nothing was checked: %s" % (
                 len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
@@ -293,20 +304,20 @@ class HostHealth:
         state = dict(previous)
         state.update(hc.state_document(records, now))
         try:
-            ensure_dir(self.state_dir, 0o700)
+            owned.ensure(self.state_dir, owned.HEALTH_STATE)
             write_atomic(os.path.join(self.state_dir, STATE_FILE), json.dumps(state, indent=2, sort_keys=True) + "\n",
                          0o600)
             if self.textfile:
                 write_atomic(self.textfile, hc.prometheus_text(records, now, duration), 0o644)
                 self.result["textfile"] = self.textfile
-        except (IOError, OSError) as exc:
+        except (guarded.OutsideRoot, IOError, OSError) as exc:
             self.fail("cannot write the health state or text file: %s" % exc)
 
 
 def main():
     argument_spec = common_argument_spec()
     argument_spec.update(hc.health_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = HostHealth(module)
     try:
         manager.run()

@@ -85,14 +85,14 @@ options:
       - The C(dokku storage:list) reads (when they run), then the storage of every app, then every sidecar, each phase up to
         O(parallel) apps at a time. Dokku runs commands of different apps concurrently (the storage plugin writes
         each app's properties and each storage entry to files of their own).
-      - Results, commands and diffs stay in the order of O(apps) whatever the value; at least V(1).
+      - Results, commands and diffs stay in the order of O(apps) whatever the value; from V(1) to V(64).
     type: int
     default: 4
   first_sync_timeout:
     description:
       - After a sidecar was created, recreated or restarted, seconds to wait for Litestream's first successful sync
         (or, for a database not created yet, a listing of its replica), as
-        O(dokku_sqlite.litestream.litestream_replica#module:first_sync_timeout); V(0) does not wait.
+        O(dokku_sqlite.litestream.litestream_replica#module:first_sync_timeout); V(0) does not wait, at most V(3600).
       - An app whose store refuses the sidecar fails with the store's reason; the other apps of the run go on.
     type: int
     default: 30
@@ -187,8 +187,6 @@ import os
 import time
 from contextlib import ExitStack
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
@@ -198,10 +196,11 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku impo
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads, each, own_runner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
-    inventory_problems, mask_entry_secrets, sidecar_params, storage_params)
+    inventory_problems, sidecar_params, storage_params)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import SidecarPlan, sidecar_name
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure, StoragePlan
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -229,9 +228,13 @@ class HostConverge:
     def entries(self):
         """[(entry, storage options, sidecar options)]: the inventory checked whole, before anything is read."""
         params = self.params
-        if params["parallel"] < 1:
-            self.fail("parallel must be 1 or more (1: one app after the other), got %d" % params["parallel"])
-        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"], params["host"])
+        try:
+            v.check_bounds(params)  # parallel, first_sync_timeout, lock_timeout
+            storage_root = v.absolute_path(params["storage_root"], "storage_root", mount=True)
+        except v.InvalidValue as exc:
+            self.fail(str(exc))
+        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"],
+                                      params["host"], storage_root=storage_root)
         if problems:
             self.fail("%d problem%s in the inventory of %s, nothing was changed: %s" % (
                 len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
@@ -398,8 +401,7 @@ def main():
         config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
         credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    mask_entry_secrets(module)
+    module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = HostConverge(module)
     try:
         manager.run()

@@ -69,6 +69,8 @@ options:
           - Credentials before C(@) (C(s3://KEY:SECRET@bucket), C(sftp://user:password@host)) are refused without
             being repeated; keep them in a credential set. Only sftp (C(user@)) and abs (C(account@)) take a name there.
           - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
+          - Its path, host and port are checked as O(replica.path), O(replica.host) and O(replica.endpoint) (also an
+            C(endpoint) in the query string).
         type: str
       bucket:
         description:
@@ -84,13 +86,25 @@ options:
           - Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
           - An sftp path that starts with C(/) is absolute on the server, any other is relative to the login
             directory. The URL form means the same - C(sftp://user@host/srv/b) is C(/srv/b),
-            C(sftp://user@host/~/b) is C(b).
+            C(sftp://user@host/~/b) is C(b). It is normalised (C(//), C(.) and a trailing C(/) dropped); C(..) is
+            refused.
+          - A file replica's directory is mounted read-write into the sidecar (a root container), so it is refused when
+            it is C(/) or a system directory or inside one (C(/etc), C(/usr), C(/bin), C(/sbin), C(/lib*), C(/boot),
+            C(/dev), C(/proc), C(/sys), C(/run), C(/var/lib/docker), Dokku's C(/var/lib/dokku/config),
+            C(/var/lib/dokku/plugins), C(/var/lib/dokku/services), C(/home/dokku)), when it is C(/var), C(/var/lib),
+            C(/var/lib/dokku), C(/var/lib/dokku/data), the storage root or another directory that holds much more, and
+            when it is inside the app's own storage directory or holds it; a symbolic link is followed for the check.
+            Another directory below C(/var/lib/dokku), such as C(/var/lib/dokku/data/litestream-replicas), may hold
+            replicas.
         type: str
       endpoint:
         description:
           - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
             or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
           - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
+          - The host must be an ASCII name whose labels are 1 to 63 letters, digits, C(-) and C(_) (no empty label as
+            in C(a..b)), an IPv4 address or an IPv6 address in brackets; an internationalised name is given in its
+            C(xn--) form (the message shows it). A port is 1 to 65535.
         type: str
       region:
         description: S3 region. Defaults to the credential set's region, then C(us-east-1).
@@ -102,10 +116,11 @@ options:
         description: Skip TLS verification of the S3 endpoint (self-signed test servers only).
         type: bool
       sync_interval:
-        description: How often Litestream ships new WAL frames, as a duration (C(1s), C(10s)).
+        description: How often Litestream ships new WAL frames, as a duration from C(100ms) to C(24h) (C(1s), C(10s)).
         type: str
       host:
-        description: sftp server as C(host[:port]).
+        description:
+          - sftp server as C(host[:port]), checked as the host and port of O(replica.endpoint).
         type: str
       user:
         description: sftp user.
@@ -158,10 +173,11 @@ options:
     type: str
     default: host
   metrics_port:
-    description: Serve Prometheus metrics on C(127.0.0.1:<port>) (loopback only). Off when unset.
+    description: Serve Prometheus metrics on C(127.0.0.1:<port>) (loopback only), a port from 1 to 65535. Off when unset.
     type: int
   shutdown_sync_timeout:
-    description: Seconds Litestream keeps trying its final sync on stop; the container's stop timeout is this plus 15.
+    description:
+      - Seconds Litestream keeps trying its final sync on stop, 0 to 3600; the container's stop timeout is this plus 15.
     type: int
     default: 30
   first_sync_timeout:
@@ -174,7 +190,7 @@ options:
         store fails at the bound with Litestream's last error. The sidecar stays, running, and keeps retrying.
       - Litestream's S3 client needs about two minutes to report an endpoint that refuses connections; raise the
         bound to see that reason rather than "no first successful sync".
-      - V(0) does not wait.
+      - V(0) does not wait; at most 3600.
     type: int
     default: 30
   heartbeat_url:
@@ -190,14 +206,16 @@ options:
     type: str
   heartbeat_interval:
     description:
-      - How often the heartbeat is pinged, a duration of at least C(1m) (Litestream's minimum). Litestream's default
-        is C(5m). Give the monitoring service a grace of at least twice the interval plus 15 seconds.
+      - How often the heartbeat is pinged, a duration from C(1m) (Litestream's minimum) to C(8760h). Litestream's
+        default is C(5m). Give the monitoring service a grace of at least twice the interval plus 15 seconds.
     type: str
   snapshot_interval:
-    description: Global snapshot interval (duration).
+    description: Global snapshot interval, a duration from C(1m) to C(8760h) (a year).
     type: str
   snapshot_retention:
-    description: Global snapshot retention (duration); how far back point-in-time restores reach.
+    description:
+      - Global snapshot retention, a duration from C(1m) to C(87600h) (ten years); how far back point-in-time restores
+        reach.
     type: str
   config_root:
     description:
@@ -319,14 +337,13 @@ lock_wait:
   sample: 0.0
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import SidecarPlan
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 
@@ -337,8 +354,9 @@ def main():
     argument_spec.update(ls.sidecar_argument_spec())
     # read in check mode only: which credential sets an earlier task of the run changes (the role passes them)
     argument_spec.update(changed_credentials=dict(type="list", elements="str", default=[]))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("state", state, ["replica"]) for state in ("present", "started", "stopped")])
+    module = SecretMaskingModule(
+        argument_spec=argument_spec, supports_check_mode=True,
+        required_if=[("state", state, ["replica"]) for state in ("present", "started", "stopped")])
     docker = DockerRunner(module, module.params["docker_binary"])
     plan = SidecarPlan(module.params, docker, module.check_mode, module.warn, want_diff=module._diff)
     result = plan.result

@@ -23,13 +23,13 @@ description:
     transaction the restore will reach; the restore then runs with C(-txid) of that transaction, so it restores
     exactly what the dry run planned and RV(position) reports, also when the replica moves on meanwhile.
   - The dry run and the restore share one container, and the restore starts only after a dry run that found the
-    plan. The restore stage (a root-only directory inside O(dest), and O(dest) itself when missing) is made before,
+    plan. The restore stage (a root-only directory next to O(dest), and O(dest) itself when missing) is made before,
     for the mount, and removed again when the dry run fails or finds no backup. In check mode and with
     O(if_replica_exists=true), the dry run runs in a container of its own before anything is written on the host,
     and the restore in a second one; so does C(litestream generations) with a Litestream 0.3 O(image).
-  - The restore goes into a temporary file in the target directory, which is then verified read-only with
-    Python's sqlite3 (integrity check, required tables, minimum row counts). Only a verified file is chowned,
-    chmodded and renamed into place, atomically. A failure removes the temporary file and leaves the
+  - The restore goes into a temporary file in the stage, on the target's filesystem, which is then verified
+    read-only with Python's sqlite3 (integrity check, required tables, minimum row counts). Only a verified file
+    is chowned, chmodded and renamed into place, atomically. A failure removes the temporary file and leaves the
     target as it was.
   - An existing database is never overwritten and nothing is ever deleted. See O(on_existing).
 options:
@@ -68,13 +68,18 @@ options:
           - Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
           - An sftp path that starts with C(/) is absolute on the server, any other is relative to the login
             directory. The URL form means the same - C(sftp://user@host/srv/b) is C(/srv/b),
-            C(sftp://user@host/~/b) is C(b).
+            C(sftp://user@host/~/b) is C(b). It is normalised; C(..) is refused.
+          - A file replica's directory is refused when it is C(/) or a system directory or inside one, as
+            O(dokku_sqlite.litestream.litestream_replica#module:replica.path) says.
         type: str
       endpoint:
         description:
           - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
             or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
           - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
+          - The host must be an ASCII name whose labels are 1 to 63 letters, digits, C(-) and C(_) (no empty label),
+            an IPv4 address or an IPv6 address in brackets; an internationalised name is given in its C(xn--) form.
+            A port is 1 to 65535.
         type: str
       region:
         description: S3 region. Defaults to the credential set's region, then C(us-east-1).
@@ -86,10 +91,12 @@ options:
         description: Skip TLS verification of the S3 endpoint (self-signed test servers only).
         type: bool
       sync_interval:
-        description: Accepted so that a replica definition can be shared with the replica module; unused here.
+        description:
+          - Accepted so that a replica definition can be shared with the replica module; unused here, but checked as
+            there (a duration from C(100ms) to C(24h)).
         type: str
       host:
-        description: sftp server as C(host[:port]).
+        description: sftp server as C(host[:port]), checked as the host and port of O(replica.endpoint).
         type: str
       user:
         description: sftp user.
@@ -130,8 +137,11 @@ options:
         An existing directory keeps its mode and owner.
       - An absolute path, normalised (so two spellings of one directory are one restore target); C(..), C(:)
         (it is part of a docker mount) and control characters are refused. C(~) and C($VAR) are not expanded.
-      - Litestream writes into a new root-only (C(0700)) directory inside O(dest), which this module opens once
-        and then uses through that handle; a symlink where the restored file should be is refused.
+      - Litestream writes into a new root-only (C(0700)) directory next to O(dest), in the nearest directory above
+        it on its filesystem that the app's user (the owner of O(dest)) cannot write, or inside O(dest) when there is
+        none (O(dest) a mount of its own). This module opens it, O(dest) and every directory it makes once, without
+        following a link, and then uses them only through those handles; a symlink at O(dest) or where the restored
+        file should be is refused.
     type: str
     required: true
   name:
@@ -180,7 +190,7 @@ options:
     type: int
   group:
     description:
-      - Group (gid) of the restored database and of the directories this module creates.
+      - Group (gid) of the restored database and of the directories this module creates, from 0 to 2147483646.
       - Without O(group) and O(chown), 32767.
     type: int
   chown:
@@ -224,7 +234,8 @@ options:
         default: []
       min_rows:
         description:
-          - Minimum row count per table, a mapping of table name to number, for example C(events) to C(1).
+          - Minimum row count per table, a mapping of table name to a whole number from 0 to 9223372036854775807,
+            for example C(events) to C(1).
           - A table listed here must exist.
         type: dict
         default: {}
@@ -245,7 +256,8 @@ options:
   dry_run_timeout:
     description:
       - Seconds the dry run, which reads the replica's file list before anything is restored, may take; V(0)
-        waits as long as Litestream does. In one container with the restore, the limit applies to the dry run only.
+        waits as long as Litestream does; at most 86400 (a day). In one container with the restore, the limit
+        applies to the dry run only.
       - Litestream's S3 client retries an unreachable endpoint for about two minutes before it gives up; with a
         limit, an unreachable replica fails after this long, with a message that says so.
       - Needs C(timeout) in the image (the official Debian and Alpine images have it); without it, no limit applies.
@@ -410,15 +422,14 @@ lock_wait:
   sample: 0.0
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
     RESTORE_MUTUALLY_EXCLUSIVE, RestoreFailed, RestoreManager, restore_argument_spec)
 
 
 def main():
-    module = AnsibleModule(argument_spec=restore_argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=RESTORE_MUTUALLY_EXCLUSIVE)
+    module = SecretMaskingModule(argument_spec=restore_argument_spec(), supports_check_mode=True,
+                                 mutually_exclusive=RESTORE_MUTUALLY_EXCLUSIVE)
     try:
         result = RestoreManager(module).execute()
     except RestoreFailed as exc:

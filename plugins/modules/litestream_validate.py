@@ -94,15 +94,14 @@ problems:
   sample: ["litestream_apps[1] (notes): databases: 'production.sqlite3-wal' is the name of a SQLite -wal file"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems, mask_entry_secrets
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 
 
 def main():
-    module = AnsibleModule(
+    module = SecretMaskingModule(
         argument_spec=dict(
             apps=dict(type="list", elements="raw", default=[]),
             credential_sets=dict(type="list", elements="dict", default=[], options=auth_argument_spec()),
@@ -112,7 +111,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    mask_entry_secrets(module)
     params = module.params
     problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], params["peers"],
                                   params["host"])

@@ -9,6 +9,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import json
+import re
+import threading
 
 import pytest
 
@@ -66,3 +69,96 @@ def test_an_endpoint_nobody_listens_on_is_unreachable_in_litestreams_words():
 ])
 def test_only_the_plain_case_is_listed_here(fields, creds, listable):
     assert s3.listable(fields, creds) is listable
+
+
+# --------------------------------------------------------------------------- bounds of what is read (issue 20)
+class PagedS3(threading.Thread):
+    """ListObjectsV2 on 127.0.0.1: `pages` pages of one level-0 key each, every page but the last truncated;
+    `pad` bytes of padding in each answer, sent with a Content-Length (`declared`) or streamed until the end."""
+
+    def __init__(self, pages=1, pad=0, declared=True):
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+        super(PagedS3, self).__init__(daemon=True)
+        self.requests = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                fake.requests.append(self.path)
+                page = len(fake.requests)
+                key = "app/db.sqlite3/0000/%016x-%016x.ltx" % (page, page)
+                more = "<IsTruncated>true</IsTruncated><NextContinuationToken>t%d</NextContinuationToken>" % page
+                body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>%s<Contents><Key>%s</Key>'
+                        '<LastModified>2026-12-01T03:00:%02dZ</LastModified></Contents><!-- %s --></ListBucketResult>'
+                        % (more if page < pages else "<IsTruncated>false</IsTruncated>", key, page % 60,
+                           "x" * pad)).encode()
+                self.send_response(200)
+                if declared:
+                    self.send_header("Content-Length", str(len(body)))
+                else:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:  # the client refused the answer and hung up
+                    pass
+
+            def log_message(self, *args):
+                pass
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+
+    def run(self):
+        self.server.serve_forever()
+
+    def fields(self):
+        return {"type": "s3", "bucket": "b", "path": "app", "endpoint": "http://127.0.0.1:%d" % self.server.server_port}
+
+
+@pytest.fixture
+def paged():
+    servers = []
+
+    def start(**kwargs):
+        server = PagedS3(**kwargs)
+        server.start()
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+KEYS = {"access_key_id": "A", "secret_access_key": "S"}
+
+
+def test_pages_are_followed_to_the_newest_file(paged):
+    server = paged(pages=3)
+    text, rc = s3.level0_newest(server.fields(), KEYS, "db.sqlite3", 2)
+    assert rc == 0 and json.loads(text) == [{"level": 0, "min_txid": "%016x" % 3, "max_txid": "%016x" % 3,
+                                             "timestamp": "2026-12-01T03:00:03Z"}]
+    assert len(server.requests) == 3 and "continuation-token=t2" in server.requests[2]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "streamed"])
+def test_an_answer_larger_than_the_bound_is_refused_not_parsed(paged, monkeypatch, declared):
+    monkeypatch.setattr(s3, "MAX_RESPONSE", 4096)
+    server = paged(pad=10000, declared=declared)
+    text, rc = s3.level0_newest(server.fields(), KEYS, "db.sqlite3", 2)
+    assert rc == 1
+    if declared:
+        assert re.fullmatch(r"Error: operation error S3: ListObjectsV2: the store's answer is \d+ bytes, more than the "
+                            r"4096 this read takes; refusing it", text), text
+    else:
+        assert text == ("Error: operation error S3: ListObjectsV2: the store's answer is more than the 4096 bytes this "
+                        "read takes; refusing it")
+
+
+def test_more_pages_than_the_bound_are_refused(paged, monkeypatch):
+    monkeypatch.setattr(s3, "MAX_PAGES", 3)
+    server = paged(pages=10)
+    text, rc = s3.level0_newest(server.fields(), KEYS, "db.sqlite3", 2)
+    assert rc == 1 and text == "Error: more than 3 pages of level-0 files under app/db.sqlite3/0000/"
+    assert len(server.requests) == 3

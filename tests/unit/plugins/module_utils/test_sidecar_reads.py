@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import shutil
@@ -111,20 +112,183 @@ def test_a_socket_that_does_not_answer_times_out_and_a_missing_one_fails(short_d
     assert rc == 1 and output.startswith("Error: failed to connect to control socket:") and "No such file" in output
 
 
-def test_the_socket_path_goes_through_the_process_root_and_follows_links_inside_it(tmp_path):
-    proc = str(tmp_path)
+def handle_path(fd):
+    try:
+        return os.readlink("/proc/self/fd/%d" % fd)
+    finally:
+        os.close(fd)
+
+
+def test_the_socket_is_found_inside_the_process_root_following_links_only_inside_it(tmp_path):
     root = tmp_path / "7" / "root"
     (root / "run").mkdir(parents=True)
     (root / "var").mkdir()
-    assert sr.socket_path(7, proc_root=proc) == proc + "/7/root/var/run/litestream.sock"
+    (root / "run" / "litestream.sock").write_text("")
+    assert handle_path(sr.open_in_root(str(root), "/run/litestream.sock")) == str(root / "run" / "litestream.sock")
     # Debian's /var/run -> /run: absolute, so it must not be resolved against the host's /run
     os.symlink("/run", str(root / "var" / "run"))
-    assert sr.socket_path(7, proc_root=proc) == proc + "/7/root/run/litestream.sock"
+    assert handle_path(sr.open_in_root(str(root), "/var/run/litestream.sock")) == str(root / "run" / "litestream.sock")
     os.symlink("../run/x", str(root / "var" / "rel"))
-    assert sr.in_root(str(root), "/var/rel/../y") == str(root) + "/run/y"
+    (root / "run" / "x").mkdir()  # as the kernel walks x/..: x must be there
+    (root / "run" / "y").write_text("")
+    assert handle_path(sr.open_in_root(str(root), "/var/rel/../y")) == str(root / "run" / "y")
     os.symlink("/loop", str(root / "loop"))
     with pytest.raises(OSError):
-        sr.in_root(str(root), "/loop/a")
+        sr.open_in_root(str(root), "/loop/a")
+
+
+def test_no_link_in_the_container_leads_the_host_out_of_its_root(tmp_path):
+    """An absolute link and a climb of '..' both stay inside the root: the host's own files are never reached."""
+    host_dir = tmp_path / "host"
+    host_dir.mkdir()
+    (host_dir / "litestream.sock").write_text("the host's")
+    root = tmp_path / "7" / "root"
+    (root / "var" / "run").mkdir(parents=True)
+    (root / "host").mkdir()
+    for target in (str(host_dir), "../../../../" + str(host_dir).lstrip("/"), "/../../host"):
+        link = root / "var" / "run" / "litestream.sock"
+        if os.path.lexists(str(link)):
+            os.unlink(str(link))
+        os.symlink(target + "/litestream.sock", str(link))
+        with pytest.raises(OSError) as caught:
+            sr.open_in_root(str(root), "/var/run/litestream.sock")
+        assert caught.value.errno == errno.ENOENT, target
+    (root / "host" / "litestream.sock").write_text("the container's")
+    assert handle_path(sr.open_in_root(str(root), "/var/run/litestream.sock")) == str(root / "host" / "litestream.sock")
+
+
+def test_the_socket_checked_is_the_one_connected_to_even_if_its_path_is_swapped_after(short_dir, monkeypatch):
+    """After the walk, the container swaps its /run for a link to a host directory holding a socket of its own: the
+    connection still goes to the socket the walk found (through its handle), and the host's socket sees nothing."""
+    root = os.path.join(short_dir, "r")
+    os.makedirs(os.path.join(root, "var", "run"))
+    sidecar = SocketServer(os.path.join(root, "var", "run", "litestream.sock"))
+    sidecar.start()
+    host_dir = os.path.join(short_dir, "h")
+    os.mkdir(host_dir)
+    host = SocketServer(os.path.join(host_dir, "litestream.sock"))
+    host.start()
+    real_control_list = sr.control_list
+
+    def swapped(path, timeout, pid=None):
+        os.rename(os.path.join(root, "var", "run"), os.path.join(root, "var", "moved"))
+        os.symlink(host_dir, os.path.join(root, "var", "run"))
+        return real_control_list(path, timeout, pid)
+    monkeypatch.setattr(sr, "control_list", swapped)
+    try:
+        output, rc = sr.sidecar_list(root, 2, os.getpid())
+        assert rc == 0 and json.loads(output) == LISTING
+        assert sidecar.requests == ["GET /list HTTP/1.1"] and host.requests == []
+    finally:
+        sidecar.sock.close()
+        host.sock.close()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: open(path, "w").close(), "Error: failed to connect to control socket: /var/run/litestream.sock is "
+                                           "not a socket"),
+    (None, "Error: failed to connect to control socket: [Errno 2] No such file or directory"),
+])
+def test_no_socket_in_the_root_is_an_error_in_litestreams_words(tmp_path, make, message):
+    root = tmp_path / "root"
+    (root / "var" / "run").mkdir(parents=True)
+    if make:
+        make(str(root / "var" / "run" / "litestream.sock"))
+    assert sr.sidecar_list(str(root), 1, 1) == (message, 1)
+
+
+class Recorder(threading.Thread):
+    """A socket that records every byte it receives and answers `answer` (raw bytes); with `drip`, a byte every `drip`
+    seconds from byte `drip_from` on."""
+
+    def __init__(self, path, answer=b"", drip=None, drip_from=0):
+        super(Recorder, self).__init__(daemon=True)
+        self.received, self.answer, self.drip, self.done = [], answer, drip, threading.Event()
+        self.drip_from = drip_from
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+
+    def run(self):
+        try:
+            conn, _addr = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(3)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if data and self.drip:
+                conn.sendall(self.answer[:self.drip_from])
+                for byte in self.answer[self.drip_from:]:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(self.drip)
+            elif data:
+                conn.sendall(self.answer)
+        except OSError:
+            pass
+        self.received.append(data)
+        conn.close()
+        self.done.set()
+
+
+def test_nothing_is_sent_before_the_kernel_confirms_the_sidecars_process_listens(short_dir):
+    server = Recorder(os.path.join(short_dir, "litestream.sock"))
+    server.start()
+    try:
+        output, rc = sr.control_list(os.path.join(short_dir, "litestream.sock"), 2, pid=os.getpid() + 1)
+        assert rc == 1 and "belongs to process %d, not to the sidecar's %d" % (os.getpid(), os.getpid() + 1) in output
+        assert server.done.wait(3) and server.received == [b""]  # connected, refused, not one byte sent
+    finally:
+        server.sock.close()
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["declared", "streamed"])
+def test_an_answer_larger_than_the_bound_is_refused_not_cut(short_dir, monkeypatch, length):
+    monkeypatch.setattr(sr, "MAX_BODY", 1000)
+    body = json.dumps({"databases": [{"path": "/data/%d.sqlite3" % i, "status": "replicating"} for i in range(50)]})
+    head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += ("Content-Length: %d\r\n\r\n" % len(body)) if length else "Connection: close\r\n\r\n"
+    server = Recorder(os.path.join(short_dir, "litestream.sock"), (head + body).encode())
+    server.start()
+    try:
+        output, rc = sr.control_list(os.path.join(short_dir, "litestream.sock"), 2)
+    finally:
+        server.sock.close()
+    assert rc == 1
+    if length:
+        assert output == ("Error: list failed: the control socket's answer is %d bytes, more than the 1000 this read "
+                          "takes; refusing it" % len(body))
+    else:
+        assert output == ("Error: list failed: the control socket's answer is more than the 1000 bytes this read "
+                          "takes; refusing it")
+
+
+@pytest.mark.parametrize("part", ["body", "headers"])
+def test_an_answer_that_drips_is_cut_at_the_timeout(short_dir, part):
+    """A byte every 50 ms never trips the socket's own timeout (1 s): the body read has a deadline, and the sidecar's
+    whole read (headers included) is bounded by sidecar_list."""
+    body = json.dumps(LISTING) + " " * 200
+    head = "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Pad: %s\r\n\r\n" % (len(body), "x" * 60)
+    path = os.path.join(short_dir, "var", "run", "litestream.sock")
+    os.makedirs(os.path.dirname(path))
+    server = Recorder(path, (head + body).encode(), drip=0.05, drip_from=len(head) if part == "body" else 0)
+    server.start()
+    started = time.time()
+    try:
+        if part == "body":
+            output, rc = sr.control_list(path, 1)
+        else:
+            output, rc = sr.sidecar_list(short_dir, 1, os.getpid())
+    finally:
+        server.sock.close()
+    took = time.time() - started
+    assert rc == sr.TIMED_OUT and "failed to connect to control socket: context deadline exceeded" in output, output
+    assert took < (1.5 if part == "body" else 2.5), took
 
 
 def ltx(directory, low, high, mtime=None):

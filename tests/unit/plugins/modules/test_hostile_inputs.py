@@ -42,13 +42,22 @@ LONG_APP_SHOWN = "'%s...aaaaa' (300 characters)" % ("a" * 49)
 # once database, name and dest are valid, a restore's messages name both
 RESTORE = "restore of production.sqlite3 into {top}/storage/blog--db/production.sqlite3: "
 S3 = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+SFTP = {"type": "sftp", "host": "backup.example.net", "user": "bk", "path": "/srv/blog", "host_key": "ssh-ed25519 AAAA",
+        "credentials": "lab"}
+SYSTEM_DIR = ("replica.path: %s is a system directory: a file replica's directory is mounted read-write into the sidecar, "
+              "a root container; give a directory of its own, such as /var/lib/litestream-replicas")
+INSIDE_SYSTEM_DIR = ("replica.path: %s is inside %s, a system directory: a file replica's directory is mounted read-write "
+                     "into the sidecar, a root container; give a directory of its own outside it, such as "
+                     "/var/lib/litestream-replicas")
+HOST_RULE = ("a host is an ASCII name of labels of 1 to 63 letters, digits, '-' and '_' joined by single dots (at most "
+             "253 characters), an IPv4 address or an IPv6 address in brackets")
 
 
 @pytest.fixture
 def sandbox(tmp_path):
     """<tmp>/sandbox/{apps/blog, credentials/lab, storage/blog--db}: what a module may never touch by mistake."""
     top = tmp_path / "sandbox"
-    (top / "apps" / "blog").mkdir(parents=True)
+    (top / "apps" / "blog").mkdir(parents=True, mode=0o700)  # as an earlier release made it: root 0700, no marker
     (top / "apps" / "blog" / "litestream.yml").write_text("dbs: []\n")
     creds = top / "credentials" / "lab"
     creds.mkdir(parents=True)
@@ -227,7 +236,7 @@ CASES = [
      "app blog: replica.region: is not valid Unicode text (it holds an unpaired surrogate, e.g. from bytes that "
      "were not UTF-8)"),
     ("replica_sync_interval_newline", "replica", {"replica": dict(S3, sync_interval="1s\n")},
-     "app blog: sync_interval '1s\\n' is not a duration like 1s, 500ms or 1m"),
+     "app blog: replica.sync_interval: '1s\\n' is not a duration like 1s, 500ms, 30m or 24h"),
     ("replica_image_is_an_option", "replica", {"image": "--privileged"},
      "app blog: image: '--privileged' is not a docker image or network name: letters, digits and . _ : / @ + -, "
      "starting with a letter or digit"),
@@ -260,6 +269,103 @@ CASES = [
      RESTORE + "mode: True is not a mode: write it as a quoted octal string such as '0644'"),
     ("restore_owner_negative", "restore", {"owner": -1},
      RESTORE + "owner: -1 is not a uid/gid (a whole number from 0 to 2147483646)"),
+    # ---- values in range (issue 20): file replicas outside system directories and the app's storage
+    ("replica_file_url_root", "replica", {"replica": {"url": "file:///"}}, "app blog: " + SYSTEM_DIR % "/"),
+    ("replica_file_url_etc", "replica", {"replica": {"url": "file:///etc"}}, "app blog: " + SYSTEM_DIR % "/etc"),
+    ("replica_file_path_inside_etc", "replica", {"replica": {"type": "file", "path": "/etc/litestream/"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/etc/litestream", "/etc")),
+    ("replica_file_path_inside_usr", "replica", {"replica": {"type": "file", "path": "/usr/local/backups"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/usr/local/backups", "/usr")),
+    ("replica_file_path_inside_lib64", "replica", {"replica": {"type": "file", "path": "/lib64/r"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/lib64/r", "/lib64")),
+    ("replica_file_path_inside_proc", "replica", {"replica": {"type": "file", "path": "/proc/1/root"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/proc/1/root", "/proc")),
+    ("replica_file_path_boot", "replica", {"replica": {"type": "file", "path": "//boot"}}, "app blog: " + SYSTEM_DIR % "/boot"),
+    ("replica_file_path_var_lib_dokku", "replica", {"replica": {"url": "file:///var/lib/dokku/"}},
+     "app blog: " + SYSTEM_DIR % "/var/lib/dokku"),
+    ("replica_file_path_inside_dokku_config", "replica",
+     {"replica": {"type": "file", "path": "/var/lib/dokku/config/litestream/credentials"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/var/lib/dokku/config/litestream/credentials", "/var/lib/dokku/config")),
+    ("replica_file_path_in_the_apps_storage", "replica", {"replica": {"type": "file", "path": "{top}/storage/blog--db/r"}},
+     "app blog: replica.path: {top}/storage/blog--db/r is inside the app's storage directory {top}/storage/blog--db: "
+     "the replica would sit beside the live database, writable by the app, and be lost with it; give a directory "
+     "outside it"),
+    ("replica_file_path_is_the_apps_storage", "replica", {"replica": {"url": "file://{top}/storage/blog--db"}},
+     "app blog: replica.path: {top}/storage/blog--db is inside the app's storage directory {top}/storage/blog--db: "
+     "the replica would sit beside the live database, writable by the app, and be lost with it; give a directory "
+     "outside it"),
+    ("replica_file_path_holds_the_apps_storage", "replica", {"replica": {"type": "file", "path": "{top}/storage"}},
+     "app blog: replica.path: {top}/storage holds the app's storage directory {top}/storage/blog--db: the replica's "
+     "mount would hold the live database too; give a directory of its own, outside it"),
+    ("restore_file_url_etc", "restore", {"replica": {"url": "file:///etc/ssl"}},
+     RESTORE + INSIDE_SYSTEM_DIR % ("/etc/ssl", "/etc")),
+    # ---- sftp paths: normalised, never '..'
+    ("replica_sftp_url_path_climbs_out", "replica",
+     {"replica": {"url": "sftp://bk@backup.example.net/../../etc", "host_key": "ssh-ed25519 AAAA"}},
+     "app blog: replica.path: '/../../etc' must not contain '..'"),
+    ("restore_sftp_path_climbs_out", "restore",
+     {"replica": dict(SFTP, path="backups/../../../etc")}, RESTORE + "replica.path: 'backups/../../../etc' must not contain '..'"),
+    # ---- endpoint and sftp hosts and ports
+    ("replica_endpoint_empty_label", "replica", {"replica": dict(S3, endpoint="http://a..b:9000")},
+     "app blog: replica.endpoint: 'http://a..b:9000': the host name 'a..b' has an empty label (a leading, trailing or "
+     "double dot): " + HOST_RULE),
+    ("replica_endpoint_port_0", "replica", {"replica": dict(S3, endpoint="http://minio:0")},
+     "app blog: replica.endpoint: 'http://minio:0' has the port '0': a port is a whole number from 1 to 65535"),
+    ("replica_endpoint_port_70000", "replica", {"replica": dict(S3, endpoint="http://minio:70000/")},
+     "app blog: replica.endpoint: 'http://minio:70000/' has the port '70000': a port is a whole number from 1 to 65535"),
+    ("replica_endpoint_port_not_a_number", "replica", {"replica": dict(S3, endpoint="https://minio:https")},
+     "app blog: replica.endpoint: 'https://minio:https' has the port 'https': a port is a whole number from 1 to 65535"),
+    ("replica_url_query_endpoint_port_0", "replica", {"replica": {"url": "s3://bkt/blog?endpoint=http://minio:0"}},
+     "app blog: replica.endpoint: 'http://minio:0' has the port '0': a port is a whole number from 1 to 65535"),
+    ("restore_endpoint_homoglyph", "restore", {"replica": dict(S3, endpoint=u"https://s3.ex\u0430mple.net")},
+     RESTORE + u"replica.endpoint: 'https://s3.ex\u0430mple.net': the host name 's3.ex\u0430mple.net' is not ASCII: "
+     "write it in its IDNA form 's3.xn--exmple-4nf.net'"),
+    ("restore_endpoint_zero_width_space", "restore", {"replica": dict(S3, endpoint=u"https://mi\u200bnio:9000")},
+     RESTORE + "replica.endpoint: 'https://mi\\u200bnio:9000': the host name 'mi\\u200bnio' is not ASCII: write it in "
+     "its IDNA form 'minio'"),
+    ("restore_endpoint_not_idna", "restore", {"replica": dict(S3, endpoint=u"https://minio\u200e:9000")},
+     RESTORE + "replica.endpoint: 'https://minio\\u200e:9000': the host name 'minio\\u200e' cannot be encoded as IDNA: "
+     + HOST_RULE),
+    ("restore_sftp_host_nbsp", "restore", {"replica": dict(SFTP, host=u"mi\u00a0nio")},  # IDNA makes it 'mi nio'
+     RESTORE + "replica.host: 'mi\\xa0nio': the host name 'mi\\xa0nio' cannot be encoded as IDNA: " + HOST_RULE),
+    ("auth_endpoint_port_70000", "auth", {"endpoint": "https://minio:70000"},
+     "endpoint: 'https://minio:70000' has the port '70000': a port is a whole number from 1 to 65535"),
+    ("replica_sftp_host_empty_label", "replica", {"replica": dict(SFTP, host="backup..example.net")},
+     "app blog: replica.host: 'backup..example.net': the host name 'backup..example.net' has an empty label (a "
+     "leading, trailing or double dot): " + HOST_RULE),
+    ("restore_sftp_url_port_0", "restore", {"replica": {"url": "sftp://bk@backup.example.net:0/srv", "host_key": "k"}},
+     RESTORE + "replica.url: 'backup.example.net:0' has the port '0': a port is a whole number from 1 to 65535"),
+    # ---- durations and numbers: finite, with bounds
+    ("replica_sync_interval_0s", "replica", {"replica": dict(S3, sync_interval="0s")},
+     "app blog: replica.sync_interval: '0s' is not a duration from 100ms to 24h (a day)"),
+    ("replica_sync_interval_overflows", "replica", {"replica": dict(S3, sync_interval="99999999999999h")},
+     "app blog: replica.sync_interval: '99999999999999h' is not a duration from 100ms to 24h (a day)"),
+    ("replica_snapshot_interval_0s", "replica", {"snapshot_interval": "0s"},
+     "app blog: snapshot_interval: '0s' is not a duration from 1m to 8760h (a year)"),
+    ("replica_snapshot_retention_overflows", "replica", {"snapshot_retention": "99999999999999h"},
+     "app blog: snapshot_retention: '99999999999999h' is not a duration from 1m to 87600h (ten years)"),
+    ("replica_heartbeat_interval_overflows", "replica",
+     {"heartbeat_url": "https://hc.example.net/ping", "heartbeat_interval": "99999999999999h"},
+     "app blog: heartbeat_interval: '99999999999999h' is not a duration from 1m to 8760h (a year): Litestream refuses "
+     "to start with a heartbeat interval under 1m"),
+    ("replica_metrics_port_70000", "replica", {"metrics_port": 70000},
+     "app blog: metrics_port: 70000 is not a TCP port (a whole number from 1 to 65535)"),
+    ("replica_shutdown_sync_timeout_overflows", "replica", {"shutdown_sync_timeout": 10 ** 12},
+     "app blog: shutdown_sync_timeout: 1000000000000 is not a whole number of seconds from 0 to 3600 (an hour)"),
+    ("replica_first_sync_timeout_negative", "replica", {"first_sync_timeout": -1},
+     "app blog: first_sync_timeout: -1 is not a whole number of seconds from 0 (do not wait) to 3600 (an hour)"),
+    ("replica_lock_timeout_overflows", "replica", {"lock_timeout": 10 ** 12},
+     "app blog: lock_timeout: 1000000000000 is not a whole number of seconds from 0 to 86400 (a day)"),
+    ("restore_dry_run_timeout_overflows", "restore", {"dry_run_timeout": 10 ** 12},
+     RESTORE + "dry_run_timeout: 1000000000000 is not a whole number of seconds from 0 (no limit) to 86400 (a day)"),
+    ("restore_min_rows_infinite", "restore", {"verify": {"min_rows": {"events": float("inf")}}},
+     RESTORE + "verify.min_rows.events: inf is not a whole number of rows from 0 to 9223372036854775807"),
+    ("restore_lock_timeout_negative", "restore", {"lock_timeout": -1},
+     RESTORE + "lock_timeout: -1 is not a whole number of seconds from 0 to 86400 (a day)"),
+    ("storage_lock_timeout_overflows", "storage", {"lock_timeout": 10 ** 12},
+     "lock_timeout: 1000000000000 is not a whole number of seconds from 0 to 86400 (a day)"),
+    ("auth_lock_timeout_overflows", "auth", {"lock_timeout": 10 ** 12},
+     "lock_timeout: 1000000000000 is not a whole number of seconds from 0 to 86400 (a day)"),
 ]
 
 
@@ -319,14 +425,14 @@ def test_credentials_json_that_is_not_an_object_is_an_error_naming_the_set(sandb
 
 @pytest.mark.parametrize("prepare, message", [
     (lambda d: (d / "notes.txt").write_text("mine"),
-     "{set} holds 'notes.txt', which this module did not write; refusing to remove the set (nothing was removed)"),
+     "refusing to remove {set}: it holds 'notes.txt', which this collection did not write there (nothing was removed)"),
     (lambda d: (d / "sub").mkdir(),
-     "{set} holds 'sub', which this module did not write; refusing to remove the set (nothing was removed)"),
+     "refusing to remove {set}: it holds 'sub', which this collection did not write there (nothing was removed)"),
     (lambda d: os.symlink("/etc/passwd", str(d / "ssh_key")),
-     "{set} holds 'ssh_key', which this module did not write; refusing to remove the set (nothing was removed)"),
+     "refusing to remove {set}: it holds 'ssh_key', which this collection did not write there (nothing was removed)"),
     (lambda d: os.chmod(str(d), 0o755),
-     "{set} is 0755 root:root, not 0700 root as this module makes a credential set; refusing to remove it "
-     "(nothing was removed)"),
+     "refusing to remove {set}: it has no marker .dokku-sqlite-litestream and is mode 0755, owner 0:0, not mode "
+     "0700 as this collection makes it (nothing was removed)"),
 ], ids=["foreign_file", "subdirectory", "symlink", "mode_0755"])
 def test_auth_absent_removes_only_a_set_it_made(sandbox, no_commands, prepare, message):
     directory = sandbox / "credentials" / "lab"
@@ -349,7 +455,9 @@ def test_replica_absent_through_a_symlinked_config_dir_removes_nothing_outside(s
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
     before = snapshot(outside)
     result = run_module(litestream_replica.main, replica_args(sandbox, app="linked", state="absent"), fail=True)
-    assert result["msg"] == "app linked: refusing to remove %s: it is not a directory" % (sandbox / "apps" / "linked")
+    assert result["msg"] == ("app linked: refusing to use %s as the app's configuration directory: it is a symbolic "
+                             "link or not a directory; nothing was changed (is config_root right?)"
+                             % (sandbox / "apps" / "linked"))
     assert snapshot(outside) == before
 
 

@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_auth
 
 from .conftest import assert_no_secret, run_module, snapshot
@@ -72,7 +72,10 @@ def test_create_writes_root_only_files(root):
         "access_key_id": KEY, "secret_access_key": SECRET,
         "endpoint": "http://127.0.0.1:9000", "region": "us-east-1",
     }
-    assert sorted(os.listdir(str(setdir))) == ["credentials.json"]  # no temp file left behind
+    # no temp file left behind; the marker tells later runs that this module made the directory
+    assert sorted(os.listdir(str(setdir))) == [owned.MARKER, "credentials.json"]
+    assert (setdir / owned.MARKER).read_text() == "credential set\n" and mode(setdir / owned.MARKER) == 0o600
+    assert (root / owned.MARKER).read_text() == "credentials root\n"
     assert_no_secret(result, SECRET)
 
 
@@ -346,11 +349,11 @@ def test_plugin_compat_absent_removes_the_plugin_files(root):
     run(s3_args(root, plugin_compat=True))
     result = run(dict(credentials_root=str(root), state="absent", plugin_compat=True))
     assert result["files"] == [str(root / "default"), str(root / "ACCESS_KEY_ID"), str(root / "SECRET_ACCESS_KEY")]
-    assert os.listdir(str(root)) == []
+    assert os.listdir(str(root)) == [owned.MARKER]
     assert run(dict(credentials_root=str(root), state="absent", plugin_compat=True))["changed"] is False
 
 
 def test_absent_without_plugin_compat_keeps_the_plugin_files(root):
     run(s3_args(root, plugin_compat=True))
     run(dict(credentials_root=str(root), state="absent"))
-    assert sorted(os.listdir(str(root))) == ["ACCESS_KEY_ID", "SECRET_ACCESS_KEY"]
+    assert sorted(os.listdir(str(root))) == [owned.MARKER, "ACCESS_KEY_ID", "SECRET_ACCESS_KEY"]

@@ -21,7 +21,7 @@ from ansible.module_utils import basic
 
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_drill, litestream_drill_report
 
-from .conftest import assert_no_secret, run_module
+from .conftest import assert_no_secret, run_module, snapshot
 from .test_litestream_restore import SECRET, docker, write_db  # noqa: F401  pylint: disable=unused-import
 
 REPLICA = {"type": "s3", "bucket": "bkt", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
@@ -79,7 +79,7 @@ def test_every_database_is_restored_verified_and_judged_in_inventory_order(host,
     assert result["summary"] == {"total": 3, "ok": 2, "failed": 1}
     # one container per database (dry run and restore in one), one look at the user namespaces each
     assert len([c for c in docker.calls if c[:2] == ["run", "--rm"]]) == 3
-    assert not os.path.exists(str(host / "scratch" / "drill" / "dokku-1"))  # the scratch directory is gone
+    assert os.listdir(str(host / "scratch" / "drill")) == []  # the run's own directory is gone, nothing else was there
     creds = host / "credentials" / "lab" / "credentials.json"
     assert stat.S_IMODE(os.stat(str(creds)).st_mode) == 0o600 and result["changed"]
     assert_no_secret(result, SECRET)
@@ -107,12 +107,12 @@ def test_apps_are_drilled_in_parallel_up_to_the_bound(host, docker, monkeypatch)
                 state["now"] -= 1
     monkeypatch.setattr(basic.AnsibleModule, "run_command", slow)
     apps = [app("app-%d" % i) for i in range(6)]
-    result = run_module(litestream_drill.main, args(host, apps, parallel=3, compare_live=False, max_lag_seconds=1e9))
+    result = run_module(litestream_drill.main, args(host, apps, parallel=3, compare_live=False, max_lag_seconds=3e7))
     assert state["most"] == 3
     assert [r["app"] for r in result["results"]] == ["app-%d" % i for i in range(6)]
     assert [r["message"] for r in result["results"] if r["status"] != "ok"] == []
     state["most"] = 0
-    run_module(litestream_drill.main, args(host, apps[:3], parallel=1, compare_live=False, max_lag_seconds=1e9))
+    run_module(litestream_drill.main, args(host, apps[:3], parallel=1, compare_live=False, max_lag_seconds=3e7))
     assert state["most"] == 1
 
 
@@ -130,7 +130,7 @@ def test_a_failing_drill_is_recorded_in_the_drills_words_and_the_others_still_ru
         return fake_run(self, argv, **kwargs)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", empty_for_ghost)
     apps = [app("ghost"), app("blog")]
-    result = run_module(litestream_drill.main, args(host, apps, parallel=1, compare_live=False, max_lag_seconds=1e9))
+    result = run_module(litestream_drill.main, args(host, apps, parallel=1, compare_live=False, max_lag_seconds=3e7))
     ghost, blog = result["results"]
     assert ghost["status"] == "failed" and blog["status"] == "ok"
     assert ghost["message"].startswith("dokku-1/ghost/production.sqlite3: the replica s3://bkt/drill/ghost/"
@@ -142,10 +142,10 @@ def test_a_failing_drill_is_recorded_in_the_drills_words_and_the_others_still_ru
 
 def test_a_corrupt_restore_fails_its_drill_with_the_reason(host, docker):
     docker.corrupt = True
-    result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=1e9))
+    result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=3e7))
     record = result["results"][0]
     assert record["status"] == "failed" and "not a readable SQLite database" in record["message"]
-    assert not os.path.exists(str(host / "scratch" / "drill" / "dokku-1"))
+    assert os.listdir(str(host / "scratch" / "drill")) == []
 
 
 def test_live_only_reads_the_live_databases_read_only_and_restores_nothing(host, docker):
@@ -202,7 +202,9 @@ def test_only_limits_the_drill_and_check_mode_writes_nothing(host, docker):
     ({"scratch_dir": "/tmp"}, "scratch_dir: '/tmp' must be at least two levels deep"),
     ({"scratch_dir": "/var/../etc/x"}, "scratch_dir: '/var/../etc/x' must not contain '..'"),
     ({"only": ["Bad Name"]}, "only: 'Bad Name' is not a valid Dokku app name"),
-    ({"parallel": 0}, "parallel must be at least 1, got 0"),
+    ({"parallel": 0}, "parallel: 0 is not a whole number from 1 (one app after the other) to 64"),
+    ({"max_lag_seconds": float("nan")}, "max_lag_seconds: nan is not a number of seconds from 0 (no lag allowed) to "
+     "31536000 (a year)"),
     ({"apps": [{"app": "blog", "replica": dict(REPLICA, path="x")}, {"app": "blog", "state": "absent"}]}, "the app is listed twice"),
 ])
 def test_bad_input_is_refused_before_anything_runs(host, docker, overrides, message):
@@ -213,6 +215,48 @@ def test_bad_input_is_refused_before_anything_runs(host, docker, overrides, mess
 
 
 def test_the_records_hold_only_what_the_report_takes(host, docker):
-    result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=1e9))
+    result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=3e7))
     assert set(result["results"][0]) == set(litestream_drill.dc.RECORD_KEYS)
     assert json.loads(json.dumps(result["results"])) == result["results"]
+
+
+def test_the_drill_removes_only_the_directory_it_made_whatever_the_scratch_dir_and_host(tmp_path, docker):
+    """Issue 20's data loss: scratch_dir the parent of a Dokku tree and a host named after a directory in it
+    (scratch_dir /var/lib, host dokku) removed /var/lib/dokku. The drill now works in a fresh directory of its own
+    (<scratch_dir>/<host>.<random>) and removes that alone: the Dokku tree and files placed in <scratch_dir>/<host>
+    before the run are exactly as they were, and the drill still drills."""
+    var_lib = tmp_path / "var" / "lib"
+    dokku = var_lib / "dokku"
+    (dokku / "config" / "litestream" / "apps" / "blog").mkdir(parents=True)
+    (dokku / "config" / "litestream" / "apps" / "blog" / "litestream.yml").write_text("dbs: []\n")
+    (dokku / "data" / "storage" / "blog--db").mkdir(parents=True)
+    write_db(dokku / "data" / "storage" / "blog--db" / "production.sqlite3", 80)
+    (dokku / "blog").mkdir()
+    (dokku / "blog" / "ENV").write_text("SECRET=1\n")
+    (tmp_path / "credentials").mkdir(mode=0o700)
+    before = snapshot(dokku)
+    result = run_module(litestream_drill.main, args(tmp_path, [app("blog")], host="dokku", scratch_dir=str(var_lib),
+                                                    storage_root=str(dokku / "data" / "storage")))
+    assert [(r["app"], r["status"], r["rows"], r["live_rows"]) for r in result["results"]] == [("blog", "ok", 80, 80)]
+    assert snapshot(dokku) == before
+    assert sorted(os.listdir(str(var_lib))) == ["dokku"]  # the run's own directory is gone, and only it
+
+
+def test_a_run_directory_that_is_not_the_drills_own_is_never_removed(host, docker, monkeypatch):
+    """Were the run's directory swapped for another (its marker gone), the drill refuses to remove it and says so."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core, owned
+    live(host, "blog", 80)
+    made = []
+    real_make = owned.make_temp
+
+    def make_then_swap(parent, prefix, kind):
+        path = real_make(parent, prefix, kind)
+        os.unlink(os.path.join(path, owned.MARKER))  # as if someone else's directory stood there now
+        made.append(path)
+        return path
+    monkeypatch.setattr(drill_core.owned, "make_temp", make_then_swap)
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    result = run_module(litestream_drill.main, args(host, [app("blog")]))
+    assert result["results"][0]["status"] == "ok" and os.path.isdir(made[0])
+    assert any("was not removed: refusing to remove %s: it has no marker" % made[0] in w for w in warnings), warnings

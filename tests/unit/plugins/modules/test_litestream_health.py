@@ -495,9 +495,9 @@ def test_no_secret_reaches_the_result_nor_the_textfile(host, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(parallel=0), "parallel: must be 1 or more, got 0"),
-    (dict(timeout=0), "timeout: must be 1 or more seconds, got 0"),
-    (dict(max_lag_seconds=0), "max_lag_seconds: must be more than 0"),
+    (dict(parallel=0), "parallel: 0 is not a whole number from 1 (one app after the other) to 64"),
+    (dict(timeout=0), "timeout: 0 is not a whole number of seconds from 1 to 3600 (an hour)"),
+    (dict(max_lag_seconds=-1), "max_lag_seconds: -1.0 is not a number of seconds from 0 (no lag allowed) to 31536000"),
     (dict(state_dir="relative/dir"), "state_dir"),
     (dict(textfile="/tmp/litestream.txt"), "does not end in .prom"),
     (dict(textfile="/nonexistent-dir/litestream.prom"), "textfile: the directory /nonexistent-dir does not exist"),
@@ -505,7 +505,8 @@ def test_no_secret_reaches_the_result_nor_the_textfile(host, tmp_path):
     (dict(apps=[{"app": "Bad App!", "replica": {"type": "file", "path": "/x"}}]), "litestream_apps[0]"),
     (dict(apps=[{"app": "shop"}]), "replica is required unless state is absent"),
     (dict(apps=[dict(th.entry("shop"), max_lag="soon")]), "max_lag: 'soon' is not a duration"),
-    (dict(apps=[dict(th.entry("shop"), max_lag="0s")]), "max_lag: must be more than 0s"),
+    (dict(apps=[dict(th.entry("shop"), max_lag="8761h")]), "max_lag: '8761h' is not a duration from 0s (no lag allowed) to "
+     "8760h"),
 ])
 def test_bad_input_fails_before_anything_is_read(host, overrides, message):
     args = health_args(host, overrides.pop("apps", APPS), **overrides)

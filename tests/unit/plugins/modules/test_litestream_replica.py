@@ -289,7 +289,8 @@ def test_a_heartbeat_url_reaches_only_the_root_only_config(roots, docker):
     ({"heartbeat_url": "https://user:SECRET-TOKEN@hc.example.invalid/x"}, "without spaces or a user:password@ part"),
     ({"heartbeat_url": "https://hc.example.invalid/SECRET-TOKEN\nx"}, "heartbeat_url: must be one http"),
     ({"heartbeat_url": "https://hc.example.invalid/SECRET-TOKEN", "heartbeat_interval": "30s"},
-     "heartbeat_interval: '30s' is under a minute"),
+     "heartbeat_interval: '30s' is not a duration from 1m to 8760h (a year): Litestream refuses to start with a "
+     "heartbeat interval under 1m"),
     ({"heartbeat_url": "https://hc.example.invalid/SECRET-TOKEN", "heartbeat_interval": "soon"},
      "heartbeat_interval: 'soon' is not a duration"),
     ({"heartbeat_interval": "5m"}, "heartbeat_interval: needs heartbeat_url"),

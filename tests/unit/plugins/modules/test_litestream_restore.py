@@ -307,6 +307,11 @@ def entries(directory):
     return sorted(os.listdir(str(directory))) if os.path.isdir(str(directory)) else None
 
 
+def full_path(path, dir_fd=None):
+    """The path that os.mkdir(path, dir_fd=dir_fd) acts on."""
+    return str(path) if dir_fd is None else os.path.join(os.readlink("/proc/self/fd/%d" % dir_fd), str(path))
+
+
 def write_db(path, count):
     conn = sqlite3.connect(str(path))
     conn.execute("create table events (id integer primary key, note text)")
@@ -327,8 +332,8 @@ def write_db(path, count):
     ({"txid": "0"}, "transaction ids start at 1"),
     ({"mode": "u+rw"}, "mode: 'u+rw' must be an octal number"),
     ({"dest": "relative/dir"}, "dest: 'relative/dir' must be an absolute path"),
-    ({"dry_run_timeout": -1}, "dry_run_timeout must be 0 (no limit) or a number of seconds, got -1"),
-    ({"verify": {"min_rows": {"events": "many"}}}, "verify.min_rows.events must be a whole number"),
+    ({"dry_run_timeout": -1}, "dry_run_timeout: -1 is not a whole number of seconds from 0 (no limit) to 86400 (a day)"),
+    ({"verify": {"min_rows": {"events": "many"}}}, "verify.min_rows.events: 'many' is not a whole number of rows"),
     ({"replica": {"type": "s3", "bucket": "bkt", "credentials": "missing"}}, "credential set 'missing' not found"),
     ({"replica": {"type": "s3", "path": "x", "credentials": "lab"}}, "s3 replica needs a bucket"),
     ({"replica": {"type": "s3", "bucket": "bkt", "endpoint": "127.0.0.1:9000", "credentials": "lab"}},
@@ -405,8 +410,8 @@ def test_latest_restore_into_a_new_directory(roots, docker, tmp_path):
     assert dry is real and dry_mounts == mounts
     assert "-dry-run" in dry_args and "-dry-run" not in real_args
     assert real_args[real_args.index("-txid") + 1] == "0000000000000002"
-    # Litestream writes into a root-only stage inside dest, never into dest itself
-    assert os.path.dirname(mounts["/restore"]) == str(dest)
+    # Litestream writes into a root-only stage next to dest (here the app is root: its parent), never into dest
+    assert os.path.dirname(mounts["/restore"]) == str(dest.parent)
     assert os.path.basename(mounts["/restore"]).startswith(".litestream-restore-")
     # one integrity check, the module's (its messages are the integrity result): Litestream is not asked for one
     assert "-integrity-check" not in real_args and result["integrity"] == "ok"
@@ -965,9 +970,10 @@ def test_a_parent_made_meanwhile_by_another_restore_is_no_failure(roots, docker,
     raced = []
 
     def mkdir(path, mode=0o777, **kwargs):
-        if not raced and str(path).startswith(str(roots / "srv")):
-            raced.append(path)
-            real_mkdir(path, mode)  # the other restore was first
+        full = full_path(path, kwargs.get("dir_fd"))
+        if not raced and full.startswith(str(roots / "srv")):
+            raced.append(full)
+            real_mkdir(path, mode, **kwargs)  # the other restore was first
             raise OSError(errno.EEXIST, "File exists", path)
         return real_mkdir(path, mode, **kwargs)
     monkeypatch.setattr(restore_core.os, "mkdir", mkdir)  # os itself: the lock directory is made through it too
@@ -975,3 +981,191 @@ def test_a_parent_made_meanwhile_by_another_restore_is_no_failure(roots, docker,
     result = run_module(litestream_restore.main, args(roots, dest=str(dest)))
     assert result["restored"] and raced == [str(roots / "srv" / "drill")]
     assert rows(dest / "app.sqlite3") == 80
+
+
+# --------------------------------------------------------------------------- races with the app's user (issue 20)
+APP_UID = 4242  # the app's user: it owns dest and may rename or replace anything in it at any moment
+
+
+def swap_for_link(directory, entry, target):
+    """What the app's user can do to any entry of its own directory: move it away, put a link in its place."""
+    os.rename(os.path.join(directory, entry), os.path.join(directory, entry + ".moved"))
+    os.symlink(str(target), os.path.join(directory, entry))
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A root-only directory elsewhere, which no restore may write into, chmod or chown."""
+    path = tmp_path / "victim"
+    path.mkdir()
+    os.chmod(str(path), 0o700)
+    (path / "secret.sqlite3").write_text("root's")
+    return path
+
+
+def untouched(victim):
+    st = os.stat(str(victim))
+    return (sorted(os.listdir(str(victim))) == ["secret.sqlite3"] and stat.S_IMODE(st.st_mode) == 0o700
+            and (st.st_uid, st.st_gid) == (0, 0) and os.stat(str(victim / "secret.sqlite3")).st_nlink == 1)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the app's user is another uid: chown needs root")
+def test_the_stage_is_out_of_the_apps_reach_so_a_link_in_dest_redirects_nothing(roots, docker, monkeypatch, victim):
+    """Between the stage's creation and docker's mount, the app renames every stage it can reach in dest and puts a
+    link to a root-only directory in its place: there is none in dest, so Litestream writes into the real stage."""
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    os.chown(str(dest), APP_UID, APP_UID)
+    swapped = []
+    real_make_stage = restore_core.RestoreManager.make_stage
+
+    def make_stage(self):
+        real_make_stage(self)
+        for entry in os.listdir(str(dest)):
+            if entry.startswith(restore_core.STAGE_PREFIX):
+                swap_for_link(str(dest), entry, victim)
+                swapped.append(entry)
+    monkeypatch.setattr(restore_core.RestoreManager, "make_stage", make_stage)
+    result = run_module(litestream_restore.main, args(roots, owner=APP_UID, group=APP_UID))
+    assert result["restored"] is True and swapped == [] and untouched(victim)
+    stage = docker.runs[-1][2]["/restore"]
+    assert os.path.dirname(stage) == str(roots / "srv") and not os.path.exists(stage)  # root's, next to dest
+    assert entries(dest) == ["app.sqlite3"] and rows(dest / "app.sqlite3") == 80
+    st = os.stat(str(dest / "app.sqlite3"))
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (APP_UID, APP_UID, 0o644)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the app's user is another uid: chown needs root")
+@pytest.mark.parametrize("when", ["before docker", "while Litestream runs", "while verifying"])
+def test_a_stage_inside_dest_is_checked_around_the_docker_mount(roots, docker, monkeypatch, victim, when):
+    """When no directory above dest will do (every one the app's user can write, or dest a mount of its own), the
+    stage is made inside dest: a swap before the mount fails before docker runs, one during it or during the
+    verification (SQLite opens the file by its path) fails the restore."""
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    os.chown(str(dest), APP_UID, APP_UID)
+    monkeypatch.setattr(restore_core, "writable_by", lambda st, uids, gids: True, raising=False)
+
+    def swap():
+        entry = [e for e in os.listdir(str(dest)) if e.startswith(restore_core.STAGE_PREFIX)][0]
+        swap_for_link(str(dest), entry, victim)
+    if when == "before docker":
+        real_make_stage = restore_core.RestoreManager.make_stage
+
+        def make_stage(self):
+            real_make_stage(self)
+            swap()
+        monkeypatch.setattr(restore_core.RestoreManager, "make_stage", make_stage)
+    elif when == "while verifying":
+        decoy = roots / "decoy"
+        decoy.mkdir()
+        write_db(decoy / "app.sqlite3", 3)
+        real_inspect = rs.inspect_database
+
+        def inspect(path, integrity="quick"):
+            entry = [e for e in os.listdir(str(dest)) if e.startswith(restore_core.STAGE_PREFIX)][0]
+            swap_for_link(str(dest), entry, decoy)
+            return real_inspect(path, integrity)
+        monkeypatch.setattr(rs, "inspect_database", inspect)
+    else:
+        real_call = docker.__call__
+
+        def call(module, argv, **kwargs):
+            swap()
+            return real_call(module, argv, **kwargs)
+        from ansible.module_utils import basic
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", call)
+    result = run_module(litestream_restore.main, args(roots, owner=APP_UID, group=APP_UID), fail=True)
+    assert re.search(r"the stage directory %s/\.litestream-restore-[0-9a-f]+ was moved away or replaced \(by a link "
+                     r"or another directory\): " % re.escape(str(dest)), result["msg"]), result["msg"]
+    if when == "before docker":
+        assert result["msg"].endswith("docker would mount it at /restore, so nothing ran")
+        assert docker.calls == [] and untouched(victim)
+    elif when == "while verifying":
+        assert result["msg"].endswith("the verification may have read another file; nothing was put in place")
+        assert rows(roots / "decoy" / "app.sqlite3") == 3 and "tables" not in result  # not the decoy's
+    else:
+        assert result["msg"].endswith("Litestream may have written elsewhere than the stage; nothing was put in place")
+    assert result["restored"] is False and not os.path.lexists(str(dest / "app.sqlite3"))
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the app's user is another uid: chown needs root")
+@pytest.mark.parametrize("swap_in, message", [
+    ("link", "%s is a symbolic link; the restore does not follow a link there (give the directory it points to)"),
+    ("directory", "%s was replaced while this run made it (it now belongs to uid 4242); refusing to change its mode "
+                  "or owner"),
+])
+def test_a_directory_swapped_while_make_dest_makes_it_is_never_chmodded_or_chowned(
+        roots, docker, monkeypatch, victim, swap_in, message):
+    """Between the mkdir of a missing dest and its chmod/chown, dest is moved away and a link to a root-only directory
+    (or a directory of the app's) put in its place: neither is followed, changed or written into."""
+    dest = roots / "srv" / "blog--db"
+    real_mkdir = os.mkdir
+
+    def mkdir(path, mode=0o777, **kwargs):
+        real_mkdir(path, mode, **kwargs)
+        full = full_path(path, kwargs.get("dir_fd"))
+        if full == str(dest):
+            if swap_in == "link":
+                swap_for_link(str(dest.parent), dest.name, victim)
+            else:
+                os.rename(full, full + ".moved")
+                real_mkdir(full, 0o700)
+                os.chown(full, APP_UID, APP_UID)
+    monkeypatch.setattr(restore_core.os, "mkdir", mkdir)
+    result = run_module(litestream_restore.main, args(roots, owner=APP_UID, group=APP_UID), fail=True)
+    assert result["msg"] == "restore of app.sqlite3 into %s: %s" % (dest / "app.sqlite3", message % dest)
+    assert untouched(victim) and docker.calls == []
+    if swap_in == "directory":
+        st = os.stat(str(dest))
+        assert (st.st_uid, stat.S_IMODE(st.st_mode), os.listdir(str(dest))) == (APP_UID, 0o700, [])
+
+
+def test_a_link_at_dest_is_refused_not_followed(roots, docker, victim):
+    dest = roots / "srv" / "blog--db"
+    os.symlink(str(victim), str(dest))
+    result = run_module(litestream_restore.main, args(roots), fail=True)
+    assert result["msg"] == ("restore of app.sqlite3 into %s: %s is a symbolic link; the restore does not follow a "
+                             "link there (give the directory it points to)" % (dest / "app.sqlite3", dest))
+    assert untouched(victim) and os.path.islink(str(dest))
+
+
+def test_replace_moves_a_link_at_the_database_aside_as_a_link(roots, docker, victim):
+    """on_existing: replace keeps the old file by a hard link; a link the app put there is kept as that link, never
+    as a hard link to the root-only file it points to."""
+    dest = roots / "srv" / "blog--db"
+    dest.mkdir()
+    os.symlink(str(victim / "secret.sqlite3"), str(dest / "app.sqlite3"))
+    result = run_module(litestream_restore.main, args(roots, on_existing="replace"))
+    assert result["restored"] is True and rows(dest / "app.sqlite3") == 80
+    backup = result["backup"][0]
+    assert os.path.islink(backup) and os.readlink(backup) == str(victim / "secret.sqlite3")
+    assert untouched(victim)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the app's user is another uid: chown needs root")
+@pytest.mark.parametrize("layout, where", [
+    ("root", "parent"),           # a root-owned parent (Dokku's storage root): next to dest
+    ("app_parent", "srv"),        # a parent the app's user owns (made by an earlier restore): one level higher
+    ("world_writable", "srv"),    # a world-writable parent without the sticky bit: one level higher too
+    ("sticky", "parent"),         # a sticky one (like /tmp): nobody else renames root's entry there
+    ("own_mount", "dest"),        # no directory above dest on dest's mount: inside dest, checked around docker
+])
+def test_where_the_stage_goes(roots, docker, monkeypatch, layout, where):
+    srv = roots / "srv"
+    parent = srv / "p"
+    parent.mkdir()
+    dest = parent / "blog--db"
+    if layout == "app_parent":
+        os.chown(str(parent), APP_UID, APP_UID)
+    if layout in ("world_writable", "sticky"):
+        os.chmod(str(parent), 0o777 | (stat.S_ISVTX if layout == "sticky" else 0))
+    if layout == "own_mount":
+        real = restore_core.mount_id
+        monkeypatch.setattr(restore_core, "mount_id", lambda fd: -1 if os.fstat(fd).st_ino == os.stat(str(dest)).st_ino
+                            else real(fd))
+    result = run_module(litestream_restore.main, args(roots, dest=str(dest), owner=APP_UID, group=APP_UID))
+    assert result["restored"] is True and entries(dest) == ["app.sqlite3"]
+    stage = docker.runs[-1][2]["/restore"]
+    assert os.path.dirname(stage) == str({"parent": parent, "srv": srv, "dest": dest}[where])
+    assert not os.path.lexists(stage)

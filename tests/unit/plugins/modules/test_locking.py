@@ -52,6 +52,8 @@ MODULES = {
 def root(tmp_path, monkeypatch):
     setdir = tmp_path / "credentials" / "lab"
     setdir.mkdir(parents=True)
+    for directory in (setdir.parent, setdir):  # as litestream_auth made them: root-only
+        directory.chmod(0o700)
     (setdir / "credentials.json").write_text(json.dumps({"access_key_id": "AKIALAB", "secret_access_key": SECRET}))
     (tmp_path / "storage" / "blog--db").mkdir(parents=True)
     (tmp_path / "srv").mkdir()

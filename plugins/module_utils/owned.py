@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection's own directories: the one answer to "may I remove or change this directory?".
+
+Private to this collection. A user option may name any path; the collection only ever removes, chmods
+or chowns a directory that it made itself. Each such directory is of a known Kind (an app's
+configuration, a credential set, the health state, a drill run) and is recognised by:
+
+- a marker file, MARKER, written when the directory is made: a regular file owned by us, mode 0600,
+  holding the kind's name. A marker of another kind, or one that is not ours, means "not ours";
+- its shape: a real directory (never a symlink), owned by us, holding only the regular files the
+  kind writes (a drill run holds restores of any name, so it needs its marker).
+
+A directory without a marker that has exactly the kind's owner and mode and holds only the kind's own
+files was made by an earlier release (before markers); it is adopted (the marker is written) the next
+time the collection writes into it. Every check and act goes through a descriptor opened with
+O_NOFOLLOW | O_DIRECTORY, so swapping the path for a symlink after the check does not redirect it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import pwd
+import re
+import stat
+import tempfile
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.validate import CREDENTIAL_SET_RE, shown
+
+MARKER = ".dokku-sqlite-litestream"
+MARKER_MODE = 0o600
+DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+# write_atomic's and litestream_auth's temporary names: .<file>.<random>[.tmp], left only by a crash
+_TMP = r"\.(?:%s)\.[A-Za-z0-9_]+(?:\.tmp)?"
+
+
+class NotOurs(guarded.OutsideRoot):
+    """The directory was not made by this collection (or no longer looks like it); nothing was done."""
+
+
+class Kind:
+    """A kind of directory the collection makes: its name (in the marker and in messages), its mode, the other modes
+    an earlier release gave it, and which entries it may hold (entry_ok(name, lstat) -> bool; None: anything, then
+    its marker alone tells it is ours)."""
+
+    def __init__(self, name, entry_ok, mode=0o700, legacy_modes=(), legacy_users=()):
+        self.name = name
+        self.mode = mode
+        self.modes = (mode,) + tuple(legacy_modes)
+        self.entry_ok = entry_ok
+        self.legacy_users = legacy_users  # names of other users an earlier maker gave it to
+
+    def legacy_uids(self):
+        """The owners an unmarked directory of this kind may have: us, and the legacy users this host has."""
+        uids = [os.geteuid()]
+        for name in self.legacy_users:
+            try:
+                uids.append(pwd.getpwnam(name).pw_uid)
+            except KeyError:
+                pass
+        return uids
+
+
+def own_files(*names):
+    """entry_ok for a directory of these regular files (and their temporary files, left only by a crash)."""
+    pattern = re.compile("(?:%s)|%s" % ("|".join(re.escape(n) for n in names), _TMP % "|".join(re.escape(n) for n in names)))
+    return lambda name, st: bool(pattern.fullmatch(name)) and stat.S_ISREG(st.st_mode)
+
+
+def _credentials_root_entry(name, st):
+    if stat.S_ISDIR(st.st_mode):
+        return bool(CREDENTIAL_SET_RE.fullmatch(name))
+    return _PLUGIN_FILE(name, st)
+
+
+# the dokku-litestream plugin's two files, which litestream_auth's plugin_compat writes into the root
+_PLUGIN_FILE = own_files("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
+APP_CONFIG = Kind("app configuration directory", own_files("litestream.yml", "credentials.env", "ssh_key"))
+CREDENTIAL_SET = Kind("credential set", own_files("credentials.json", "ssh_key"))
+# the dokku-litestream plugin's own directory (its `litestream:auth` leaves it dokku:dokku, mode by the umask), which
+# litestream_auth takes over with the plugin's files in it (README, "Migrating from the dokku-litestream plugin")
+CREDENTIALS_ROOT = Kind("credentials root", _credentials_root_entry, legacy_modes=(0o710, 0o750, 0o755, 0o775),
+                        legacy_users=("dokku",))
+HEALTH_STATE = Kind("health state directory", own_files("state.json"))
+DRILL_RUN = Kind("drill run directory", None)
+
+
+def _describe(st):
+    return "mode %04o, owner %d:%d" % (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+
+
+def _open_dir(path):
+    """A descriptor of the directory itself (never a symlink's target); None when nothing is there."""
+    try:
+        return os.open(path, DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotOurs("it is a symbolic link or not a directory")
+        raise
+
+
+def _marker(fd):
+    """The kind named by the directory's marker, None without one; raises NotOurs for a marker that is not ours."""
+    try:
+        mfd = os.open(MARKER, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise NotOurs("its marker %s is a symbolic link or cannot be read" % MARKER)
+    try:
+        st = os.fstat(mfd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != MARKER_MODE:
+            raise NotOurs("its marker %s is not a 0600 file of ours (%s)" % (MARKER, _describe(st)))
+        return os.read(mfd, 256).decode("utf-8", "replace").strip()
+    finally:
+        os.close(mfd)
+
+
+def _problem(fd, kind, adopting):
+    """Why the open directory is not ours (a text), or None. ``adopting``: also accept a directory without a marker
+    that has exactly the kind's owner and mode and only the kind's files."""
+    st = os.fstat(fd)
+    try:
+        marked = _marker(fd)
+    except NotOurs as exc:
+        return str(exc)
+    if st.st_uid not in (kind.legacy_uids() if marked is None and adopting else [os.geteuid()]):
+        return "it is not owned by this collection's user (%s)" % _describe(st)
+    if marked is not None and marked != kind.name:
+        return "its marker names it %s, not %s" % (shown(marked), kind.name)
+    if marked is None and (kind.entry_ok is None or not adopting):
+        return "it has no marker %s, so this collection did not make it" % MARKER
+    if marked is None and stat.S_IMODE(st.st_mode) not in kind.modes:
+        return "it has no marker %s and is %s, not mode %04o as this collection makes it" % (
+            MARKER, _describe(st), kind.mode)
+    for entry in os.listdir(fd):
+        if entry == MARKER:
+            continue
+        if kind.entry_ok is not None and not kind.entry_ok(entry, os.lstat(entry, dir_fd=fd)):
+            return "it holds %s, which this collection did not write there" % shown(entry)
+    return None
+
+
+def problem(path, kind):
+    """Why this collection may not remove or change the directory at path (a text), or None when it may (it is
+    ours, or it does not exist). The one check every module runs before it removes, chmods or chowns a directory."""
+    try:
+        fd = _open_dir(path)
+    except NotOurs as exc:
+        return str(exc)
+    if fd is None:
+        return None
+    try:
+        return _problem(fd, kind, adopting=True)
+    finally:
+        os.close(fd)
+
+
+def refuse(path, kind, what):
+    """Raise NotOurs (nothing done) unless this collection may `what` ('remove', 'change the mode of') path."""
+    reason = problem(path, kind)
+    if reason:
+        raise NotOurs("refusing to %s %s: %s (nothing was changed)" % (what, path, reason))
+
+
+def _mark(fd, kind):
+    mfd = os.open(MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), MARKER_MODE, dir_fd=fd)
+    try:
+        os.fchmod(mfd, MARKER_MODE)
+        os.write(mfd, (kind.name + "\n").encode("utf-8"))
+        os.fsync(mfd)
+    finally:
+        os.close(mfd)
+
+
+def mark(path, kind):
+    """Write the kind's marker into a directory this run has just made (kept when one is there)."""
+    fd = _open_dir(path)
+    try:
+        _mark(fd, kind)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    finally:
+        os.close(fd)
+
+
+def ensure(path, kind, uid=0, gid=0):
+    """The directory at path, made (with missing parents 0700) and marked when missing; an existing one only when
+    it is ours, its mode and owner fixed through its descriptor. True when the mode or owner changed or it was made."""
+    parent = os.path.dirname(path.rstrip("/"))
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent, 0o700)  # only what is missing: an existing parent is never changed
+    made = False
+    try:
+        os.mkdir(path, kind.mode)
+        made = True
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    try:
+        fd = _open_dir(path)
+        reason = None if made else _problem(fd, kind, adopting=True)
+    except NotOurs as exc:
+        fd, reason = None, str(exc)
+    if reason:
+        if fd is not None:
+            os.close(fd)
+        raise NotOurs("refusing to use %s as the %s: %s (nothing was changed)" % (path, kind.name, reason))
+    try:
+        return _fix(fd, kind, uid, gid) or made
+    finally:
+        os.close(fd)
+
+
+def _fix(fd, kind, uid, gid):
+    changed = False
+    st = os.fstat(fd)
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.fchown(fd, uid, gid)
+        changed = True
+    if stat.S_IMODE(os.fstat(fd).st_mode) != kind.mode:  # after chown, which may clear set-id bits
+        os.fchmod(fd, kind.mode)
+        changed = True
+    try:
+        _mark(fd, kind)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    return changed
+
+
+def needs_fix(path, kind, uid=0, gid=0):
+    """True when the directory exists with another mode or owner than the kind's."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_IMODE(st.st_mode) != kind.mode or (st.st_uid, st.st_gid) != (uid, gid)
+
+
+def make_temp(parent, prefix, kind):
+    """A new directory of ours inside parent (mkdtemp: a fresh name, 0700), marked; its path. The parent is made
+    when missing, never changed when it exists."""
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o700)
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    fd = _open_dir(path)
+    try:
+        _mark(fd, kind)
+    finally:
+        os.close(fd)
+    return path
+
+
+def remove(path, kind):
+    """Remove a directory of ours: checked first, then (for a kind with known files) each of its files and the
+    marker, then the empty directory; a drill run is removed whole. Nothing is removed when the check fails."""
+    try:
+        fd = _open_dir(path)
+    except NotOurs as exc:
+        raise NotOurs("refusing to remove %s: %s (nothing was removed)" % (path, exc))
+    if fd is None:
+        return
+    try:
+        reason = _problem(fd, kind, adopting=True)
+        if reason:
+            raise NotOurs("refusing to remove %s: %s (nothing was removed)" % (path, reason))
+        for entry in os.listdir(fd):
+            _remove_entry(fd, entry)  # a kind with known entries: those, checked above; a drill run: anything
+    finally:
+        os.close(fd)
+    os.rmdir(path)
+
+
+def _remove_entry(fd, entry):
+    """Remove entry of the open directory fd, a directory with all it holds; a symlink is removed, never followed
+    (shutil.rmtree takes dir_fd only from Python 3.11)."""
+    if not stat.S_ISDIR(os.lstat(entry, dir_fd=fd).st_mode):
+        os.unlink(entry, dir_fd=fd)
+        return
+    sub = os.open(entry, DIR_FLAGS, dir_fd=fd)
+    try:
+        for name in os.listdir(sub):
+            _remove_entry(sub, name)
+    finally:
+        os.close(sub)
+    os.rmdir(entry, dir_fd=fd)
