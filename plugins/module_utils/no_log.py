@@ -58,9 +58,19 @@ def declared_no_log(specs):
     return declared
 
 
+def in_prose(userinfo):
+    """The user part of a URL that sits in free text (a drill record's message quoting a script): from the last
+    whitespace on when what precedes the '@' reads as prose (': ' or a line break), so a message is not masked from
+    its start to an '@' in it. A password holding a space, in a URL on its own, is still masked whole."""
+    if ": " in userinfo or "\n" in userinfo:
+        return re.split(r"\s", userinfo)[-1]
+    return userinfo
+
+
 def credential_parts(userinfo, scheme):
     """The secrets of a URL's user part: all of it and the password after ':' (masking both keeps
     s3://********@bucket readable wherever the whole URL shows)."""
+    userinfo = in_prose(userinfo)
     if ":" in userinfo:
         return [userinfo, userinfo.partition(":")[2]]
     if scheme is None or scheme in USER_SCHEMES:

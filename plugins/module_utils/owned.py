@@ -124,22 +124,31 @@ def _marker(fd):
 
 
 def _problem(fd, kind, adopting):
-    """Why the open directory is not ours (a text), or None. ``adopting``: also accept a directory without a marker
-    that has exactly the kind's owner and mode and only the kind's files."""
+    """Why the open directory is not ours (a text), or None. ``adopting``: also accept a directory whose marker is
+    missing (or was taken from us: the plugin's install chowns its whole tree to dokku) that has the kind's owner and
+    mode, as an earlier maker left it, and only the kind's entries."""
     st = os.fstat(fd)
     try:
-        marked = _marker(fd)
+        marked, unusable = _marker(fd), None
     except NotOurs as exc:
-        return str(exc)
-    if st.st_uid not in (kind.legacy_uids() if marked is None and adopting else [os.geteuid()]):
-        return "it is not owned by this collection's user (%s)" % _describe(st)
+        marked, unusable = None, str(exc)
     if marked is not None and marked != kind.name:
         return "its marker names it %s, not %s" % (shown(marked), kind.name)
-    if marked is None and (kind.entry_ok is None or not adopting):
-        return "it has no marker %s, so this collection did not make it" % MARKER
-    if marked is None and stat.S_IMODE(st.st_mode) not in kind.modes:
-        return "it has no marker %s and is %s, not mode %04o as this collection makes it" % (
+    if marked is not None and st.st_uid == os.geteuid():
+        return _foreign_entry(fd, kind)
+    if kind.entry_ok is None or not adopting:
+        return unusable or ("it is not owned by this collection's user (%s)" % _describe(st) if marked else
+                            "it has no marker %s, so this collection did not make it" % MARKER)
+    if st.st_uid not in kind.legacy_uids():
+        return unusable or "it is not owned by this collection's user (%s)" % _describe(st)
+    if stat.S_IMODE(st.st_mode) not in kind.modes:
+        return unusable or "it has no marker %s and is %s, not mode %04o as this collection makes it" % (
             MARKER, _describe(st), kind.mode)
+    return _foreign_entry(fd, kind)
+
+
+def _foreign_entry(fd, kind):
+    """Why the directory holds what the kind never writes (a text), or None."""
     for entry in os.listdir(fd):
         if entry == MARKER:
             continue

@@ -55,7 +55,7 @@ def test_a_marked_directory_with_a_wrong_mode_is_fixed_through_its_descriptor(tm
     (lambda p: p.write_text("x"), "it is a symbolic link or not a directory"),
     (lambda p: (p.mkdir(mode=0o700), (p / owned.MARKER).write_text("credential set\n"), os.chmod(str(p / owned.MARKER), 0o600)),
      "its marker names it 'credential set', not app configuration directory"),
-    (lambda p: (p.mkdir(mode=0o700), (p / owned.MARKER).write_text("app configuration directory\n"),
+    (lambda p: (p.mkdir(mode=0o755), (p / owned.MARKER).write_text("app configuration directory\n"),
                 os.chmod(str(p / owned.MARKER), 0o644)),
      "its marker .dokku-sqlite-litestream is not a 0600 file of ours (mode 0644, owner 0:0)"),
     (lambda p: (p.mkdir(mode=0o700), os.chown(str(p), 1234, 1234)), "it is not owned by this collection's user"),
@@ -130,3 +130,23 @@ def test_the_plugins_own_credentials_directory_is_taken_over_only_with_the_plugi
     assert owned.problem(str(root), owned.APP_CONFIG).startswith("it is not owned by this collection's user")
     os.chown(str(root), 1234, 1234)
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT).startswith("it is not owned by this collection's user")
+
+
+def test_a_marker_taken_from_us_falls_back_to_the_shape_of_the_kind(tmp_path, monkeypatch):
+    """The plugin's install runs chown -R dokku:dokku on /var/lib/dokku/config/litestream, our marker included: the
+    credentials root is then judged by its shape (owner dokku or root, a plain mode, only sets and plugin files)."""
+    import pwd
+    dokku = pwd.struct_passwd(("dokku", "x", 4242, 4242, "", "/home/dokku", "/bin/sh"))
+    monkeypatch.setattr(pwd, "getpwnam", lambda name: dokku if name == "dokku" else (_ for _ in ()).throw(KeyError(name)))
+    root = tmp_path / "credentials"
+    owned.ensure(str(root), owned.CREDENTIALS_ROOT)
+    (root / "lab").mkdir(mode=0o700)
+    for path in (root, root / owned.MARKER):
+        os.chown(str(path), 4242, 4242)
+    os.chmod(str(root), 0o755)
+    assert owned.problem(str(root), owned.CREDENTIALS_ROOT) is None
+    assert owned.ensure(str(root), owned.CREDENTIALS_ROOT) is True  # taken back: root 0700
+    assert mode(root) == 0o700 and os.stat(str(root)).st_uid == 0
+    (root / "notes.txt").write_text("x")
+    os.chown(str(root / owned.MARKER), 4242, 4242)
+    assert owned.problem(str(root), owned.CREDENTIALS_ROOT) == "it holds 'notes.txt', which this collection did not write there"
