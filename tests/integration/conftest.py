@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LAB = [str(BIN / "python"), str(REPO / "tests" / "lab" / "lab.py")]
 
+# the lab's S3 server and the tests' own S3 stores check keys through one implementation: tests/lab/motoauth.py
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+import motoauth  # noqa: E402,F401  (re-exported: from conftest import motoauth)
+
 
 def ansible_env():
     env = dict(os.environ)

@@ -1,5 +1,5 @@
 """--check predicts exactly what the real run then does (issue #12), on one change set with three kinds of change:
-a rotated S3 secret (the credential task changes, every S3 sidecar restarts), a changed sync interval on one
+a rotated S3 key (the credential task changes, every S3 sidecar restarts), a changed sync interval on one
 host (that sidecar is recreated) and a restart policy changed by hand on the other (put back in place).
 
 Both runs print every task result (-v); for each task, host and item the changed flag and the module's actions
@@ -7,10 +7,10 @@ must be the same in the prediction and in the real run.
 """
 import json
 import re
-import secrets
+from pathlib import Path
 
 from test_replication import (  # noqa: F401  (replicating is a fixture)
-    apps_of, extra_vars_file, override_sync_interval, provision, replicating, sidecar,
+    apps_of, extra_vars_file, override_sync_interval, provision, replicating, s3_creds, sidecar,
 )
 
 TASK_RE = re.compile(r"^TASK \[(.*)\] \**$")
@@ -41,10 +41,12 @@ def outcomes(stdout):
     return found
 
 
-def credential_sets(lab, secret):
+def credential_sets(lab, key):
+    """The inventory's credential sets with lab-s3's key pair replaced by `key`."""
     import yaml
     sets = yaml.safe_load((lab.state / "group_vars" / "dokku.yml").read_text())["litestream_credential_sets"]
-    next(s for s in sets if s["name"] == "lab-s3")["secret_access_key"] = secret
+    next(s for s in sets if s["name"] == "lab-s3").update(access_key_id=key["access_key_id"],
+                                                          secret_access_key=key["secret_access_key"])
     return sets
 
 
@@ -52,8 +54,11 @@ def test_check_mode_predicts_the_real_run_task_by_task(replicating, tmp_path):
     lab = replicating
     first, second = lab.hosts[0], lab.hosts[1]
     changes = override_sync_interval(lab, first, "shop-", "2s")
-    # moto accepts any key pair: a new secret is a real rotation for the sidecars, not an outage
-    changes["litestream_credential_sets"] = credential_sets(lab, "rotated-" + secrets.token_urlsafe(12))
+    # the lab's moto checks keys: the rotation is to the lab user's second key (the lab's spare), which the store
+    # accepts, so it is a real rotation for the sidecars and not an outage
+    spare = json.loads(Path(lab.facts["s3"]["spare_credentials_file"]).read_text())
+    assert spare["access_key_id"] != s3_creds(lab)["access_key_id"]
+    changes["litestream_credential_sets"] = credential_sets(lab, spare)
     extra = extra_vars_file(tmp_path, "changes.json", changes)
     app_of = {(h["name"], app.split("-")[0]): app for h, app, _k in apps_of(lab)}
     notes = app_of[(second["name"], "notes")]

@@ -1,82 +1,36 @@
 """Provision tells the truth (issue #14): a sidecar whose replica store refuses it fails its app, with the
 store's own reason, within the first-sync bound, and the other apps of the run succeed.
 
-The lab's moto accepts any key, so this test runs a second moto server of its own on 127.0.0.1 with IAM
-authentication on (moto's INITIAL_NO_AUTH_ACTION_COUNT: the first requests create a user, its key and its
-S3 policy, every later request is checked). On lab-dokku-1, next to its own apps, three apps replicate to it:
+The store is a moto server of this test's own on 127.0.0.1 (tests/lab/motoauth.py, as the lab's own S3: IAM
+authentication on, every request after the bootstrap's checked), so that a bucket of its own can be missing. On
+lab-dokku-1, next to its own apps, three apps replicate to it:
   auth-ok-1       the right key, an existing bucket            -> provisioned, first sync proven
   nobucket-1      the right key, a bucket that does not exist  -> fails: NoSuchBucket
   badkey-1        the right key id with a wrong secret          -> fails: SignatureDoesNotMatch
 The apps have no database yet, so the proof is a listing of each replica (litestream ltx -level 0).
 """
-import contextlib
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import BIN
+from conftest import motoauth
 from test_replication import PROVISION, extra_vars_file, inventory_apps, sidecar, wait_for
 
 WRONG_SECRET = "Wr0ngSecretThatMustNeverBePrinted/xyz"
 BUCKET = "dsl-auth-bucket"
-BOOTSTRAP = r"""
-import json, os, boto3
-endpoint = os.environ["ENDPOINT"]
-kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bootstrap", aws_secret_access_key="x")
-iam = boto3.client("iam", **kw)
-iam.create_user(UserName="litestream")
-key = iam.create_access_key(UserName="litestream")["AccessKey"]
-iam.put_user_policy(UserName="litestream", PolicyName="s3", PolicyDocument=json.dumps({
-    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                  aws_secret_access_key=key["SecretAccessKey"])
-s3.create_bucket(Bucket=os.environ["BUCKET"])
-print(json.dumps({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}))
-"""
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def authenticating_moto(tmp_path, bootstrap, bootstrap_calls, name="moto-auth"):
-    """A moto server that checks every key once `bootstrap_calls` unauthenticated requests (the bootstrap's IAM
-    calls) are spent; yields the bootstrap program's JSON output with the endpoint added."""
-    port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(bootstrap_calls))
-    env.pop("AWS_CA_BUNDLE", None)
-    log = open(tmp_path / f"{name}.log", "wb")
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log,
-                            env=env, start_new_session=True)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert time.time() < deadline and proc.poll() is None, "the authenticating moto did not start"
-            time.sleep(0.2)
-        boot = subprocess.run([sys.executable, "-c", bootstrap], capture_output=True, text=True, timeout=60,
-                              env=dict(env, ENDPOINT=endpoint, BUCKET=BUCKET))
-        assert boot.returncode == 0, boot.stderr
-        yield dict(json.loads(boot.stdout), endpoint=endpoint)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+def authenticating_moto(tmp_path, users, name="moto-auth"):
+    """A moto server of the test's own that checks every key (motoauth.py), bucket BUCKET made; yields
+    {"endpoint", "users": {user: [{"access_key_id", "secret_access_key"}, ...]}}."""
+    return motoauth.authenticating_moto(tmp_path, users, BUCKET, name)
 
 
 @pytest.fixture
 def auth_s3(tmp_path):
-    """A moto server that checks every key (IAM on after the 3 bootstrap requests)."""
-    with authenticating_moto(tmp_path, BOOTSTRAP, 3) as found:
-        yield found
+    """A moto server that checks every key: one IAM user allowed s3:*, its key."""
+    with authenticating_moto(tmp_path, {"litestream": ["s3:*"]}) as found:
+        yield dict(found["users"]["litestream"][0], endpoint=found["endpoint"])
 
 
 def group_vars(lab):

@@ -252,29 +252,14 @@ def test_keys_rotated_to_wrong_values_on_the_host_fail_with_authentication(repli
         remove_test_app(lab, host, tmp_path, entry, base_sets, ROTATED_SET)
 
 
-READONLY_BOOTSTRAP = r"""
-import json, os, boto3
-endpoint = os.environ["ENDPOINT"]
-kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bootstrap", aws_secret_access_key="x")
-iam = boto3.client("iam", **kw)
-keys = {}
-for user, actions in (("writer", ["s3:*"]), ("reader", ["s3:ListBucket", "s3:GetObject"])):
-    iam.create_user(UserName=user)
-    keys[user] = iam.create_access_key(UserName=user)["AccessKey"]
-    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=keys["writer"]["AccessKeyId"],
-                  aws_secret_access_key=keys["writer"]["SecretAccessKey"])
-s3.create_bucket(Bucket=os.environ["BUCKET"])
-print(json.dumps(dict((user, [key["AccessKeyId"], key["SecretAccessKey"]]) for user, key in keys.items())))
-"""
-
-
 @pytest.fixture
 def readonly_s3(tmp_path):
-    """An authenticating moto with two IAM users: `writer` (s3:*) and `reader` (list and get only)."""
-    with authenticating_moto(tmp_path, READONLY_BOOTSTRAP, 6, "moto-readonly") as found:
-        yield found
+    """An authenticating moto with two IAM users: `writer` (s3:*) and `reader` (list and get only); yields
+    {"endpoint", "writer": [key id, secret], "reader": [key id, secret]}."""
+    users = {"writer": ["s3:*"], "reader": ["s3:ListBucket", "s3:GetObject"]}
+    with authenticating_moto(tmp_path, users, "moto-readonly") as found:
+        yield dict(((user, [keys[0]["access_key_id"], keys[0]["secret_access_key"]])
+                    for user, keys in found["users"].items()), endpoint=found["endpoint"])
 
 
 STALE_APP = "readonly-1"

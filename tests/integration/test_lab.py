@@ -161,6 +161,48 @@ def test_litestream_in_the_inner_docker_replicates_to_moto(lab, tmp_path):
         lab.ssh(host, f"docker rm -f {name}; rm -rf {work}", check=False)
 
 
+def test_the_lab_s3_refuses_a_wrong_key_as_a_real_store_does(lab):
+    """The lab's moto checks keys (tests/lab/motoauth.py): through the endpoint the inventory names, the lab's key
+    and its spare list the bucket, while a wrong secret for the lab's key id is refused (403 SignatureDoesNotMatch),
+    for a write as for a listing, and an unknown key id too (403 InvalidAccessKeyId)."""
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    s3 = lab.facts["s3"]
+    assert s3["authenticating"] is True
+    creds = json.loads((lab.state / "s3-credentials.json").read_text())
+    spare = json.loads(Path(s3["spare_credentials_file"]).read_text())
+    assert creds["access_key_id"] != spare["access_key_id"] and creds["secret_access_key"] != spare["secret_access_key"]
+
+    def client(key_id, secret):
+        return boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], aws_access_key_id=key_id,
+                            aws_secret_access_key=secret, config=botocore.config.Config(retries={"max_attempts": 1}))
+
+    def refused(call):
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            call()
+        return err.value.response["ResponseMetadata"]["HTTPStatusCode"], err.value.response["Error"]["Code"]
+
+    good = client(creds["access_key_id"], creds["secret_access_key"])
+    name = f"lab-auth-probe-{secrets.token_hex(3)}"
+    for key in (creds, spare):
+        listing = client(key["access_key_id"], key["secret_access_key"]).list_objects_v2(Bucket=s3["bucket"], MaxKeys=1)
+        assert listing["ResponseMetadata"]["HTTPStatusCode"] == 200
+    wrong = client(creds["access_key_id"], "Wr0ng" + creds["secret_access_key"][5:])
+    assert refused(lambda: wrong.list_objects_v2(Bucket=s3["bucket"], MaxKeys=1)) == (403, "SignatureDoesNotMatch")
+    assert refused(lambda: wrong.put_object(Bucket=s3["bucket"], Key=name, Body=b"x")) == (403, "SignatureDoesNotMatch")
+    unknown = client("AKIA" + secrets.token_hex(8).upper(), creds["secret_access_key"])
+    assert refused(lambda: unknown.list_objects_v2(Bucket=s3["bucket"], MaxKeys=1)) == (403, "InvalidAccessKeyId")
+    # the refused write wrote nothing; the lab's key writes and removes
+    assert good.list_objects_v2(Bucket=s3["bucket"], Prefix=name)["KeyCount"] == 0
+    good.put_object(Bucket=s3["bucket"], Key=name, Body=b"x")
+    try:
+        assert good.list_objects_v2(Bucket=s3["bucket"], Prefix=name)["KeyCount"] == 1
+    finally:
+        good.delete_object(Bucket=s3["bucket"], Key=name)
+
+
 def test_sftp_target_takes_a_replica_with_host_key_checked(lab, tmp_path):
     sftp = lab.facts["sftp"]
     db = tmp_path / "app.db"

@@ -12,6 +12,7 @@ import shlex
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -257,6 +258,8 @@ def writer_active(lab, host, app):
 def secret_needles(lab):
     """(label, text) pairs that must never show up anywhere: the S3 secret and the sftp private key."""
     needles = [("S3 secret_access_key", s3_creds(lab)["secret_access_key"])]
+    spare = json.loads(Path(lab.facts["s3"]["spare_credentials_file"]).read_text())  # test_check_mode rotates to it
+    needles.append(("S3 spare secret_access_key", spare["secret_access_key"]))
     key = (lab.state / "sftp" / "id_ed25519").read_text()
     needles.append(("sftp private key", key.strip()))
     body = [line for line in key.splitlines() if line and not line.startswith("-----")]

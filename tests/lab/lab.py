@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -30,6 +29,8 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+import motoauth  # tests/lab/motoauth.py: moto with authentication on
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -47,6 +48,10 @@ CACHE = REPO / ".cache"
 DEFAULT_DOKKU_VERSIONS = ["0.38.27", "0.37.10"]
 S3_BUCKET = "dsl-lab-replicas"
 S3_REGION = "us-east-1"
+# The lab's moto checks every key (motoauth.py): one IAM user allowed s3:*, with two access keys, the first
+# in s3-credentials.json (the inventory's), the second in s3-credentials-spare.json (a real key rotation).
+S3_USER = "lab"
+S3_SPEC = motoauth.spec({S3_USER: {"actions": ["s3:*"], "keys": 2}}, S3_BUCKET, S3_REGION)
 SFTP_USER = "replica"
 
 # Package sets of the two mmdebstrap bases. Changing a list changes the image tag (a rebuild).
@@ -373,7 +378,9 @@ def start_sftp(image: str) -> dict:
 # --------------------------------------------------------------------------- moto (S3)
 # moto listens on <port base + 61>; the S3 endpoint the inventory names (<port base + 60>) is
 # s3proxy.py in front of it, which can play a stopped S3 server (`lab.py s3 down|up`) without
-# losing moto's in-memory bucket.
+# losing moto's in-memory bucket. moto checks every key (motoauth.py): its first requests, made on its
+# own port while the endpoint is closed, bootstrap the lab's IAM user and keys; every later one is signed
+# and checked, so a wrong key is refused here as by a real store.
 def pidfile(name: str) -> Path:
     return STATE / f"{name}.pid"
 
@@ -394,42 +401,93 @@ def s3_control() -> Path:
     return STATE / "s3-state"
 
 
-def spawn(name: str, argv: list[str]) -> None:
+def s3_credentials_file(spare: bool = False) -> Path:
+    """The lab's key (the inventory's lab_s3_credentials_file), or its spare: a second key of the same IAM user."""
+    return STATE / ("s3-credentials-spare.json" if spare else "s3-credentials.json")
+
+
+def s3_auth_file() -> Path:
+    """Which moto process the keys in the state dir belong to (its pid): its bootstrap made them."""
+    return STATE / "s3-auth.json"
+
+
+def spawn(name: str, argv: list[str], env: dict | None = None) -> int:
     logf = open(STATE / f"{name}.log", "ab")
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env.pop("AWS_CA_BUNDLE", None)
     proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env,
                             start_new_session=True)
     pidfile(name).write_text(str(proc.pid))
+    return proc.pid
 
 
-def start_moto(creds: dict) -> dict:
+def write_private(path: Path, data: dict) -> None:
+    """JSON in a 0600 file, replaced at once."""
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data))
+    tmp.rename(path)
+
+
+def moto_bootstrapped() -> bool:
+    """moto runs and the keys in the state dir are the ones its bootstrap made."""
+    try:
+        auth = json.loads(s3_auth_file().read_text())
+        pid = int(pidfile("moto").read_text())
+    except (OSError, ValueError):
+        return False
+    return (process_alive("moto") and auth.get("moto_pid") == pid
+            and s3_credentials_file().exists() and s3_credentials_file(spare=True).exists())
+
+
+def enable_in_place(backend: int) -> dict | None:
+    """A running moto that the state dir has no keys of: a lab's from before authentication. Turn authentication
+    on in it and bootstrap (its bucket and replicas stay), with the S3 endpoint closed meanwhile; None when that
+    fails (then moto is started over: its keys, if it had any, are lost)."""
+    log("turning authentication on in the running moto (the S3 endpoint closed meanwhile)")
+    set_s3_state("down")
+    try:
+        motoauth.enable(f"http://127.0.0.1:{backend}", S3_SPEC)
+        return motoauth.run_bootstrap(VENV / "bin" / "python", f"http://127.0.0.1:{backend}", S3_SPEC)
+    except (OSError, ValueError, RuntimeError) as exc:
+        log(f"that failed ({str(exc).strip().splitlines()[-1]}): starting moto over")
+        return None
+
+
+def start_moto() -> dict:
     port, backend = PORT_BASE + 60, PORT_BASE + 61
     endpoint = f"http://127.0.0.1:{port}"
-    if process_alive("moto") and not pidfile("s3proxy").exists():
-        stop_moto()  # a lab from before the proxy: moto itself on the endpoint's port
-    if not process_alive("moto"):
-        log(f"starting moto S3 on 127.0.0.1:{backend}")
-        spawn("moto", [str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(backend)])
-        wait_port(backend)
+    if not moto_bootstrapped():
+        # The bootstrap runs on moto's own port while the S3 endpoint is closed, so that nothing (a sidecar of a
+        # host that still runs) reaches moto first: the unchecked requests are exactly the bootstrap's own.
+        found = enable_in_place(backend) if process_alive("moto") and process_alive("s3proxy") else None
+        if found is None:
+            stop_moto()
+            log(f"starting moto S3 on 127.0.0.1:{backend} (every key checked after the bootstrap)")
+            spawn("moto", [str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(backend)],
+                  motoauth.moto_env(S3_SPEC))
+            wait_port(backend)
+            try:
+                found = motoauth.run_bootstrap(VENV / "bin" / "python", f"http://127.0.0.1:{backend}", S3_SPEC)
+            except RuntimeError as exc:
+                raise SystemExit(f"[lab] {exc}")
+        pid = int(pidfile("moto").read_text())
+        primary, spare = found["users"][S3_USER]
+        write_private(s3_credentials_file(), primary)
+        write_private(s3_credentials_file(spare=True), spare)
+        s3_auth_file().write_text(json.dumps({"moto_pid": pid, "user": S3_USER}) + "\n")
+        log(f"moto checks every key: IAM user {S3_USER}, keys in {s3_credentials_file().name} "
+            f"and {s3_credentials_file(spare=True).name}")
     if not process_alive("s3proxy"):
         log(f"starting the S3 endpoint {endpoint} (s3proxy.py in front of moto)")
         s3_control().write_text("up\n")
         spawn("s3proxy", [sys.executable, str(HERE / "s3proxy.py"), str(port), str(backend), str(s3_control())])
     set_s3_state("up")
-    # boto3 from the venv creates the bucket (idempotent); the keys travel in the environment
-    code = (
-        "import os, boto3, botocore\n"
-        f"s3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='{S3_REGION}',"
-        " aws_access_key_id=os.environ['LAB_AK'], aws_secret_access_key=os.environ['LAB_SK'])\n"
-        f"try:\n    s3.create_bucket(Bucket='{S3_BUCKET}')\n"
-        "except botocore.exceptions.ClientError as e:\n"
-        "    if e.response['Error']['Code'] != 'BucketAlreadyOwnedByYou':\n        raise\n"
-    )
-    env = dict(os.environ, LAB_AK=creds["access_key_id"], LAB_SK=creds["secret_access_key"])
-    env.pop("AWS_CA_BUNDLE", None)
-    subprocess.run([str(VENV / "bin" / "python"), "-c", code], env=env, check=True)
-    return {"endpoint": endpoint, "port": port, "backend_port": backend, "bucket": S3_BUCKET, "region": S3_REGION}
+    return {"endpoint": endpoint, "port": port, "backend_port": backend, "bucket": S3_BUCKET, "region": S3_REGION,
+            "authenticating": True, "user": S3_USER, "credentials_file": str(s3_credentials_file()),
+            "spare_credentials_file": str(s3_credentials_file(spare=True))}
 
 
 def port_open(port: int) -> bool:
@@ -473,16 +531,9 @@ def stop_moto() -> None:
                 time.sleep(0.1)
         pidfile(name).unlink(missing_ok=True)
     s3_control().unlink(missing_ok=True)
-
-
-def s3_credentials() -> dict:
-    path = STATE / "s3-credentials.json"
-    if not path.exists():
-        # moto accepts any key; a random secret lets tests prove it never leaks into output
-        path.write_text(json.dumps({"access_key_id": "LABKEY" + secrets.token_hex(6).upper(),
-                                    "secret_access_key": secrets.token_urlsafe(30)}))
-        os.chmod(path, 0o600)
-    return json.loads(path.read_text())
+    # moto kept its keys in memory: they are gone with it
+    for path in (s3_auth_file(), s3_credentials_file(), s3_credentials_file(spare=True)):
+        path.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- inventory
@@ -554,8 +605,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                         [tags["litestream"], tags["litestream-v03"], tags["demo-app"]],
                         {"dsl-lab/demo-app:latest": tags["demo-app"]})
              for i, n in enumerate(names)]
-    creds = s3_credentials()
-    s3 = start_moto(creds)
+    s3 = start_moto()
     sftp = start_sftp(tags["host-base"])
     inv = write_inventory(hosts, s3, sftp, tags)
     facts = {"name": LAB_NAME, "state_dir": str(STATE), "inventory": str(inv), "hosts": hosts,
