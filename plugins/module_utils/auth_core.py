@@ -159,9 +159,12 @@ class LitestreamAuth(object):
             return
         problem = owned.problem(path, kind)
         if problem:
-            self.fail("refusing to change the mode or owner of %s (%s): %s; nothing was changed" % (
-                path, self.before_files[path], problem))
-        self.ops.append(("fix", path, mode, uid, gid))
+            self.fail("%s: refusing to change the mode or owner of %s (%s): %s; nothing was changed. Give a directory "
+                      "of its own for the credential sets%s" % (
+                          "credentials_root" if path == self.root else "name", path, self.before_files[path], problem,
+                          "" if path == self.root else " or another set name"))
+        # what was checked is what is changed: the same directory (device, inode), checked again through its handle
+        self.ops.append(("fix", path, mode, uid, gid, kind, (st.st_dev, st.st_ino)))
         self.after_files[path] = wanted
 
     def want_file(self, path, data, mode, uid, gid):
@@ -238,12 +241,21 @@ class LitestreamAuth(object):
 
     # ---- acting --------------------------------------------------------------------------------
     @staticmethod
-    def set_owner_mode(path, mode, uid, gid):
+    def set_owner_mode(path, mode, uid, gid, kind=None, identity=None):
         """Through a descriptor that never follows a symlink: a parent writable by another user (the plugin's
-        dokku-owned directory) cannot redirect the chown or chmod by swapping the path."""
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        dokku-owned directory) cannot redirect the chown or chmod by swapping the path. A directory (``kind``) must be
+        the one planned on (``identity``: device, inode) and pass owned.py's check again, on that handle."""
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, flags | (owned.DIR_FLAGS if kind is not None else 0))
         try:
             st = os.fstat(fd)
+            if identity is not None and (st.st_dev, st.st_ino) != identity:
+                raise owned.NotOurs("refusing to change the mode or owner of %s: it was replaced since it was checked "
+                                    "(nothing was changed)" % path)
+            problem = owned.problem_fd(fd, kind) if kind is not None and identity is not None else None
+            if problem:
+                raise owned.NotOurs("refusing to change the mode or owner of %s: %s (nothing was changed)"
+                                    % (path, problem))
             if (st.st_uid, st.st_gid) != (uid, gid):
                 os.fchown(fd, uid, gid)
             os.fchmod(fd, mode)  # after chown, which may clear set-id bits
@@ -291,14 +303,13 @@ class LitestreamAuth(object):
             kind, path = op[0], op[1]
             try:
                 if kind == "mkdir":
-                    os.mkdir(path, 0o700)
-                    self.set_owner_mode(path, *op[2:5])
-                    if op[5] is not None:
-                        owned.mark(path, op[5])
+                    owned.make(path, *op[2:])
                 elif kind == "fix":
                     if path not in (self.root, self.path):
                         guarded.checked(path, self.root, "change the mode of")
                     self.set_owner_mode(path, *op[2:])
+                    if len(op) > 5:
+                        owned.mark(path, op[5])  # taken over from an earlier release: ours from now on
                 elif kind == "write":
                     guarded.checked(path, self.root, "write")
                     self.write_atomic(path, *op[2:])
@@ -313,6 +324,17 @@ class LitestreamAuth(object):
                 self.fail(str(exc))
             except OSError as exc:  # the message names the path and the OS error, never file content
                 self.fail("cannot %s %s: %s" % (kind, path, exc.strerror or exc))
+        if self.state == "present":
+            self.mark_taken_over()
+
+    def mark_taken_over(self):
+        """At a write, directories an earlier release made (they passed owned.py's check) get their marker."""
+        for path, kind in ((self.root, owned.CREDENTIALS_ROOT), (self.path, owned.CREDENTIAL_SET)):
+            try:
+                if not os.path.lexists(os.path.join(path, owned.MARKER)):
+                    owned.mark(path, kind)
+            except (guarded.OutsideRoot, OSError) as exc:
+                self.fail("cannot mark %s as this collection's: %s" % (path, exc))
 
     # ---- the whole run -------------------------------------------------------------------------
     def run(self):

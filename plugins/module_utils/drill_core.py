@@ -26,8 +26,10 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
     RestoreFailed, RestoreManager, restore_argument_spec)
 
-# a host name becomes a directory of the scratch directory: a plain name, never '..' or a path
-HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+# a host name becomes a directory of the scratch directory: a plain name, never '..' or a path; at most 200
+# characters, as the run's directory <host>.<8 random characters> (mkdtemp) must stay under the 255-byte name limit
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_HOST_NAME = 200
 # what a drill's record holds (litestream_drill_report refuses other keys)
 RECORD_KEYS = ("host", "app", "database", "status", "integrity", "tables", "rows", "live_rows", "lag_seconds",
                "duration", "drill_host", "replica", "position", "position_time", "message")
@@ -38,6 +40,10 @@ def host_name(value, option):
     if not HOST_NAME_RE.fullmatch(value) or value in (".", ".."):
         raise v.InvalidValue("%s: %s is not a plain host name (letters, digits, '.', '_' and '-'; it names a "
                              "directory of the scratch directory)" % (option, v.shown(value)))
+    if len(value) > MAX_HOST_NAME:
+        raise v.InvalidValue("%s: %s is longer than %d characters: the drill names its directory in the scratch "
+                             "directory <host>.<random>, and a file name holds at most 255 bytes"
+                             % (option, v.shown(value), MAX_HOST_NAME))
     return value
 
 
@@ -216,6 +222,7 @@ class HostDrill:
         # thing the drill ever removes there, whatever the scratch directory or the host name
         self.run_dir = os.path.join(options["scratch_dir"], "%s.check-mode" % options["host"])
         self.made_run_dir = False
+        self.run_lock = None
         self.active = {}  # thread-safe enough: one key per app, set and removed by its own worker
 
     # ------------------------------------------------------------------ the run
@@ -225,8 +232,14 @@ class HostDrill:
         jobs = list(self.apps)
         parallel = max(1, self.options["parallel"])
         if jobs and not self.module.check_mode:
-            # before the threads: each restore then makes only its own app's directory inside it
-            self.run_dir = owned.make_temp(self.options["scratch_dir"], "%s." % self.options["host"], owned.DRILL_RUN)
+            prefix = "%s." % self.options["host"]
+            for stale in owned.remove_stale(self.options["scratch_dir"], prefix, owned.DRILL_RUN):
+                self.module.warn("removed %s: a drill run of this host that was interrupted (killed, or by a reboot) "
+                                 "left it behind" % stale)
+            # before the threads: each restore then makes only its own app's directory inside it; the directory's
+            # lock tells a later run that this one is still going
+            self.run_dir, self.run_lock = owned.make_temp(self.options["scratch_dir"], prefix, owned.DRILL_RUN,
+                                                          hold=True)
             self.made_run_dir = True
         if ThreadPoolExecutor is None or parallel == 1 or len(jobs) <= 1:
             per_app = [self.drill_app(app) for app in jobs]
@@ -317,8 +330,11 @@ class HostDrill:
     def remove_run_dir(self):
         """This run's directory, after owned.py's check that it is the one this run made."""
         if self.made_run_dir:
-            owned.remove(self.run_dir, owned.DRILL_RUN)
-            self.made_run_dir = False
+            try:
+                owned.remove(self.run_dir, owned.DRILL_RUN)
+            finally:
+                self.made_run_dir = False
+                os.close(self.run_lock)
 
     def cleanup(self):
         """After a signal: every running restore's keys and stage, then this host's scratch directory."""

@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
 import os
 import pwd
 import re
@@ -44,16 +45,19 @@ class NotOurs(guarded.OutsideRoot):
 
 
 class Kind:
-    """A kind of directory the collection makes: its name (in the marker and in messages), its mode, the other modes
-    an earlier release gave it, and which entries it may hold (entry_ok(name, lstat) -> bool; None: anything, then
-    its marker alone tells it is ours)."""
+    """A kind of directory the collection makes: its name (in the marker and in messages), its mode, and what an
+    earlier maker (a release before markers, or the dokku-litestream plugin, whose install runs chown -R dokku:dokku
+    on /var/lib/dokku/config/litestream) may have left: other modes, other owners, and the entries it holds
+    (entry_ok(dir_fd, name, lstat) -> bool; None: anything, then its marker alone tells it is ours). ``main``: an
+    entry (name, or a predicate as entry_ok) such a directory must hold, so an empty one is never taken over."""
 
-    def __init__(self, name, entry_ok, mode=0o700, legacy_modes=(), legacy_users=()):
+    def __init__(self, name, entry_ok, main=None, mode=0o700, legacy_modes=(), legacy_users=("dokku",)):
         self.name = name
         self.mode = mode
         self.modes = (mode,) + tuple(legacy_modes)
         self.entry_ok = entry_ok
-        self.legacy_users = legacy_users  # names of other users an earlier maker gave it to
+        self.main = main
+        self.legacy_users = legacy_users
 
     def legacy_uids(self):
         """The owners an unmarked directory of this kind may have: us, and the legacy users this host has."""
@@ -65,29 +69,42 @@ class Kind:
                 pass
         return uids
 
+    def is_main(self, fd, name, st):
+        return self.main(fd, name, st) if callable(self.main) else name == self.main
+
 
 def own_files(*names):
     """entry_ok for a directory of these regular files (and their temporary files, left only by a crash)."""
     pattern = re.compile("(?:%s)|%s" % ("|".join(re.escape(n) for n in names), _TMP % "|".join(re.escape(n) for n in names)))
-    return lambda name, st: bool(pattern.fullmatch(name)) and stat.S_ISREG(st.st_mode)
+    return lambda fd, name, st: bool(pattern.fullmatch(name)) and stat.S_ISREG(st.st_mode)
 
 
-def _credentials_root_entry(name, st):
-    if stat.S_ISDIR(st.st_mode):
-        return bool(CREDENTIAL_SET_RE.fullmatch(name))
-    return _PLUGIN_FILE(name, st)
+def _credential_set_entry(fd, name, st):
+    """A credentials root's directory is a credential set only when it passes that kind's own check."""
+    if not stat.S_ISDIR(st.st_mode) or not CREDENTIAL_SET_RE.fullmatch(name):
+        return False
+    sub = os.open(name, DIR_FLAGS, dir_fd=fd)
+    try:
+        return _problem(sub, CREDENTIAL_SET, adopting=True) is None
+    finally:
+        os.close(sub)
+
+
+def _credentials_root_entry(fd, name, st):
+    return _credential_set_entry(fd, name, st) or _PLUGIN_FILE(fd, name, st)
 
 
 # the dokku-litestream plugin's two files, which litestream_auth's plugin_compat writes into the root
 _PLUGIN_FILE = own_files("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
-APP_CONFIG = Kind("app configuration directory", own_files("litestream.yml", "credentials.env", "ssh_key"))
-CREDENTIAL_SET = Kind("credential set", own_files("credentials.json", "ssh_key"))
-# the dokku-litestream plugin's own directory (its `litestream:auth` leaves it dokku:dokku, mode by the umask), which
-# litestream_auth takes over with the plugin's files in it (README, "Migrating from the dokku-litestream plugin")
-CREDENTIALS_ROOT = Kind("credentials root", _credentials_root_entry, legacy_modes=(0o710, 0o750, 0o755, 0o775),
-                        legacy_users=("dokku",))
-HEALTH_STATE = Kind("health state directory", own_files("state.json"))
-DRILL_RUN = Kind("drill run directory", None)
+APP_CONFIG = Kind("app configuration directory", own_files("litestream.yml", "credentials.env", "ssh_key"),
+                  main="litestream.yml")
+CREDENTIAL_SET = Kind("credential set", own_files("credentials.json", "ssh_key"), main="credentials.json")
+# the plugin's own directory (its `litestream:auth` leaves it dokku:dokku, mode by the umask), which litestream_auth
+# takes over with the plugin's files in it (README, "Migrating from the dokku-litestream plugin")
+CREDENTIALS_ROOT = Kind("credentials root", _credentials_root_entry, main=_credentials_root_entry,
+                        legacy_modes=(0o710, 0o750, 0o755, 0o775))
+HEALTH_STATE = Kind("health state directory", own_files("state.json"), main="state.json", legacy_users=())
+DRILL_RUN = Kind("drill run directory", None, legacy_users=())
 
 
 def _describe(st):
@@ -144,16 +161,22 @@ def _problem(fd, kind, adopting):
     if stat.S_IMODE(st.st_mode) not in kind.modes:
         return unusable or "it has no marker %s and is %s, not mode %04o as this collection makes it" % (
             MARKER, _describe(st), kind.mode)
-    return _foreign_entry(fd, kind)
+    return _foreign_entry(fd, kind, need_main=True)
 
 
-def _foreign_entry(fd, kind):
-    """Why the directory holds what the kind never writes (a text), or None."""
+def _foreign_entry(fd, kind, need_main=False):
+    """Why the directory holds what the kind never writes, or (need_main) lacks the kind's main entry (a text), or
+    None."""
+    has_main = False
     for entry in os.listdir(fd):
         if entry == MARKER:
             continue
-        if kind.entry_ok is not None and not kind.entry_ok(entry, os.lstat(entry, dir_fd=fd)):
+        st = os.lstat(entry, dir_fd=fd)
+        if kind.entry_ok is not None and not kind.entry_ok(fd, entry, st):
             return "it holds %s, which this collection did not write there" % shown(entry)
+        has_main = has_main or (need_main and kind.is_main(fd, entry, st))
+    if need_main and not has_main:
+        return "it has no marker %s and holds nothing this collection writes there, so it did not make it" % MARKER
     return None
 
 
@@ -190,15 +213,47 @@ def _mark(fd, kind):
 
 
 def mark(path, kind):
-    """Write the kind's marker into a directory this run has just made (kept when one is there)."""
+    """Mark a directory of ours, made or taken over by this run (a marker that is not ours is replaced, after the
+    directory passed the kind's check on this very handle); raises NotOurs when it does not pass."""
     fd = _open_dir(path)
     try:
-        _mark(fd, kind)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
+        reason = _problem(fd, kind, adopting=True)
+        if reason:
+            raise NotOurs("refusing to mark %s as the %s: %s" % (path, kind.name, reason))
+        try:
+            _marker(fd)
+        except NotOurs:
+            os.unlink(MARKER, dir_fd=fd)
+        try:
+            _mark(fd, kind)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
     finally:
         os.close(fd)
+
+
+def problem_fd(fd, kind):
+    """problem() for a directory already open (an earlier check's handle)."""
+    return _problem(fd, kind, adopting=True)
+
+
+def make(path, mode, uid=0, gid=0, kind=None):
+    """Make a directory with this mode and owner (and the kind's marker), through its handle: a directory swapped in
+    between the mkdir and the chown (by a user who may write the parent) is refused, never changed."""
+    os.mkdir(path, 0o700)
+    fd = _open_dir(path)
+    try:
+        if fd is None or os.fstat(fd).st_uid != os.geteuid() or os.listdir(fd):
+            raise NotOurs("refusing to use %s: it was replaced while this run made it (nothing was changed)" % path)
+        if (uid, gid) != (os.geteuid(), os.getegid()):
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)  # after chown, which may clear set-id bits
+        if kind is not None:
+            _mark(fd, kind)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def ensure(path, kind, uid=0, gid=0):
@@ -207,16 +262,15 @@ def ensure(path, kind, uid=0, gid=0):
     parent = os.path.dirname(path.rstrip("/"))
     if parent and not os.path.isdir(parent):
         os.makedirs(parent, 0o700)  # only what is missing: an existing parent is never changed
-    made = False
     try:
-        os.mkdir(path, kind.mode)
-        made = True
+        make(path, kind.mode, uid, gid, kind)
+        return True
     except OSError as exc:
         if exc.errno != errno.EEXIST:
             raise
     try:
         fd = _open_dir(path)
-        reason = None if made else _problem(fd, kind, adopting=True)
+        reason = _problem(fd, kind, adopting=True)
     except NotOurs as exc:
         fd, reason = None, str(exc)
     if reason:
@@ -224,12 +278,14 @@ def ensure(path, kind, uid=0, gid=0):
             os.close(fd)
         raise NotOurs("refusing to use %s as the %s: %s (nothing was changed)" % (path, kind.name, reason))
     try:
-        return _fix(fd, kind, uid, gid) or made
+        return _fix(fd, kind, uid, gid)
     finally:
         os.close(fd)
 
 
 def _fix(fd, kind, uid, gid):
+    """Mode and owner of a directory that passed the kind's check on this handle; its marker written (or one that is
+    not ours replaced: the plugin's chown -R takes it). True when the mode or owner changed."""
     changed = False
     st = os.fstat(fd)
     if (st.st_uid, st.st_gid) != (uid, gid):
@@ -238,6 +294,10 @@ def _fix(fd, kind, uid, gid):
     if stat.S_IMODE(os.fstat(fd).st_mode) != kind.mode:  # after chown, which may clear set-id bits
         os.fchmod(fd, kind.mode)
         changed = True
+    try:
+        _marker(fd)
+    except NotOurs:
+        os.unlink(MARKER, dir_fd=fd)
     try:
         _mark(fd, kind)
     except OSError as exc:
@@ -255,18 +315,56 @@ def needs_fix(path, kind, uid=0, gid=0):
     return stat.S_IMODE(st.st_mode) != kind.mode or (st.st_uid, st.st_gid) != (uid, gid)
 
 
-def make_temp(parent, prefix, kind):
-    """A new directory of ours inside parent (mkdtemp: a fresh name, 0700), marked; its path. The parent is made
-    when missing, never changed when it exists."""
+def make_temp(parent, prefix, kind, hold=False):
+    """A new directory of ours inside parent (mkdtemp: a fresh name, 0700), marked; its path, or with ``hold`` (path,
+    handle) where the handle holds an exclusive flock for as long as it is open: remove_stale() then leaves the
+    directory alone. The lock is taken before the marker is written, so no other run ever sees it marked and free.
+    The parent is made when missing, never changed when it exists."""
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o700)
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     fd = _open_dir(path)
     try:
+        if hold:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         _mark(fd, kind)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    if hold:
+        return path, fd
+    os.close(fd)
     return path
+
+
+def remove_stale(parent, prefix, kind):
+    """Remove the directories of ours in parent whose names start with prefix and whose maker is gone (no process
+    holds its flock: a run killed, or stopped by a reboot); their paths. Anything else is left as it is."""
+    removed = []
+    try:
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        path = os.path.join(parent, name)
+        try:
+            fd = _open_dir(path)
+        except NotOurs:
+            continue
+        if fd is None:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a run that is still going: not stale
+            if _problem(fd, kind, adopting=False) is None:
+                remove(path, kind)
+                removed.append(path)
+        except (IOError, OSError):
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def remove(path, kind):

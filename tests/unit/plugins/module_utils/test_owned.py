@@ -107,8 +107,12 @@ def test_a_credentials_root_holds_sets_and_the_plugin_files(tmp_path):
     root = tmp_path / "credentials"
     root.mkdir(mode=0o710)
     (root / "lab").mkdir(mode=0o700)
+    (root / "lab" / "credentials.json").write_text("{}")
     (root / "ACCESS_KEY_ID").write_text("AKIA\n")
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT) is None
+    (root / "lab" / "credentials.json").unlink()  # an empty directory is no credential set of ours
+    assert owned.problem(str(root), owned.CREDENTIALS_ROOT) == "it holds 'lab', which this collection did not write there"
+    (root / "lab").rmdir()
     (root / "Not A Set").mkdir()
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT) == (
         "it holds 'Not A Set', which this collection did not write there")
@@ -127,7 +131,7 @@ def test_the_plugins_own_credentials_directory_is_taken_over_only_with_the_plugi
         os.chown(str(root / name), 4242, 4242)
     os.chown(str(root), 4242, 4242)
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT) is None
-    assert owned.problem(str(root), owned.APP_CONFIG).startswith("it is not owned by this collection's user")
+    assert owned.problem(str(root), owned.APP_CONFIG) is not None
     os.chown(str(root), 1234, 1234)
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT).startswith("it is not owned by this collection's user")
 
@@ -140,8 +144,9 @@ def test_a_marker_taken_from_us_falls_back_to_the_shape_of_the_kind(tmp_path, mo
     monkeypatch.setattr(pwd, "getpwnam", lambda name: dokku if name == "dokku" else (_ for _ in ()).throw(KeyError(name)))
     root = tmp_path / "credentials"
     owned.ensure(str(root), owned.CREDENTIALS_ROOT)
-    (root / "lab").mkdir(mode=0o700)
-    for path in (root, root / owned.MARKER):
+    owned.ensure(str(root / "lab"), owned.CREDENTIAL_SET)
+    (root / "lab" / "credentials.json").write_text("{}")
+    for path in (root, root / owned.MARKER, root / "lab", root / "lab" / owned.MARKER, root / "lab" / "credentials.json"):
         os.chown(str(path), 4242, 4242)
     os.chmod(str(root), 0o755)
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT) is None
@@ -150,3 +155,36 @@ def test_a_marker_taken_from_us_falls_back_to_the_shape_of_the_kind(tmp_path, mo
     (root / "notes.txt").write_text("x")
     os.chown(str(root / owned.MARKER), 4242, 4242)
     assert owned.problem(str(root), owned.CREDENTIALS_ROOT) == "it holds 'notes.txt', which this collection did not write there"
+
+
+def test_an_empty_or_foreign_directory_is_never_taken_over(tmp_path):
+    """Without a marker, only a directory that holds what the kind writes is an earlier release's: an empty 0700 one
+    is not (the credentials root emptied of its sets must not become an app's configuration directory), and a
+    credentials root holding a directory that is no credential set (Dokku's storage root) is not either."""
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    assert "holds nothing this collection writes there" in owned.problem(str(empty), owned.APP_CONFIG)
+    storage = tmp_path / "storage"
+    (storage / "blog--db").mkdir(parents=True)
+    (storage / "blog--db" / "production.sqlite3").write_text("x")
+    os.chmod(str(storage), 0o755)
+    assert owned.problem(str(storage), owned.CREDENTIALS_ROOT) == (
+        "it holds 'blog--db', which this collection did not write there")
+
+
+def test_a_directory_swapped_in_right_after_the_mkdir_is_never_changed(tmp_path, monkeypatch):
+    """Whoever may write the parent could replace the new directory with one of theirs between mkdir and chown."""
+    path = tmp_path / "apps"
+    real_mkdir = os.mkdir
+
+    def mkdir_then_swap(target, mode=0o777, **kwargs):
+        real_mkdir(target, mode, **kwargs)
+        os.rmdir(target)
+        real_mkdir(target, 0o755)
+        (path / "notes").write_text("theirs")
+        os.chown(str(path), 1234, 1234)
+    monkeypatch.setattr(os, "mkdir", mkdir_then_swap)
+    with pytest.raises(owned.NotOurs, match="it was replaced while this run made it"):
+        owned.ensure(str(path), owned.APP_CONFIG)
+    st = os.lstat(str(path))
+    assert (st.st_uid, mode(path)) == (1234, 0o755) and sorted(os.listdir(str(path))) == ["notes"]

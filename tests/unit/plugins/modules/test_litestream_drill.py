@@ -199,6 +199,11 @@ def test_only_limits_the_drill_and_check_mode_writes_nothing(host, docker):
     ({"host": "../etc"}, "host: '../etc' is not a plain host name"),
     ({"host": ".."}, "host: '..' is not a plain host name"),
     ({"drill_host": "a/b"}, "drill_host: 'a/b' is not a plain host name"),
+    # the run's directory is <scratch_dir>/<host>.<random>: a 253-character host made mkdtemp fail with ENAMETOOLONG
+    ({"host": "h" * 253}, "host: '%s...hhhhh' (253 characters) is longer than 200 characters: the drill names its "
+     "directory in the scratch directory <host>.<random>, and a file name holds at most 255 bytes" % ("h" * 49)),
+    ({"drill_host": "d" * 201}, "drill_host: '%s...ddddd' (201 characters) is longer than 200 characters"
+     % ("d" * 49)),
     ({"scratch_dir": "/tmp"}, "scratch_dir: '/tmp' must be at least two levels deep"),
     ({"scratch_dir": "/var/../etc/x"}, "scratch_dir: '/var/../etc/x' must not contain '..'"),
     ({"only": ["Bad Name"]}, "only: 'Bad Name' is not a valid Dokku app name"),
@@ -212,6 +217,14 @@ def test_bad_input_is_refused_before_anything_runs(host, docker, overrides, mess
     assert message in result["msg"]
     assert docker.calls == [] and os.listdir(str(host / "credentials")) == []
     assert_no_secret(result, SECRET)
+
+
+def test_a_host_name_of_200_characters_still_drills(host, docker):
+    """The longest host name allowed leaves room for the run's directory <host>.<random> (mkdtemp) in scratch_dir."""
+    live(host, "blog", 80)
+    name = "h" * 200
+    result = run_module(litestream_drill.main, args(host, [app("blog")], host=name))
+    assert result["results"][0]["status"] == "ok" and result["results"][0]["host"] == name
 
 
 def test_the_records_hold_only_what_the_report_takes(host, docker):
@@ -249,14 +262,46 @@ def test_a_run_directory_that_is_not_the_drills_own_is_never_removed(host, docke
     made = []
     real_make = owned.make_temp
 
-    def make_then_swap(parent, prefix, kind):
-        path = real_make(parent, prefix, kind)
+    def make_then_swap(parent, prefix, kind, hold=False):
+        path, lock = real_make(parent, prefix, kind, hold=True)
         os.unlink(os.path.join(path, owned.MARKER))  # as if someone else's directory stood there now
         made.append(path)
-        return path
+        return path, lock
     monkeypatch.setattr(drill_core.owned, "make_temp", make_then_swap)
     warnings = []
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
     result = run_module(litestream_drill.main, args(host, [app("blog")]))
     assert result["results"][0]["status"] == "ok" and os.path.isdir(made[0])
     assert any("was not removed: refusing to remove %s: it has no marker" % made[0] in w for w in warnings), warnings
+
+
+def test_a_run_directory_left_by_an_interrupted_run_is_removed_by_the_next_run(host, docker, monkeypatch):
+    """A drill killed (or stopped by a reboot) leaves <scratch_dir>/<host>.<random> with root-owned copies of the
+    databases; the next run of that host removes it, and never one whose run is still going (it holds its lock)."""
+    import subprocess
+    import sys
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import owned
+    live(host, "blog", 80)
+    scratch = str(host / "scratch" / "drill")
+    stale = owned.make_temp(scratch, "dokku-1.", owned.DRILL_RUN)
+    os.makedirs(os.path.join(stale, "blog"))
+    going = owned.make_temp(scratch, "dokku-1.", owned.DRILL_RUN)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "fd = os.open(sys.argv[1], os.O_RDONLY)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+                               "print('locked', flush=True)\ntime.sleep(60)", going],
+                              stdout=subprocess.PIPE, universal_newlines=True)
+    other = os.path.join(scratch, "dokku-1.mine")  # not the drill's: no marker
+    os.makedirs(other)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        warnings = []
+        monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+        result = run_module(litestream_drill.main, args(host, [app("blog")]))
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert result["results"][0]["status"] == "ok"
+    assert sorted(os.listdir(scratch)) == sorted([os.path.basename(going), "dokku-1.mine"])
+    assert warnings == ["removed %s: a drill run of this host that was interrupted (killed, or by a reboot) left it "
+                        "behind" % stale]

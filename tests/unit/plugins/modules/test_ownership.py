@@ -105,3 +105,29 @@ def test_health_makes_its_state_dir_marked_and_uses_one_of_an_earlier_release(tm
     (earlier / "state.json").write_text("{}\n")
     run_module(litestream_health.main, health_args(tmp_path, earlier))
     assert sorted(os.listdir(str(earlier))) == [owned.MARKER, "state.json"]  # adopted
+
+
+def test_an_earlier_releases_set_is_marked_at_the_next_write_and_a_swap_is_refused(tmp_path, monkeypatch):
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core
+    root = tmp_path / "credentials"
+    args = {"name": "lab", "credentials_root": str(root), "access_key_id": "AKIA", "secret_access_key": "s3cr3t"}
+    run_module(litestream_auth.main, args)
+    for path in (root / "lab" / owned.MARKER, root / owned.MARKER):
+        path.unlink()  # as a release before markers left them
+    assert run_module(litestream_auth.main, args)["changed"] is False  # nothing to write: nothing written
+    run_module(litestream_auth.main, dict(args, secret_access_key="rotated"))
+    assert (root / "lab" / owned.MARKER).exists() and (root / owned.MARKER).exists()
+    # between the plan and the chmod, the set directory is replaced by another one
+    os.chmod(str(root / "lab"), 0o750)
+    real = auth_core.LitestreamAuth.set_owner_mode
+
+    def swap_first(path, *rest):
+        if path == str(root / "lab"):
+            os.rename(path, str(tmp_path / "away"))
+            os.mkdir(path, 0o755)
+        return real(path, *rest)
+    monkeypatch.setattr(auth_core.LitestreamAuth, "set_owner_mode", staticmethod(swap_first))
+    result = run_module(litestream_auth.main, dict(args, secret_access_key="again"), fail=True)
+    assert result["msg"] == ("refusing to change the mode or owner of %s: it was replaced since it was checked "
+                             "(nothing was changed)" % (root / "lab"))
+    assert stat.S_IMODE(os.stat(str(root / "lab")).st_mode) == 0o755

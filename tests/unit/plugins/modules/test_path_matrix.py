@@ -206,7 +206,9 @@ def base_args(module, top):
     record = {"host": "h", "app": APP, "database": "production.sqlite3", "status": "ok"}
     return {
         "dokku_storage": {"app": APP},
-        "litestream_auth": {"name": APP, "credentials_root": roots["credentials_root"], "access_key_id": "AKIA",
+        # a set name found nowhere yet: the root itself is then what the run would change (with "blog", planning the
+        # set inside a dangerous directory fails first and the root's chmod is never reached)
+        "litestream_auth": {"name": "fresh", "credentials_root": roots["credentials_root"], "access_key_id": "AKIA",
                             "secret_access_key": "s3cr3t"},
         "litestream_replica": {"app": APP, "replica": dict(S3), "first_sync_timeout": 0,
                                **dict((k, roots[k]) for k in ("config_root", "credentials_root", "storage_root"))},
