@@ -227,7 +227,8 @@ class LitestreamAuth(object):
         if st is not None:
             problem = owned.problem(self.path, owned.CREDENTIAL_SET)
             if problem:
-                self.fail("refusing to remove %s: %s (nothing was removed)" % (self.path, problem))
+                self.fail("name: refusing to remove the set %s: %s (nothing was removed; is credentials_root right?)"
+                          % (self.path, problem))
             entries = [os.path.join(self.path, entry) for entry in sorted(os.listdir(self.path))]
             for full in entries:
                 est = os.lstat(full)

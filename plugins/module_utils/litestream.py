@@ -153,7 +153,7 @@ def check_sidecar_options(params):
         check_location(checked["fields"], params["databases"])
         if checked["fields"]["type"] == "file":  # the sidecar mounts both: the replica must not hold the database
             v.outside_storage(checked["fields"]["path"], "replica.path", os.path.join(
-                checked["storage_root"], params["storage"] or "%s--db" % params["app"]))
+                checked["storage_root"], params["storage"] or "%s--db" % params["app"]), checked["storage_root"])
     elif params["state"] != "absent":  # required_if counts an explicit null as given
         raise v.InvalidValue("replica is required unless state is absent")
     return checked

@@ -8,7 +8,8 @@ argument checks fail, which echo the invocation before the module's code runs.
 
 What may carry a secret is decided from the values and the declarations, never from a list of option names:
 - in every string, at any depth: the user part of each URL (as validate.no_credentials_in_url reads it) and the
-  value of a secret-looking query parameter;
+  value of every query parameter but the few known harmless ones (validate.HARMLESS_QUERY_KEYS: region, ...): a
+  store's signature or password may come under any name (?sig=, ?pwd=);
 - the whole value of an option declared no_log=True, and in raw entries (litestream_apps, peers, results) of a key
   that some option spec of the collection declares no_log=True, or whose name looks secret.
 """
@@ -23,6 +24,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import storage_argument_spec
 
@@ -31,8 +33,8 @@ SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # a password; with every other scheme a bare name before '@' is a token (https://TOKEN@host)
 USER_SCHEMES = ("sftp", "abs")
 # what follows '@' in an image pinned by digest (name:tag@sha256:<hex>): that ':' is no password separator
-DIGEST_RE = re.compile(r"[A-Za-z0-9]+:[0-9A-Fa-f]{32,}")
-QUERY_PAIR_RE = re.compile(r"[?&;]([^=&?#;\s]+)=([^&#\s]*)")
+DIGEST_RE = v.DIGEST_RE
+# a key's name decides only for raw entries' keys (is_secret_key); every query value but a harmless key's is masked
 SECRET_NAME_RE = re.compile(r"(^|[-_])pass(word|wd|phrase)?($|[-_])|secret|token|private[-_]?key|account[-_]?key|"
                             r"api[-_]?key|signature", re.I)
 # Ansible masks a no_log value wherever it appears as a substring: a shorter one would blank ordinary words
@@ -110,11 +112,22 @@ def url_secrets(text):
     return found
 
 
+def query_secrets(text):
+    """The value of every query parameter but a harmless one (validate.HARMLESS_QUERY_KEYS), nested ones too
+    (?endpoint=https://h/?token=X): whole, and up to a '#' (where a URL's fragment would start)."""
+    found = []
+    for name, start, end in v.query_values(text):
+        if name not in v.HARMLESS_QUERY_KEYS:
+            value = text[start:end]
+            found += [value, value.partition("#")[0]]
+    return found
+
+
 def string_secrets(text, secret):
-    """The secrets in one string: its URL credentials and secret-looking query parameters, and all of it (and
-    each line: an error may quote one line of a key) when it is a secret's value."""
+    """The secrets in one string: its URL credentials and query values, and all of it (and each line: an error may
+    quote one line of a key) when it is a secret's value."""
     found = url_secrets(text)
-    found += [value for name, value in QUERY_PAIR_RE.findall(text) if SECRET_NAME_RE.search(name)]
+    found += query_secrets(text)
     if secret:
         found += [text] + [line.strip() for line in text.splitlines()]
     return found

@@ -88,6 +88,7 @@ def normalize_result(index, entry, keys, required, statuses):
         if value is None:
             continue
         kind = keys[key]
+        reason = None
         try:
             if kind is dict:
                 if not isinstance(value, dict):
@@ -102,13 +103,17 @@ def normalize_result(index, entry, keys, required, statuses):
             else:
                 value = kind(value)
         except (TypeError, ValueError) as exc:
-            raise ValueError("%s.%s: %r is not a %s (%s)" % (where, key, value, kind.__name__, exc))
+            # int()'s and float()'s ValueError quote the value with repr(), which no_log's masking misses: neither its
+            # words nor (raised outside this block) the exception itself reach the message or the traceback
+            reason = str(exc) if isinstance(exc, TypeError) else "%s() cannot read it" % kind.__name__
+        if reason is not None:
+            raise ValueError("%s.%s: %s is not a %s (%s)" % (where, key, v.shown(value), kind.__name__, reason))
         result[key] = value
     missing = [key for key in required if not result.get(key)]
     if missing:
         raise ValueError("%s: missing required key(s) %s" % (where, ", ".join(missing)))
     if result["status"] not in statuses:
-        raise ValueError("%s.status must be one of %s, got %r" % (where, ", ".join(statuses), result["status"]))
+        raise ValueError("%s.status must be one of %s, got %s" % (where, ", ".join(statuses), v.shown(result["status"])))
     result.setdefault("database", "production.sqlite3")
     return result
 

@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urlparse import urlsplit
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import TooLarge, read_bounded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import Refused, read_bounded
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_PAGES = 20  # 20,000 level-0 files: far beyond what Litestream's l0-retention (5 min by default) leaves
@@ -132,7 +132,7 @@ def level0_newest(fields, credentials, db_name, timeout):
             return "Error: more than %d pages of level-0 files under %s" % (MAX_PAGES, prefix), 1
     except socket.timeout:
         return "Error: operation error S3: ListObjectsV2: i/o timeout", TIMED_OUT
-    except TooLarge as exc:
+    except Refused as exc:  # too large, or a Content-Length that is no byte count
         return "Error: operation error S3: ListObjectsV2: %s; refusing it" % exc, 1
     except ET.ParseError as exc:
         return "Error: operation error S3: ListObjectsV2: unreadable answer: %s" % exc, 1

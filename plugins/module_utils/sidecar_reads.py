@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - Python 2
     from httplib import HTTPConnection, HTTPException
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
 LTX_NAME_RE = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 TIMED_OUT = 124  # as `timeout` exits, so health_core treats a host read like a bounded command
@@ -47,16 +48,29 @@ CHUNK = 64 * 1024
 O_PATH = getattr(os, "O_PATH", 0)  # Linux: a handle on the entry itself, for the walk and for connect()
 
 
-class TooLarge(ValueError):
+class Refused(ValueError):
+    """An answer refused before it is read: too large, or with a header that says nothing true about it."""
+
+
+class TooLarge(Refused):
     """An answer larger than its bound: refused, not cut (a cut JSON or XML would read as another answer)."""
+
+
+# a byte count as HTTP writes it: ASCII digits only ('²'.isdigit() is True, but int('²') raises)
+CONTENT_LENGTH_RE = re.compile(r"[0-9]{1,19}")
 
 
 def read_bounded(response, limit, deadline, what):
     """The body of an http.client response, at most `limit` bytes and until `deadline` (time.time()): a peer that
-    sends more, or drips forever, is refused with TooLarge or socket.timeout instead of filling memory or the run."""
+    sends more, or drips forever, is refused with TooLarge or socket.timeout instead of filling memory or the run;
+    one whose Content-Length is no byte count (ASCII digits, at most 19) with Refused."""
     length = response.getheader("Content-Length")
-    if length and length.strip().isdigit() and int(length) > limit:
-        raise TooLarge("%s is %s bytes, more than the %d this read takes" % (what, length.strip(), limit))
+    if length is not None:
+        if not CONTENT_LENGTH_RE.fullmatch(length.strip()):
+            raise Refused("%s has the Content-Length %s, which is not a byte count (at most 19 digits 0-9)"
+                          % (what, v.shown(length)))
+        if int(length) > limit:
+            raise TooLarge("%s is %s bytes, more than the %d this read takes" % (what, length.strip(), limit))
     chunks, size = [], 0
     read = getattr(response, "read1", response.read)  # read1: what has arrived, so the deadline is looked at often
     while True:
@@ -182,7 +196,7 @@ def control_list(path, timeout, pid=None):
         body = read_bounded(response, MAX_BODY, deadline, "the control socket's answer").decode("utf-8", "replace")
     except socket.timeout:
         return "Error: failed to connect to control socket: context deadline exceeded", TIMED_OUT
-    except TooLarge as exc:
+    except Refused as exc:
         return "Error: list failed: %s; refusing it" % exc, 1
     except (IOError, OSError, ValueError, HTTPException) as exc:
         return "Error: failed to connect to control socket: %s" % (str(exc) or type(exc).__name__), 1

@@ -6,7 +6,8 @@
 Private to this collection (no promised API). Every check matches the whole string (re.fullmatch:
 `$` would let a trailing newline through), bounds the length, and raises InvalidValue with a message
 that starts with the option's name and says what is allowed. A value is shown with repr() (so a
-newline is visible, not acted on) and shortened; a URL that carries credentials is never shown.
+newline is visible, not acted on) and shortened, after its possible secrets (a URL's user part, query values) are
+replaced by ********; a URL that carries credentials is refused without showing it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,10 +39,21 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 MAX_PATH = 1024
 CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
 # Directories a collection root may never be (chmodded to 0700, sets removed inside it).
+# (/var/lib/dokku/data/storage: litestream_auth would chmod Dokku's storage root 0700, which every app's mount needs)
 SYSTEM_DIRS = frozenset(("/", "/etc", "/usr", "/var", "/var/lib", "/root", "/home", "/boot", "/bin", "/sbin",
                          "/lib", "/lib64", "/run", "/tmp", "/dev", "/proc", "/sys", "/opt", "/srv",
-                         "/var/lib/dokku", "/var/lib/docker"))
+                         "/var/lib/dokku", "/var/lib/docker", "/var/lib/dokku/data", "/var/lib/dokku/data/storage"))
 SCHEME_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# The query-string keys the collection reads from a replica URL (litestream._parse_url) and that never hold a secret;
+# the value of any other key (?sig=, ?pwd=, ?X-Amz-Signature=, ...) is taken for one: replaced in messages (shown)
+# and masked in every output (no_log.py). An endpoint's own user part and query are read as a URL's.
+HARMLESS_QUERY_KEYS = frozenset(("endpoint", "region", "forcePathStyle", "skipVerify"))
+# where a query value starts: '?', '&' or ';', a key, '='; the value runs to the next '&' or whitespace
+QUERY_KEY_RE = re.compile(r"[?&;]([^=&?#;\s]+)=")
+QUERY_VALUE_END_RE = re.compile(r"[&\s]")
+# what follows '@' in an image pinned by digest (name:tag@sha256:<hex>): no password before it
+DIGEST_RE = re.compile(r"[A-Za-z0-9]+:[0-9A-Fa-f]{32,}")
+HIDDEN = "********"
 ENDPOINT_RE = re.compile(r"https?://[^\s/?#@]+(/[^\s]*)?")
 # image references and network names reach docker's argv: no leading '-' (an option), no whitespace
 DOCKER_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+-]*")
@@ -65,26 +77,73 @@ HOST_RULE = ("a host is an ASCII name of labels of 1 to 63 letters, digits, '-' 
              "most 253 characters), an IPv4 address or an IPv6 address in brackets")
 # A file replica's directory is mounted read-write into the sidecar, a container that runs as root: never one of
 # these, nor anything inside one (nor the /lib* of any distribution: /lib, /lib32, /lib64, /libx32, /libexec; a
-# /library is no system directory). Dokku's own data counts as system (config: this collection's credential sets
+# /library is no system directory). root's home (/root/.ssh), cron's spool (/var/spool/cron), the logs and
+# containerd's state are system too. Dokku's own data counts as system (config: this collection's credential sets
 # and the apps' configurations; plugins and core-plugins: code Dokku runs as root; services: the data of Dokku's
-# database services); other directories below /var/lib/dokku (/var/lib/dokku/data/litestream-replicas, a storage
-# directory of its own) may hold replicas. An app's own storage directory is refused where it is known
-# (litestream.check_sidecar_options).
-SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys", "/run", "/var/run",
+# database services; /home/dokku: its ssh keys and app repositories); other directories below /var/lib/dokku
+# (/var/lib/dokku/data/litestream-replicas) may hold replicas. Dokku's storage root, every app's storage directory
+# inside it, is refused where it is known (litestream.check_sidecar_options, outside_storage).
+SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys", "/run", "/var/run", "/root",
+                "/var/spool", "/var/log", "/var/lib/containerd",
                 "/var/lib/docker", "/var/lib/dokku/config", "/var/lib/dokku/plugins", "/var/lib/dokku/core-plugins",
                 "/var/lib/dokku/services", "/home/dokku")
 LIB_TREE_RE = re.compile(r"/lib(?:32|64|x32|exec)?")
 # ... and never one of these itself (each holds much more than replicas); inside them is allowed
-REPLICA_DIRS_REFUSED = SYSTEM_DIRS | frozenset(("/var/lib/dokku/data", "/var/lib/dokku/data/storage"))
+REPLICA_DIRS_REFUSED = SYSTEM_DIRS
 
 
 class InvalidValue(ValueError):
     """A value a module refuses; the message names the option and says what is allowed."""
 
 
+def query_values(text):
+    """(key, start, end) of every query value in text, nested ones too (?endpoint=https://h/?token=X holds token)."""
+    for match in QUERY_KEY_RE.finditer(text):
+        end = QUERY_VALUE_END_RE.search(text, match.end())
+        yield match.group(1), match.end(), end.start() if end else len(text)
+
+
+def user_part(text):
+    """(start, end) of a URL's user part as no_credentials_in_url reads it (from the first scheme, else from the start,
+    to the last '@'), or None. Without a scheme, a name before an image's digest (name:tag@sha256:...) is none."""
+    if "@" not in text:
+        return None
+    match = SCHEME_PREFIX_RE.search(text)
+    start = match.end() if match else 0
+    end = text.rfind("@")
+    if end < start or (not match and DIGEST_RE.fullmatch(text[end + 1:])):
+        return None
+    return start, end
+
+
+def redacted(value):
+    """value with what may be a secret replaced by ********: a URL's user part and every query value but those of
+    HARMLESS_QUERY_KEYS, in a string or in the strings of a dict, list or tuple (another value as it is)."""
+    if isinstance(value, dict):
+        return dict((redacted(key), redacted(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(redacted(item) for item in value)
+    if not isinstance(value, str):
+        return value
+    spans = [(start, end) for key, start, end in query_values(value) if key not in HARMLESS_QUERY_KEYS]
+    spans.append(user_part(value) or (0, 0))
+    merged = []  # a nested value lies inside its outer one, a user part may hold query values: one stretch each
+    for start, end in sorted(span for span in spans if span[1] > span[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, done = [], 0
+    for start, end in merged:
+        out += [value[done:start], HIDDEN]
+        done = end
+    return "".join(out) + value[done:]
+
+
 def shown(value, limit=60):
-    """repr() of a value, shortened: a 300-character name must not fill the screen."""
-    text = repr(value)
+    """repr() of a value, shortened: a 300-character name must not fill the screen. Whatever may be a secret (see
+    redacted) is replaced first: Ansible's no_log masking finds a secret whole, never a cut or repr()-escaped part."""
+    text = repr(redacted(value))
     if len(text) > limit:
         text = "%s...%s (%d characters)" % (text[:limit - 10], text[-6:], len(value) if hasattr(value, "__len__") else 0)
     return text
@@ -472,11 +531,18 @@ def file_replica_dir(value, option):
     return path
 
 
-def outside_storage(path, option, storage_dir):
-    """A file replica's directory neither inside the app's storage directory nor holding it."""
+def _within(path, directory):
+    """Whether path is directory or lies inside it (both normalised)."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def outside_storage(path, option, storage_dir, storage_root=None):
+    """A file replica's directory neither inside the app's storage directory nor holding it, and (storage_root given)
+    nowhere inside Dokku's storage root: each directory there is some app's storage, which the sidecar's read-write
+    mount of the replica would lay open."""
     for candidate in _resolved(path):
         for storage in _resolved(storage_dir):
-            if candidate == storage or candidate.startswith(storage.rstrip("/") + "/"):
+            if _within(candidate, storage):
                 raise InvalidValue("%s: %s is inside the app's storage directory %s: the replica would sit beside the "
                                    "live database, writable by the app, and be lost with it; give a directory outside "
                                    "it" % (option, path, storage_dir))
@@ -484,6 +550,12 @@ def outside_storage(path, option, storage_dir):
                 raise InvalidValue("%s: %s holds the app's storage directory %s: the replica's mount would hold the "
                                    "live database too; give a directory of its own, outside it"
                                    % (option, path, storage_dir))
+        for root in _resolved(storage_root) if storage_root else ():
+            if _within(candidate, root):
+                raise InvalidValue("%s: %s is inside Dokku's storage root %s, where every directory is an app's "
+                                   "storage: the sidecar would mount it read-write over that app's data; give a "
+                                   "directory outside it, such as /var/lib/dokku/data/litestream-replicas"
+                                   % (option, path, storage_root))
     return path
 
 

@@ -23,7 +23,14 @@ SECRET = "wJalr/XUtn+K7?MDENG#bPx"
     ("s3://bucket/x?secret-access-key=%s&region=eu" % "ABCDEFGH", {"ABCDEFGH"}),
     # a password that itself looks like a scheme: the outer URL's whole user part is masked
     ("s3://AKIA:pa://ss@bucket", {"AKIA:pa://ss", "pa://ss", "ss"}),
-], ids=["s3", "query-endpoint", "sftp", "token", "schemeless", "query-secret", "password-with-scheme"])
+    # (issue 20, review) every query value is masked, whatever its key's name, but the harmless keys' (region, ...)
+    ("abs://acct@container/p?sig=SASSIGNATURE0123&region=eu", {"SASSIGNATURE0123"}),
+    ("sftp://bk@host/srv/b?pwd=PWDSECRET&skipVerify=true&forcePathStyle=1", {"PWDSECRET"}),
+    ("s3://bucket/x?endpoint=https://minio:9000/?token=NESTED1&region=eu", {"NESTED1"}),
+    ("s3://bucket/x?X-Amz-Signature=SIG#frag", {"SIG#frag", "SIG"}),
+    ("s3://bucket/x?key=abcd#fragment", {"abcd#fragment", "abcd"}),
+], ids=["s3", "query-endpoint", "sftp", "token", "schemeless", "query-secret", "password-with-scheme", "abs-sig",
+        "sftp-pwd", "nested-in-endpoint", "value-with-hash", "value-before-hash"])
 def test_url_credentials_are_found(text, expected):
     assert set(no_log.string_secrets(text, False)) == expected
 
@@ -56,6 +63,20 @@ def test_a_dict_given_as_a_string_is_read_as_ansible_converts_it():
     spec = {"replica": {"type": "dict", "options": {"url": {"type": "str"}}}}
     found = no_log.param_secrets({"replica": '{"url": "s3://AKIA:pa\\"ss1@b"}'}, spec)
     assert 'pa"ss1' in found  # the JSON escape is gone once Ansible decodes it
+
+
+def test_harmless_query_keys_are_one_list_shared_with_the_messages():
+    """validate.shown() redacts in messages exactly the query values no_log masks in outputs."""
+    assert no_log.v.HARMLESS_QUERY_KEYS == frozenset(("endpoint", "region", "forcePathStyle", "skipVerify"))
+    text = "s3://b/x?region=eu-central-1&sig=SASSIG1&forcePathStyle=true"
+    assert no_log.string_secrets(text, False) == ["SASSIG1", "SASSIG1"]
+    assert no_log.v.redacted(text) == "s3://b/x?region=eu-central-1&sig=********&forcePathStyle=true"
+
+
+def test_query_values_keep_the_minimum_length():
+    spec = {"replica": {"type": "dict", "options": {"url": {"type": "str"}}}}
+    found = no_log.param_secrets({"replica": {"url": "abs://acct@cont/p?sv=2024-11-04&sig=SIGNATURE1&sp=r"}}, spec)
+    assert found == {"SIGNATURE1", "2024-11-04"}  # 'r' is too short to mask (Ansible would blank every r)
 
 
 def test_short_values_and_ansible_settings_are_never_masked():

@@ -95,8 +95,11 @@ class PagedS3(threading.Thread):
                         % (more if page < pages else "<IsTruncated>false</IsTruncated>", key, page % 60,
                            "x" * pad)).encode()
                 self.send_response(200)
-                if declared:
+                if declared is True:
                     self.send_header("Content-Length", str(len(body)))
+                elif declared:  # a Content-Length of the test's own, and no request after it
+                    self.send_header("Content-Length", declared)
+                    self.send_header("Connection", "close")
                 else:
                     self.send_header("Connection", "close")
                 self.end_headers()
@@ -154,6 +157,16 @@ def test_an_answer_larger_than_the_bound_is_refused_not_parsed(paged, monkeypatc
     else:
         assert text == ("Error: operation error S3: ListObjectsV2: the store's answer is more than the 4096 bytes this "
                         "read takes; refusing it")
+
+
+@pytest.mark.parametrize("length", [u"\u00b2", "-1", "1e3", "0x10", "99999999999999999999"],
+                         ids=["superscript-two", "negative", "exponent", "hex", "twenty-digits"])
+def test_a_content_length_that_is_no_byte_count_is_refused(paged, length):
+    """(issue 20, review) '²'.isdigit() is True and int('²') raised a ValueError nothing caught."""
+    server = paged(declared=length)
+    text, rc = s3.level0_newest(server.fields(), KEYS, "db.sqlite3", 2)
+    assert rc == 1 and text == ("Error: operation error S3: ListObjectsV2: the store's answer has the Content-Length %r, "
+                                "which is not a byte count (at most 19 digits 0-9); refusing it" % length)
 
 
 def test_more_pages_than_the_bound_are_refused(paged, monkeypatch):

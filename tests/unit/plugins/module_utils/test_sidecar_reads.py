@@ -268,6 +268,30 @@ def test_an_answer_larger_than_the_bound_is_refused_not_cut(short_dir, monkeypat
                           "takes; refusing it")
 
 
+@pytest.mark.parametrize("length", [b"\xb2", b"-5", b"+5", b"5 5"], ids=["superscript-two", "negative", "plus", "two"])
+def test_a_content_length_that_is_no_byte_count_is_refused(short_dir, length):
+    """(issue 20, review) '²'.isdigit() is True, but int('²') raises: the answer is refused in words, not with the
+    ValueError's."""
+    body = json.dumps(LISTING).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + length + b"\r\n\r\n"
+    server = Recorder(os.path.join(short_dir, "litestream.sock"), head + body)
+    server.start()
+    try:
+        output, rc = sr.control_list(os.path.join(short_dir, "litestream.sock"), 2)
+    finally:
+        server.sock.close()
+    assert rc == 1 and output == ("Error: list failed: the control socket's answer has the Content-Length %r, which is "
+                                  "not a byte count (at most 19 digits 0-9); refusing it" % length.decode("latin-1"))
+
+
+def test_read_bounded_refuses_a_unicode_digit_length_itself():
+    class Response:
+        def getheader(self, name):
+            return u"\u00b2"
+    with pytest.raises(sr.Refused, match="not a byte count"):
+        sr.read_bounded(Response(), 100, time.time() + 1, "the answer")
+
+
 @pytest.mark.parametrize("part", ["body", "headers"])
 def test_an_answer_that_drips_is_cut_at_the_timeout(short_dir, part):
     """A byte every 50 ms never trips the socket's own timeout (1 s): the body read has a deadline, and the sidecar's

@@ -170,6 +170,11 @@ def test_sftp_url_and_field_forms_normalise_alike():
     ("/var/run/r", "/var/run"), ("/var/lib/docker/volumes/x", "/var/lib/docker"),
     ("/var/lib/dokku/config/litestream", "/var/lib/dokku/config"), ("/var/lib/dokku/plugins/enabled", "/var/lib/dokku/plugins"),
     ("/var/lib/dokku/services/postgres", "/var/lib/dokku/services"), ("/home/dokku/blog", "/home/dokku"),
+    ("/home/dokku", None), ("/var/lib/dokku/data", None),
+    # (issue 20, review) root's home, cron's spool, the logs and containerd's state, and anything inside them
+    ("/root/.ssh", "/root"), ("/root/backups", "/root"), ("/var/spool", None), ("/var/spool/cron", "/var/spool"),
+    ("/var/log", None), ("/var/log/litestream", "/var/log"), ("/var/lib/containerd", None),
+    ("/var/lib/containerd/io.containerd.content.v1.content", "/var/lib/containerd"),
 ])
 def test_system_directories_are_refused_as_file_replicas(value, tree):
     with pytest.raises(v.InvalidValue) as err:
@@ -181,8 +186,8 @@ def test_system_directories_are_refused_as_file_replicas(value, tree):
 
 
 @pytest.mark.parametrize("value", ["/srv/replicas", "/var/lib/litestream-replicas", "/var/lib/dokku/data/backups",
-                                   "/var/lib/dokku/data/storage/shared-replicas", "/root/backups", "/tmp/r",
-                                   "/home/ops/r", "/library/r", "/srv/x", "/etcetera", "/usrlocal"])
+                                   "/var/lib/dokku/data/litestream-replicas", "/tmp/r", "/home/ops/r", "/library/r",
+                                   "/srv/x", "/etcetera", "/usrlocal", "/rooted/r", "/var/logs-old/r", "/var/spooler"])
 def test_other_directories_may_hold_file_replicas(value):
     assert v.file_replica_dir(value, "replica.path") == value
 
@@ -206,3 +211,79 @@ def test_a_file_replica_stays_out_of_the_apps_storage_also_through_a_link(tmp_pa
             v.outside_storage(inside, "replica.path", str(storage))
     with pytest.raises(v.InvalidValue, match="holds the app's storage directory"):
         v.outside_storage(str(tmp_path / "storage"), "replica.path", str(storage))
+
+
+def test_no_file_replica_anywhere_in_dokkus_storage_root(tmp_path):
+    """(issue 20, review) another app's storage directory (or anything in it) would be mounted read-write into this
+    app's sidecar; where the module knows the storage root, all of it is refused, also through a link."""
+    root = tmp_path / "storage"
+    (root / "blog--db").mkdir(parents=True)
+    (root / "other--db").mkdir()
+    os.symlink(str(root / "other--db"), str(tmp_path / "link"))
+    own = str(root / "blog--db")
+    assert v.outside_storage(str(tmp_path / "replicas"), "replica.path", own, str(root)) == str(tmp_path / "replicas")
+    assert v.outside_storage(str(tmp_path / "storage2"), "replica.path", own, str(root))
+    for inside in (str(root / "other--db"), str(root / "other--db" / "r"), str(root / "new"), str(tmp_path / "link")):
+        with pytest.raises(v.InvalidValue) as err:
+            v.outside_storage(inside, "replica.path", own, str(root))
+        assert str(err.value) == (
+            "replica.path: %s is inside Dokku's storage root %s, where every directory is an app's storage: the "
+            "sidecar would mount it read-write over that app's data; give a directory outside it, such as "
+            "/var/lib/dokku/data/litestream-replicas" % (inside, root))
+    with pytest.raises(v.InvalidValue, match="holds the app's storage directory"):
+        v.outside_storage(str(root), "replica.path", own, str(root))
+    # without the storage root (litestream_restore mounts a replica read-only), only the app's own is known
+    assert v.outside_storage(str(root / "other--db"), "replica.path", own) == str(root / "other--db")
+
+
+@pytest.mark.parametrize("value", ["/var/lib/dokku/data", "/var/lib/dokku/data/storage", "/var/lib/dokku/data/storage/"])
+def test_dokkus_data_and_storage_root_are_never_a_collection_root(value):
+    """(issue 20, review) litestream_auth chmods its root 0700: Dokku's storage root so made would lock every app's
+    container out of its storage."""
+    with pytest.raises(v.InvalidValue) as err:
+        v.collection_root(value, "credentials_root")
+    assert str(err.value) == ("credentials_root: %s is a system directory; give a directory of its own for this "
+                              "collection, such as /var/lib/dokku/config/litestream/credentials" % value.rstrip("/"))
+
+
+# ---- (issue 20, review) a message never holds a cut or escaped piece of a secret: no_log masks only whole ones
+LONG_SECRET = "TOPSECRETVALUE0123456789abcdefghij"
+
+
+def fragments(secret, size=5):
+    return [secret[i:i + size] for i in range(len(secret) - size + 1)]
+
+
+@pytest.mark.parametrize("value, secret, expected", [
+    ("s3x://bkt/p?secret_access_key=" + LONG_SECRET, LONG_SECRET, "'s3x://bkt/p?secret_access_key=********'"),
+    ("https://minio.example.net:99999/?token=TOKENSECRETabcdefghijklmnopq", "TOKENSECRETabcdefghijklmnopq",
+     "'https://minio.example.net:99999/?token=********'"),
+    ("https://minio:9/?token=TOKSECRET\\x12", "TOKSECRET\\x12", "'https://minio:9/?token=********'"),
+    ("https://minio:9/?token=TOK\x12SECRETVALUE&region=eu-1", "SECRETVALUE", "'https://minio:9/?token=********&region=eu-1'"),
+    ("abs://acct@container/p?sig=SASSIGNATURE0123456789abcdef", "SASSIGNATURE0123456789abcdef",
+     "'abs://********@container/p?sig=********'"),
+    ("sftp://bk@h:0/p?pwd=PWDSECRETabc", "PWDSECRETabc", "'sftp://********@h:0/p?pwd=********'"),
+    ("s3x://AKIA:%s@bkt/p" % LONG_SECRET, LONG_SECRET, "'s3x://********@bkt/p'"),
+    ("bk:%s@backup.example.net:0" % LONG_SECRET, LONG_SECRET, "'********@backup.example.net:0'"),
+    ("s3x://bkt/p?endpoint=https://minio/?token=NESTEDSECRET42&forcePathStyle=true", "NESTEDSECRET42",
+     "'s3x://bkt/p?endpoint=https://minio/?token=********&forcePathStyle=true'"),
+    ({"url": "s3x://bkt/p?X-Amz-Signature=" + LONG_SECRET}, LONG_SECRET,
+     "{'url': 's3x://bkt/p?X-Amz-Signature=********'}"),
+    (["gs://b/p?key=" + LONG_SECRET * 3], LONG_SECRET, "['gs://b/p?key=********']"),
+], ids=["query-long", "endpoint-token", "backslash", "control-char", "abs-sig", "sftp-pwd", "user-part", "schemeless",
+        "nested-endpoint", "dict", "list-long"])
+def test_shown_replaces_what_may_be_a_secret_before_it_quotes_or_cuts(value, secret, expected):
+    assert repr(v.redacted(value)) == expected
+    text = v.shown(value)  # cut only once redacted
+    assert "*****" in text and not [part for part in fragments(secret) if part in text]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("s3x://b/p?region=eu-1&skipVerify=true", "'s3x://b/p?region=eu-1&skipVerify=true'"),
+    ("litestream/litestream:0.5.17@sha256:" + "a" * 64, "'litestream/litestream:0.5.17@sha256:aaaaaaaaaaaaa...aaaaa' "
+     "(100 characters)"),
+    ("a" * 300, "'%s...aaaaa' (300 characters)" % ("a" * 49)),
+    ("/srv/a b", "'/srv/a b'"),
+], ids=["harmless-keys", "image-digest", "long-name", "plain"])
+def test_shown_keeps_what_is_no_secret(value, expected):
+    assert v.shown(value) == expected

@@ -162,6 +162,13 @@ CASES = [
     ("auth_absent_root_etc_ssl", "auth", {"credentials_root": "/etc", "name": "ssl", "state": "absent"},
      "credentials_root: /etc is a system directory; give a directory of its own for this collection, such as "
      "/var/lib/dokku/config/litestream/credentials"),
+    # (issue 20, review) litestream_auth would chmod Dokku's storage root 0700: no app could read its storage
+    ("auth_root_dokku_storage", "auth", {"credentials_root": "/var/lib/dokku/data/storage/"},
+     "credentials_root: /var/lib/dokku/data/storage is a system directory; give a directory of its own for this "
+     "collection, such as /var/lib/dokku/config/litestream/credentials"),
+    ("replica_absent_config_root_dokku_data", "replica", {"config_root": "/var/lib/dokku/data", "state": "absent"},
+     "app blog: config_root: /var/lib/dokku/data is a system directory; give a directory of its own for this "
+     "collection, such as /var/lib/dokku/config/litestream/credentials"),
     ("auth_root_climbs_out", "auth", {"credentials_root": "/var/lib/dokku/../../../etc"},
      "credentials_root: '/var/lib/dokku/../../../etc' must not contain '..'"),
     ("auth_root_relative", "auth", {"credentials_root": "creds"},
@@ -299,6 +306,30 @@ CASES = [
      "mount would hold the live database too; give a directory of its own, outside it"),
     ("restore_file_url_etc", "restore", {"replica": {"url": "file:///etc/ssl"}},
      RESTORE + INSIDE_SYSTEM_DIR % ("/etc/ssl", "/etc")),
+    # (issue 20, review) root's keys, cron's spool, the logs, containerd's state, Dokku's home and storage root
+    ("replica_file_path_inside_root", "replica", {"replica": {"type": "file", "path": "/root/.ssh"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/root/.ssh", "/root")),
+    ("replica_file_url_var_spool", "replica", {"replica": {"url": "file:///var/spool"}},
+     "app blog: " + SYSTEM_DIR % "/var/spool"),
+    ("replica_file_path_inside_var_spool_cron", "replica", {"replica": {"type": "file", "path": "/var/spool/cron"}},
+     "app blog: " + INSIDE_SYSTEM_DIR % ("/var/spool/cron", "/var/spool")),
+    ("replica_file_path_var_log", "replica", {"replica": {"type": "file", "path": "/var/log"}},
+     "app blog: " + SYSTEM_DIR % "/var/log"),
+    ("replica_file_path_var_lib_containerd", "replica", {"replica": {"type": "file", "path": "/var/lib/containerd"}},
+     "app blog: " + SYSTEM_DIR % "/var/lib/containerd"),
+    ("replica_file_path_home_dokku", "replica", {"replica": {"type": "file", "path": "/home/dokku"}},
+     "app blog: " + SYSTEM_DIR % "/home/dokku"),
+    ("replica_file_path_dokku_storage_root", "replica", {"replica": {"type": "file", "path": "/var/lib/dokku/data/storage"}},
+     "app blog: " + SYSTEM_DIR % "/var/lib/dokku/data/storage"),
+    ("replica_file_path_another_apps_storage", "replica", {"replica": {"type": "file", "path": "{top}/storage/other--db"}},
+     "app blog: replica.path: {top}/storage/other--db is inside Dokku's storage root {top}/storage, where every "
+     "directory is an app's storage: the sidecar would mount it read-write over that app's data; give a directory "
+     "outside it, such as /var/lib/dokku/data/litestream-replicas"),
+    ("replica_file_path_inside_another_apps_storage", "replica",
+     {"storage_root": "{top}/storage/", "replica": {"url": "file://{top}/storage/other--db/replicas"}},
+     "app blog: replica.path: {top}/storage/other--db/replicas is inside Dokku's storage root {top}/storage, where "
+     "every directory is an app's storage: the sidecar would mount it read-write over that app's data; give a "
+     "directory outside it, such as /var/lib/dokku/data/litestream-replicas"),
     # ---- sftp paths: normalised, never '..'
     ("replica_sftp_url_path_climbs_out", "replica",
      {"replica": {"url": "sftp://bk@backup.example.net/../../etc", "host_key": "ssh-ed25519 AAAA"}},
@@ -425,14 +456,17 @@ def test_credentials_json_that_is_not_an_object_is_an_error_naming_the_set(sandb
 
 @pytest.mark.parametrize("prepare, message", [
     (lambda d: (d / "notes.txt").write_text("mine"),
-     "refusing to remove {set}: it holds 'notes.txt', which this collection did not write there (nothing was removed)"),
+     "name: refusing to remove the set {set}: it holds 'notes.txt', which this collection did not write there "
+     "(nothing was removed; is credentials_root right?)"),
     (lambda d: (d / "sub").mkdir(),
-     "refusing to remove {set}: it holds 'sub', which this collection did not write there (nothing was removed)"),
+     "name: refusing to remove the set {set}: it holds 'sub', which this collection did not write there "
+     "(nothing was removed; is credentials_root right?)"),
     (lambda d: os.symlink("/etc/passwd", str(d / "ssh_key")),
-     "refusing to remove {set}: it holds 'ssh_key', which this collection did not write there (nothing was removed)"),
+     "name: refusing to remove the set {set}: it holds 'ssh_key', which this collection did not write there "
+     "(nothing was removed; is credentials_root right?)"),
     (lambda d: os.chmod(str(d), 0o755),
-     "refusing to remove {set}: it has no marker .dokku-sqlite-litestream and is mode 0755, owner 0:0, not mode "
-     "0700 as this collection makes it (nothing was removed)"),
+     "name: refusing to remove the set {set}: it has no marker .dokku-sqlite-litestream and is mode 0755, owner 0:0, not mode "
+     "0700 as this collection makes it (nothing was removed; is credentials_root right?)"),
 ], ids=["foreign_file", "subdirectory", "symlink", "mode_0755"])
 def test_auth_absent_removes_only_a_set_it_made(sandbox, no_commands, prepare, message):
     directory = sandbox / "credentials" / "lab"

@@ -327,3 +327,62 @@ def test_every_module_is_in_the_matrix():
     assert len(names) >= 10
     covered = set(case.values[0] for case in slot_cases())
     assert covered == set(names)
+
+
+# ---- (issue 20, review) no piece of a secret either: a message's cut or repr()-escaped part of one escapes Ansible's
+# masking, which replaces a secret only where it stands whole; and a query value is a secret whatever its key's name
+LONG = "Tq7vXkPzRmWbNcJhLfDgYsAeQuIoKy4Z"
+SHOWN_CASES = {
+    # litestream._parse_url's unknown scheme: the URL was cut to its first 50 and last 5 characters
+    "query_value_in_a_refused_url": ({"url": "s3x://bkt/p?secret_access_key=" + LONG}, LONG),
+    # validate.host_port's port: the endpoint was cut as well
+    "token_in_a_refused_endpoint": (dict(BASE_REPLICA, endpoint="https://minio.example.net:99999/?token=" + LONG), LONG),
+    # repr() writes a backslash as two: the secret no longer stood whole for the masking
+    "backslash_in_a_refused_endpoint": (dict(BASE_REPLICA, endpoint="https://minio:99999/?token=Kq7v\\Xk9P"),
+                                        "Kq7v\\Xk9P"),
+    # echoed whole in the invocation: only secret-looking names were masked
+    "abs_sas_signature": ({"url": "abs://acct@container/p?sv=2024-11-04&sig=" + LONG, "credentials": "lab"}, LONG),
+    "sftp_password_in_the_query": ({"url": "sftp://bk@backup.example.net/srv/b?pwd=" + LONG,
+                                    "host_key": "ssh-ed25519 AAAA", "credentials": "lab"}, LONG),
+}
+
+
+def all_strings_of(value):
+    """Every string in a decoded result (JSON escapes undone: a repr()-escaped secret shows as it was printed)."""
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in [str(key)] + all_strings_of(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in all_strings_of(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def leaked_pieces(texts, secret, size=5):
+    pieces = set(secret[index:index + size] for index in range(len(secret) - size + 1))
+    return sorted(piece for piece in pieces if any(piece in text for text in texts))
+
+
+@pytest.mark.parametrize("module", ["litestream_replica", "litestream_restore"])
+@pytest.mark.parametrize("case", sorted(SHOWN_CASES))
+def test_no_piece_of_a_secret_in_any_output(real_ansible_exits, capsys, tmp_path, module, case):
+    replica, secret = SHOWN_CASES[case]
+    spec = declaration(module)["argument_spec"]
+    args = dict(base_args(module, spec, tmp_path), replica=copy.deepcopy(replica))
+    if module == "litestream_restore":  # so far that the replica is read
+        args.update(dest=str(tmp_path / "storage" / "blog--db"), database="production.sqlite3")
+    out, err, crash = run_printed(module, args, capsys)
+    result = assert_masked(module, out, err, crash, secret)
+    texts = [out, err] + all_strings_of(result)
+    assert leaked_pieces(texts, secret) == [], result.get("msg")
+
+
+@pytest.mark.parametrize("key", ["rows", "status"])
+def test_no_piece_of_a_secret_in_a_report_refusal(real_ansible_exits, capsys, tmp_path, key):
+    """A report result's bad value was quoted with %r: a backslash in it doubled, and the masking missed the rest."""
+    secret = "Kq7v\\Xk9PzRmW"
+    module = "litestream_drill_report"
+    spec = declaration(module)["argument_spec"]
+    args = dict(base_args(module, spec, tmp_path), results=[dict(BASE_RESULT, **{key: "s3://AKIA:%s@b" % secret})])
+    out, err, crash = run_printed(module, args, capsys)
+    result = assert_masked(module, out, err, crash, secret)
+    assert result.get("failed") and "s3://********@b" in result["msg"]
+    assert leaked_pieces([out, err] + all_strings_of(result), secret) == [], result["msg"]
