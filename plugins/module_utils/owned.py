@@ -220,17 +220,23 @@ def mark(path, kind):
         reason = _problem(fd, kind, adopting=True)
         if reason:
             raise NotOurs("refusing to mark %s as the %s: %s" % (path, kind.name, reason))
-        try:
-            _marker(fd)
-        except NotOurs:
-            os.unlink(MARKER, dir_fd=fd)
-        try:
-            _mark(fd, kind)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+        _remark(fd, kind)
     finally:
         os.close(fd)
+
+
+def _remark(fd, kind):
+    """The kind's marker in a directory that passed its check: kept when ours, replaced when not (the plugin's
+    chown -R takes it), written when missing."""
+    try:
+        _marker(fd)
+    except NotOurs:
+        os.unlink(MARKER, dir_fd=fd)
+    try:
+        _mark(fd, kind)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
 
 
 def problem_fd(fd, kind):
@@ -294,15 +300,7 @@ def _fix(fd, kind, uid, gid):
     if stat.S_IMODE(os.fstat(fd).st_mode) != kind.mode:  # after chown, which may clear set-id bits
         os.fchmod(fd, kind.mode)
         changed = True
-    try:
-        _marker(fd)
-    except NotOurs:
-        os.unlink(MARKER, dir_fd=fd)
-    try:
-        _mark(fd, kind)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
+    _remark(fd, kind)
     return changed
 
 

@@ -32,7 +32,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 
 from .conftest import assert_no_secret, run_module, snapshot
 from .test_hostile_inputs import (  # noqa: F401 pylint: disable=unused-import
-    SECRET, auth_args, no_commands, replica_args, restore_args, sandbox, storage_args)
+    SECRET, auth_args, fill, no_commands, replica_args, restore_args, sandbox, storage_args)
 
 MODULE_DIR = os.path.join(os.path.dirname(__file__), *[os.pardir] * 4, "plugins", "modules")
 MODULE_NAMES = sorted(os.path.basename(path)[:-3] for path in glob.glob(os.path.join(MODULE_DIR, "*.py"))
@@ -322,16 +322,6 @@ CASES = [
      INVENTORY % ("this host", "changed") + "replica.host: 'backup:ssh' has the port 'ssh': a port is a whole number "
      "from 1 to 65535"),
 ]
-
-
-def fill(value, top):
-    if isinstance(value, str):
-        return value.replace("{top}", str(top))
-    if isinstance(value, dict):
-        return dict((key, fill(item, top)) for key, item in value.items())
-    if isinstance(value, list):
-        return [fill(item, top) for item in value]
-    return value
 
 
 def test_the_rows_have_distinct_names():
