@@ -16,6 +16,14 @@ import pytest
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import owned
 
 
+def dokku_user(name):
+    """pwd.getpwnam of a host whose dokku user is uid 4242."""
+    import pwd
+    if name != "dokku":
+        raise KeyError(name)
+    return pwd.struct_passwd(("dokku", "x", 4242, 4242, "", "/home/dokku", "/bin/sh"))
+
+
 def mode(path):
     return stat.S_IMODE(os.lstat(str(path)).st_mode)
 
@@ -122,8 +130,7 @@ def test_the_plugins_own_credentials_directory_is_taken_over_only_with_the_plugi
     """dokku-litestream's litestream:auth leaves /var/lib/dokku/config/litestream/credentials dokku:dokku 0755 with its
     two files: litestream_auth takes it over (README, migration). Another user's directory is never taken."""
     import pwd
-    dokku = pwd.struct_passwd(("dokku", "x", 4242, 4242, "", "/home/dokku", "/bin/sh"))
-    monkeypatch.setattr(pwd, "getpwnam", lambda name: dokku if name == "dokku" else (_ for _ in ()).throw(KeyError(name)))
+    monkeypatch.setattr(pwd, "getpwnam", dokku_user)
     root = tmp_path / "credentials"
     root.mkdir(mode=0o755)
     for name in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY"):
@@ -140,8 +147,7 @@ def test_a_marker_taken_from_us_falls_back_to_the_shape_of_the_kind(tmp_path, mo
     """The plugin's install runs chown -R dokku:dokku on /var/lib/dokku/config/litestream, our marker included: the
     credentials root is then judged by its shape (owner dokku or root, a plain mode, only sets and plugin files)."""
     import pwd
-    dokku = pwd.struct_passwd(("dokku", "x", 4242, 4242, "", "/home/dokku", "/bin/sh"))
-    monkeypatch.setattr(pwd, "getpwnam", lambda name: dokku if name == "dokku" else (_ for _ in ()).throw(KeyError(name)))
+    monkeypatch.setattr(pwd, "getpwnam", dokku_user)
     root = tmp_path / "credentials"
     owned.ensure(str(root), owned.CREDENTIALS_ROOT)
     owned.ensure(str(root / "lab"), owned.CREDENTIAL_SET)
