@@ -103,7 +103,9 @@ def test_a_full_scratch_disk_fails_that_drill_cleanly_and_the_others_pass(lab, f
     assert failed["status"] == "failed"
     prefix = f"{HOST}/{big}/production.sqlite3: "
     assert failed["message"].startswith(prefix), failed["message"]
-    assert f"no space left on device in {SCRATCH}/{HOST}/{big} (" in failed["message"], failed["message"]
+    # the run's own directory, <scratch>/<host>.<random>
+    assert re.search(r"no space left on device in %s/%s\.[A-Za-z0-9_]+/%s \(" % (
+        re.escape(SCRATCH), re.escape(HOST), re.escape(big)), failed["message"]), failed["message"]
     assert re.search(r"\(\d+\.\d MiB free of 2\.0 MiB once the partial file was removed\)", failed["message"]), \
         failed["message"]
     passed = results[small]
