@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Destructive file operations that only ever act strictly inside one of the collection's roots.
 
-Private to this collection. Every removal, rename and chmod a module does goes through here: the
-path's directory is resolved (os.path.realpath) and the operation is refused unless the entry lies
-strictly inside the resolved root that the caller names (config_root, credentials_root, a restore
-destination), never the root itself. The last component is not followed: a symlink is acted on as
-a link (rename, unlink) or refused (rmtree, chmod).
+Private to this collection. Whether a directory is the collection's to remove or change at all is
+owned.py's question; this module keeps each act on an entry inside a directory that is: the path's
+directory is resolved (os.path.realpath) and the operation is refused unless the entry lies strictly
+inside the resolved root that the caller names (config_root, credentials_root, a drill's run
+directory), never the root itself. The last component is not followed: a symlink is acted on as a
+link (unlink) or refused (rmtree, chmod).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -45,14 +46,6 @@ def remove_tree(path, root):
 
 def unlink(path, root):
     os.unlink(checked(path, root, "remove"))
-
-
-def rmdir(path, root):
-    os.rmdir(checked(path, root, "remove"))
-
-
-def rename(src, dst, root):
-    os.rename(checked(src, root, "move"), checked(dst, root, "replace"))
 
 
 def chmod(path, mode, root):

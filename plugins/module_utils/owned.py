@@ -195,13 +195,6 @@ def problem(path, kind):
         os.close(fd)
 
 
-def refuse(path, kind, what):
-    """Raise NotOurs (nothing done) unless this collection may `what` ('remove', 'change the mode of') path."""
-    reason = problem(path, kind)
-    if reason:
-        raise NotOurs("refusing to %s %s: %s (nothing was changed)" % (what, path, reason))
-
-
 def _mark(fd, kind):
     mfd = os.open(MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), MARKER_MODE, dir_fd=fd)
     try:
@@ -302,15 +295,6 @@ def _fix(fd, kind, uid, gid):
         changed = True
     _remark(fd, kind)
     return changed
-
-
-def needs_fix(path, kind, uid=0, gid=0):
-    """True when the directory exists with another mode or owner than the kind's."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_IMODE(st.st_mode) != kind.mode or (st.st_uid, st.st_gid) != (uid, gid)
 
 
 def make_temp(parent, prefix, kind, hold=False):
