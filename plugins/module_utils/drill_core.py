@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: on
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import module_params, sidecar_params
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import read_only_uri
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
     RestoreFailed, RestoreManager, restore_argument_spec)
 
@@ -89,8 +90,7 @@ def read_live_tables(path):
     directory, name = os.path.split(path)
     dir_fd, db_fd, identity = _open_live(directory, name)
     try:
-        conn = sqlite3.connect("file:%s?mode=ro" % path.replace("%", "%25").replace("?", "%3f").replace("#", "%23"),
-                               uri=True, timeout=10, isolation_level=None)
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=10, isolation_level=None)
         try:
             conn.execute("begin")
             names = [row[0] for row in conn.execute(

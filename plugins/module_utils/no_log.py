@@ -28,12 +28,9 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import storage_argument_spec
 
-SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # the name before '@' of an sftp URL is the login and of an abs URL the storage account: only what follows ':' is
 # a password; with every other scheme a bare name before '@' is a token (https://TOKEN@host)
 USER_SCHEMES = ("sftp", "abs")
-# what follows '@' in an image pinned by digest (name:tag@sha256:<hex>): that ':' is no password separator
-DIGEST_RE = v.DIGEST_RE
 # a key's name decides only for raw entries' keys (is_secret_key); every query value but a harmless key's is masked
 SECRET_NAME_RE = re.compile(r"(^|[-_])pass(word|wd|phrase)?($|[-_])|secret|token|private[-_]?key|account[-_]?key|"
                             r"api[-_]?key|signature", re.I)
@@ -83,7 +80,7 @@ def credential_parts(userinfo, scheme):
 def schemeless_secrets(text):
     """user:password@host without a scheme; a bare user@host (an address) or an image digest is none."""
     userinfo, at, rest = text.rpartition("@")
-    if not at or DIGEST_RE.fullmatch(rest):
+    if not at or v.DIGEST_RE.fullmatch(rest):  # name:tag@sha256:<hex>: that ':' is no password separator
         return []
     return credential_parts(userinfo, None)
 
@@ -96,7 +93,7 @@ def url_secrets(text):
     like a password (no ':'), the '@' is the inner URL's and each is read on its own, so that the outer URL stays
     readable.
     """
-    marks = list(SCHEME_RE.finditer(text))
+    marks = list(v.SCHEME_PREFIX_RE.finditer(text))
     if not marks:
         return schemeless_secrets(text)
     found = []

@@ -306,6 +306,13 @@ def _quote_ident(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+def read_only_uri(path, immutable=False):
+    """SQLite's URI of a file opened read-only (immutable: no -wal/-shm is read or created), its path escaped: '%'
+    first, or a '%2f' in a directory name would be decoded into another path."""
+    return "file:%s?mode=ro%s" % (path.replace("%", "%25").replace("?", "%3f").replace("#", "%23"),
+                                  "&immutable=1" if immutable else "")
+
+
 def inspect_database(path, integrity="quick"):
     """Open a restored file read-only (immutable: no -wal/-shm is created) and describe it.
 
@@ -313,9 +320,7 @@ def inspect_database(path, integrity="quick"):
     Tables whose names start with sqlite_ or _litestream_ are left out. Raises sqlite3.Error when the
     file is not a database at all.
     """
-    # a URI: '%' first, or a '%2f' in a directory name would be decoded into another path
-    uri = "file:%s?mode=ro&immutable=1" % path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-    conn = sqlite3.connect(uri, uri=True)
+    conn = sqlite3.connect(read_only_uri(path, immutable=True), uri=True)
     try:
         # Pages read through a memory map instead of a read() each: the row counts took a quarter, the quick
         # check half the time for 1 GiB. Only this run has the file (a root-only stage; Litestream has exited),

@@ -88,8 +88,6 @@ SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys
                 "/var/lib/docker", "/var/lib/dokku/config", "/var/lib/dokku/plugins", "/var/lib/dokku/core-plugins",
                 "/var/lib/dokku/services", "/home/dokku")
 LIB_TREE_RE = re.compile(r"/lib(?:32|64|x32|exec)?")
-# ... and never one of these itself (each holds much more than replicas); inside them is allowed
-REPLICA_DIRS_REFUSED = SYSTEM_DIRS
 
 
 class InvalidValue(ValueError):
@@ -499,7 +497,7 @@ def _system_tree(path):
     if LIB_TREE_RE.fullmatch(top):
         return top
     for tree in SYSTEM_TREES:
-        if path == tree or path.startswith(tree + "/"):
+        if _within(path, tree):
             return tree
     return None
 
@@ -520,7 +518,7 @@ def file_replica_dir(value, option):
     for candidate in _resolved(path):
         via = "" if candidate == path else " (through a symbolic link, it is %s)" % candidate
         tree = _system_tree(candidate)
-        if candidate in REPLICA_DIRS_REFUSED or tree == candidate:
+        if candidate in SYSTEM_DIRS or tree == candidate:  # never one of these itself; inside them is allowed
             raise InvalidValue("%s: %s%s is a system directory: a file replica's directory is mounted read-write "
                                "into the sidecar, a root container; give a directory of its own, such as "
                                "/var/lib/litestream-replicas" % (option, path, via))
@@ -546,7 +544,7 @@ def outside_storage(path, option, storage_dir, storage_root=None):
                 raise InvalidValue("%s: %s is inside the app's storage directory %s: the replica would sit beside the "
                                    "live database, writable by the app, and be lost with it; give a directory outside "
                                    "it" % (option, path, storage_dir))
-            if storage.startswith(candidate.rstrip("/") + "/"):
+            if storage != candidate and _within(storage, candidate):
                 raise InvalidValue("%s: %s holds the app's storage directory %s: the replica's mount would hold the "
                                    "live database too; give a directory of its own, outside it"
                                    % (option, path, storage_dir))
