@@ -597,7 +597,7 @@ def uid(value, option):
     return in_range(value, option, UID_BOUND)
 
 
-def _s3_bucket_problem(value):
+def s3_bucket_problem(value):
     if not S3_BUCKET_RE.fullmatch(value):
         return ("S3 bucket names are 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and "
                 "ending with a letter or digit")
@@ -612,7 +612,7 @@ def _s3_bucket_problem(value):
     return None
 
 
-def _gs_bucket_problem(value):
+def gs_bucket_problem(value):
     parts = value.split(".")
     if (not GS_BUCKET_RE.fullmatch(value) or (len(parts) == 1 and len(value) > 63)
             or any(not 1 <= len(part) <= 63 for part in parts)):
@@ -625,14 +625,14 @@ def _gs_bucket_problem(value):
     return None
 
 
-def _abs_container_problem(value):
+def abs_container_problem(value):
     if not ABS_CONTAINER_RE.fullmatch(value):
         return ("Azure container names are 3 to 63 characters: lowercase letters, digits and single '-', starting "
                 "and ending with a letter or digit")
     return None
 
 
-BUCKET_RULES = {"s3": _s3_bucket_problem, "gs": _gs_bucket_problem, "abs": _abs_container_problem}
+BUCKET_RULES = {"s3": s3_bucket_problem, "gs": gs_bucket_problem, "abs": abs_container_problem}
 
 
 def bucket_name(value, option, kind):

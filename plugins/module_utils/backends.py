@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One entry per replica type Litestream 0.5 has: what each module needs to know about a backend, in one table.
+
+No other file names a replica type: modules ask BACKENDS (through `get` or `of`) what a type takes, how its
+credentials reach Litestream and what can be read of it. Adding a backend is adding an entry here (and its bucket
+rule in validate.py when it has buckets).
+
+Read from Litestream's source at v0.5.16 (the sidecar's default image is 0.5.17; these files did not change):
+cmd/litestream/main.go (newS3/newGS/newABS/newSFTP/newFileReplicaClientFromConfig), s3/replica_client.go,
+gs/replica_client.go, abs/replica_client.go, sftp/replica_client.go, file/replica_client.go.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from collections import namedtuple
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+
+Backend = namedtuple("Backend", [
+    "name",                # the type, and the URL scheme (type: s3 / s3://bucket/path)
+    "label",               # how messages call it
+    "fields",              # replica fields of this type, besides the common ones (type, url, path, ...)
+    "container",           # None, or what the store calls a bucket ("bucket", "container"): the replica needs one
+    "bucket_rule",         # validate's naming rule for that bucket or container, or None
+    "url_user",            # the replica field the URL's user part fills (sftp://user@host, abs://account@container)
+    "needs_credentials",   # the replica names a credential set that must exist
+    "credential_env",      # ((credential field, environment variable Litestream reads), ...)
+    "credential_files",    # ((credential field, file name beside litestream.yml, variable naming its path), ...)
+    "credentials_required",  # the credential fields a set must hold for this type (all of one group)
+    "host_path",           # the replica is a directory on the Dokku host, mounted into the sidecar at its own path
+    "in_process_listing",  # the health check can list it from the host without a container (S3 REST)
+    "v03_restore",         # Litestream 0.3's client for it reads the generations/ layout (a plugin replica)
+    "source",              # where in Litestream's source these claims were read
+])
+
+# Where a file credential lands inside every container that reads a replica (the configuration directory, mounted
+# read-only): the variable that names it points there.
+CONTAINER_CONFIG_DIR = "/etc/litestream"
+GCP_SERVICE_ACCOUNT_FILE = "gcp-service-account.json"
+
+BACKENDS = (
+    Backend(
+        name="s3", label="S3-compatible store",
+        fields=frozenset(("bucket", "endpoint", "region", "force_path_style", "skip_verify")),
+        container="bucket", bucket_rule=v.s3_bucket_problem, url_user=None, needs_credentials=True,
+        # LITESTREAM_ACCESS_KEY_ID / LITESTREAM_SECRET_ACCESS_KEY are read by cmd/litestream/main.go before the
+        # AWS SDK's own chain; the SDK reads AWS_SESSION_TOKEN
+        credential_env=(("access_key_id", "LITESTREAM_ACCESS_KEY_ID"),
+                        ("secret_access_key", "LITESTREAM_SECRET_ACCESS_KEY"),
+                        ("session_token", "AWS_SESSION_TOKEN")),
+        credential_files=(), credentials_required=(("access_key_id", "secret_access_key"),),
+        host_path=False, in_process_listing=True, v03_restore=True,
+        source="cmd/litestream/main.go newS3ReplicaClientFromConfig; s3/replica_client.go Init"),
+    Backend(
+        name="gs", label="Google Cloud Storage",
+        fields=frozenset(("bucket",)),
+        container="bucket", bucket_rule=v.gs_bucket_problem, url_user=None, needs_credentials=True,
+        # gs.ReplicaClient.Init calls storage.NewClient(ctx) with no option: Application Default Credentials
+        # only, that is the service-account JSON file GOOGLE_APPLICATION_CREDENTIALS names. No AWS-style key.
+        credential_env=(),
+        credential_files=(("service_account_json", GCP_SERVICE_ACCOUNT_FILE, "GOOGLE_APPLICATION_CREDENTIALS"),),
+        credentials_required=(("service_account_json",),),
+        host_path=False, in_process_listing=False, v03_restore=False,
+        source="gs/replica_client.go Init (storage.NewClient(ctx)); cmd/litestream/main.go newGSReplicaClientFromConfig"),
+    Backend(
+        name="abs", label="Azure Blob Storage",
+        fields=frozenset(("bucket", "account_name", "endpoint")),
+        container="container", bucket_rule=v.abs_container_problem, url_user="account_name", needs_credentials=True,
+        # abs.ReplicaClient.Init: a shared key is used only with an account name (LITESTREAM_AZURE_ACCOUNT_KEY);
+        # without a key it falls back to Azure's default credential chain (managed identity), so no field is
+        # required; without an account name it needs an endpoint
+        credential_env=(("secret_access_key", "LITESTREAM_AZURE_ACCOUNT_KEY"),),
+        credential_files=(), credentials_required=(),
+        host_path=False, in_process_listing=False, v03_restore=False,
+        source="abs/replica_client.go Init; cmd/litestream/main.go newABSReplicaClientFromConfig"),
+    Backend(
+        name="sftp", label="SFTP server",
+        fields=frozenset(("host", "user", "host_key")),
+        container=None, bucket_rule=None, url_user="user", needs_credentials=True,
+        # the key goes to a file named by the config's key-path, a password into the config itself
+        credential_env=(), credential_files=(("ssh_private_key", "ssh_key", None),),
+        credentials_required=(("ssh_private_key",), ("sftp_password",)),
+        host_path=False, in_process_listing=False, v03_restore=False,
+        source="sftp/replica_client.go Init; cmd/litestream/main.go newSFTPReplicaClientFromConfig"),
+    Backend(
+        name="file", label="directory on the host",
+        fields=frozenset(),
+        container=None, bucket_rule=None, url_user=None, needs_credentials=False,
+        credential_env=(), credential_files=(), credentials_required=(),
+        host_path=True, in_process_listing=False, v03_restore=True,
+        source="file/replica_client.go; cmd/litestream/main.go newFileReplicaClientFromConfig"),
+)
+
+BY_NAME = dict((backend.name, backend) for backend in BACKENDS)
+NAMES = tuple(backend.name for backend in BACKENDS)
+# names users bring from elsewhere, and what Litestream 0.5 calls them
+RENAMED = {"gcs": "gs"}
+
+
+def get(name, option="replica.type"):
+    """The backend of a type name; raises InvalidValue naming the option, with the known names."""
+    backend = BY_NAME.get(name)
+    if backend is not None:
+        return backend
+    if name in RENAMED:
+        raise v.InvalidValue("%s: Litestream 0.5 calls %s %r, not %r" % (
+            option, BY_NAME[RENAMED[name]].label, RENAMED[name], name))
+    raise v.InvalidValue("%s: unknown replica type %s (expected one of %s)" % (option, v.shown(name), ", ".join(NAMES)))
+
+
+def of(fields):
+    """The backend of normalised replica fields."""
+    return BY_NAME[fields["type"]]
+
+
+def credential_fields():
+    """Every credential set field some backend reads, in the table's order (endpoint and region aside)."""
+    seen = []
+    for backend in BACKENDS:
+        for entry in backend.credential_env + backend.credential_files:
+            if entry[0] not in seen:
+                seen.append(entry[0])
+        for group in backend.credentials_required:
+            seen.extend(field for field in group if field not in seen)
+    return tuple(seen)
