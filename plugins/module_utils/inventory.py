@@ -129,3 +129,9 @@ def inventory_problems(apps, credential_sets, image, peers, host, storage_root=N
             problems.append("%s: the credential set is listed twice (also %s)" % (label, names[cset["name"]]))
         names.setdefault(cset["name"], label)
     return problems
+
+
+def problems_message(problems, host, outcome="nothing was changed"):
+    """The one message of an inventory with problems: their count, the host, what did not happen, and each."""
+    return "%d problem%s in the inventory of %s, %s: %s" % (
+        len(problems), "" if len(problems) == 1 else "s", host, outcome, " | ".join(problems))
