@@ -16,8 +16,9 @@ options:
   credentials_root:
     description:
       - Directory that holds the credential sets, one sub-directory per set name.
-      - Each set is stored as C(<credentials_root>/<name>/credentials.json) (and C(ssh_key) for SFTP),
-        owned by root, directory mode C(0700), file mode C(0600).
+      - Each set is stored as C(<credentials_root>/<name>/credentials.json) (and C(ssh_key) for SFTP,
+        C(gcp-service-account.json) for Google Cloud Storage), owned by root, directory mode C(0700), file mode
+        C(0600).
       - The default is the directory the dokku-litestream plugin uses for its own two files, so both can
         live side by side during a migration.
       - An absolute path, normalised; C(..), C(:) and control characters are refused. C(~) and C($VAR) are
@@ -50,10 +51,10 @@ options:
         choices: [present, absent]
         default: present
       access_key_id:
-        description: S3 access key id.
+        description: S3 access key id (access keys are for s3 replicas).
         type: str
       secret_access_key:
-        description: S3 secret access key.
+        description: S3 secret access key, or an abs replica's storage account key (used with its account_name).
         type: str
       session_token:
         description: Temporary session token.
@@ -69,6 +70,11 @@ options:
         type: str
       sftp_password:
         description: Password for sftp replicas.
+        type: str
+      service_account_json:
+        description:
+          - A Google service account's JSON key (the key file's text, with C(type) and C(client_email)), for gs
+            replicas; Litestream's gs client reads nothing else.
         type: str
       credentials_root:
         description: Directory of the credential sets.

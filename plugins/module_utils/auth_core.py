@@ -18,13 +18,14 @@ import pwd
 import stat
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import state_text, text_diff
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
-    FIELDS, JSON_FIELDS, SECRET_FIELDS)
+    CREDENTIALS_FILE, FIELDS, FILE_FIELDS, JSON_FIELDS, SECRET_FIELDS)
 
 
-class CredentialFailure(Exception):
+class CredentialFailure(errors.CollectionError):
     """The set cannot be written or removed; the message names the path, never a secret."""
 
     def __init__(self, msg, name, path):
@@ -33,8 +34,6 @@ class CredentialFailure(Exception):
         self.path = path
 
 
-CREDENTIALS_FILE = "credentials.json"
-SSH_KEY_FILE = "ssh_key"
 # file name in credentials_root -> field, as the dokku-litestream plugin reads them
 PLUGIN_FILES = (("ACCESS_KEY_ID", "access_key_id"), ("SECRET_ACCESS_KEY", "secret_access_key"))
 REDACTED = "<redacted>"
@@ -98,8 +97,9 @@ class LitestreamAuth(object):
         self.path = os.path.join(self.root, self.name)
         self.plugin_compat = params["plugin_compat"]
         self.given = dict((f, params[f]) for f in FIELDS if params.get(f) is not None)
-        if "ssh_private_key" in self.given and not self.given["ssh_private_key"].endswith("\n"):
-            self.given["ssh_private_key"] += "\n"
+        for field in FILE_FIELDS:  # a file of its own ends with a newline (an OpenSSH key must)
+            if field in self.given and not self.given[field].endswith("\n"):
+                self.given[field] += "\n"
         self.dokku = dokku_ids()
         self.current = {}        # field -> stored value
         self.ops = []            # planned operations, applied in order
@@ -135,10 +135,11 @@ class LitestreamAuth(object):
                 for field in JSON_FIELDS:
                     if isinstance(data.get(field), str):
                         self.current[field] = data[field]
-        key = os.path.join(self.path, SSH_KEY_FILE)
-        st = lstat_or_none(key)
-        if st is not None and stat.S_ISREG(st.st_mode):
-            self.current["ssh_private_key"] = self.read_bytes(key).decode("utf-8", "replace")
+        for field, file_name in FILE_FIELDS.items():
+            path = os.path.join(self.path, file_name)
+            st = lstat_or_none(path)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                self.current[field] = self.read_bytes(path).decode("utf-8", "replace")
 
     # ---- planning ------------------------------------------------------------------------------
     def want_dir(self, path, kind, mode, uid, gid, accept=()):
@@ -211,11 +212,12 @@ class LitestreamAuth(object):
         stored = dict((f, v) for f, v in self.given.items() if f in JSON_FIELDS)
         content = json.dumps(stored, indent=2, sort_keys=True) + "\n"
         self.want_file(os.path.join(self.path, CREDENTIALS_FILE), content.encode("utf-8"), FILE_MODE, 0, 0)
-        key = os.path.join(self.path, SSH_KEY_FILE)
-        if "ssh_private_key" in self.given:
-            self.want_file(key, self.given["ssh_private_key"].encode("utf-8"), FILE_MODE, 0, 0)
-        else:
-            self.want_gone(key)
+        for field, file_name in FILE_FIELDS.items():
+            path = os.path.join(self.path, file_name)
+            if field in self.given:
+                self.want_file(path, self.given[field].encode("utf-8"), FILE_MODE, 0, 0)
+            else:
+                self.want_gone(path)
         if self.plugin_compat:
             uid, gid = self.dokku if compat else (0, 0)
             for filename, field in PLUGIN_FILES:

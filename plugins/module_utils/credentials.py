@@ -10,22 +10,28 @@ __metaclass__ = type
 import json
 import os
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults, errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import read_text
 
 
-# Stored in credentials.json, in this order of the documentation; ssh_private_key goes to its own file.
+CREDENTIALS_FILE = "credentials.json"
+# Stored in credentials.json, in this order of the documentation. A field Litestream reads from a file (sftp's
+# ssh_private_key, gs's service_account_json) is stored as a file of its own, named as the copy beside the config.
 JSON_FIELDS = ("access_key_id", "secret_access_key", "session_token", "endpoint", "region", "sftp_password")
-FIELDS = JSON_FIELDS + ("ssh_private_key",)
-SECRET_FIELDS = frozenset(("secret_access_key", "session_token", "ssh_private_key", "sftp_password"))
+FILE_FIELDS = backends.credential_files()  # field -> file name
+FIELDS = JSON_FIELDS + tuple(FILE_FIELDS)
+SECRET_FIELDS = frozenset(("secret_access_key", "session_token", "sftp_password")) | frozenset(FILE_FIELDS)
+# what a service-account key file holds besides its key: Google's client libraries need both
+SERVICE_ACCOUNT_KEYS = ("type", "client_email")
 
 
 def auth_argument_spec():
     """litestream_auth's own options (the module adds the lock options); litestream_validate checks
     inventory credential sets against the same spec."""
     return dict(
-        name=dict(type="str", default="default"),
+        name=dict(type="str", default=defaults.CREDENTIAL_SET),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         access_key_id=dict(type="str", no_log=False),
         secret_access_key=dict(type="str", no_log=True),
@@ -34,8 +40,9 @@ def auth_argument_spec():
         region=dict(type="str"),
         ssh_private_key=dict(type="str", no_log=True),
         sftp_password=dict(type="str", no_log=True),
+        service_account_json=dict(type="str", no_log=True),
         # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
         plugin_compat=dict(type="bool", default=False),
     )
 
@@ -59,6 +66,10 @@ def credential_set_problem(params):
         if params.get(field) == "":
             return ("%s is empty: leave the option out instead (an empty value is often an undefined "
                     "vault variable)" % field)
+    return present_problem(params) or service_account_problem(params.get("service_account_json"))
+
+
+def present_problem(params):
     has_key, has_secret = params.get("access_key_id") is not None, params.get("secret_access_key") is not None
     if has_key and not has_secret:
         return "access_key_id needs secret_access_key: give both or neither"
@@ -66,16 +77,36 @@ def credential_set_problem(params):
         return "secret_access_key needs access_key_id: give both or neither"
     if params.get("session_token") is not None and not has_key:
         return "session_token needs access_key_id and secret_access_key"
-    if not (has_key or params.get("ssh_private_key") is not None or params.get("sftp_password") is not None):
-        return ("state=present needs a secret to store: access_key_id with secret_access_key, "
-                "ssh_private_key or sftp_password")
+    if not (has_key or any(params.get(field) is not None for field in ("sftp_password",) + tuple(FILE_FIELDS))):
+        return ("state=present needs a secret to store: access_key_id with secret_access_key, ssh_private_key or "
+                "sftp_password, or service_account_json")
     if params["plugin_compat"] and not has_key:
         return ("plugin_compat needs access_key_id and secret_access_key: the dokku-litestream plugin only "
                 "reads an S3 key pair")
     return None
 
 
-class MissingCredentials(ls.ConfigError):
+def service_account_problem(text, option="service_account_json"):
+    """Why a text is not a Google service account's JSON key, naming the option and never the value (nor a part of
+    it: the decoder's own message quotes the text); None when it is one, or not given."""
+    if text is None:
+        return None
+    hint = ("give the whole key file Google Cloud created for the service account, as text (for example "
+            "lookup('file', 'key.json'); a YAML mapping arrives as Python text, not JSON: add | to_json)")
+    try:
+        key = json.loads(text)
+    except ValueError:
+        return "%s: is not JSON (the value is not shown: it is a secret): %s" % (option, hint)
+    if not isinstance(key, dict):
+        return "%s: holds a JSON %s, not an object (the value is not shown): %s" % (option, json_kind(key), hint)
+    missing = [name for name in SERVICE_ACCOUNT_KEYS if not (isinstance(key.get(name), str) and key[name].strip())]
+    if missing:
+        return ("%s: the JSON object has no %s (the value is not shown): a service account's key file holds %s"
+                % (option, " and no ".join(missing), " and ".join(SERVICE_ACCOUNT_KEYS)))
+    return None
+
+
+class MissingCredentials(ls.ConfigError, errors.MissingCredentials):
     """The credential set named by the replica does not exist (yet)."""
 
 
@@ -93,13 +124,14 @@ def json_kind(value):
 def load_credentials(root, name, replica_type):
     """The stored credential set as a dict (secrets included), or raise ConfigError naming what is missing.
 
-    credentials.json, plus the ssh_key file's text as ssh_private_key: the modules copy the key beside
-    their Litestream configuration and never mount the whole set into a container.
+    credentials.json, plus the text of each file field's file (ssh_key, the service account's JSON): the modules
+    copy those beside their Litestream configuration and never mount the whole set into a container.
     """
     directory = os.path.join(root, name)
-    text = read_text(os.path.join(directory, "credentials.json"))
-    ssh_key = os.path.exists(os.path.join(directory, ls.SSH_KEY_FILE))
-    if text is None and not ssh_key:
+    text = read_text(os.path.join(directory, CREDENTIALS_FILE))
+    files = dict((field, os.path.join(directory, file_name)) for field, file_name in FILE_FIELDS.items())
+    files = dict((field, path) for field, path in files.items() if os.path.exists(path))
+    if text is None and not files:
         raise MissingCredentials("credential set %r not found (%s): create it with "
                                  "dokku_sqlite.litestream.litestream_auth" % (name, directory))
     try:
@@ -111,12 +143,17 @@ def load_credentials(root, name, replica_type):
         raise ls.ConfigError("credential set %r: credentials.json holds a JSON %s, not an object (rewrite it with "
                              "dokku_sqlite.litestream.litestream_auth)" % (name, json_kind(creds)))
     # only text fields count: a number or a list where a key belongs is no key
-    creds = dict((key, value) for key, value in creds.items() if isinstance(value, str))
-    if ssh_key:
-        creds["ssh_private_key"] = read_text(os.path.join(directory, ls.SSH_KEY_FILE))
-    if replica_type in ("s3", "gs") and not (creds.get("access_key_id") and creds.get("secret_access_key")):
-        raise ls.ConfigError("credential set %r has no access_key_id/secret_access_key for a %s replica"
-                             % (name, replica_type))
-    if replica_type == "sftp" and not (ssh_key or creds.get("sftp_password")):
-        raise ls.ConfigError("credential set %r has no ssh_private_key or sftp_password for an sftp replica" % name)
+    creds = dict((key, value) for key, value in creds.items() if isinstance(value, str) and key not in FILE_FIELDS)
+    for field, path in files.items():
+        creds[field] = read_text(path)
+    check_required(name, creds, backends.get(replica_type))
     return creds
+
+
+def check_required(name, creds, backend):
+    """A set must hold every field of one of the backend's groups (an s3 key pair; an sftp key or password)."""
+    groups = backend.credentials_required
+    if groups and not any(all(creds.get(field) for field in group) for group in groups):
+        raise ls.ConfigError("credential set %r has no %s for a %s replica (%s): store it with "
+                             "dokku_sqlite.litestream.litestream_auth" % (
+                                 name, " or ".join("/".join(group) for group in groups), backend.name, backend.label))

@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: one app after the other
     ThreadPoolExecutor = None
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import module_params, sidecar_params
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import read_only_uri
@@ -52,8 +52,8 @@ def scratch_root(value, option="scratch_dir"):
     """The scratch directory: absolute, normalised, at least two levels deep (never '/' or '/var')."""
     path = v.absolute_path(value, option, mount=True)
     if path.count("/") < 2:
-        raise v.InvalidValue("%s: %s must be at least two levels deep (such as /var/lib/dokku-litestream-drill): "
-                             "the drill removes what it restores there" % (option, v.shown(value)))
+        raise v.InvalidValue("%s: %s must be at least two levels deep (such as %s): the drill removes what it "
+                             "restores there" % (option, v.shown(value), defaults.DRILL_SCRATCH_DIR), option=option)
     return path
 
 

@@ -22,6 +22,7 @@ import json
 import re
 import time
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.errors import CollectionError
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
 BINARY = "/usr/local/bin/litestream"
@@ -51,7 +52,7 @@ REASONS = (
 URL_CREDENTIALS_RE = re.compile(r"(\w+://)[^/\s:@]+:[^/\s@]+@")
 
 
-class FirstSyncFailed(Exception):
+class FirstSyncFailed(CollectionError):
     pass
 
 
@@ -137,8 +138,9 @@ class FirstSync:
     def list_replicas(self):
         """One level-0 listing per database not created yet; True when every one answered."""
         for db in self.absent:
-            script = "set -a; [ ! -f %s ] || . %s; set +a; exec %s ltx -level 0 -json -config %s -no-expand-env %s" % (
-                ENV_PATH, ENV_PATH, BINARY, CONFIG_PATH, ls.shell_quote("%s/%s" % (ls.DEFAULT_MOUNT_DIR, db)))
+            script = "%s; exec %s ltx -level 0 -json -config %s -no-expand-env %s" % (
+                ls.source_env(ENV_PATH, quoted=False), BINARY, CONFIG_PATH,
+                ls.shell_quote("%s/%s" % (ls.DEFAULT_MOUNT_DIR, db)))
             rc, out, err = self.docker.run(["exec", self.name, "/bin/sh", "-c", script], check=False)
             if rc == 0:
                 continue

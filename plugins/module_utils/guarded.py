@@ -19,8 +19,10 @@ import os
 import shutil
 import stat
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 
-class OutsideRoot(Exception):
+
+class OutsideRoot(errors.UnsafePath):
     """A destructive operation would touch something outside the collection's root; nothing was done."""
 
 

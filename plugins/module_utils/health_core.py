@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import json
 import os
 import re
@@ -28,6 +27,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2: one app after the other
     ThreadPoolExecutor = None
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
@@ -59,14 +59,14 @@ def health_argument_spec():
     return dict(
         apps=dict(type="list", elements="raw", default=[]),
         host=dict(type="str", default="this host"),
-        image=dict(type="str", default=ls.DEFAULT_IMAGE),
-        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
-        config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+        image=dict(type="str", default=defaults.IMAGE),
+        storage_root=dict(type="str", default=defaults.STORAGE_ROOT),
+        config_root=dict(type="str", default=defaults.CONFIG_ROOT),
+        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
         parallel=dict(type="int", default=4),
         timeout=dict(type="int", default=10),
         max_lag_seconds=dict(type="float"),
-        state_dir=dict(type="str", default="/var/lib/dokku/config/litestream/health"),
+        state_dir=dict(type="str", default=defaults.HEALTH_STATE_DIR),
         textfile=dict(type="str"),
     )
 
@@ -94,24 +94,21 @@ def default_max_lag(fields):
 
 
 def parse_time(text):
-    """RFC 3339 (Litestream's and Docker's, nanoseconds allowed) -> seconds since the epoch; None if unreadable."""
+    """RFC 3339 (Litestream's and Docker's, nanoseconds allowed) -> seconds since the epoch; None when unreadable
+    or Go's zero time (a container that never started)."""
     if not text or str(text).startswith("0001-01-01"):
         return None
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", str(text).strip())
-    if not match:
+    try:
+        return ls.epoch(text)
+    except ValueError:
         return None
-    stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
-    zone = match.group(3)
-    offset = 0 if zone == "Z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    epoch = (stamp - datetime.datetime(1970, 1, 1)).total_seconds() - offset
-    return epoch + float("0" + (match.group(2) or ".0"))
 
 
 def txid(text):
     """Litestream's TXID (16 hex digits, '-' when none) -> int or None."""
     try:
-        return int(str(text), 16)
-    except (TypeError, ValueError):
+        return ls.txid_number(text)
+    except ValueError:
         return None
 
 
@@ -168,7 +165,7 @@ def exec_script(databases, timeout, config_path, env_path, ask_daemon=True):
                   % (MARK, BINARY, ls.shell_quote(ls.SOCKET_PATH), timeout, MARK),
                   "echo '%s status'; $T %s status -json -config %s -no-expand-env 2>&1; echo \"%s rc $?\""
                   % (MARK, BINARY, config, MARK)]
-    lines.append("set -a; [ ! -f %s ] || . %s; set +a" % (ls.shell_quote(env_path), ls.shell_quote(env_path)))
+    lines.append(ls.source_env(env_path))
     for index, db in databases:
         path = ls.shell_quote("%s/%s" % (ls.DEFAULT_MOUNT_DIR, db))
         lines.append("echo '%s ltx %d'; $T %s ltx -level 0 -json -config %s -no-expand-env %s 2>&1; echo \"%s rc $?\""
@@ -238,8 +235,7 @@ class AppHealth:
         self.expected_hash = plan.expected_hash(redacted)
         if ls.needs_credentials(self.fields):
             try:
-                creds = load_credentials(plan.credentials_root, self.fields.get("credentials") or "default",
-                                         self.fields["type"])
+                creds = load_credentials(plan.credentials_root, plan.set_name(), self.fields["type"])
             except (MissingCredentials, IOError, OSError, ValueError):
                 creds = {}
             self.credentials = creds
@@ -321,7 +317,7 @@ class AppHealth:
             sections["status"] = sidecar_reads.bounded(
                 lambda: sidecar_reads.status_rows(self.storage_dir, self.params["databases"]), self.timeout,
                 "reading %s" % self.storage_dir)
-            if self.fields.get("type") == "file":  # the sidecar mounts it at the same path: the host lists it
+            if backends.of(self.fields).host_path:  # the sidecar mounts it at the same path: the host lists it
                 for index, db in remote:
                     path = ls.replica_path(self.fields, db)
                     sections["ltx %d" % index] = sidecar_reads.bounded(

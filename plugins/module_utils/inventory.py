@@ -11,6 +11,7 @@ __metaclass__ = type
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import credential_set_problem
@@ -18,12 +19,17 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku impo
     check_storage_options, storage_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import replica_location
 
-# entry key -> module option, where the roles name them differently
+# The inventory's schema: which key of a litestream_apps entry becomes which module option. Roles pass whole
+# entries to the modules (litestream_host, litestream_drill, litestream_health), never key by key; their
+# meta/argument_specs.yml list the keys, and a unit test checks them against entry_spec().
+# entry key -> dokku_storage option, where the roles name them differently
 STORAGE_KEYS = {"app": "app", "storage": "storage", "mount_path": "mount_path", "chown": "chown", "create": "create_app"}
+# entry keys that are litestream_replica options of the same name
 SIDECAR_KEYS = ("app", "storage", "databases", "replica", "image", "metrics_port", "snapshot_interval",
                 "snapshot_retention", "shutdown_sync_timeout", "heartbeat_url", "heartbeat_interval", "state")
 # entry keys only the health check reads (the sidecar and the storage ignore them)
 HEALTH_KEYS = ("max_lag",)
+ENTRY_KEYS = tuple(STORAGE_KEYS) + tuple(k for k in SIDECAR_KEYS if k not in STORAGE_KEYS) + HEALTH_KEYS
 # An entry's secrets (heartbeat_url, URL credentials) are masked by no_log.SecretMaskingModule, which every
 # module is built with: `apps` is a list of raw entries, so Ansible's own no_log cannot see them.
 
@@ -41,11 +47,10 @@ def check_entry(entry, image, storage_root=None):
     storage_root: the host's (a file replica must stay out of the app's storage directory), else the default."""
     if not isinstance(entry, dict):
         raise v.InvalidValue("is not a mapping with an app key")
-    known = set(STORAGE_KEYS) | set(SIDECAR_KEYS) | set(HEALTH_KEYS)
-    unknown = sorted(set(entry) - known)
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
         raise v.InvalidValue("unknown key%s %s (known: %s)" % (
-            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(known))))
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(ENTRY_KEYS))))
     v.app_name(entry.get("app"))
     entry_max_lag(entry)
     check_storage_options(storage_params(entry))
@@ -63,6 +68,16 @@ def entry_max_lag(entry):
     if value is None:
         return None
     return v.duration_seconds(v.in_range(value, "max_lag"))
+
+
+def entry_spec():
+    """Each key of a litestream_apps entry with the spec of the module option it becomes (max_lag: a duration
+    the health check reads): the schema the roles' argument_specs are checked against."""
+    storage, sidecar = storage_argument_spec(), ls.sidecar_argument_spec()
+    spec = dict((key, storage[option]) for key, option in STORAGE_KEYS.items())
+    spec.update((key, sidecar[key]) for key in SIDECAR_KEYS)
+    spec.update((key, dict(type="str")) for key in HEALTH_KEYS)
+    return spec
 
 
 def storage_params(entry, **extra):
@@ -84,6 +99,13 @@ def sidecar_params(entry, image, **extra):
 def inventory_problems(apps, credential_sets, image, peers, host, storage_root=None):
     """Every problem of a host's inventory, one message each, with the entry's index and app name; storage_root as
     check_entry takes it."""
+    problems, owners = entry_problems(apps, image, host, storage_root)
+    problems += peer_problems(owners, peers, image, host)
+    return problems + credential_set_problems(credential_sets)
+
+
+def entry_problems(apps, image, host, storage_root):
+    """(problems of this host's entries, {replica location: (the entry's label, its replica type)})."""
     problems = []
     owners = {}  # replica location -> the entry that uses it
     apps_seen = {}
@@ -105,6 +127,12 @@ def inventory_problems(apps, credential_sets, image, peers, host, storage_root=N
                                 "lineage; give each app its own replica path" % (owners[location][0], label, location))
             else:
                 owners[location] = (label, fields["type"])
+    return problems, owners
+
+
+def peer_problems(owners, peers, image, host):
+    """This host's replica locations that an app of another host of the play also writes."""
+    problems = []
     for peer, peer_apps in sorted(peers.items()):
         if peer == host or not isinstance(peer_apps, list):
             continue
@@ -115,10 +143,16 @@ def inventory_problems(apps, credential_sets, image, peers, host, storage_root=N
                 continue  # that host's own check reports it
             for location in locations:
                 owner = owners.get(location)
-                if owner and owner[1] != "file":
+                # a directory on the host is each host's own: the same path on two hosts is two replicas
+                if owner and not backends.get(owner[1]).host_path:
                     problems.append("%s on %s and %s on %s both replicate to %s: two writers on one replica corrupt "
                                     "each other's lineage; give each app its own replica path"
                                     % (owner[0], host, entry["app"], peer, location))
+    return problems
+
+
+def credential_set_problems(credential_sets):
+    problems = []
     names = {}
     for index, cset in enumerate(credential_sets):
         label = "litestream_credential_sets[%d] (%s)" % (index, cset["name"])

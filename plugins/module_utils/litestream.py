@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to dokku_sqlite.litestream
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Litestream 0.5 configuration: replica validation, rendering, redaction, hashing.
+"""Litestream 0.5 configuration: replica validation, rendering, redaction, hashing; Litestream's times and TXIDs.
 
 Pure functions (no I/O) so that modules and unit tests share exactly one model. The rendered file
 is plain YAML whose scalars are JSON-quoted (JSON strings are valid YAML), so no YAML library is
@@ -12,22 +12,26 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
+import datetime
 import hashlib
 import json
 import os
 import re
+import time
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
-DEFAULT_IMAGE = "litestream/litestream:0.5.17"
+DEFAULT_IMAGE = defaults.IMAGE  # the name most modules import it by
 DEFAULT_MOUNT_DIR = "/data"
 # how long the sidecar's start waits for the app's readers to let the WAL be emptied (the app's writers wait
 # meanwhile; a failure only delays nothing: Litestream starts anyway and the log says so)
 WAL_CHECKPOINT_TIMEOUT_MS = 5000
-CONFIG_DIR_IN_CONTAINER = "/etc/litestream"
+CONFIG_DIR_IN_CONTAINER = backends.CONTAINER_CONFIG_DIR
 CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
-REPLICA_TYPES = ("s3", "file", "sftp", "gs", "abs")
+REPLICA_TYPES = backends.NAMES
 DURATION_RE = v.DURATION_RE  # the durations' bounds are in validate.BOUNDS
 duration_seconds = v.duration_seconds
 # Litestream pings heartbeat_url with a plain GET
@@ -36,6 +40,9 @@ HEARTBEAT_URL_RE = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?")
 # last successful sync from it, for the health check and the provision's first-sync wait
 SOCKET_PATH = "/var/run/litestream.sock"
 IMAGE_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:\Z|[-+])")
+# RFC 3339 as Litestream and Docker write it (and Litestream's -timestamp reads it), nanoseconds at most
+TIMESTAMP_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+TXID_RE = re.compile(r"(0x)?([0-9a-fA-F]{1,16})")
 
 # Keys Litestream 0.3 understood per replica that 0.5 silently ignores (or rejects): refusing them
 # here is the only way the user learns their retention or encryption setting does nothing.
@@ -48,19 +55,16 @@ V03_ONLY = {
 }
 
 CREDENTIALS_ENV_FILE = "credentials.env"
-SSH_KEY_FILE = "ssh_key"
+SSH_KEY_FILE = backends.SSH_KEY_FILE
 
-# Fields that may appear in a replica spec, per type (plus the common ones).
+# Fields every replica spec may hold; each type's own are its backend's `fields`.
 COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials", "location"}
 # replica.location: where a database's replica sits under the replica's path
 LOCATIONS = ("per_database", "path")
-TYPE_FIELDS = {
-    "s3": {"bucket", "endpoint", "region", "force_path_style", "skip_verify"},
-    "file": set(),
-    "sftp": {"host", "user", "host_key"},
-    "gs": {"bucket"},
-    "abs": {"bucket", "account_name", "endpoint"},
-}
+# the URL's query keys (validate.HARMLESS_QUERY_KEYS) and the replica fields they fill
+QUERY_FIELDS = (("endpoint", "endpoint"), ("region", "region"), ("forcePathStyle", "force_path_style"),
+                ("skipVerify", "skip_verify"))
+BOOLEAN_FIELDS = ("force_path_style", "skip_verify")
 # heartbeat-url is a capability (whoever knows it can report the app healthy): a secret like the keys
 SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password", "account-key", "heartbeat-url")
 SECRET_LINE_RE = re.compile(r"^(\s*(?:%s):\s*).*$" % "|".join(SECRET_KEYS), re.M)
@@ -85,7 +89,7 @@ def replica_argument_spec(with_v03_options=True):
         host=dict(type="str"),
         user=dict(type="str"),
         host_key=dict(type="str", no_log=False),
-        credentials=dict(type="str", default="default", no_log=False),
+        credentials=dict(type="str", default=defaults.CREDENTIAL_SET, no_log=False),
         account_name=dict(type="str"),
         location=dict(type="str", choices=list(LOCATIONS)),
     )
@@ -111,10 +115,10 @@ def sidecar_argument_spec():
         app=dict(type="str", required=True),
         storage=dict(type="str"),
         # type str, not path: Ansible would expand '~' and '$VARS' in a path; validate.py normalises it
-        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
-        databases=dict(type="list", elements="str", default=["production.sqlite3"]),
+        storage_root=dict(type="str", default=defaults.STORAGE_ROOT),
+        databases=dict(type="list", elements="str", default=list(defaults.DATABASES)),
         replica=dict(type="dict", options=replica_argument_spec()),
-        image=dict(type="str", default=DEFAULT_IMAGE),
+        image=dict(type="str", default=defaults.IMAGE),
         network=dict(type="str", default="host"),
         metrics_port=dict(type="int"),
         shutdown_sync_timeout=dict(type="int", default=30),
@@ -123,8 +127,8 @@ def sidecar_argument_spec():
         heartbeat_interval=dict(type="str"),
         snapshot_interval=dict(type="str"),
         snapshot_retention=dict(type="str"),
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
-        config_root=dict(type="str", default="/var/lib/dokku/config/litestream/apps"),
+        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
+        config_root=dict(type="str", default=defaults.CONFIG_ROOT),
         state=dict(type="str", choices=["present", "started", "stopped", "absent"], default="started"),
     )
 
@@ -151,7 +155,7 @@ def check_sidecar_options(params):
     if params["replica"] is not None:
         checked["fields"] = normalize_replica(params["replica"])
         check_location(checked["fields"], params["databases"])
-        if checked["fields"]["type"] == "file":  # the sidecar mounts both: the replica must not hold the database
+        if backends.of(checked["fields"]).host_path:  # the sidecar mounts both: the replica must not hold the database
             v.outside_storage(checked["fields"]["path"], "replica.path", os.path.join(
                 checked["storage_root"], params["storage"] or "%s--db" % params["app"]), checked["storage_root"])
     elif params["state"] != "absent":  # required_if counts an explicit null as given
@@ -179,52 +183,50 @@ def _parse_url(url):
     match = re.fullmatch(r"([a-zA-Z0-9+.-]*)://(.*)", url or "", re.S)
     if not match:
         raise ConfigError("replica url %s has no scheme (expected one of %s)" % (v.shown(url), ", ".join(
-            "%s://" % t for t in REPLICA_TYPES)))
+            "%s://" % t for t in backends.NAMES)))
     scheme, rest = match.group(1).lower(), match.group(2)
-    if scheme == "gcs":
-        raise ConfigError("replica url %s: Litestream 0.5 calls Google Cloud Storage 'gs', not 'gcs'" % v.shown(url))
-    if scheme not in REPLICA_TYPES:
+    if scheme not in backends.BY_NAME and scheme not in backends.RENAMED:
         raise ConfigError("replica url %s: unknown scheme '%s' (expected one of %s)" % (
-            v.shown(url), scheme, ", ".join(REPLICA_TYPES)))
-    if scheme not in ("sftp", "abs"):  # only sftp (user@host) and abs (account@container) have a user part
+            v.shown(url), scheme, ", ".join(backends.NAMES)))
+    backend = backends.get(scheme, "replica.url")
+    if not backend.url_user:  # only sftp (user@host) and abs (account@container) have a user part
         v.no_credentials_in_url(url, "replica.url")
-    query = {}
-    if "?" in rest:
-        rest, raw_query = rest.split("?", 1)
-        for pair in raw_query.split("&"):
-            if pair:
-                key, _sep, value = pair.partition("=")
-                query[key] = value
-    fields = {"type": scheme}
-    if scheme == "file":
+    rest, _sep, raw_query = rest.partition("?")
+    fields = {"type": backend.name}
+    if backend.host_path:
         if not rest.startswith("/"):  # file://relative would silently become /relative
             raise ConfigError("replica.url: %s is not an absolute file URL: write file:///absolute/path"
                               % v.shown(url))
         fields["path"] = rest
         return fields
     authority, _sep, path = rest.partition("/")
-    fields["path"] = path.strip("/")
-    if scheme == "sftp":
-        user, _at, host = authority.rpartition("@")
-        fields.update({"host": host, "user": user})
-        # as in the field form (and in sftp URLs generally), the path is absolute on the server:
-        # sftp://u@h/srv/b is /srv/b; sftp://u@h/~/b is b, relative to the login directory
-        if path.startswith("~/"):
-            fields["path"] = path[2:].strip("/")
-        elif fields["path"]:
-            fields["path"] = "/" + fields["path"]
-    elif scheme == "abs":
-        account, _at, bucket = authority.rpartition("@")
-        fields.update({"bucket": bucket, "account_name": account})
-    else:
-        fields["bucket"] = authority
-    for key, target in (("endpoint", "endpoint"), ("region", "region"), ("forcePathStyle", "force_path_style"),
-                        ("skipVerify", "skip_verify")):
+    if backend.url_user:
+        fields[backend.url_user], _at, authority = authority.rpartition("@")
+    fields["bucket" if backend.container else "host"] = authority
+    fields["path"] = _server_path(path) if backend.server_path else path.strip("/")
+    fields.update(_query_fields(raw_query))
+    return fields
+
+
+def _server_path(path):
+    """As in the field form (and in sftp URLs generally), the path is absolute on the server: sftp://u@h/srv/b is
+    /srv/b; sftp://u@h/~/b is b, relative to the login directory."""
+    if path.startswith("~/"):
+        return path[2:].strip("/")
+    return "/" + path.strip("/") if path.strip("/") else ""
+
+
+def _query_fields(raw_query):
+    query = {}
+    for pair in raw_query.split("&"):
+        if pair:
+            key, _sep, value = pair.partition("=")
+            query[key] = value
+    fields = {}
+    for key, target in QUERY_FIELDS:
         if key in query:
             value = query[key]
-            if target in ("force_path_style", "skip_verify"):
-                value = value.lower() in ("true", "1", "yes")
-            fields[target] = value
+            fields[target] = value.lower() in ("true", "1", "yes") if target in BOOLEAN_FIELDS else value
     return fields
 
 
@@ -233,6 +235,15 @@ def normalize_replica(spec):
 
     Raises ConfigError with a message that says what is wrong and how to fix it.
     """
+    spec = _replica_spec(spec)
+    fields, backend = _typed_fields(spec)
+    _check_backend_fields(fields, backend, bool(spec.get("url")))
+    _check_common_fields(fields)
+    return fields
+
+
+def _replica_spec(spec):
+    """The spec as a dict of given values, its text checked, Litestream 0.3's options refused with a reason."""
     if isinstance(spec, list):
         if len(spec) != 1:
             raise ConfigError("Litestream 0.5 allows one replica per database, %d were given" % len(spec))
@@ -246,6 +257,11 @@ def normalize_replica(spec):
     for key in spec:
         if key in V03_ONLY:
             raise ConfigError("replica option '%s' is a Litestream 0.3 option: %s" % (key, V03_ONLY[key]))
+    return spec
+
+
+def _typed_fields(spec):
+    """(fields with the URL read into them, the backend of their type); options the type does not take refused."""
     fields = {}
     if spec.get("url"):
         for clash in ("bucket", "path"):
@@ -256,43 +272,42 @@ def normalize_replica(spec):
             raise ConfigError("replica type %r does not match url scheme %r" % (spec["type"], fields["type"]))
     rtype = fields.get("type") or spec.get("type")
     if not rtype:
-        raise ConfigError("replica needs a type (%s) or a url" % ", ".join(REPLICA_TYPES))
-    if rtype == "gcs":
-        raise ConfigError("replica type 'gcs' is called 'gs' in Litestream 0.5")
-    if rtype not in REPLICA_TYPES:
-        raise ConfigError("unknown replica type %r (expected one of %s)" % (rtype, ", ".join(REPLICA_TYPES)))
-    unknown = set(spec) - COMMON_FIELDS - TYPE_FIELDS[rtype]
+        raise ConfigError("replica needs a type (%s) or a url" % ", ".join(backends.NAMES))
+    backend = backends.get(rtype)
+    unknown = set(spec) - COMMON_FIELDS - backend.fields
     if unknown:
         raise ConfigError("replica of type %s does not take %s" % (rtype, ", ".join(sorted(unknown))))
-    for key, value in spec.items():
-        if key not in ("url",):
-            fields[key] = value
-    fields["type"] = rtype
+    fields.update((key, value) for key, value in spec.items() if key != "url")
+    fields["type"] = backend.name
+    return fields, backend
 
-    if rtype in ("s3", "gs", "abs"):
+
+def _check_backend_fields(fields, backend, from_url):
+    """What the type needs (its bucket, its required fields), normalised; its defaults set."""
+    if backend.container:
         if not fields.get("bucket"):
-            raise ConfigError("%s replica needs a bucket" % rtype)
-        v.bucket_name(fields["bucket"], "replica.url" if spec.get("url") else "replica.bucket", rtype)
-    endpoint = fields.get("endpoint")
-    if endpoint:
-        v.endpoint(endpoint, "replica.endpoint")
-    if rtype == "s3":
-        fields.setdefault("region", "us-east-1")
-        if endpoint:
-            fields.setdefault("force_path_style", True)
-    if rtype == "file":
+            raise ConfigError("%s replica needs a bucket%s" % (
+                backend.name, "" if backend.container == "bucket" else " (the %s's name)" % backend.container))
+        v.bucket_name(fields["bucket"], "replica.url" if from_url else "replica.bucket", backend.bucket_rule,
+                      backend.container)
+    for group, why in backend.required:
+        if not any(fields.get(name) for name in group):
+            raise ConfigError("%s replica needs %s%s" % (backend.name, " or ".join(group), why))
+    if fields.get("endpoint"):
+        v.endpoint(fields["endpoint"], "replica.endpoint")
+    if backend.prepare:
+        backend.prepare(fields)
+    if backend.host_path:
         # the directory is mounted into the sidecar (read-write) at the same path: absolute, normalised, no ':',
         # not a system directory
         fields["path"] = v.file_replica_dir(fields.get("path") or "", "replica.path")
-    if rtype == "sftp":
-        for required in ("host", "user", "path"):
-            if not fields.get(required):
-                raise ConfigError("sftp replica needs %s" % required)
-        if not fields.get("host_key"):
-            raise ConfigError("sftp replica needs host_key (the server's public host key, e.g. the "
-                              "'ssh-ed25519 AAAA...' line): Litestream does not verify the host otherwise")
-        v.host_port(fields["host"], "replica.url" if spec.get("url") else "replica.host")
+    if fields.get("host"):
+        v.host_port(fields["host"], "replica.url" if from_url else "replica.host")
+    if backend.server_path:
         fields["path"] = v.remote_path(fields["path"], "replica.path")
+
+
+def _check_common_fields(fields):
     if "sync_interval" in fields:
         v.in_range(fields["sync_interval"], "replica.sync_interval", v.BOUNDS["sync_interval"])
     cred = fields.get("credentials")
@@ -304,7 +319,6 @@ def normalize_replica(spec):
     if location == "path" and not (fields.get("path") or "").strip("/"):
         raise ConfigError("replica.location: path puts the replica at the replica's path itself, which is empty: "
                           "name the path (for example the URL s3://bucket/app the dokku-litestream plugin was given)")
-    return fields
 
 
 def check_location(fields, databases):
@@ -316,7 +330,7 @@ def check_location(fields, databases):
 
 
 def needs_credentials(fields):
-    return fields["type"] in ("s3", "gs", "abs", "sftp")
+    return backends.of(fields).needs_credentials
 
 
 def replica_path(fields, db_name):
@@ -334,40 +348,43 @@ def replica_path(fields, db_name):
 def replica_block(fields, db_name, credentials=None):
     """The `replica:` mapping for one database, Litestream's own key names, secrets included."""
     credentials = credentials or {}
-    block = {"type": fields["type"], "path": replica_path(fields, db_name)}
-    if fields["type"] in ("s3", "gs", "abs"):
+    backend = backends.of(fields)
+    block = {"type": backend.name, "path": replica_path(fields, db_name)}
+    if backend.container:
         block["bucket"] = fields["bucket"]
-    if fields["type"] == "s3":
-        block["region"] = credentials.get("region") or fields.get("region")
-        endpoint = fields.get("endpoint") or credentials.get("endpoint")
-        if endpoint:
-            block["endpoint"] = endpoint
-            block["force-path-style"] = fields.get("force_path_style", True)
-        if fields.get("skip_verify"):
-            block["skip-verify"] = True
-    if fields["type"] == "abs" and fields.get("account_name"):
-        block["account-name"] = fields["account_name"]
-    if fields["type"] == "sftp":
-        host = fields["host"]
-        block["host"] = host if re.search(r":[0-9]+\Z", host) else host + ":22"  # [::1] has ':' but no port
-        block["user"] = fields["user"]
-        block["host-key"] = fields["host_key"]
-        if credentials.get("ssh_private_key"):
-            block["key-path"] = "%s/%s" % (CONFIG_DIR_IN_CONTAINER, SSH_KEY_FILE)
-        if credentials.get("sftp_password"):
-            # Litestream reads an sftp password from its config only: the one secret that lands there
-            block["password"] = credentials["sftp_password"]
+    if backend.render:
+        backend.render(fields, credentials, block)
     if fields.get("sync_interval"):
         block["sync-interval"] = str(fields["sync_interval"])
     return block
 
 
-# Credential set field -> environment variable Litestream (or the AWS SDK under it) reads.
-CREDENTIAL_ENV = (
-    ("access_key_id", "LITESTREAM_ACCESS_KEY_ID"),
-    ("secret_access_key", "LITESTREAM_SECRET_ACCESS_KEY"),
-    ("session_token", "AWS_SESSION_TOKEN"),
-)
+def check_credentials(fields, credentials):
+    """Refuse a credential set Litestream would silently ignore a part of for this replica (an Azure account key
+    without an account name); raises ConfigError naming the replica option to set."""
+    backend = backends.of(fields)
+    for key, needed in backend.credential_needs:
+        if (credentials or {}).get(key) and not fields.get(needed):
+            raise ConfigError(
+                "replica.%s: credential set %r holds %s, which Litestream's %s client uses only together with %s, "
+                "so it would be silently ignored: set replica.%s, or remove %s from the set" % (
+                    needed, fields.get("credentials") or defaults.CREDENTIAL_SET, key, backend.label, needed, needed,
+                    key))
+
+
+def placeholder_credentials(fields):
+    """What a credential set not written yet (check mode: an earlier task only predicted it) would hold for this
+    replica, its values '?': the fields the type requires, else the keys it would use."""
+    backend = backends.of(fields)
+    if backend.credentials_required:
+        keys = backend.credentials_required[0]
+    else:
+        blocked = set(key for key, needed in backend.credential_needs if not fields.get(needed))
+        keys = [key for key, _var in backend.credential_env if key not in blocked]
+    return dict((key, "?") for key in keys)
+
+
+SHELL_WORD_RE = re.compile(r"[A-Za-z0-9/._-]+")
 
 
 def shell_quote(value):
@@ -378,16 +395,33 @@ def credentials_env(fields, credentials):
     """The sidecar's credentials file: shell assignments the entrypoint sources before exec'ing Litestream.
 
     Keys never go into the config file, the container's environment (docker inspect) or its argv; they
-    live in this root-only file and reach Litestream's own process environment only.
+    live in this root-only file and reach Litestream's own process environment only. A key Litestream reads from a
+    file (gs's service account) is named by its variable, the file beside the config (credential_files).
     """
-    lines = []
-    if fields["type"] in ("s3", "gs"):
-        for key, var in CREDENTIAL_ENV:
-            if credentials.get(key):
-                lines.append("%s=%s" % (var, shell_quote(credentials[key])))
-    elif fields["type"] == "abs" and credentials.get("secret_access_key"):
-        lines.append("LITESTREAM_AZURE_ACCOUNT_KEY=%s" % shell_quote(credentials["secret_access_key"]))
+    backend = backends.of(fields)
+    lines = ["%s=%s" % (var, shell_quote(credentials[key])) for key, var in backend.credential_env
+             if credentials.get(key)]
+    lines += ["%s=%s" % (var, shell_quote("%s/%s" % (CONFIG_DIR_IN_CONTAINER, name)))
+              for key, name, var in backend.credential_files if var and credentials.get(key)]
     return "".join(line + "\n" for line in lines)
+
+
+def credential_files(fields, credentials):
+    """{file name: text} of every credential file a config directory may hold: the text for those this replica's
+    type reads (sftp's ssh_key, gs's service account), "" for the others (a file that must not be there)."""
+    mine = dict((name, credentials.get(key) or "") for key, name, _var in backends.of(fields).credential_files)
+    return dict((name, mine.get(name, "")) for name in backends.credential_files().values())
+
+
+def source_env(env_path, quoted=True):
+    """The shell line that loads a credentials file when there is one, its assignments exported (for Litestream's
+    process only: the line runs inside the container, never in docker's own environment).
+
+    quoted=False keeps a plain path bare, as the sidecar's entrypoint (and the first-sync listing run beside it) has
+    always written it: that script is part of the sidecar's config hash, which must not change for sidecars already
+    running."""
+    word = env_path if not quoted and SHELL_WORD_RE.fullmatch(env_path) else shell_quote(env_path)
+    return "set -a; [ ! -f %s ] || . %s; set +a" % (word, word)
 
 
 def entrypoint_script(config_path, env_path, databases, mount_dir=DEFAULT_MOUNT_DIR, binary="/usr/local/bin/litestream"):
@@ -412,9 +446,9 @@ def entrypoint_script(config_path, env_path, databases, mount_dir=DEFAULT_MOUNT_
             "  case $r in 0\\|*) ;; *) echo \"sidecar: the WAL of $db could not be emptied ($r): Litestream starts"
             " anyway\" >&2 ;; esac\n"
             "done\n"
-            "set -a; [ ! -f %s ] || . %s; set +a\n"
+            "%s\n"
             "exec %s replicate -config %s -no-expand-env"
-            % (paths, WAL_CHECKPOINT_TIMEOUT_MS, env_path, env_path, binary, config_path))
+            % (paths, WAL_CHECKPOINT_TIMEOUT_MS, source_env(env_path, quoted=False), binary, config_path))
 
 
 # What YAML may not hold literally (outside its c-printable set): escaped as \\uXXXX in a quoted scalar.
@@ -459,6 +493,7 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
     if len(set(names)) != len(names):
         raise ConfigError("a database is listed twice: Litestream 0.5 allows one replica per database")
     check_location(fields, names)
+    check_credentials(fields, credentials)
     lines = ["# Written by dokku_sqlite.litestream: edits are overwritten.",
              "# Read with -no-expand-env: values are literal."]
     top = {}
@@ -491,7 +526,7 @@ def render_config(databases, fields, credentials=None, mount_dir=DEFAULT_MOUNT_D
 
 # Litestream 0.3 (the dokku-litestream plugin's era) is only ever read here, never run as a sidecar:
 # its s3 and file clients read the `generations/` layout; its sftp client checks no host key.
-V03_RESTORE_TYPES = ("s3", "file")
+V03_RESTORE_TYPES = tuple(backend.name for backend in backends.BACKENDS if backend.v03_restore)
 
 
 def is_v03_image(image):
@@ -502,7 +537,7 @@ def is_v03_image(image):
 
 def render_config_v03(database, fields, credentials=None, mount_dir=DEFAULT_MOUNT_DIR):
     """litestream.yml for a Litestream 0.3 restore of one database: 0.3 reads `replicas:`, a list."""
-    if fields["type"] not in V03_RESTORE_TYPES:
+    if not backends.of(fields).v03_restore:
         raise ConfigError("a %s replica cannot be read with a Litestream 0.3 image: restores of 0.3 replicas "
                           "(the generations/ layout) support %s" % (fields["type"], " and ".join(V03_RESTORE_TYPES)))
     v.db_file_name(database, "database")
@@ -561,3 +596,50 @@ def downgrade_problem(current_image, wanted_image):
     return ("refusing to downgrade Litestream from %s to %s: a replica written by a newer Litestream cannot be "
             "read or continued by an older one. Keep %s or a newer image; to really go back, remove the sidecar "
             "(state: absent) and replicate to a new path" % (current_image, wanted_image, current_image))
+
+
+# ---------------------------------------------------------------------------------------------- times and TXIDs
+def parse_timestamp(text):
+    """An RFC 3339 time -> the same instant in UTC ('...Z'), as Litestream's -timestamp reads it.
+
+    Raises ValueError with a message that shows the expected form.
+    """
+    match = TIMESTAMP_RE.fullmatch(str(text).strip())
+    if not match:
+        raise ValueError("timestamp %r is not an RFC 3339 time such as 2026-11-25T12:00:00Z or "
+                         "2026-11-25T13:00:00.250+01:00 (date, 'T', time, and Z or an offset)" % (text,))
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction, zone = match.group(7) or "", match.group(8)
+    try:
+        moment = datetime.datetime(year, month, day, hour, minute, second)
+        if zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            moment -= sign * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    except (ValueError, OverflowError) as exc:
+        raise ValueError("timestamp %r is not a valid time: %s" % (text, exc))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def epoch(stamp):
+    """An RFC 3339 time (as Litestream and Docker write times) -> epoch seconds; raises ValueError."""
+    utc = parse_timestamp(stamp)  # 'YYYY-MM-DDTHH:MM:SS[.fraction]Z'
+    whole = calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S"))
+    fraction = float("0" + utc[19:-1]) if len(utc) > 20 else 0.0
+    return whole + fraction
+
+
+def txid_number(text):
+    """A transaction id in hex ('2', '0x2', Litestream's 16 digits) -> its number; raises ValueError."""
+    match = TXID_RE.fullmatch(str(text).strip())
+    if not match:
+        raise ValueError("txid %r is not a hexadecimal transaction id of at most 16 digits, such as "
+                         "0000000000000002 (quote it in YAML so leading zeros survive)" % (text,))
+    return int(match.group(2), 16)
+
+
+def parse_txid(text):
+    """A transaction id to restore to ('2', '0x2', '0000000000000002') -> Litestream's 16 hex digits."""
+    value = txid_number(text)
+    if value < 1:
+        raise ValueError("txid %r: transaction ids start at 1" % (text,))
+    return "%016x" % value

@@ -28,6 +28,8 @@ import re
 import stat
 import time
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
+
 LOCK_DIR = "/run/lock/dokku-sqlite-litestream"
 DEFAULT_TIMEOUT = 300
 SCOPE_RE = re.compile(r"[^A-Za-z0-9._-]")
@@ -37,7 +39,7 @@ def lock_argument_spec():
     return dict(lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT))
 
 
-class LockTimeout(Exception):
+class LockTimeout(errors.CollectionError):
     """The lock stayed held for lock_timeout seconds; the message names the lock and its holder."""
 
 
@@ -145,7 +147,8 @@ class HostLock:
 
     def acquire(self):
         if self.timeout < 0:
-            raise LockTimeout("lock_timeout must be 0 or more seconds, got %d" % self.timeout)
+            raise LockTimeout("lock_timeout must be 0 or more seconds, got %d" % self.timeout,
+                              option="lock_timeout")
         fd = self.open()
         started = time.time()
         pause = 0.05

@@ -23,6 +23,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.validation import check_type_dict
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
@@ -30,7 +31,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku impo
 
 # the name before '@' of an sftp URL is the login and of an abs URL the storage account: only what follows ':' is
 # a password; with every other scheme a bare name before '@' is a token (https://TOKEN@host)
-USER_SCHEMES = ("sftp", "abs")
+USER_SCHEMES = tuple(backend.name for backend in backends.BACKENDS if backend.url_user)
 # a key's name decides only for raw entries' keys (is_secret_key); every query value but a harmless key's is masked
 SECRET_NAME_RE = re.compile(r"(^|[-_])pass(word|wd|phrase)?($|[-_])|secret|token|private[-_]?key|account[-_]?key|"
                             r"api[-_]?key|signature", re.I)

@@ -30,7 +30,7 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, guarded
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.validate import CREDENTIAL_SET_RE, shown
 
 MARKER = ".dokku-sqlite-litestream"
@@ -96,9 +96,11 @@ def _credentials_root_entry(fd, name, st):
 
 # the dokku-litestream plugin's two files, which litestream_auth's plugin_compat writes into the root
 _PLUGIN_FILE = own_files("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
-APP_CONFIG = Kind("app configuration directory", own_files("litestream.yml", "credentials.env", "ssh_key"),
+# the credential files a backend reads from a file (sftp's ssh_key, gs's service account) sit in both
+_CREDENTIAL_FILES = tuple(sorted(backends.credential_files().values()))
+APP_CONFIG = Kind("app configuration directory", own_files("litestream.yml", "credentials.env", *_CREDENTIAL_FILES),
                   main="litestream.yml")
-CREDENTIAL_SET = Kind("credential set", own_files("credentials.json", "ssh_key"), main="credentials.json")
+CREDENTIAL_SET = Kind("credential set", own_files("credentials.json", *_CREDENTIAL_FILES), main="credentials.json")
 # the plugin's own directory (its `litestream:auth` leaves it dokku:dokku, mode by the umask), which litestream_auth
 # takes over with the plugin's files in it (README, "Migrating from the dokku-litestream plugin")
 CREDENTIALS_ROOT = Kind("credentials root", _credentials_root_entry, main=_credentials_root_entry,

@@ -20,6 +20,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -114,7 +115,7 @@ def normalize_result(index, entry, keys, required, statuses):
         raise ValueError("%s: missing required key(s) %s" % (where, ", ".join(missing)))
     if result["status"] not in statuses:
         raise ValueError("%s.status must be one of %s, got %s" % (where, ", ".join(statuses), v.shown(result["status"])))
-    result.setdefault("database", "production.sqlite3")
+    result.setdefault("database", defaults.DATABASE)
     return result
 
 
@@ -135,7 +136,7 @@ def write_report(dest, json_path, junit_path, report, junit):
     write_file(junit_path, '<?xml version="1.0" encoding="UTF-8"?>\n' + junit + "\n")
 
 
-class ReportError(Exception):
+class ReportError(errors.CollectionError):
     """Bad input or a file that cannot be written: the task fails with this message."""
 
 
@@ -164,7 +165,7 @@ class ReportKind:
         module = SecretMaskingModule(argument_spec=self.argument_spec(), supports_check_mode=True)
         try:
             result = write(module.params, module.check_mode, self)
-        except ReportError as exc:
+        except errors.CollectionError as exc:
             module.fail_json(msg=str(exc))
         module.exit_json(**result)
 

@@ -9,18 +9,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
-import datetime
 import json
 import os
 import re
 import sqlite3
-import time
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
-TIMESTAMP_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
-TXID_RE = re.compile(r"(0x)?([0-9a-fA-F]{1,16})")
 NO_BACKUP_MESSAGES = ("no matching backup files available", "no matching backups found")
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_PRAGMA = {"full": "integrity_check", "quick": "quick_check"}
@@ -36,51 +32,16 @@ KNOWN_FAILURES = (
 )
 
 
-def parse_timestamp(text):
-    """An RFC 3339 time -> the same instant in UTC ('...Z'), as Litestream's -timestamp reads it.
-
-    Raises ValueError with a message that shows the expected form.
-    """
-    match = TIMESTAMP_RE.fullmatch(str(text).strip())
-    if not match:
-        raise ValueError("timestamp %r is not an RFC 3339 time such as 2026-11-25T12:00:00Z or "
-                         "2026-11-25T13:00:00.250+01:00 (date, 'T', time, and Z or an offset)" % (text,))
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    fraction, zone = match.group(7) or "", match.group(8)
-    try:
-        moment = datetime.datetime(year, month, day, hour, minute, second)
-    except ValueError as exc:
-        raise ValueError("timestamp %r is not a valid time: %s" % (text, exc))
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-        moment -= sign * offset
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
-
-
-def epoch(stamp):
-    """An RFC 3339 time (as Litestream writes file times) -> epoch seconds."""
-    utc = parse_timestamp(stamp)  # 'YYYY-MM-DDTHH:MM:SS[.fraction]Z'
-    whole = calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S"))
-    fraction = float("0" + utc[19:-1]) if len(utc) > 20 else 0.0
-    return whole + fraction
+# Litestream's times and transaction ids are read in litestream.py (health reads them too); the names restore
+# callers know them by
+parse_timestamp = ls.parse_timestamp
+epoch = ls.epoch
+parse_txid = ls.parse_txid
 
 
 def seconds_since(stamp, now):
     """Seconds from an RFC 3339 time to `now` (epoch seconds)."""
     return now - epoch(stamp)
-
-
-def parse_txid(text):
-    """A transaction id in hex ('2', '0x2', '0000000000000002') -> Litestream's 16 hex digits."""
-    match = TXID_RE.fullmatch(str(text).strip())
-    if not match:
-        raise ValueError("txid %r is not a hexadecimal transaction id of at most 16 digits, such as "
-                         "0000000000000002 (quote it in YAML so leading zeros survive)" % (text,))
-    value = int(match.group(2), 16)
-    if value < 1:
-        raise ValueError("txid %r: transaction ids start at 1" % (text,))
-    return "%016x" % value
 
 
 TIMEOUT_RC = 124  # what coreutils' and busybox's timeout exit with when the time ran out
@@ -96,8 +57,7 @@ def container_script(config_path, env_path, args, binary="/usr/local/bin/litestr
     command = "%s %s" % (binary, quoted)
     if timeout:
         command = "$(command -v timeout >/dev/null && echo timeout %d) %s" % (int(timeout), command)
-    return ("set -a; [ ! -f %s ] || . %s; set +a; exec %s"
-            % (env_path, env_path, command))
+    return "%s; exec %s" % (ls.source_env(env_path), command)
 
 
 # The line the one-run script prints between the dry run's output and the restore's, on stdout (with the
@@ -132,13 +92,13 @@ def plan_and_restore_script(config_path, env_path, dry_run_args, restore_args, t
         find_txid = "txid=%s" % ls.shell_quote(txid)
     else:
         find_txid = "txid=$(printf '%%s\\n' \"$plan\" | %s)" % PLAN_TXID_PIPE
-    return ("set -a; [ ! -f %(env)s ] || . %(env)s; set +a; "
+    return ("%(source)s; "
             "plan=$(%(dry_run)s); rc=$?; at=$(date +%%s.%%N 2>/dev/null); "
             "printf '%%s\\n' \"$plan\"; %(find_txid)s; "
             "echo \"%(mark)s rc=$rc at=$at txid=$txid\"; echo \"%(mark)s\" >&2; "
             "[ \"$rc\" -eq 0 ] && [ -n \"$txid\" ] || exit \"$rc\"; "
             "exec %(binary)s %(restore)s"
-            % {"env": env_path, "dry_run": dry_run, "find_txid": find_txid, "mark": PLANNED_MARK,
+            % {"source": ls.source_env(env_path), "dry_run": dry_run, "find_txid": find_txid, "mark": PLANNED_MARK,
                "binary": binary, "restore": restore})
 
 
@@ -366,17 +326,17 @@ def verification_problems(inspected, tables=None, min_rows=None):
 
 
 def replica_location(fields, database):
-    """The replica of one database as a URL-like string for messages and results (never a secret)."""
+    """The replica of one database as a URL-like string for messages and results (never a secret): the URL form
+    litestream._parse_url reads back to the same fields."""
     path = ls.replica_path(fields, database)
-    kind = fields["type"]
-    if kind == "file":
-        return "file://" + path
-    if kind == "sftp":
-        # the URL form reads back to the same path: /abs stays absolute, a relative path is shown under ~/
-        return "sftp://%s@%s%s" % (fields.get("user"), fields.get("host"), path if path.startswith("/") else "/~/" + path)
-    if kind == "abs" and fields.get("account_name"):
-        return "abs://%s@%s/%s" % (fields["account_name"], fields.get("bucket"), path)
-    location = "%s://%s/%s" % (kind, fields.get("bucket"), path)
+    backend = backends.of(fields)
+    if backend.host_path:
+        return "%s://%s" % (backend.name, path)
+    user = fields.get(backend.url_user) if backend.url_user else None
+    authority = fields.get("bucket") if backend.container else fields.get("host")
+    if not (backend.server_path and path.startswith("/")):  # /abs on a server stays absolute
+        path = ("/~/" if backend.server_path else "/") + path  # relative to the login directory: under ~/
+    location = "%s://%s%s%s" % (backend.name, user + "@" if user else "", authority, path)
     if fields.get("endpoint"):
         location += " (endpoint %s)" % fields["endpoint"]
     return location

@@ -7,10 +7,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
+
 MASK = "********"
 
 
-class CommandError(Exception):
+class CommandError(errors.CommandFailed):
     """A command failed; the message quotes it and the program's own last words."""
 
     def __init__(self, argv, rc, stdout, stderr):

@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
     from urlparse import urlsplit
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import Refused, read_bounded
 
@@ -40,6 +41,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_PAGES = 20  # 20,000 level-0 files: far beyond what Litestream's l0-retention (5 min by default) leaves
 MAX_RESPONSE = 4 << 20  # bytes of one answer: a page of 1,000 keys is about half a MiB of XML
 TIMED_OUT = 124
+SIGV4_SERVICE = "s3"  # the AWS service a Signature Version 4 names (the S3 API), not a replica type
 LTX_KEY_RE = re.compile(r"/([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 
 
@@ -71,10 +73,10 @@ def signed_headers(method, host, path, query, access_key, secret_key, region, to
     canonical = "\n".join([method, quote(path, safe="/-_.~"), canonical_query,
                            "".join("%s:%s\n" % (n, headers[n].strip()) for n in names), ";".join(names),
                            EMPTY_SHA256])
-    scope = "%s/%s/s3/aws4_request" % (day, region)
+    scope = "%s/%s/%s/aws4_request" % (day, region, SIGV4_SERVICE)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
     key = ("AWS4" + secret_key).encode("utf-8")
-    for part in (day, region, "s3", "aws4_request"):
+    for part in (day, region, SIGV4_SERVICE, "aws4_request"):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     headers["authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
@@ -85,7 +87,9 @@ def signed_headers(method, host, path, query, access_key, secret_key, region, to
 def listable(fields, credentials):
     """True when this replica can be listed here: S3 with an endpoint, path-style, keys in the set."""
     endpoint = fields.get("endpoint") or (credentials or {}).get("endpoint")
-    return (fields.get("type") == "s3" and bool(endpoint) and fields.get("force_path_style", True) is not False
+    backend = backends.BY_NAME.get(fields.get("type"))
+    return (bool(backend and backend.in_process_listing) and bool(endpoint)
+            and fields.get("force_path_style", True) is not False
             and bool((credentials or {}).get("access_key_id")) and bool((credentials or {}).get("secret_access_key"))
             and urlsplit(endpoint).scheme in ("http", "https"))
 

@@ -22,7 +22,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.first_sync import FirstSync, FirstSyncFailed
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults, guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -57,7 +57,7 @@ class SidecarPlan:
         self.fields = None
         # set by validate(), from the normalised roots
         self.config_root = self.storage_root = self.credentials_root = None
-        self.storage_dir = self.config_dir = self.config_path = self.env_path = self.key_path = None
+        self.storage_dir = self.config_dir = self.config_path = self.env_path = None
         self.result = dict(changed=False, actions=self.actions, commands=self.docker.commands,
                            config_path=None)
 
@@ -75,7 +75,6 @@ class SidecarPlan:
         self.config_dir = os.path.join(self.config_root, self.app)
         self.config_path = os.path.join(self.config_dir, ls.CONFIG_FILE)
         self.env_path = os.path.join(self.config_dir, ls.CREDENTIALS_ENV_FILE)
-        self.key_path = os.path.join(self.config_dir, ls.SSH_KEY_FILE)
         self.result["config_path"] = self.config_path
 
     def check_options(self):
@@ -99,21 +98,10 @@ class SidecarPlan:
         return self.params["shutdown_sync_timeout"] + 15
 
     def render(self):
-        """(config, redacted config, credentials file content, credentials dir to mount or None)."""
+        """(config, redacted config, {secret file beside it: its text, "" for one that must not exist})."""
         fields = self.fields
         try:
-            creds = {}
-            if ls.needs_credentials(fields):
-                set_name = fields.get("credentials") or "default"
-                try:
-                    creds = load_credentials(self.credentials_root, set_name, fields["type"])
-                except MissingCredentials as exc:
-                    if not self.check_mode:
-                        raise
-                    # in --check the litestream_auth task before this one wrote nothing: predict with it
-                    self.warn("%s (check mode: assuming an earlier task creates it)" % exc)
-                    creds = ({"ssh_private_key": "?"} if fields["type"] == "sftp"
-                             else {"access_key_id": "?", "secret_access_key": "?"})
+            creds = self.credentials()
             options = dict(metrics_port=self.params["metrics_port"],
                            shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
                            snapshot_interval=self.params["snapshot_interval"],
@@ -124,9 +112,26 @@ class SidecarPlan:
         except ls.ConfigError as exc:
             self.fail("app %s: %s" % (self.app, exc))
         # the secret files beside the config, each root 0600; "" means the file must not exist
-        secrets = {self.env_path: ls.credentials_env(fields, creds),
-                   self.key_path: creds.get("ssh_private_key") or ""}
+        secrets = {self.env_path: ls.credentials_env(fields, creds)}
+        for name, text in sorted(ls.credential_files(fields, creds).items()):
+            secrets[os.path.join(self.config_dir, name)] = text
         return config, redacted, secrets
+
+    def credentials(self):
+        """The replica's credential set ({} when its type takes none); raises ConfigError."""
+        if not ls.needs_credentials(self.fields):
+            return {}
+        try:
+            return load_credentials(self.credentials_root, self.set_name(), self.fields["type"])
+        except MissingCredentials as exc:
+            if not self.check_mode:
+                raise
+            # in --check the litestream_auth task before this one wrote nothing: predict with it
+            self.warn("%s (check mode: assuming an earlier task creates it)" % exc)
+            return ls.placeholder_credentials(self.fields)
+
+    def set_name(self):
+        return self.fields.get("credentials") or defaults.CREDENTIAL_SET
 
     def expected_hash(self, redacted):
         """The config hash the sidecar's label carries for this redacted config. The container's own flags count
@@ -142,7 +147,7 @@ class SidecarPlan:
                 "--label", "%s=%s" % (LABEL_HASH, config_hash),
                 "--volume", "%s:%s" % (self.storage_dir, ls.DEFAULT_MOUNT_DIR),
                 "--volume", "%s:%s:ro" % (self.config_dir, ls.CONFIG_DIR_IN_CONTAINER)]
-        if self.fields["type"] == "file":
+        if backends.of(self.fields).host_path:
             # a file replica lives on this host: same path inside, so restores need no translation
             args += ["--volume", "%s:%s" % (self.fields["path"], self.fields["path"])]
         # the entrypoint sources the credentials file, so no key is in the env, argv or docker inspect
@@ -160,9 +165,6 @@ class SidecarPlan:
     def converge(self, rendered, current, image_id):
         """current: the container's inspect document (None: no container); image_id: the wanted image's id
         on the host (None: not pulled). Returns the result; raises AppFailure."""
-        state = self.params["state"]
-        if rendered is not None:
-            config, redacted, secrets = rendered
         self.current = current
         # config_root/<app> is removed, chmodded and chowned below: only when this collection made it
         problem = owned.problem(self.config_dir, owned.APP_CONFIG)
@@ -171,10 +173,29 @@ class SidecarPlan:
                       "config_root right?)" % (self.app, self.config_dir, problem))
         old_config = read_text(self.config_path)
         before = {"container": self.container_view(current), "config": ls.redact_text(old_config)}
-        if state == "absent":
+        if self.params["state"] == "absent":
             self.remove(current, old_config)
             return self.finish(before, {"container": {"exists": False}, "config": None})
+        config, redacted, secrets = rendered
+        config_hash = self.check_present(current, redacted)
+        labels = (current or {}).get("Config", {}).get("Labels") or {}
+        recreate = current is not None and (
+            labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
+        was_running = bool(current and current["State"].get("Running"))
+        if recreate:
+            if was_running:
+                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+            self.act("remove container", ["container", "rm", self.name])
+        changed = self.converge_files(old_config, config, secrets)
+        exists_after = current is not None and not recreate
+        self.converge_container(current, exists_after, config_hash)
+        run_wanted = self.converge_running(was_running, was_running and exists_after, changed)
+        after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
+                           "config_hash": config_hash}
+        return self.finish(before, {"container": after_container, "config": redacted})
 
+    def check_present(self, current, redacted):
+        """Before a present sidecar is touched: no downgrade, a storage directory. Returns the config hash."""
         problem = ls.downgrade_problem(((current or {}).get("Config") or {}).get("Image"), self.params["image"])
         if problem:
             self.fail("app %s: %s" % (self.app, problem))
@@ -186,23 +207,18 @@ class SidecarPlan:
             if not self.check_mode:
                 self.fail(msg)
             self.warn(msg)
+        return config_hash
 
-        labels = (current or {}).get("Config", {}).get("Labels") or {}
-        recreate = current is not None and (
-            labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
+    def converge_files(self, old_config, config, secrets):
+        """The config and the secret files: record, and (unless in check mode) write what differs or has the wrong
+        mode. True when a content changed (Litestream reads them at its start)."""
         old_secrets = dict((path, read_text(path)) for path in secrets)
         secrets_changed = [path for path, text in secrets.items() if (old_secrets[path] or "") != text]
         if self.check_mode and not secrets_changed and self.rotating_credentials():
             # the litestream_auth task before this one only predicted its change, so the files still hold the
             # old secret: predict what the real run writes and restarts
-            secrets_changed = [self.key_path if self.fields["type"] == "sftp" else self.env_path]
+            secrets_changed = [self.rotated_path()]
         config_changed = old_config != config
-        was_running = bool(current and current["State"].get("Running"))
-
-        if recreate:
-            if was_running:
-                self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
-            self.act("remove container", ["container", "rm", self.name])
         perms_wrong = ensure_needed(self.config_dir, self.config_path) or any(
             file_needs_fix(path, 0o600) for path in secrets)
         if config_changed:
@@ -224,33 +240,34 @@ class SidecarPlan:
                 elif file_needs_fix(path, 0o600):
                     guarded.chmod(path, 0o600, self.config_root)
                     guarded.chown(path, 0, 0, self.config_root)
+        return bool(config_changed or secrets_changed)
 
-        exists_after = current is not None and not recreate
+    def converge_container(self, current, exists_after, config_hash):
         if not exists_after:
             self.act("create container", self.create_args(config_hash))
-        else:
-            policy = ((current.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
-            if policy != RESTART_POLICY:
-                # set by hand, or by Dokku's ps:stop (0.36+) on a sidecar of an earlier release that carried the app label
-                self.act("set restart policy %s (was %s)" % (RESTART_POLICY, policy),
-                         ["container", "update", "--restart", RESTART_POLICY, self.name])
-        run_wanted = {"started": True, "stopped": False, "present": was_running}[state]
-        running_now = was_running and exists_after
+            return
+        policy = ((current.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+        if policy != RESTART_POLICY:
+            # set by hand, or by Dokku's ps:stop (0.36+) on a sidecar of an earlier release that carried the app label
+            self.act("set restart policy %s (was %s)" % (RESTART_POLICY, policy),
+                     ["container", "update", "--restart", RESTART_POLICY, self.name])
+
+    def converge_running(self, was_running, running_now, changed):
+        """Start, restart (a file changed) or stop as the state asks, then wait for the first sync. Returns whether
+        the sidecar runs afterwards."""
+        run_wanted = {"started": True, "stopped": False, "present": was_running}[self.params["state"]]
         started_at = time.time()
         if run_wanted and not running_now:
             self.act("start container", ["container", "start", self.name])
-        elif run_wanted and (config_changed or secrets_changed):
+        elif run_wanted and changed:
             # same hash, new file content: only a secret changed; Litestream reads them at start
             self.act("restart container (secret rotated)",
                      ["container", "restart", "--time", str(self.stop_timeout()), self.name])
         elif not run_wanted and running_now:
             self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
-
-        if run_wanted and (not running_now or config_changed or secrets_changed) and not self.check_mode:
+        if run_wanted and (not running_now or changed) and not self.check_mode:
             self.await_first_sync(started_at)
-        after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
-                           "config_hash": config_hash}
-        return self.finish(before, {"container": after_container, "config": redacted})
+        return run_wanted
 
     def await_first_sync(self, since):
         """After a start or restart: Litestream's first sync, or the store's reason (first_sync.py)."""
@@ -281,7 +298,12 @@ class SidecarPlan:
         """Whether this run's earlier litestream_auth task changes (or in check mode would change) our set."""
         if not ls.needs_credentials(self.fields):
             return False
-        return (self.fields.get("credentials") or "default") in self.params["changed_credentials"]
+        return self.set_name() in self.params["changed_credentials"]
+
+    def rotated_path(self):
+        """The file a rotated set rewrites: the type's first credential file (the key), else the credentials file."""
+        files = backends.of(self.fields).credential_files
+        return os.path.join(self.config_dir, files[0][1]) if files else self.env_path
 
     @staticmethod
     def container_view(doc):

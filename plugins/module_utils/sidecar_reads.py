@@ -38,6 +38,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2
     from httplib import HTTPConnection, HTTPException
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -48,7 +49,7 @@ CHUNK = 64 * 1024
 O_PATH = getattr(os, "O_PATH", 0)  # Linux: a handle on the entry itself, for the walk and for connect()
 
 
-class Refused(ValueError):
+class Refused(errors.CollectionError, ValueError):
     """An answer refused before it is read: too large, or with a header that says nothing true about it."""
 
 

@@ -14,13 +14,12 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import chown_argument, owner_uid
+# defined with the other kinds of error; importable from here as before
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.errors import AppFailure
 
-STORAGE_ROOT = "/var/lib/dokku/data/storage"
-
-
-class AppFailure(Exception):
-    """One app cannot be converged; the message says why and what to do."""
+STORAGE_ROOT = defaults.STORAGE_ROOT
 
 
 def fmt(version):

@@ -19,6 +19,10 @@ import math
 import os
 import re
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
+
 # Dokku's own rule (apps:create, "App name must begin with lowercase alphanumeric character ...").
 APP_NAME_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")
 # 63: Dokku uses the app name as a DNS label (<app>.<global domain> vhosts, container hostnames), and a
@@ -42,7 +46,7 @@ CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
 # (/var/lib/dokku/data/storage: litestream_auth would chmod Dokku's storage root 0700, which every app's mount needs)
 SYSTEM_DIRS = frozenset(("/", "/etc", "/usr", "/var", "/var/lib", "/root", "/home", "/boot", "/bin", "/sbin",
                          "/lib", "/lib64", "/run", "/tmp", "/dev", "/proc", "/sys", "/opt", "/srv",
-                         "/var/lib/dokku", "/var/lib/docker", "/var/lib/dokku/data", "/var/lib/dokku/data/storage"))
+                         defaults.DOKKU_ROOT, "/var/lib/docker", defaults.DOKKU_ROOT + "/data", defaults.STORAGE_ROOT))
 SCHEME_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # The query-string keys the collection reads from a replica URL (litestream._parse_url) and that never hold a secret;
 # the value of any other key (?sig=, ?pwd=, ?X-Amz-Signature=, ...) is taken for one: replaced in messages (shown)
@@ -85,13 +89,13 @@ HOST_RULE = ("a host is an ASCII name of labels of 1 to 63 letters, digits, '-' 
 # inside it, is refused where it is known (litestream.check_sidecar_options, outside_storage).
 SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys", "/run", "/var/run", "/root",
                 "/var/spool", "/var/log", "/var/lib/containerd",
-                "/var/lib/docker", "/var/lib/dokku/config", "/var/lib/dokku/plugins", "/var/lib/dokku/core-plugins",
-                "/var/lib/dokku/services", "/home/dokku")
+                "/var/lib/docker") + tuple(defaults.DOKKU_ROOT + sub for sub in (
+                    "/config", "/plugins", "/core-plugins", "/services")) + ("/home/dokku",)
 LIB_TREE_RE = re.compile(r"/lib(?:32|64|x32|exec)?")
 
 
-class InvalidValue(ValueError):
-    """A value a module refuses; the message names the option and says what is allowed."""
+# the same class as errors.InvalidValue: every v.InvalidValue call site raises the collection's own kind
+InvalidValue = errors.InvalidValue
 
 
 def query_values(text):
@@ -253,7 +257,7 @@ def collection_root(value, option):
     path = absolute_path(value, option, mount=True)
     if path in SYSTEM_DIRS:
         raise InvalidValue("%s: %s is a system directory; give a directory of its own for this collection, "
-                           "such as /var/lib/dokku/config/litestream/credentials" % (option, path))
+                           "such as %s" % (option, path, defaults.CREDENTIALS_ROOT))
     return path
 
 
@@ -632,18 +636,15 @@ def abs_container_problem(value):
     return None
 
 
-BUCKET_RULES = {"s3": s3_bucket_problem, "gs": gs_bucket_problem, "abs": abs_container_problem}
-
-
-def bucket_name(value, option, kind):
-    """A bucket (s3, gs) or container (abs) name its store accepts; the message names the rule that is broken.
+def bucket_name(value, option, rule, noun="bucket"):
+    """A bucket or container name its store accepts (rule: one of the *_problem functions above, as backends.py's
+    table names it; noun: what the store calls it); the message names the rule that is broken.
 
     A name the store refuses would leave the sidecar logging NoSuchBucket (or its like) forever while the
     play reports success.
     """
     _text(value, option)
-    problem = BUCKET_RULES[kind](value)
+    problem = rule(value)
     if problem:
-        raise InvalidValue("%s: %s is not a valid %s name: %s" % (
-            option, shown(value), "container" if kind == "abs" else "bucket", problem))
+        raise InvalidValue("%s: %s is not a valid %s name: %s" % (option, shown(value), noun, problem))
     return value

@@ -148,15 +148,14 @@ lock_wait:
 """
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerRunner
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
-    DokkuError, DokkuRunner, check_storage_options, storage_argument_spec)
+    DokkuRunner, check_storage_options, storage_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
-    HostLock, LockTimeout, lock_argument_spec)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import HostLock, lock_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure, StoragePlan
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import StoragePlan
 
 
 def main():
@@ -177,7 +176,7 @@ def main():
         with HostLock(module, "app-%s" % plan.app, "app %s" % plan.app) as lock:
             result["lock_wait"] = lock.waited
             plan.converge(plan.dokku.storage_mounts(plan.app))
-    except (AppFailure, v.InvalidValue, DokkuError, DockerError, LockTimeout) as exc:
+    except (errors.CollectionError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     if module._diff:
         result["diff"] = plan.diff

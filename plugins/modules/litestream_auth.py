@@ -14,13 +14,15 @@ short_description: Manage a named Litestream credential set on a Dokku host
 version_added: "0.1.0"
 description:
   - Stores the credentials a Litestream replica needs (an S3 key pair with optional session token,
-    endpoint and region, an SSH private key or a password for SFTP) as a named set on the Dokku host.
+    endpoint and region; an Azure storage account key; a Google service account's JSON key; an SSH private key or a
+    password for SFTP) as a named set on the Dokku host.
   - The M(dokku_sqlite.litestream.litestream_replica) and M(dokku_sqlite.litestream.litestream_restore)
     modules refer to a set by its O(name) and read it on the host, so secrets never travel on a command line
     or into a container's environment.
   - A set is the directory C(<credentials_root>/<name>/), owned by root with mode C(0700), holding
-    C(credentials.json) (a JSON object with only the fields given) and, for SFTP with a key, C(ssh_key).
-    Both files are owned by root with mode C(0600) and are replaced atomically.
+    C(credentials.json) (a JSON object with only the fields given), for SFTP with a key C(ssh_key), and for
+    Google Cloud Storage C(gcp-service-account.json). The files are owned by root with mode C(0600) and are replaced
+    atomically.
   - The module compares what is stored with what is wanted without revealing either. It also puts back
     the mode and owner of the files and directories it manages when they have drifted.
   - Secrets never appear in the module's results, its diff or its error messages. With C(--diff) the set's fields
@@ -43,11 +45,19 @@ options:
   access_key_id:
     description:
       - S3 (or S3-compatible) access key id. Needs O(secret_access_key).
+      - Access keys are for C(s3) replicas (and O(secret_access_key) for an C(abs) replica's account key). A C(gs)
+        replica does not use them, as Litestream's Google Cloud Storage client reads only a service account's JSON key,
+        see O(service_account_json).
       - Not treated as a secret, but only its first four characters are shown in a diff.
     type: str
   secret_access_key:
     description:
       - S3 (or S3-compatible) secret access key. Needs O(access_key_id).
+      - For an C(abs) (Azure Blob Storage) replica, the storage account's key; Litestream reads it as
+        C(LITESTREAM_AZURE_ACCOUNT_KEY) and uses it only together with the replica's C(account_name), so a replica
+        without an account name that uses this set is refused. O(access_key_id) must be given with it, but an C(abs)
+        replica does not read it. Without a key, Litestream's Azure client takes Azure's default credentials (a
+        managed identity).
     type: str
   session_token:
     description:
@@ -76,6 +86,20 @@ options:
   sftp_password:
     description:
       - Password for an SFTP replica.
+    type: str
+  service_account_json:
+    description:
+      - The JSON key of a Google Cloud service account (the whole key file's text), for a C(gs) (Google Cloud
+        Storage) replica. Litestream's Google Cloud Storage client authenticates with Application Default
+        Credentials only, so no access key works for it.
+      - It must be a JSON object with C(type) and C(client_email), as the key file Google Cloud creates is; the
+        value is never shown in a message.
+      - Stored as C(gcp-service-account.json) in the set directory (root, C(0600)). A replica that uses the set gets
+        a copy beside its Litestream configuration, mounted read-only into the container, and named by
+        C(GOOGLE_APPLICATION_CREDENTIALS) in the credentials file that only Litestream's own process reads (never in
+        the container's environment, its command line or the configuration).
+      - Read the file's text, for example with V(lookup('file', 'key.json')) or from a vault variable. A YAML mapping
+        given here arrives as Python text, not JSON, and is refused; add V(| to_json).
     type: str
   plugin_compat:
     description:
@@ -137,6 +161,20 @@ EXAMPLES = r"""
     secret_access_key: "{{ vault_r2_secret_access_key }}"
     endpoint: "https://{{ r2_account_id }}.r2.cloudflarestorage.com"
     region: auto
+  become: true
+
+- name: Store a Google service account's key for a Google Cloud Storage (gs) replica
+  dokku_sqlite.litestream.litestream_auth:
+    name: gcs
+    service_account_json: "{{ lookup('file', 'files/litestream-sa.json') }}"
+  become: true
+
+- name: Store an Azure storage account key (an abs replica with account_name uses it)
+  dokku_sqlite.litestream.litestream_auth:
+    name: azure
+    # required with secret_access_key, not read for abs: the account is the replica's account_name
+    access_key_id: "{{ azure_storage_account }}"
+    secret_access_key: "{{ vault_azure_account_key }}"
   become: true
 
 - name: Store an SSH key for an SFTP replica
@@ -214,6 +252,7 @@ lock_wait:
 import os
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
     HostLock, LockTimeout, lock_argument_spec)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
@@ -221,24 +260,37 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 
 
+def write_set(module):
+    """The set written (or removed) under the credential sets' lock; raises errors.CollectionError."""
+    problem = credential_set_problem(module.params)
+    if problem:
+        raise errors.InvalidValue(problem)
+    if os.geteuid() != 0:
+        raise errors.CollectionError(
+            "litestream_auth must run as root (become: true): the credential files are root-only")
+    # one lock for every set: plugin_compat writes files shared by all sets in credentials_root
+    with HostLock(module, "credentials", "the credential sets") as lock:
+        result = LitestreamAuth(module.params, module.check_mode, module._diff).run()
+    return dict(result, commands=[], lock_wait=lock.waited)
+
+
+def failure_fields(exc, name):
+    """What a failure returns besides its message: the set and path of a CredentialFailure, the set when its lock
+    was not acquired."""
+    if isinstance(exc, CredentialFailure):
+        return dict(name=exc.name, path=exc.path)
+    return dict(name=name) if isinstance(exc, LockTimeout) else {}
+
+
 def main():
     argument_spec = lock_argument_spec()
     argument_spec.update(auth_argument_spec())
     module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = credential_set_problem(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    if os.geteuid() != 0:
-        module.fail_json(msg="litestream_auth must run as root (become: true): the credential files are root-only")
     try:
-        # one lock for every set: plugin_compat writes files shared by all sets in credentials_root
-        with HostLock(module, "credentials", "the credential sets") as lock:
-            result = LitestreamAuth(module.params, module.check_mode, module._diff).run()
-    except CredentialFailure as exc:
-        module.fail_json(msg=str(exc), name=exc.name, path=exc.path)
-    except LockTimeout as exc:
-        module.fail_json(msg=str(exc), name=module.params["name"])
-    module.exit_json(commands=[], lock_wait=lock.waited, **result)
+        result = write_set(module)
+    except errors.CollectionError as exc:
+        module.fail_json(msg=str(exc), **failure_fields(exc, module.params["name"]))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

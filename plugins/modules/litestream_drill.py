@@ -214,118 +214,13 @@ duration:
   type: float
 """
 
-import os
-import signal
-import sys
-import time
-
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.auth_core import CredentialFailure, LitestreamAuth
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core as dc
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import (
-    HostLock, LockTimeout, lock_argument_spec)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.drill_run import Drill
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import lock_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import CLEANUP_SIGNALS, VERIFY_OPTIONS
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-
-
-class Drill:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.started = time.time()
-        self.drill = None
-        self.result = dict(changed=False, credential_sets=[])
-
-    def fail(self, msg):
-        self.result["duration"] = round(time.time() - self.started, 3)
-        self.module.fail_json(msg=msg, **self.result)
-
-    def options(self):
-        """Every input check, before anything is read or written; returns (options, apps to drill)."""
-        params = dict(self.params)
-        try:
-            params["host"] = dc.host_name(params["host"], "host")
-            params["drill_host"] = dc.host_name(params["drill_host"] or params["host"], "drill_host")
-            params["scratch_dir"] = dc.scratch_root(params["scratch_dir"])
-            params["storage_root"] = v.absolute_path(params["storage_root"], "storage_root")
-            params["credentials_root"] = v.absolute_path(params["credentials_root"], "credentials_root")
-            for name in params["only"]:
-                v.app_name(name, "only")
-            v.check_bounds(params)  # parallel, max_lag_seconds, replica_timeout, lock_timeout
-            v.check_bounds(params["verify"] or {}, "verify.")  # min_rows, before the restores' threads start
-        except v.InvalidValue as exc:
-            self.fail(str(exc))
-        problems = inventory_problems(params["apps"], params["credential_sets"], params["image"], {}, params["host"],
-                                      storage_root=params["storage_root"])
-        if problems:
-            self.fail("%d problem%s in the inventory of %s, nothing was drilled: %s" % (
-                len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
-        return params, dc.selected(params["apps"], params["only"], params["image"])
-
-    def run(self):
-        options, apps = self.options()
-        if options["live_only"] and options["results"] is not None:
-            self.summarize(dc.judge_records(options["storage_root"], apps, options["results"],
-                                            options["max_lag_seconds"], self.module.check_mode))
-            self.finish()
-        if options["live_only"]:
-            self.result["live_tables"] = dc.read_all_live(options["storage_root"], apps)
-            self.finish()
-        if apps:
-            self.credentials(options)
-        self.drill = dc.HostDrill(self.module, options, apps)
-        previous = dict((signum, signal.signal(signum, self.on_signal)) for signum in CLEANUP_SIGNALS)
-        try:
-            records = self.drill.run()
-        except (guarded.OutsideRoot, IOError, OSError) as exc:  # the run's directory could not be made
-            self.fail("scratch_dir: cannot make the drill's directory in %s: %s" % (options["scratch_dir"], exc))
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        self.summarize(records)
-        self.finish()
-
-    def summarize(self, records):
-        failed = [r for r in records if r["status"] != "ok"]
-        self.result.update(results=records, summary=dict(total=len(records), ok=len(records) - len(failed),
-                                                         failed=len(failed)))
-
-    def credentials(self, options):
-        sets = [s for s in options["credential_sets"] if s["state"] != "absent"]
-        if not sets:
-            return
-        if os.geteuid() != 0:
-            self.fail("litestream_drill must run as root (become: true): the credential files are root-only")
-        try:
-            with HostLock(self.module, "credentials", "the credential sets", timeout=options["lock_timeout"]):
-                for cset in sets:
-                    outcome = LitestreamAuth(cset, self.module.check_mode).run()
-                    outcome.pop("diff", None)
-                    self.result["credential_sets"].append(outcome)
-        except CredentialFailure as exc:
-            self.fail("credential set %s: %s" % (exc.name, exc))
-        except LockTimeout as exc:
-            self.fail(str(exc))
-        self.result["changed"] = any(o["changed"] for o in self.result["credential_sets"])
-
-    def finish(self):
-        self.result["duration"] = round(time.time() - self.started, 3)
-        self.module.exit_json(**self.result)
-
-    def on_signal(self, signum, _frame):
-        # the restores run in threads: clean up their keys and files from here, then end without waiting for them
-        if self.drill is not None:
-            self.drill.cleanup()
-        try:
-            self.fail("stopped by signal %d: the drill's temporary files and scratch directory were removed" % signum)
-        finally:
-            sys.stdout.flush()
-            os._exit(1)  # pylint: disable=protected-access
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import VERIFY_OPTIONS
 
 
 def main():
@@ -341,17 +236,22 @@ def main():
         compare_live=dict(type="bool", default=True),
         defer_verdict=dict(type="bool", default=False),
         results=dict(type="list", elements="dict"),
-        scratch_dir=dict(type="str", default="/var/lib/dokku-litestream-drill"),
-        storage_root=dict(type="str", default="/var/lib/dokku/data/storage"),
+        scratch_dir=dict(type="str", default=defaults.DRILL_SCRATCH_DIR),
+        storage_root=dict(type="str", default=defaults.STORAGE_ROOT),
         verify=dict(type="dict", default={}, options=VERIFY_OPTIONS),
         max_lag_seconds=dict(type="float", default=300),
         replica_timeout=dict(type="int", default=30),
         parallel=dict(type="int", default=4),
-        image=dict(type="str", default=ls.DEFAULT_IMAGE),
-        credentials_root=dict(type="str", default="/var/lib/dokku/config/litestream/credentials"),
+        image=dict(type="str", default=defaults.IMAGE),
+        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
     )
     module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
-    Drill(module).run()
+    manager = Drill(module)
+    try:
+        result = manager.run()
+    except (errors.CollectionError, OSError) as exc:
+        module.fail_json(msg=str(exc), **manager.finish())
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -200,129 +200,34 @@ textfile:
   type: str
 """
 
-import json
-import os
-import time
-
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import (
-    common_argument_spec, read_text, write_atomic)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError, DockerRunner
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core as hc
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.host_reads import HostReads
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
-    entry_max_lag, inventory_problems, sidecar_params)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.common import common_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.health_run import HostHealth
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import sidecar_name
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
-
-STATE_FILE = "state.json"
-UNCHECKED_STATES = ("absent", "stopped")
-
-
-class HostHealth:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.docker = DockerRunner(module, self.params["docker_binary"])
-        self.state_dir = self.textfile = None
-        self.result = dict(changed=False, apps=[], results=[], summary={}, failed_databases=[], skipped=[],
-                           commands=self.docker.commands, textfile=None)
-
-    def fail(self, msg):
-        self.module.fail_json(msg=msg, **self.result)
-
-    def entries(self):
-        """The sidecar options of every entry to check; the whole input checked first."""
-        params = self.params
-        try:
-            self.state_dir, self.textfile = hc.check_health_options(params)
-        except v.InvalidValue as exc:
-            self.fail(str(exc))
-        problem = owned.problem(self.state_dir, owned.HEALTH_STATE)
-        if problem:  # it is chmodded 0700 and chowned to root when written: only a directory this module made
-            self.fail("state_dir: refusing to use %s: %s; give a directory that does not exist yet (it is made "
-                      "root-only) or one this module made" % (self.state_dir, problem))
-        if self.textfile and not os.path.isdir(os.path.dirname(self.textfile)):
-            self.fail("textfile: the directory %s does not exist (node_exporter's --collector.textfile.directory)"
-                      % os.path.dirname(self.textfile))
-        problems = inventory_problems(params["apps"], [], params["image"], {}, params["host"],
-                                      storage_root=params["storage_root"])
-        if problems:
-            self.fail("%d problem%s in the inventory of %s, nothing was checked: %s" % (
-                len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)))
-        out = []
-        for entry in params["apps"]:
-            sidecar = sidecar_params(entry, params["image"], storage_root=params["storage_root"],
-                                     config_root=params["config_root"], credentials_root=params["credentials_root"])
-            if sidecar["state"] in UNCHECKED_STATES:
-                self.result["skipped"].append("%s (state %s)" % (sidecar["app"], sidecar["state"]))
-            elif sidecar["replica"] is None:
-                self.result["skipped"].append("%s (no replica)" % sidecar["app"])
-            else:
-                sidecar["max_lag"] = entry_max_lag(entry)
-                out.append(sidecar)
-        return out
-
-    def previous(self):
-        text = read_text(os.path.join(self.state_dir, STATE_FILE))
-        try:
-            state = json.loads(text) if text else {}
-        except ValueError:
-            self.module.warn("%s is not JSON: restarts are counted from this check on"
-                             % os.path.join(self.state_dir, STATE_FILE))
-            state = {}
-        return state if isinstance(state, dict) else {}
-
-    def run(self):
-        started = time.time()
-        entries = self.entries()
-        previous = self.previous()
-        now = time.time()
-        checks = []
-        for sidecar in entries:
-            docker = DockerRunner(self.module, self.params["docker_binary"], commands=[])
-            # the entry's own max_lag, else the option, else five sync intervals (below)
-            max_lag = sidecar.pop("max_lag")
-            max_lag = self.params["max_lag_seconds"] if max_lag is None else max_lag
-            check = hc.AppHealth(sidecar, docker, now, self.params["timeout"], max_lag, previous.get(sidecar["app"]))
-            check.prepare(check.record["notes"].append)
-            if max_lag is None:
-                check.max_lag = check.record["max_lag_seconds"] = hc.default_max_lag(check.fields)
-            checks.append(check)
-        docs, _images = HostReads(None, self.docker).inspect([sidecar_name(s["app"]) for s in entries], [])
-        records = hc.run_apps(checks, docs, self.params["parallel"])
-        duration = time.time() - started
-        summary, failed = hc.summarize(self.params["host"], records, duration)
-        self.result.update(apps=records, results=hc.report_results(self.params["host"], records), summary=summary,
-                           failed_databases=failed)
-        if not self.module.check_mode:
-            self.write(records, now, duration, previous)
-        self.module.exit_json(**self.result)
-
-    def write(self, records, now, duration, previous):
-        state = dict(previous)
-        state.update(hc.state_document(records, now))
-        try:
-            owned.ensure(self.state_dir, owned.HEALTH_STATE)
-            write_atomic(os.path.join(self.state_dir, STATE_FILE), json.dumps(state, indent=2, sort_keys=True) + "\n",
-                         0o600)
-            if self.textfile:
-                write_atomic(self.textfile, hc.prometheus_text(records, now, duration), 0o644)
-                self.result["textfile"] = self.textfile
-        except (guarded.OutsideRoot, IOError, OSError) as exc:
-            self.fail("cannot write the health state or text file: %s" % exc)
 
 
 def main():
     argument_spec = common_argument_spec()
-    argument_spec.update(hc.health_argument_spec())
+    argument_spec.update(
+        apps=dict(type="list", elements="raw", default=[]),
+        host=dict(type="str", default="this host"),
+        image=dict(type="str", default=defaults.IMAGE),
+        storage_root=dict(type="str", default=defaults.STORAGE_ROOT),
+        config_root=dict(type="str", default=defaults.CONFIG_ROOT),
+        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
+        parallel=dict(type="int", default=4),
+        timeout=dict(type="int", default=10),
+        max_lag_seconds=dict(type="float"),
+        state_dir=dict(type="str", default=defaults.HEALTH_STATE_DIR),
+        textfile=dict(type="str"),
+    )
     module = SecretMaskingModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = HostHealth(module)
     try:
-        manager.run()
-    except DockerError as exc:  # the host-level inspect failed
-        manager.fail(str(exc))
+        result = manager.run()
+    except (errors.CollectionError, OSError) as exc:  # a bad option, the host-level inspect, the state not written
+        module.fail_json(msg=str(exc), **manager.result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

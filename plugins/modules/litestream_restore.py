@@ -36,93 +36,12 @@ options:
   replica:
     description:
       - Where the database was replicated to. The same fields, validated the same way, as
-        O(dokku_sqlite.litestream.litestream_replica#module:replica); the Litestream 0.3 options are not accepted.
+        O(dokku_sqlite.litestream.litestream_replica#module:replica); the Litestream 0.3 options are refused with a
+        reason.
       - The replica of the database is read from C(<path>/<database>), or from C(<path>) itself with
         O(replica.location=path).
     type: dict
     required: true
-    suboptions:
-      type:
-        description: Replica kind.
-        type: str
-        choices: [s3, file, sftp, gs, abs]
-      url:
-        description:
-          - The replica as a URL, for example C(s3://bucket/prefix?endpoint=https://s3.example.net&region=eu-1),
-            C(file:///srv/replicas/blog) or C(sftp://user@host:22/backups/blog).
-          - Credentials before C(@) (C(s3://KEY:SECRET@bucket), C(sftp://user:password@host)) are refused without
-            being repeated; keep them in a credential set. Only sftp (C(user@)) and abs (C(account@)) take a name there.
-          - A file URL must be absolute (C(file:///srv/replicas/blog)); C(file://relative) and C(..) are refused.
-        type: str
-      bucket:
-        description:
-          - Bucket (s3, gs) or container (abs), also when given in O(replica.url).
-          - Checked against the store's own naming rules, so a name it would refuse fails here instead of leaving
-            the sidecar retrying forever. S3 - 3 to 63 lowercase letters, digits, C(.) and C(-), starting and ending
-            with a letter or digit, no C(..), not an IP address, no C(xn--) or C(sthree-) prefix, no C(-s3alias) or
-            C(--ol-s3) suffix. gs - the same characters plus C(_), up to 222 characters with dots, no C(goog) prefix.
-            abs - 3 to 63 lowercase letters, digits and single C(-), starting and ending with a letter or digit.
-        type: str
-      path:
-        description:
-          - Prefix inside the bucket, absolute directory (file), or remote directory (sftp).
-          - An sftp path that starts with C(/) is absolute on the server, any other is relative to the login
-            directory. The URL form means the same - C(sftp://user@host/srv/b) is C(/srv/b),
-            C(sftp://user@host/~/b) is C(b). It is normalised; C(..) is refused.
-          - A file replica's directory is refused when it is C(/) or a system directory or inside one, as
-            O(dokku_sqlite.litestream.litestream_replica#module:replica.path) says.
-        type: str
-      endpoint:
-        description:
-          - S3-compatible endpoint with its scheme, for example C(https://s3.eu-central-003.backblazeb2.com)
-            or C(http://127.0.0.1:9000). A bare host:port is refused (Litestream 0.5 would force https).
-          - Credentials in it (C(https://KEY:SECRET@host)) are refused without being repeated.
-          - The host must be an ASCII name whose labels are 1 to 63 letters, digits, C(-) and C(_) (no empty label),
-            an IPv4 address or an IPv6 address in brackets; an internationalised name is given in its C(xn--) form.
-            A port is 1 to 65535.
-        type: str
-      region:
-        description: S3 region. Defaults to the credential set's region, then C(us-east-1).
-        type: str
-      force_path_style:
-        description: Path-style S3 URLs. Defaults to true when an endpoint is set.
-        type: bool
-      skip_verify:
-        description: Skip TLS verification of the S3 endpoint (self-signed test servers only).
-        type: bool
-      sync_interval:
-        description:
-          - Accepted so that a replica definition can be shared with the replica module; unused here, but checked as
-            there (a duration from C(100ms) to C(24h)).
-        type: str
-      host:
-        description: sftp server as C(host[:port]), checked as the host and port of O(replica.endpoint).
-        type: str
-      user:
-        description: sftp user.
-        type: str
-      host_key:
-        description: The sftp server's public host key (C(ssh-ed25519 AAAA...)). Required; it is checked.
-        type: str
-      credentials:
-        description:
-          - Name of the credential set (M(dokku_sqlite.litestream.litestream_auth)) for s3, gs, abs and sftp.
-        type: str
-        default: default
-      account_name:
-        description: Azure storage account (abs).
-        type: str
-      location:
-        description:
-          - Where the replica of O(database) sits. V(per_database) (the default) - under C(<path>/<database>), as
-            M(dokku_sqlite.litestream.litestream_replica) writes it.
-          - V(path) - at C(<path>) itself, as C(litestream replicate DB URL) writes it, and so the dokku-litestream
-            plugin (C(dokku litestream:create <app> <dir> <db> s3://bucket/app) replicates to C(s3://bucket/app)).
-          - The plugin ran Litestream 0.3, whose replicas have the C(generations/) layout; read them with a 0.3
-            O(image), for example C(litestream/litestream:0.3.13).
-        type: str
-        choices: [per_database, path]
-        version_added: "0.1.0"
   database:
     description:
       - File name the database was replicated under, a plain name (no C(/), C(..), control characters or leading
@@ -265,6 +184,7 @@ options:
     default: 0
     version_added: "0.1.0"
 extends_documentation_fragment:
+  - dokku_sqlite.litestream.replica
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.credentials
   - dokku_sqlite.litestream.lock
@@ -422,9 +342,10 @@ lock_wait:
   sample: 0.0
 """
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
-    RESTORE_MUTUALLY_EXCLUSIVE, RestoreFailed, RestoreManager, restore_argument_spec)
+    RESTORE_MUTUALLY_EXCLUSIVE, RestoreManager, restore_argument_spec)
 
 
 def main():
@@ -432,8 +353,8 @@ def main():
                                  mutually_exclusive=RESTORE_MUTUALLY_EXCLUSIVE)
     try:
         result = RestoreManager(module).execute()
-    except RestoreFailed as exc:
-        module.fail_json(msg=exc.msg, **exc.result)
+    except errors.CollectionError as exc:  # a RestoreFailed carries the result of what ran before it failed
+        module.fail_json(msg=str(exc), **getattr(exc, "result", {}))
     module.exit_json(**result)
 
 

@@ -94,9 +94,10 @@ problems:
   sample: ["litestream_apps[1] (notes): databases: 'production.sqlite3-wal' is the name of a SQLite -wal file"]
 """
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import auth_argument_spec
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import inventory_problems
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import (
+    inventory_problems, problems_message)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 
 
@@ -105,7 +106,7 @@ def main():
         argument_spec=dict(
             apps=dict(type="list", elements="raw", default=[]),
             credential_sets=dict(type="list", elements="dict", default=[], options=auth_argument_spec()),
-            image=dict(type="str", default=ls.DEFAULT_IMAGE),
+            image=dict(type="str", default=defaults.IMAGE),
             peers=dict(type="dict", default={}),
             host=dict(type="str", default="this host"),
         ),
@@ -117,8 +118,7 @@ def main():
     result = dict(changed=False, apps=len(params["apps"]), credential_sets=len(params["credential_sets"]),
                   problems=problems)
     if problems:
-        module.fail_json(msg="%d problem%s in the inventory of %s, nothing was changed: %s" % (
-            len(problems), "" if len(problems) == 1 else "s", params["host"], " | ".join(problems)), **result)
+        module.fail_json(msg=problems_message(problems, params["host"]), **result)
     module.exit_json(**result)
 
 

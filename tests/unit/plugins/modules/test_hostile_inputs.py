@@ -22,7 +22,7 @@ import xml.dom.minidom
 
 import pytest
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_core
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_swap
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_drill_report, litestream_replica, litestream_restore)
 
@@ -553,7 +553,7 @@ def test_sigterm_during_a_restore_removes_the_temporary_files(sandbox, docker, m
 
     def killed(fd):
         os.kill(os.getpid(), signal.SIGTERM)
-    monkeypatch.setattr(restore_core, "fsync_fd", killed)
+    monkeypatch.setattr(restore_swap, "fsync_fd", killed)
     result = run_module(litestream_restore.main, restore_args(sandbox), fail=True)
     assert result["msg"].endswith("stopped by signal %d: the temporary files of this run were removed"
                                   % signal.SIGTERM)

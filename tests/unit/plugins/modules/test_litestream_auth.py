@@ -141,6 +141,43 @@ def test_switching_from_ssh_key_to_password_removes_the_key(root):
     assert_no_secret(result, SFTP_PASSWORD, "OPENSSH PRIVATE KEY")
 
 
+SA_SECRET = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjEXAMPLEserviceACCOUNT"
+SERVICE_ACCOUNT = json.dumps({
+    "type": "service_account", "client_email": "ls@lab.iam.gserviceaccount.com",
+    "private_key": "-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n" % SA_SECRET})
+
+
+def test_a_service_account_gets_its_own_root_only_file_and_is_never_shown(root):
+    result = run(dict(credentials_root=str(root), name="gcs", service_account_json=SERVICE_ACCOUNT), diff=True)
+    stored = root / "gcs" / "gcp-service-account.json"
+    assert result["fields"] == ["service_account_json"] and result["changed"] is True
+    assert stored.read_text() == SERVICE_ACCOUNT + "\n" and mode(stored) == 0o600
+    assert (os.lstat(str(stored)).st_uid, os.lstat(str(stored)).st_gid) == (0, 0)
+    assert json.loads((root / "gcs" / "credentials.json").read_text()) == {}
+    assert json.loads(result["diff"]["after"])["service_account_json"] == "<redacted>"
+    assert_no_secret(result, SA_SECRET, "ls@lab.iam")
+    before = snapshot(root)
+    assert run(dict(credentials_root=str(root), name="gcs", service_account_json=SERVICE_ACCOUNT))["changed"] is False
+    assert snapshot(root) == before
+    # an access key pair instead: the key file goes
+    result = run(dict(credentials_root=str(root), name="gcs", access_key_id=KEY, secret_access_key=SECRET))
+    assert "service_account_json" in result["changed_fields"] and not stored.exists()
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{'type': 'service_account', 'private_key': '%s'}" % SA_SECRET,
+     "service_account_json: is not JSON (the value is not shown: it is a secret)"),
+    (json.dumps({"type": "service_account", "private_key": SA_SECRET}),
+     "service_account_json: the JSON object has no client_email (the value is not shown)"),
+    (json.dumps([SA_SECRET]), "service_account_json: holds a JSON array, not an object (the value is not shown)"),
+])
+def test_a_service_account_that_is_no_key_file_fails_and_writes_nothing(root, value, message):
+    result = run(dict(credentials_root=str(root), name="gcs", service_account_json=value), fail=True)
+    assert result["msg"].startswith(message)
+    assert_no_secret(result, SA_SECRET)
+    assert not root.exists()
+
+
 def test_unreadable_json_is_rewritten(root):
     run(s3_args(root))
     cred = root / "default" / "credentials.json"

@@ -19,6 +19,7 @@ import pytest
 
 from ansible.module_utils import basic
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_drill, litestream_drill_report
 
 from .conftest import assert_no_secret, run_module, snapshot
@@ -229,7 +230,7 @@ def test_a_host_name_of_200_characters_still_drills(host, docker):
 
 def test_the_records_hold_only_what_the_report_takes(host, docker):
     result = run_module(litestream_drill.main, args(host, [app("blog")], compare_live=False, max_lag_seconds=3e7))
-    assert set(result["results"][0]) == set(litestream_drill.dc.RECORD_KEYS)
+    assert set(result["results"][0]) == set(drill_core.RECORD_KEYS)
     assert json.loads(json.dumps(result["results"])) == result["results"]
 
 
@@ -257,7 +258,7 @@ def test_the_drill_removes_only_the_directory_it_made_whatever_the_scratch_dir_a
 
 def test_a_run_directory_that_is_not_the_drills_own_is_never_removed(host, docker, monkeypatch):
     """Were the run's directory swapped for another (its marker gone), the drill refuses to remove it and says so."""
-    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import drill_core, owned
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import owned
     live(host, "blog", 80)
     made = []
     real_make = owned.make_temp

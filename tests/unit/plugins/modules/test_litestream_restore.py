@@ -25,6 +25,8 @@ import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_core
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_stage
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_swap
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_restore
 
@@ -338,6 +340,9 @@ def write_db(path, count):
     ({"replica": {"type": "s3", "path": "x", "credentials": "lab"}}, "s3 replica needs a bucket"),
     ({"replica": {"type": "s3", "bucket": "bkt", "endpoint": "127.0.0.1:9000", "credentials": "lab"}},
      "has no scheme: write http:// or https://"),
+    # the replica option's one spec and doc fragment: a 0.3 option is refused with the reason, as the sidecar does
+    ({"replica": {"type": "s3", "bucket": "bkt", "credentials": "lab", "retention": "72h"}},
+     "replica option 'retention' is a Litestream 0.3 option"),
 ])
 def test_bad_input_fails_before_anything_runs(roots, docker, overrides, message):
     before = snapshot(roots)
@@ -757,7 +762,7 @@ def test_a_full_disk_fails_clearly_and_leaves_no_partial_file(roots, docker, mon
     else:
         def full(path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
-        monkeypatch.setattr(restore_core, "fsync_fd", full)
+        monkeypatch.setattr(restore_swap, "fsync_fd", full)
     before = files_only(roots)
     result = run_module(litestream_restore.main, args(roots), fail=True)
     assert result["msg"].startswith("restore of app.sqlite3 into %s: no space left on device in %s (" % (
@@ -1017,15 +1022,15 @@ def test_the_stage_is_out_of_the_apps_reach_so_a_link_in_dest_redirects_nothing(
     dest.mkdir()
     os.chown(str(dest), APP_UID, APP_UID)
     swapped = []
-    real_make_stage = restore_core.RestoreManager.make_stage
+    real_make_stage = restore_stage.Stage.make
 
     def make_stage(self):
         real_make_stage(self)
         for entry in os.listdir(str(dest)):
-            if entry.startswith(restore_core.STAGE_PREFIX):
+            if entry.startswith(restore_stage.STAGE_PREFIX):
                 swap_for_link(str(dest), entry, victim)
                 swapped.append(entry)
-    monkeypatch.setattr(restore_core.RestoreManager, "make_stage", make_stage)
+    monkeypatch.setattr(restore_stage.Stage, "make", make_stage)
     result = run_module(litestream_restore.main, args(roots, owner=APP_UID, group=APP_UID))
     assert result["restored"] is True and swapped == [] and untouched(victim)
     stage = docker.runs[-1][2]["/restore"]
@@ -1044,18 +1049,18 @@ def test_a_stage_inside_dest_is_checked_around_the_docker_mount(roots, docker, m
     dest = roots / "srv" / "blog--db"
     dest.mkdir()
     os.chown(str(dest), APP_UID, APP_UID)
-    monkeypatch.setattr(restore_core, "writable_by", lambda st, uids, gids: True, raising=False)
+    monkeypatch.setattr(restore_stage, "writable_by", lambda st, uids, gids: True)
 
     def swap():
-        entry = [e for e in os.listdir(str(dest)) if e.startswith(restore_core.STAGE_PREFIX)][0]
+        entry = [e for e in os.listdir(str(dest)) if e.startswith(restore_stage.STAGE_PREFIX)][0]
         swap_for_link(str(dest), entry, victim)
     if when == "before docker":
-        real_make_stage = restore_core.RestoreManager.make_stage
+        real_make_stage = restore_stage.Stage.make
 
         def make_stage(self):
             real_make_stage(self)
             swap()
-        monkeypatch.setattr(restore_core.RestoreManager, "make_stage", make_stage)
+        monkeypatch.setattr(restore_stage.Stage, "make", make_stage)
     elif when == "while verifying":
         decoy = roots / "decoy"
         decoy.mkdir()
@@ -1063,7 +1068,7 @@ def test_a_stage_inside_dest_is_checked_around_the_docker_mount(roots, docker, m
         real_inspect = rs.inspect_database
 
         def inspect(path, integrity="quick"):
-            entry = [e for e in os.listdir(str(dest)) if e.startswith(restore_core.STAGE_PREFIX)][0]
+            entry = [e for e in os.listdir(str(dest)) if e.startswith(restore_stage.STAGE_PREFIX)][0]
             swap_for_link(str(dest), entry, decoy)
             return real_inspect(path, integrity)
         monkeypatch.setattr(rs, "inspect_database", inspect)
@@ -1161,8 +1166,8 @@ def test_where_the_stage_goes(roots, docker, monkeypatch, layout, where):
     if layout in ("world_writable", "sticky"):
         os.chmod(str(parent), 0o777 | (stat.S_ISVTX if layout == "sticky" else 0))
     if layout == "own_mount":
-        real = restore_core.mount_id
-        monkeypatch.setattr(restore_core, "mount_id", lambda fd: -1 if os.fstat(fd).st_ino == os.stat(str(dest)).st_ino
+        real = restore_stage.mount_id
+        monkeypatch.setattr(restore_stage, "mount_id", lambda fd: -1 if os.fstat(fd).st_ino == os.stat(str(dest)).st_ino
                             else real(fd))
     result = run_module(litestream_restore.main, args(roots, dest=str(dest), owner=APP_UID, group=APP_UID))
     assert result["restored"] is True and entries(dest) == ["app.sqlite3"]
