@@ -27,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2: one app after the other
     ThreadPoolExecutor = None
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
@@ -52,23 +52,6 @@ RESTART_LOOP = 3  # restarts since the last check that count as a restart loop
 ERROR_LINE_RE = re.compile(r"monitor error|sync error|compaction failed|retention enforcement failed|"
                            r"^Error: |level=ERROR|\"level\":\"ERROR\"")
 URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/\s\"'@]*@)?([^/\s\"'?#]*)([^\s\"']*)")
-
-
-def health_argument_spec():
-    """litestream_health's own options (the module adds the common ones)."""
-    return dict(
-        apps=dict(type="list", elements="raw", default=[]),
-        host=dict(type="str", default="this host"),
-        image=dict(type="str", default=defaults.IMAGE),
-        storage_root=dict(type="str", default=defaults.STORAGE_ROOT),
-        config_root=dict(type="str", default=defaults.CONFIG_ROOT),
-        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
-        parallel=dict(type="int", default=4),
-        timeout=dict(type="int", default=10),
-        max_lag_seconds=dict(type="float"),
-        state_dir=dict(type="str", default=defaults.HEALTH_STATE_DIR),
-        textfile=dict(type="str"),
-    )
 
 
 def check_health_options(params):

@@ -70,7 +70,7 @@ SECRET_KEYS = ("access-key-id", "secret-access-key", "session-token", "password"
 SECRET_LINE_RE = re.compile(r"^(\s*(?:%s):\s*).*$" % "|".join(SECRET_KEYS), re.M)
 
 
-def replica_argument_spec(with_v03_options=True):
+def replica_argument_spec():
     """The `replica` suboptions shared by the modules that read or write a replica.
 
     The Litestream 0.3 options are declared only so that normalize_replica can refuse them with a
@@ -93,14 +93,14 @@ def replica_argument_spec(with_v03_options=True):
         account_name=dict(type="str"),
         location=dict(type="str", choices=list(LOCATIONS)),
     )
-    if with_v03_options:
-        spec.update(
-            retention=dict(type="str"),
-            retention_check_interval=dict(type="str"),
-            snapshot_interval=dict(type="str"),
-            age=dict(type="dict"),
-            name=dict(type="str"),
-        )
+    # declared so that normalize_replica refuses them with V03_ONLY's reason
+    spec.update(
+        retention=dict(type="str"),
+        retention_check_interval=dict(type="str"),
+        snapshot_interval=dict(type="str"),
+        age=dict(type="dict"),
+        name=dict(type="str"),
+    )
     return spec
 
 
