@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from collections import namedtuple
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
@@ -17,7 +19,10 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import credential_set_problem
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import (
     check_storage_options, storage_argument_spec)
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import replica_location
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import replica_identity, replica_location
+
+# One database's replica: what it is (to find two writers whatever the spelling), and what messages show
+Location = namedtuple("Location", ["identity", "shown"])
 
 # The inventory's schema: which key of a litestream_apps entry becomes which module option. Roles pass whole
 # entries to the modules (litestream_host, litestream_drill, litestream_health), never key by key; their
@@ -58,7 +63,7 @@ def check_entry(entry, image, storage_root=None):
     fields = ls.check_sidecar_options(params)["fields"]
     if fields is None or params["state"] == "absent":
         return fields, []
-    return fields, [replica_location(fields, db) for db in params["databases"]]
+    return fields, [Location(replica_identity(fields, db), replica_location(fields, db)) for db in params["databases"]]
 
 
 def entry_max_lag(entry):
@@ -105,9 +110,9 @@ def inventory_problems(apps, credential_sets, image, peers, host, storage_root=N
 
 
 def entry_problems(apps, image, host, storage_root):
-    """(problems of this host's entries, {replica location: (the entry's label, its replica type)})."""
+    """(problems of this host's entries, {replica identity: (the entry's label, its replica type)})."""
     problems = []
-    owners = {}  # replica location -> the entry that uses it
+    owners = {}  # replica identity -> the entry that uses it
     apps_seen = {}
     for index, entry in enumerate(apps):
         label = "litestream_apps[%d]" % index
@@ -122,11 +127,12 @@ def entry_problems(apps, image, host, storage_root):
             problems.append("%s: the app is listed twice on %s (also %s)" % (label, host, apps_seen[entry["app"]]))
         apps_seen.setdefault(entry["app"], label)
         for location in locations:
-            if location in owners:
+            if location.identity in owners:
                 problems.append("%s and %s both replicate to %s: two writers on one replica corrupt each other's "
-                                "lineage; give each app its own replica path" % (owners[location][0], label, location))
+                                "lineage; give each app its own replica path"
+                                % (owners[location.identity][0], label, location.shown))
             else:
-                owners[location] = (label, fields["type"])
+                owners[location.identity] = (label, fields["type"])
     return problems, owners
 
 
@@ -142,12 +148,12 @@ def peer_problems(owners, peers, image, host):
             except v.InvalidValue:
                 continue  # that host's own check reports it
             for location in locations:
-                owner = owners.get(location)
+                owner = owners.get(location.identity)
                 # a directory on the host is each host's own: the same path on two hosts is two replicas
                 if owner and not backends.get(owner[1]).host_path:
                     problems.append("%s on %s and %s on %s both replicate to %s: two writers on one replica corrupt "
                                     "each other's lineage; give each app its own replica path"
-                                    % (owner[0], host, entry["app"], peer, location))
+                                    % (owner[0], host, entry["app"], peer, location.shown))
     return problems
 
 

@@ -325,6 +325,48 @@ def verification_problems(inspected, tables=None, min_rows=None):
     return problems
 
 
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def canonical_endpoint(endpoint):
+    """One spelling of an endpoint: scheme and host in lowercase, no default port, no trailing slash (Litestream
+    sends the same requests for each of them)."""
+    scheme, _sep, rest = endpoint.partition("://")
+    authority, slash, path = rest.partition("/")
+    host, port = _host_port(authority.lower(), DEFAULT_PORTS.get(scheme.lower()))
+    return "%s://%s%s%s" % (scheme.lower(), host, ":" + port if port else "", re.sub("/+", "/", slash + path).rstrip("/"))
+
+
+def _host_port(authority, default_port):
+    """(host, port or None) of 'host', 'host:port', '[v6]' or '[v6]:port'; the default port becomes None."""
+    match = re.fullmatch(r"(\[[^\]]*\]|[^:]*)(?::([0-9]+))?", authority)
+    host, port = (match.group(1), match.group(2)) if match else (authority, None)
+    if port is not None:
+        port = str(int(port))  # 0443 is 443
+    return host, None if port == default_port else port
+
+
+def replica_identity(fields, database):
+    """What one database's replica *is*, whatever the spelling: two entries with the same identity write the same
+    objects. Only for comparing (replica_location is what messages show)."""
+    backend = backends.of(fields)
+    path = re.sub("/+", "/", ls.replica_path(fields, database))
+    if backend.host_path:
+        return "%s://%s" % (backend.name, path.rstrip("/") or "/")
+    if backend.server_path:
+        host, port = _host_port(fields["host"].lower(), "22")
+        authority = "%s@%s:%s" % (fields.get("user"), host, port or "22")
+        # relative to the login directory: ~/x and x are one path; /x is absolute
+        return "%s://%s%s" % (backend.name, authority, path.rstrip("/") if path.startswith("/") else
+                              "/~/" + path.strip("/"))
+    authority = fields.get("bucket") or ""
+    if backend.url_user and fields.get(backend.url_user):
+        authority = "%s@%s" % (fields[backend.url_user].lower(), authority)
+    endpoint = fields.get("endpoint")
+    return "%s://%s/%s%s" % (backend.name, authority, path.strip("/"),
+                             " (endpoint %s)" % canonical_endpoint(endpoint) if endpoint else "")
+
+
 def replica_location(fields, database):
     """The replica of one database as a URL-like string for messages and results (never a secret): the URL form
     litestream._parse_url reads back to the same fields."""

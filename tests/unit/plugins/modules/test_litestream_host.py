@@ -47,6 +47,7 @@ class FakeHost:
         self.calls_lock = threading.Lock()
         self.running = []     # the commands running now (with a delay), and every set seen at a command's start
         self.overlaps = []
+        self.meet = None      # (commands, barrier): those commands each wait until all of them run at once
         self.process = SidecarProcess()
 
     def __call__(self, module, argv, **kwargs):
@@ -56,6 +57,11 @@ class FakeHost:
             argv = argv[4:]
         program, tail = os.path.basename(argv[0]), list(argv[1:])
         self.calls.append([program] + tail)
+        if self.meet and tail[0] in self.meet[0]:
+            # run one after the other, the first would wait here in vain: the barrier breaks and the run fails
+            self.meet[1].wait(timeout=20)
+            with self.calls_lock:
+                self.overlaps.append(tail[0])
         if self.delay:
             with self.calls_lock:
                 self.running.append(tail[0])
@@ -434,8 +440,10 @@ def test_a_failing_report_or_a_single_app_reads_each_app_with_storage_list(host)
 def test_the_host_reads_of_a_no_change_run_run_side_by_side(host):
     apps = [entry("blog"), entry("shop")]
     run_module(litestream_host.main, host_args(host, apps))
-    host.calls[:], host.delay = [], 0.3
+    side_by_side = ("info", "inspect", "storage:report")
+    host.calls[:], host.meet = [], (side_by_side, threading.Barrier(len(side_by_side)))
     again = run_module(litestream_host.main, host_args(host, apps))
     assert again["changed"] is False
-    # the dokku report, the docker inspect and docker info were running at the same moment
-    assert ["info", "inspect", "storage:report"] in host.overlaps, host.overlaps
+    # the dokku report, the docker inspect and docker info were running at the same moment: each passed the
+    # barrier only once all three had reached it
+    assert sorted(host.overlaps) == sorted(side_by_side), host.overlaps

@@ -103,3 +103,43 @@ def test_a_replica_shared_with_another_host_is_refused_except_a_file_replica(pee
 def test_an_absent_app_needs_no_replica_and_claims_no_location():
     apps = [shop(state="absent", replica=None), shop(app="shop2")]
     assert run_module(litestream_validate.main, validate(apps))["problems"] == []
+
+
+
+SFTP = {"host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab", "credentials": "lab"}
+LAB_S3 = "http://127.0.0.1:9000"
+
+
+def s3(url, **fields):
+    return dict(fields, url=url, credentials="lab")
+
+
+@pytest.mark.parametrize("first,second", [
+    # an endpoint with and without its trailing slash, its default port, or another case writes the same keys
+    (s3("s3://replicas/host1/shop?endpoint=%s/" % LAB_S3), s3("s3://replicas/host1/shop/", endpoint=LAB_S3)),
+    (s3("s3://replicas/host1/shop?endpoint=https://S3.Example.NET:443"),
+     s3("s3://replicas//host1/shop?endpoint=https://s3.example.net/")),
+    ({"type": "s3", "bucket": "replicas", "path": "/host1/shop/", "endpoint": LAB_S3, "credentials": "lab"},
+     s3("s3://replicas/host1/shop?endpoint=%s" % LAB_S3)),
+    (dict(SFTP, url="sftp://lit@Backup.example.net/~/shop"), dict(SFTP, url="sftp://lit@backup.example.net:22/~/shop/")),
+    (dict(SFTP, url="sftp://lit@[::1]:0022/srv/shop"), dict(SFTP, url="sftp://lit@[::1]:22/srv//shop")),
+    (s3("abs://Account@container/shop"), s3("abs://account@container/shop/")),
+])
+def test_two_spellings_of_one_replica_are_one_replica(first, second):
+    apps = [shop(replica=first), shop(app="copy", replica=second)]
+    problems = run_module(litestream_validate.main, validate(apps), fail=True)["problems"]
+    assert len(problems) == 1 and problems[0].startswith("litestream_apps[0] (shop) and litestream_apps[1] (copy) "
+                                                         "both replicate to ")
+
+
+@pytest.mark.parametrize("first,second", [
+    (s3("s3://replicas/host1/shop?endpoint=%s" % LAB_S3), s3("s3://replicas/host1/shop?endpoint=http://127.0.0.1:9001")),
+    # object keys are case-sensitive
+    (s3("s3://replicas/host1/shop?endpoint=%s" % LAB_S3), s3("s3://replicas/host1/Shop?endpoint=%s" % LAB_S3)),
+    # ~/shop is below the login directory, /shop at the root
+    (dict(SFTP, url="sftp://lit@backup.example.net/~/shop"), dict(SFTP, url="sftp://lit@backup.example.net/shop")),
+    (dict(SFTP, url="sftp://lit@backup.example.net/~/shop"), dict(SFTP, url="sftp://other@backup.example.net/~/shop")),
+])
+def test_different_replicas_stay_different(first, second):
+    apps = [shop(replica=first), shop(app="copy", replica=second)]
+    assert run_module(litestream_validate.main, validate(apps))["problems"] == []
