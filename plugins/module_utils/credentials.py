@@ -95,7 +95,7 @@ def service_account_problem(text, option="service_account_json"):
             "lookup('file', 'key.json'); a YAML mapping arrives as Python text, not JSON: add | to_json)")
     try:
         key = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting exhausts the decoder's stack
         return "%s: is not JSON (the value is not shown: it is a secret): %s" % (option, hint)
     if not isinstance(key, dict):
         return "%s: holds a JSON %s, not an object (the value is not shown): %s" % (option, json_kind(key), hint)
@@ -136,7 +136,7 @@ def load_credentials(root, name, replica_type):
                                  "dokku_sqlite.litestream.litestream_auth" % (name, directory))
     try:
         creds = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ls.ConfigError("credential set %r: credentials.json is not valid JSON (rewrite it with "
                              "dokku_sqlite.litestream.litestream_auth)" % name)
     if not isinstance(creds, dict):  # a list or null: never quote it, it may hold a secret
@@ -154,6 +154,8 @@ def check_required(name, creds, backend):
     """A set must hold every field of one of the backend's groups (an s3 key pair; an sftp key or password)."""
     groups = backend.credentials_required
     if groups and not any(all(creds.get(field) for field in group) for group in groups):
-        raise ls.ConfigError("credential set %r has no %s for a %s replica (%s): store it with "
+        # MissingCredentials: in --check, the credential task before this one may be about to write them (a set
+        # moving from keys to a gs service account), as it may create a set that does not exist yet
+        raise MissingCredentials("credential set %r has no %s for a %s replica (%s): store it with "
                              "dokku_sqlite.litestream.litestream_auth" % (
                                  name, " or ".join("/".join(group) for group in groups), backend.name, backend.label))
