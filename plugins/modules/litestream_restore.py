@@ -16,8 +16,9 @@ description:
     C(<replica.path>/<database>)) into a directory on the Dokku host, latest or at a point in time.
   - Litestream runs in the pinned image through the docker CLI, in a throw-away C(--rm) container. Its
     configuration and keys go into a temporary root-only directory that is removed afterwards (an sftp key
-    as a copy of the credential set's C(ssh_key)); S3 keys reach Litestream's own process through a sourced
-    C(credentials.env), never the container's environment or a command line. The container never gets
+    or a gs service account's key as a copy of the credential set's C(ssh_key) or C(gcp-service-account.json));
+    S3 and Azure keys, and the C(GOOGLE_APPLICATION_CREDENTIALS) path, reach Litestream's own process through a
+    sourced C(credentials.env), never the container's environment or a command line. The container never gets
     C(AWS_CA_BUNDLE), which breaks every Litestream 0.5 S3 client.
   - A dry run (C(litestream restore -dry-run)) comes first. It finds out whether the replica exists and which
     transaction the restore will reach; the restore then runs with C(-txid) of that transaction, so it restores
