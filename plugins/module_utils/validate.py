@@ -189,21 +189,23 @@ def app_name(value, option="app"):
     return value
 
 
-def storage_name(value, option="storage"):
+def _name(value, option, pattern, longest, what):
+    """A name of a kind: text that matches its pattern, at most `longest` characters; `what` ends the message."""
     _text(value, option)
-    if not STORAGE_NAME_RE.fullmatch(value) or len(value) > MAX_STORAGE_NAME:
-        raise InvalidValue("%s: %s is not a valid storage directory name: use 1 to %d of the characters "
-                           "[A-Za-z0-9_-]" % (option, shown(value), MAX_STORAGE_NAME))
+    if not pattern.fullmatch(value) or len(value) > longest:
+        raise InvalidValue("%s: %s is not a valid %s" % (option, shown(value), what % longest))
     return value
+
+
+def storage_name(value, option="storage"):
+    return _name(value, option, STORAGE_NAME_RE, MAX_STORAGE_NAME,
+                 "storage directory name: use 1 to %d of the characters [A-Za-z0-9_-]")
 
 
 def credential_set_name(value, option="name"):
-    _text(value, option)
-    if not CREDENTIAL_SET_RE.fullmatch(value) or len(value) > MAX_CREDENTIAL_SET:
-        raise InvalidValue("%s: %s is not a valid credential set name: use lowercase letters, digits, '-' and "
-                           "'_', starting with a letter or digit, at most %d characters"
-                           % (option, shown(value), MAX_CREDENTIAL_SET))
-    return value
+    return _name(value, option, CREDENTIAL_SET_RE, MAX_CREDENTIAL_SET,
+                 "credential set name: use lowercase letters, digits, '-' and '_', starting with a letter or digit, "
+                 "at most %d characters")
 
 
 def db_file_name(value, option="database"):
