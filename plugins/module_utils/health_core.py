@@ -34,7 +34,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import TIMED_OUT
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import first_sync
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing, sidecar_reads
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing, sidecar_reads, storage_reads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import (
     LABEL_HASH, RESTART_POLICY, SidecarPlan, sidecar_name)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
@@ -241,8 +241,21 @@ class AppHealth:
             self.record["databases"].append(self.database(index, db, doc, sections))
         if any(d["status"] != "ok" for d in self.record["databases"]) and doc is not None:
             self.explain_from_logs()
+        self.record["unlisted_databases"] = self.unlisted()
         self.record["duration"] = round(time.time() - started, 3)
         return self.record
+
+    def unlisted(self):
+        """The SQLite databases of the storage directory that the app writes and nothing replicates (an app that
+        moved to another file name is otherwise reported ok while its data has no replica)."""
+        if self.storage_dir is None:
+            return []
+        found = storage_reads.unlisted_databases(self.storage_dir, self.params["databases"], self.now)
+        for name, age in found:
+            self.record["notes"].append(
+                "unlisted database: %s in %s was written %ds ago and is not replicated: add it to the app's "
+                "databases in litestream_apps (or move it out of the storage directory)" % (name, self.storage_dir, age))
+        return [dict(database=name, written_seconds_ago=age) for name, age in found]
 
     def sidecar_view(self, doc):
         if not doc:
@@ -549,6 +562,8 @@ METRICS = (
      "(read only when something was not ok)."),
     ("litestream_database_status", "The check's verdict, one-hot over ok, stale, failing and missing."),
     ("litestream_sidecar_up", "1 when the app's Litestream sidecar runs, else 0."),
+    ("litestream_unlisted_databases", "SQLite databases written within a day in the app's storage directory that "
+     "its databases do not list: nothing replicates them."),
     ("litestream_sidecar_restarts", "Restarts of the sidecar since the previous check."),
     ("litestream_sidecar_config_hash_match", "1 when the sidecar runs the configuration the inventory renders."),
     ("litestream_health_last_check_timestamp_seconds", "When this check ran, seconds since the epoch."),
@@ -563,6 +578,7 @@ def prometheus_text(records, now, duration):
         app = record["app"]
         view = record["sidecar_state"]
         samples["litestream_sidecar_up"].append((labels(app=app), 1 if view["running"] else 0))
+        samples["litestream_unlisted_databases"].append((labels(app=app), len(record.get("unlisted_databases", []))))
         if view.get("restarts_since_last_check") is not None:
             samples["litestream_sidecar_restarts"].append((labels(app=app), view["restarts_since_last_check"]))
         samples["litestream_sidecar_config_hash_match"].append(

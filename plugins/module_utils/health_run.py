@@ -110,6 +110,10 @@ class HostHealth:
         checks = [self.check(sidecar, now, previous) for sidecar in entries]
         docs, _images = HostReads(None, self.docker).inspect([sidecar_name(s["app"]) for s in entries], [])
         records = hc.run_apps(checks, docs, self.params["parallel"])
+        for record in records:  # not a failed check, but data without a replica: said where the play shows it
+            for note in record["notes"]:
+                if note.startswith("unlisted database: "):
+                    self.module.warn("%s/%s: %s" % (self.params["host"], record["app"], note))
         duration = time.time() - started
         summary, failed = hc.summarize(self.params["host"], records, duration)
         self.result.update(apps=records, results=hc.report_results(self.params["host"], records), summary=summary,

@@ -163,6 +163,10 @@ apps:
       C(duration).
     - Each of C(databases) has C(database), C(status), C(reason), C(local_txid), C(replica_txid), C(lag_txid),
       C(replica_age_seconds), C(last_sync_at), C(last_sync_age_seconds), C(sync_errors), C(replica_type).
+    - C(unlisted_databases) lists the SQLite databases of the app's storage directory (by their header, the file or
+      its C(-wal) written within a day) that C(databases) does not list, each with C(database) and
+      C(written_seconds_ago). Nothing replicates them, so each also gives a warning and a note, and the Prometheus
+      text file counts them (C(litestream_unlisted_databases)); the verdicts of the listed databases do not change.
   returned: always
   type: list
   elements: dict

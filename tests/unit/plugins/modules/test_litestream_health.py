@@ -639,3 +639,44 @@ def test_as_root_the_socket_local_txid_and_the_replicas_are_read_without_a_docke
         for listener in listeners:
             listener.close()
         shutil.rmtree(proc)
+
+
+def sqlite_file(path, written_ago=0):
+    import sqlite3
+    with sqlite3.connect(str(path)) as conn:
+        conn.execute("create table t (x)")
+    conn.close()
+    stamp = time.time() - written_ago
+    os.utime(str(path), (stamp, stamp))
+
+
+def test_a_database_the_app_writes_but_nothing_replicates_is_warned_noted_and_counted(host, tmp_path, monkeypatch):
+    """An app that writes another file than the one replicated was reported ok; now health names that file."""
+    provision(host, APPS)
+    storage = host.tmp / "storage" / "shop--db"
+    sqlite_file(storage / "production.sqlite3")
+    sqlite_file(storage / "other.sqlite3", written_ago=30)                 # written now: unlisted
+    sqlite_file(storage / "quiet.sqlite3", written_ago=3 * 86400)          # old, but its WAL is new: unlisted
+    (storage / "quiet.sqlite3-wal").write_bytes(b"")
+    sqlite_file(storage / "archive.sqlite3", written_ago=3 * 86400)        # not written for days: left alone
+    sqlite_file(storage / "production.sqlite3.20261207T100000Z.bak")       # the restore's backup
+    (storage / "notes.txt").write_text("SQLite format 2, not a database\n")
+    os.symlink(str(storage / "other.sqlite3"), str(storage / "link.sqlite3"))  # a link is not followed
+    os.mkfifo(str(storage / "fifo.sqlite3"))                               # a fifo is never opened for reading
+    warnings = []
+    monkeypatch.setattr(th.basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    textfile = tmp_path / "litestream.prom"
+    result = check(host, APPS, textfile=str(textfile))
+    shop = next(r for r in result["apps"] if r["app"] == "shop")
+    assert [u["database"] for u in shop["unlisted_databases"]] == ["other.sqlite3", "quiet.sqlite3"]
+    assert 25 <= shop["unlisted_databases"][0]["written_seconds_ago"] < 120
+    assert next(r for r in result["apps"] if r["app"] == "notes")["unlisted_databases"] == []
+    assert db_result(result, "shop")["status"] == "ok" and result["summary"]["healthy"] is True
+    assert [w for w in warnings if "unlisted database" in w] == [
+        "this host/shop: unlisted database: %s in %s was written %ds ago and is not replicated: add it to the app's "
+        "databases in litestream_apps (or move it out of the storage directory)" % (u["database"], storage,
+                                                                                  u["written_seconds_ago"])
+        for u in shop["unlisted_databases"]]
+    counted = dict((s["app"], v) for s, v in
+                   parse_prometheus(textfile.read_text())["litestream_unlisted_databases"]["samples"])
+    assert counted == {"shop": 2, "notes": 0}
