@@ -157,5 +157,6 @@ def check_required(name, creds, backend):
         # MissingCredentials: in --check, the credential task before this one may be about to write them (a set
         # moving from keys to a gs service account), as it may create a set that does not exist yet
         raise MissingCredentials("credential set %r has no %s for a %s replica (%s): store it with "
-                             "dokku_sqlite.litestream.litestream_auth" % (
-                                 name, " or ".join("/".join(group) for group in groups), backend.name, backend.label))
+                                 "dokku_sqlite.litestream.litestream_auth" % (
+                                     name, " or ".join("/".join(group) for group in groups), backend.name,
+                                     backend.label))

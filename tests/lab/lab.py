@@ -465,6 +465,9 @@ def start_moto() -> dict:
         found = enable_in_place(backend) if process_alive("moto") and process_alive("s3proxy") else None
         if found is None:
             stop_moto()
+            if port_open(backend):  # another checkout's lab (its state dir gone) would answer with other keys
+                raise SystemExit(f"[lab] 127.0.0.1:{backend} is taken by a process this lab did not start (a lab of "
+                                 f"another checkout with the name {LAB_NAME}?): stop it, or set DSL_LAB_PORT_BASE")
             log(f"starting moto S3 on 127.0.0.1:{backend} (every key checked after the bootstrap)")
             spawn("moto", [str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(backend)],
                   motoauth.moto_env(S3_SPEC))
@@ -481,6 +484,9 @@ def start_moto() -> dict:
         log(f"moto checks every key: IAM user {S3_USER}, keys in {s3_credentials_file().name} "
             f"and {s3_credentials_file(spare=True).name}")
     if not process_alive("s3proxy"):
+        if port_open(port):
+            raise SystemExit(f"[lab] 127.0.0.1:{port} is taken by a process this lab did not start: stop it, or set "
+                             "DSL_LAB_PORT_BASE")
         log(f"starting the S3 endpoint {endpoint} (s3proxy.py in front of moto)")
         s3_control().write_text("up\n")
         spawn("s3proxy", [sys.executable, str(HERE / "s3proxy.py"), str(port), str(backend), str(s3_control())])

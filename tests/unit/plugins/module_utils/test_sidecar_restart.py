@@ -88,7 +88,9 @@ def run_case(tmp_path, start):
     first = subprocess.Popen([str(LITESTREAM), "replicate", "-config", str(config)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait("a long WAL under Litestream", lambda: os.path.getsize(str(db) + "-wal") >= LONG_WAL)
+        # the writer thread may not have opened the database yet: no WAL is a short one
+        wait("a long WAL under Litestream",
+             lambda: os.path.exists(str(db) + "-wal") and os.path.getsize(str(db) + "-wal") >= LONG_WAL)
         time.sleep(1.2)  # at least one sync of it
     finally:
         stop(first)

@@ -20,8 +20,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_host
 
 from .conftest import run_module
-from .test_litestream_host import IMAGE, SECRET, host  # noqa: F401 (host: a fixture)
-from .test_secret_matrix import real_ansible_exits, run_printed  # noqa: F401 (real_ansible_exits: a fixture)
+from .test_litestream_host import IMAGE, SECRET, host  # noqa: F401 pylint: disable=unused-import
+from .test_secret_matrix import real_ansible_exits, run_printed  # noqa: F401 pylint: disable=unused-import
 
 PRIVATE = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjSECRETPRIVATEKEYBODY0123456789"
 EMAIL = "ls-backup@proj.iam.gserviceaccount.com"
@@ -41,8 +41,8 @@ S3_SET = {"name": "gcs", "access_key_id": "AKIALAB", "secret_access_key": SECRET
 
 
 def gs_entry():
-    return {"app": "blog", "create": True, "replica": {"type": "gs", "bucket": "my-bkt", "path": "blog",
-                                                        "credentials": "gcs"}}
+    replica = {"type": "gs", "bucket": "my-bkt", "path": "blog", "credentials": "gcs"}
+    return {"app": "blog", "create": True, "replica": replica}
 
 
 def s3_entry():

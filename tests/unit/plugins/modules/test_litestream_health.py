@@ -672,11 +672,10 @@ def test_a_database_the_app_writes_but_nothing_replicates_is_warned_noted_and_co
     assert 25 <= shop["unlisted_databases"][0]["written_seconds_ago"] < 120
     assert next(r for r in result["apps"] if r["app"] == "notes")["unlisted_databases"] == []
     assert db_result(result, "shop")["status"] == "ok" and result["summary"]["healthy"] is True
+    said = ("this host/shop: unlisted database: %s in %s was written %ds ago and is not replicated: add it to the "
+            "app's databases in litestream_apps (or move it out of the storage directory)")
     assert [w for w in warnings if "unlisted database" in w] == [
-        "this host/shop: unlisted database: %s in %s was written %ds ago and is not replicated: add it to the app's "
-        "databases in litestream_apps (or move it out of the storage directory)" % (u["database"], storage,
-                                                                                  u["written_seconds_ago"])
-        for u in shop["unlisted_databases"]]
+        said % (u["database"], storage, u["written_seconds_ago"]) for u in shop["unlisted_databases"]]
     counted = dict((s["app"], v) for s, v in
                    parse_prometheus(textfile.read_text())["litestream_unlisted_databases"]["samples"])
     assert counted == {"shop": 2, "notes": 0}

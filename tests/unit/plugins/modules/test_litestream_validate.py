@@ -105,7 +105,6 @@ def test_an_absent_app_needs_no_replica_and_claims_no_location():
     assert run_module(litestream_validate.main, validate(apps))["problems"] == []
 
 
-
 SFTP = {"host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab", "credentials": "lab"}
 LAB_S3 = "http://127.0.0.1:9000"
 
