@@ -177,18 +177,6 @@ def of(fields):
     return BY_NAME[fields["type"]]
 
 
-def credential_fields():
-    """Every credential set field some backend reads, in the table's order (endpoint and region aside)."""
-    seen = []
-    for backend in BACKENDS:
-        for entry in backend.credential_env + backend.credential_files:
-            if entry[0] not in seen:
-                seen.append(entry[0])
-        for group in backend.credentials_required:
-            seen.extend(field for field in group if field not in seen)
-    return tuple(seen)
-
-
 def credential_files():
     """{credential field: file name} of every field stored as a file of its own (in the set and beside the config)."""
     return dict((entry[0], entry[1]) for backend in BACKENDS for entry in backend.credential_files)

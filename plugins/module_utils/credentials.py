@@ -107,7 +107,8 @@ def service_account_problem(text, option="service_account_json"):
 
 
 class MissingCredentials(ls.ConfigError, errors.MissingCredentials):
-    """The credential set named by the replica does not exist (yet)."""
+    """The credential set named by the replica does not exist, or lacks what the replica's type needs (yet: in
+    --check, the credential task before may be about to write it)."""
 
 
 def json_kind(value):

@@ -216,7 +216,7 @@ class AppHealth:
         self.fields = plan.fields
         self.storage_dir = plan.storage_dir
         self.expected_hash = plan.expected_hash(redacted)
-        if ls.needs_credentials(self.fields):
+        if backends.of(self.fields).needs_credentials:
             try:
                 creds = load_credentials(plan.credentials_root, plan.set_name(), self.fields["type"])
             except (MissingCredentials, IOError, OSError, ValueError):

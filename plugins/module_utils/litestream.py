@@ -23,7 +23,6 @@ import time
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
-DEFAULT_IMAGE = defaults.IMAGE  # the name most modules import it by
 DEFAULT_MOUNT_DIR = "/data"
 # how long the sidecar's start waits for the app's readers to let the WAL be emptied (the app's writers wait
 # meanwhile; a failure only delays nothing: Litestream starts anyway and the log says so)
@@ -31,7 +30,6 @@ WAL_CHECKPOINT_TIMEOUT_MS = 5000
 CONFIG_DIR_IN_CONTAINER = backends.CONTAINER_CONFIG_DIR
 CONFIG_FILE = "litestream.yml"
 REDACTED = "<redacted>"
-REPLICA_TYPES = backends.NAMES
 DURATION_RE = v.DURATION_RE  # the durations' bounds are in validate.BOUNDS
 duration_seconds = v.duration_seconds
 # Litestream pings heartbeat_url with a plain GET
@@ -55,7 +53,6 @@ V03_ONLY = {
 }
 
 CREDENTIALS_ENV_FILE = "credentials.env"
-SSH_KEY_FILE = backends.SSH_KEY_FILE
 
 # Fields every replica spec may hold; each type's own are its backend's `fields`.
 COMMON_FIELDS = {"type", "url", "path", "sync_interval", "credentials", "location"}
@@ -77,7 +74,7 @@ def replica_argument_spec():
     reason, instead of Ansible's generic "Unsupported parameters".
     """
     spec = dict(
-        type=dict(type="str", choices=list(REPLICA_TYPES)),
+        type=dict(type="str", choices=list(backends.NAMES)),
         url=dict(type="str"),
         bucket=dict(type="str"),
         path=dict(type="str"),
@@ -327,10 +324,6 @@ def check_location(fields, databases):
         raise ConfigError("replica.location: path holds the replica of one database at the path itself, but %d "
                           "databases are listed (%s): keep location per_database, or give each database an entry"
                           % (len(list(databases)), ", ".join(databases)))
-
-
-def needs_credentials(fields):
-    return backends.of(fields).needs_credentials
 
 
 def replica_path(fields, db_name):

@@ -32,16 +32,9 @@ KNOWN_FAILURES = (
 )
 
 
-# Litestream's times and transaction ids are read in litestream.py (health reads them too); the names restore
-# callers know them by
-parse_timestamp = ls.parse_timestamp
-epoch = ls.epoch
-parse_txid = ls.parse_txid
-
-
 def seconds_since(stamp, now):
     """Seconds from an RFC 3339 time to `now` (epoch seconds)."""
-    return now - epoch(stamp)
+    return now - ls.epoch(stamp)
 
 
 TIMEOUT_RC = 124  # what coreutils' and busybox's timeout exit with when the time ran out
@@ -198,11 +191,11 @@ def parse_generations(stdout):
         cells = line.split()
         if len(cells) == 5 and GENERATION_RE.fullmatch(cells[1]):
             try:
-                start, end = parse_timestamp(cells[3]), parse_timestamp(cells[4])
+                start, end = ls.parse_timestamp(cells[3]), ls.parse_timestamp(cells[4])
             except ValueError:
                 continue
             rows.append({"generation": cells[1], "start": start, "end": end})
-    return sorted(rows, key=lambda row: epoch(row["end"]))
+    return sorted(rows, key=lambda row: ls.epoch(row["end"]))
 
 
 def generations_summary(rows, timestamp=None):
@@ -214,8 +207,8 @@ def generations_summary(rows, timestamp=None):
     Litestream's own answer decides at the edge.
     """
     if timestamp is not None:
-        moment = epoch(timestamp)
-        rows = [row for row in rows if epoch(row["start"]) - 1 <= moment <= epoch(row["end"]) + 1]
+        moment = ls.epoch(timestamp)
+        rows = [row for row in rows if ls.epoch(row["start"]) - 1 <= moment <= ls.epoch(row["end"]) + 1]
     if not rows:
         return None
     chosen = rows[-1]

@@ -129,8 +129,8 @@ class Request:
 
     def read_point(self, timestamp, txid):
         try:
-            self.timestamp = rs.parse_timestamp(timestamp) if timestamp is not None else None
-            self.txid = rs.parse_txid(txid) if txid is not None else None
+            self.timestamp = ls.parse_timestamp(timestamp) if timestamp is not None else None
+            self.txid = ls.parse_txid(txid) if txid is not None else None
         except ValueError as exc:
             raise StepFailed(str(exc))
 

@@ -119,7 +119,7 @@ class SidecarPlan:
 
     def credentials(self):
         """The replica's credential set ({} when its type takes none); raises ConfigError."""
-        if not ls.needs_credentials(self.fields):
+        if not backends.of(self.fields).needs_credentials:
             return {}
         try:
             return load_credentials(self.credentials_root, self.set_name(), self.fields["type"])
@@ -296,7 +296,7 @@ class SidecarPlan:
 
     def rotating_credentials(self):
         """Whether this run's earlier litestream_auth task changes (or in check mode would change) our set."""
-        if not ls.needs_credentials(self.fields):
+        if not backends.of(self.fields).needs_credentials:
             return False
         return self.set_name() in self.params["changed_credentials"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ def test_readme_inventory_examples_use_real_keys():
                 continue
             problems += ["replica key %s" % k for k in set(replica) - replica_keys]
             fields = ls.normalize_replica(replica)  # raises on anything the modules would refuse
-            if ls.needs_credentials(fields):
+            if backends.of(fields).needs_credentials:
                 assert fields.get("credentials", "default") in names, app["app"]
     assert problems == []
 

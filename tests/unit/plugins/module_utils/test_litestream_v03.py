@@ -21,6 +21,7 @@ import time
 import pytest
 import yaml
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
 
@@ -69,7 +70,7 @@ def test_location_path_holds_one_database_only():
         in str(err.value)
     params = {"app": "blog", "storage": None, "storage_root": "/var/lib/dokku/data/storage",
               "databases": ["a.sqlite3", "b.sqlite3"], "replica": dict(S3, location="path"),
-              "image": ls.DEFAULT_IMAGE, "network": "host", "metrics_port": None, "shutdown_sync_timeout": 30,
+              "image": defaults.IMAGE, "network": "host", "metrics_port": None, "shutdown_sync_timeout": 30,
               "snapshot_interval": None, "snapshot_retention": None,
               "credentials_root": "/var/lib/dokku/config/litestream/credentials",
               "config_root": "/var/lib/dokku/config/litestream/apps", "state": "started"}

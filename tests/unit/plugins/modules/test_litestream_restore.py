@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore as rs
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_core
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_stage
@@ -915,7 +916,7 @@ def test_what_0_3_cannot_do_is_refused_before_docker_runs(roots, docker, overrid
     ("2026-11-25T23:30:00.5-01:30", "2026-11-26T01:00:00.5Z"),
 ])
 def test_parse_timestamp(given, expected):
-    assert rs.parse_timestamp(given) == expected
+    assert ls.parse_timestamp(given) == expected
 
 
 @pytest.mark.parametrize("stamp, age", [
@@ -932,7 +933,7 @@ def test_seconds_since(stamp, age):
     ("2", "0000000000000002"), ("0x2A", "000000000000002a"), ("000000000000002a", "000000000000002a"),
 ])
 def test_parse_txid(given, expected):
-    assert rs.parse_txid(given) == expected
+    assert ls.parse_txid(given) == expected
 
 
 @pytest.mark.parametrize("given, expected", [("0644", 0o644), ("600", 0o600), (420, 0o644), ("0o640", 0o640)])
