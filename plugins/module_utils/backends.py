@@ -40,6 +40,7 @@ Backend = namedtuple("Backend", [
     "v03_restore",         # Litestream 0.3's client for it reads the generations/ layout (a plugin replica)
     "prepare",             # fields -> None: the type's defaults, set on normalised fields (or None)
     "render",              # (fields, credentials, block) -> None: the type's own keys of the replica block (or None)
+    "claims",              # the create-only write ownership claims use there (claim_store.PRIMITIVES), or None
     "source",              # where in Litestream's source these claims were read
 ])
 
@@ -100,6 +101,7 @@ BACKENDS = (
                         ("session_token", "AWS_SESSION_TOKEN")),
         credential_files=(), credentials_required=(("access_key_id", "secret_access_key"),), credential_needs=(),
         host_path=False, in_process_listing=True, v03_restore=True, prepare=_s3_defaults, render=_s3_block,
+        claims="conditional-put",
         source="cmd/litestream/main.go newS3ReplicaClientFromConfig; s3/replica_client.go Init"),
     Backend(
         name="gs", label="Google Cloud Storage",
@@ -113,6 +115,7 @@ BACKENDS = (
         credential_files=(("service_account_json", GCP_SERVICE_ACCOUNT_FILE, "GOOGLE_APPLICATION_CREDENTIALS"),),
         credentials_required=(("service_account_json",),), credential_needs=(),
         host_path=False, in_process_listing=False, v03_restore=False, prepare=None, render=None,
+        claims=None,
         source="gs/replica_client.go Init (storage.NewClient(ctx)); "
                "cmd/litestream/main.go newGSReplicaClientFromConfig"),
     Backend(
@@ -131,6 +134,7 @@ BACKENDS = (
         credential_env=(("secret_access_key", "LITESTREAM_AZURE_ACCOUNT_KEY"),),
         credential_files=(), credentials_required=(), credential_needs=(("secret_access_key", "account_name"),),
         host_path=False, in_process_listing=False, v03_restore=False, prepare=None, render=_abs_block,
+        claims=None,
         source="abs/replica_client.go Init; cmd/litestream/main.go newABSReplicaClientFromConfig"),
     Backend(
         name="sftp", label="SFTP server",
@@ -144,6 +148,7 @@ BACKENDS = (
         credential_env=(), credential_files=(("ssh_private_key", SSH_KEY_FILE, None),),
         credentials_required=(("ssh_private_key",), ("sftp_password",)), credential_needs=(),
         host_path=False, in_process_listing=False, v03_restore=False, prepare=None, render=_sftp_block,
+        claims="legacy-rename",
         source="sftp/replica_client.go Init; cmd/litestream/main.go newSFTPReplicaClientFromConfig"),
     Backend(
         name="file", label="directory on the host",
@@ -151,6 +156,7 @@ BACKENDS = (
         container=None, bucket_rule=None, url_user=None, required=(), server_path=False, needs_credentials=False,
         credential_env=(), credential_files=(), credentials_required=(), credential_needs=(),
         host_path=True, in_process_listing=False, v03_restore=True, prepare=None, render=None,
+        claims="link",
         source="file/replica_client.go; cmd/litestream/main.go newFileReplicaClientFromConfig"),
 )
 

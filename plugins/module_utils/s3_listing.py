@@ -61,18 +61,21 @@ def _quote(text):
     return quote(text, safe="-_.~")
 
 
-def signed_headers(method, host, path, query, access_key, secret_key, region, token=None, now=None):
-    """AWS Signature Version 4 headers of a request without a body (the service is s3)."""
+def signed_headers(method, host, path, query, access_key, secret_key, region, token=None, now=None, body=b"",
+                   extra=None):
+    """AWS Signature Version 4 headers of a request (the service is s3); `extra` headers are signed too."""
     now = now or datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=time.time())
     amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    headers = {"host": host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": amz_date}
+    payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    headers = dict((k.lower(), v) for k, v in (extra or {}).items())
+    headers.update({"host": host, "x-amz-content-sha256": payload, "x-amz-date": amz_date})
     if token:
         headers["x-amz-security-token"] = token
     names = sorted(headers)
     canonical_query = "&".join("%s=%s" % (_quote(k), _quote(v)) for k, v in sorted(query.items()))
     canonical = "\n".join([method, quote(path, safe="/-_.~"), canonical_query,
                            "".join("%s:%s\n" % (n, headers[n].strip()) for n in names), ";".join(names),
-                           EMPTY_SHA256])
+                           payload])
     scope = "%s/%s/%s/aws4_request" % (day, region, SIGV4_SERVICE)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
     key = ("AWS4" + secret_key).encode("utf-8")
@@ -94,21 +97,33 @@ def listable(fields, credentials):
             and urlsplit(endpoint).scheme in ("http", "https"))
 
 
-def level0_newest(fields, credentials, db_name, timeout):
-    """(output, exit code) in the shape of `litestream ltx -level 0 -json`, holding the newest file only (all the
-    health check reads); errors as Litestream words them, so the same reasons are found in them."""
-    endpoint = urlsplit(fields.get("endpoint") or credentials.get("endpoint"))
-    region = credentials.get("region") or fields.get("region") or "us-east-1"
-    prefix = ls.replica_path(fields, db_name).strip("/") + "/0000/"
-    path = "%s/%s" % (endpoint.path.rstrip("/"), fields["bucket"])
+def endpoint_of(fields, credentials):
+    return urlsplit(fields.get("endpoint") or credentials.get("endpoint"))
+
+
+def region_of(fields, credentials):
+    return credentials.get("region") or fields.get("region") or "us-east-1"
+
+
+def connect(fields, credentials, timeout):
+    """An HTTP(S) connection to a listable replica's endpoint, verifying TLS unless the replica says skip_verify."""
+    endpoint = endpoint_of(fields, credentials)
     if endpoint.scheme == "https":
         context = ssl.create_default_context()
         if fields.get("skip_verify"):  # the replica's own skip_verify, as Litestream's client honours it
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        conn = HTTPSConnection(endpoint.hostname, endpoint.port, timeout=timeout, context=context)
-    else:
-        conn = HTTPConnection(endpoint.hostname, endpoint.port, timeout=timeout)
+        return HTTPSConnection(endpoint.hostname, endpoint.port, timeout=timeout, context=context)
+    return HTTPConnection(endpoint.hostname, endpoint.port, timeout=timeout)
+
+
+def level0_newest(fields, credentials, db_name, timeout):
+    """(output, exit code) in the shape of `litestream ltx -level 0 -json`, holding the newest file only (all the
+    health check reads); errors as Litestream words them, so the same reasons are found in them."""
+    endpoint, region = endpoint_of(fields, credentials), region_of(fields, credentials)
+    prefix = ls.replica_path(fields, db_name).strip("/") + "/0000/"
+    path = "%s/%s" % (endpoint.path.rstrip("/"), fields["bucket"])
+    conn = connect(fields, credentials, timeout)
     newest, token = None, None
     try:
         for _page in range(MAX_PAGES):

@@ -20,6 +20,11 @@ LAB = [str(BIN / "python"), str(REPO / "tests" / "lab" / "lab.py")]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 import motoauth  # noqa: E402,F401  (re-exported: from conftest import motoauth)
 
+# the tests that call the collection's Python directly (claim stores) import it as Ansible does, from the
+# ansible_collections tree scripts/ansible-env links to this checkout
+if str(REPO / "build" / "collections") not in sys.path:
+    sys.path.insert(0, str(REPO / "build" / "collections"))
+
 
 def ansible_env():
     env = dict(os.environ)

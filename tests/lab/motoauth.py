@@ -141,16 +141,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# moto_server serves each request in a thread, and its conditional PUT checks and writes in two backend calls with
+# no lock between (moto/s3/responses.py): not atomic under concurrency. One request at a time is what a real store's
+# atomic If-None-Match looks like from outside: the claims' concurrency proof runs on that.
+SINGLE_THREADED = ("import sys; from werkzeug.serving import run_simple; "
+                   "from moto.server import DomainDispatcherApplication, create_backend_app; "
+                   "run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), "
+                   "threaded=False)")
+
+
 @contextlib.contextmanager
 def authenticating_moto(log_dir: Path, users: dict, bucket: str, name: str = "moto-auth",
-                        venv_bin: Path | None = None):
+                        venv_bin: Path | None = None, threaded: bool = True):
     """A moto server of its own on a free port of 127.0.0.1 that checks every key once the bootstrap is done;
-    yields bootstrap()'s result ({"endpoint", "users": {name: [key, ...]}}) and stops the server after."""
+    yields bootstrap()'s result ({"endpoint", "users": {name: [key, ...]}}) and stops the server after.
+    threaded=False: one request at a time (SINGLE_THREADED)."""
     venv_bin = Path(venv_bin or Path(sys.executable).parent)
     spec_ = spec(users, bucket)
     port = free_port()
     log = open(Path(log_dir) / f"{name}.log", "wb")
-    proc = subprocess.Popen([str(venv_bin / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+    argv = ([str(venv_bin / "moto_server"), "-H", "127.0.0.1", "-p", str(port)] if threaded else
+            [str(venv_bin / "python"), "-c", SINGLE_THREADED, "127.0.0.1", str(port)])
+    proc = subprocess.Popen(argv,
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=moto_env(spec_),
                             start_new_session=True)
     try:

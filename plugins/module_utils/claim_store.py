@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading and creating ownership claims (ownership.py) where a replica lives, create-only.
+
+One store per create-only primitive a backend offers (backends.Backend.claims; docs/move-design.md §5):
+- "conditional-put": an S3 PUT with `If-None-Match: *` (412 when the key exists). Stores differ in what they honour,
+  so the store is probed once per run: a second create of one probe key must be refused.
+- "link": a temporary file, fsync, then link(2) to the claim's name: EEXIST when it exists, also on NFS (the
+  pattern open(2) gives for O_EXCL there); rename(2) would replace.
+- "legacy-rename": sftp's SSH_FXP_RENAME (`rename -l` of OpenSSH's client), link()+unlink() on an OpenSSH server,
+  failing when the target exists (sftp_claims.py).
+
+A store's create answers True (created), False (the name exists) or None (the answer was lost: read it back and
+compare the nonce). Nothing here removes anything but the temporary file it just made.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import re
+import socket
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+try:
+    from http.client import HTTPException
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover - Python 2
+    from httplib import HTTPException
+    from urllib import quote
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import Refused, read_bounded
+
+MAX_ANSWER = 1 << 20
+PROBE_NAME = ".create-only-probe"  # app names cannot start with "."
+MAX_PAGES = 100
+# the host's identity in claims, so two inventory names of one host are one owner (a cloned VM must delete it)
+HOST_ID_FILE = ".host-id"
+HOST_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
+
+
+class Unsupported(errors.InvalidValue):
+    """Ownership cannot be recorded where this replica lives (yet); the message says why and what to do instead."""
+
+
+class StoreFailed(errors.CommandFailed):
+    """The store did not answer a claim's read or write; nothing was decided."""
+
+
+class LostClaim(errors.AppFailure):
+    """Another host created the claim first: the message names it."""
+
+
+class S3Claims:
+    """Claims as objects of an S3-compatible store with an endpoint, path-style, keys in the credential set."""
+
+    def __init__(self, fields, credentials, timeout):
+        self.fields, self.credentials, self.timeout = fields, credentials, timeout
+        self.endpoint = s3_listing.endpoint_of(fields, credentials)
+        self.base = "%s/%s" % (self.endpoint.path.rstrip("/"), fields["bucket"])
+
+    def _request(self, method, key, query=None, body=b"", extra=None):
+        """(status, answer body) of one signed request; the store's failures as StoreFailed."""
+        path = self.base + ("/" + key.strip("/") if key else "")
+        query = query or {}
+        headers = s3_listing.signed_headers(
+            method, self.endpoint.netloc, path, query, self.credentials["access_key_id"],
+            self.credentials["secret_access_key"], s3_listing.region_of(self.fields, self.credentials),
+            self.credentials.get("session_token"), body=body, extra=extra)
+        target = quote(path, safe="/-_.~") + ("?" + "&".join("%s=%s" % (s3_listing._quote(k), s3_listing._quote(v))
+                                                             for k, v in sorted(query.items())) if query else "")
+        conn = s3_listing.connect(self.fields, self.credentials, self.timeout)
+        try:
+            conn.request(method, target, body=body or None, headers=headers)
+            response = conn.getresponse()
+            answer = read_bounded(response, MAX_ANSWER, time.time() + self.timeout, "the store's answer")
+        except socket.timeout:
+            raise StoreFailed("%s %s: no answer from %s within %ss" % (method, key, self.endpoint.netloc, self.timeout))
+        except (IOError, OSError, HTTPException, Refused) as exc:
+            raise StoreFailed("%s %s at %s: %s" % (method, key, self.endpoint.netloc, str(exc) or type(exc).__name__))
+        finally:
+            conn.close()
+        return response.status, answer
+
+    def _failed(self, method, key, status, answer):
+        return StoreFailed("%s %s: %s" % (method, key, s3_listing.error_text(status, answer)))
+
+    def names(self, directory):
+        """The names directly inside `directory` (a key prefix without its trailing slash)."""
+        prefix, names, token = directory.strip("/") + "/", [], None
+        for _page in range(MAX_PAGES):
+            query = {"list-type": "2", "prefix": prefix, "delimiter": "/"}
+            if token:
+                query["continuation-token"] = token
+            status, answer = self._request("GET", "", query)
+            if status != 200:
+                raise self._failed("list", prefix, status, answer)
+            try:
+                root = ET.fromstring(answer)
+            except ET.ParseError as exc:
+                raise StoreFailed("list %s: unreadable answer: %s" % (prefix, exc))
+            names.extend((s3_listing._tag(item, "Key") or "")[len(prefix):]
+                         for item in s3_listing._children(root, "Contents"))
+            token = s3_listing._tag(root, "NextContinuationToken")
+            if s3_listing._tag(root, "IsTruncated") != "true" or not token:
+                return names
+        raise StoreFailed("list %s: more than %d pages" % (prefix, MAX_PAGES))
+
+    def read(self, path):
+        status, answer = self._request("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._failed("read", path, status, answer)
+        return answer
+
+    def create(self, path, data):
+        status, answer = self._request("PUT", path, body=data,
+                                       extra={"if-none-match": "*", "content-type": "application/json"})
+        if status == 200:
+            return True
+        if status == 412:
+            return False
+        if status == 409:  # ConditionalRequestConflict: a concurrent create of the same key; who won is read back
+            return None
+        raise self._failed("create", path, status, answer)
+
+    def probe(self, directory):
+        """Refuses a store that does not honour If-None-Match: the second create of one key must be refused."""
+        path = "%s/%s" % (directory.rstrip("/"), PROBE_NAME)
+        self.create(path, b"{}\n")
+        if self.create(path, b"{}\n") is True:
+            raise Unsupported(
+                "replica.endpoint: %s accepted a second create of %s: it ignores If-None-Match, so two hosts could "
+                "both claim the app's replica. Ownership needs a store with conditional writes (AWS S3, MinIO, "
+                "Ceph RGW, Cloudflare R2)" % (self.endpoint.netloc, path))
+
+
+class FileClaims:
+    """Claims as files in a directory on the host (a `file` replica, perhaps a network file system)."""
+
+    def names(self, directory):
+        try:
+            return os.listdir(directory)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return []
+            raise StoreFailed("list %s: %s" % (directory, exc.strerror))
+
+    def read(self, path):
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise StoreFailed("read %s: %s" % (path, exc.strerror))
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(ownership.MAX_CLAIM_BYTES + 1)
+
+    def create(self, path, data):
+        directory = os.path.dirname(path)
+        self._make_dirs(directory)
+        temp = os.path.join(directory, ".tmp-%s-%s" % (os.path.basename(path), uuid.uuid4().hex))
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temp, path)
+            except OSError as exc:
+                if exc.errno == errno.EEXIST:
+                    return False
+                raise StoreFailed("create %s: %s" % (path, exc.strerror))
+            self._sync_dir(directory)
+            return True
+        finally:
+            os.unlink(temp)  # the temporary file made above, nothing else
+
+    @staticmethod
+    def _make_dirs(directory):
+        """The claims directory, refusing a symbolic link anywhere below the replica's own directory."""
+        missing = []
+        while not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for path in reversed(missing):
+            try:
+                os.mkdir(path, 0o755)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST or os.path.islink(path):
+                    raise StoreFailed("create %s: %s" % (path, exc.strerror or exc))
+
+    @staticmethod
+    def _sync_dir(directory):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def probe(self, directory):
+        """link(2) is create-only by definition: nothing to probe."""
+
+
+def host_id(config_root, create=True):
+    """This host's id, made once with O_EXCL in the collection's configuration root (None when it does not exist
+    and create is False: --check)."""
+    path = os.path.join(config_root, HOST_ID_FILE)
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise StoreFailed("read %s: %s" % (path, exc.strerror))
+        else:
+            with os.fdopen(fd, "rb") as handle:
+                text = handle.read(64).decode("ascii", "replace").strip()
+            if not HOST_ID_RE.match(text):
+                raise StoreFailed("%s does not hold a host id (32 hex digits): remove it to make a new one" % path)
+            return text
+        if not create:
+            return None
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:  # EEXIST: a concurrent run made it; read that one
+                raise StoreFailed("create %s: %s" % (path, exc.strerror))
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write((uuid.uuid4().hex + "\n").encode("ascii"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return host_id(config_root, create=False)
+
+
+def store_for(fields, credentials, timeout=10):
+    """The claim store of a replica, or Unsupported naming why (its type, or what the replica lacks)."""
+    backend = backends.of(fields)
+    if backend.claims == "conditional-put":
+        if not s3_listing.listable(fields, credentials or {}):
+            raise Unsupported(
+                "replica: ownership of a %s replica is recorded for an endpoint with path-style addressing and keys "
+                "in the credential set only (not yet AWS's own virtual-hosted endpoints)" % backend.label)
+        return S3Claims(fields, credentials, timeout)
+    if backend.claims == "link":
+        return FileClaims()
+    if backend.claims == "legacy-rename":
+        from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sftp_claims
+        return sftp_claims.SftpClaims(fields, credentials or {}, timeout)
+    raise Unsupported(
+        "replica.type: ownership cannot be recorded on a %s replica yet (Litestream's client writes it without "
+        "conditions and this collection has no create-only write for it): moving the app or taking it over is "
+        "refused; stop the old host's app and sidecar by hand first, nothing fences it" % backend.label)
+
+
+def claims_path(fields, app):
+    return ownership.claims_dir(fields, app)
+
+
+def current(store, fields, app):
+    """The app's newest claim, checked, or None when it has never been claimed."""
+    directory = claims_path(fields, app)
+    epoch = ownership.newest_epoch(store.names(directory))
+    if epoch is None:
+        return None
+    data = store.read("%s/%s" % (directory, ownership.claim_name(epoch)))
+    if data is None:
+        raise StoreFailed("read %s/%s: listed but not readable" % (directory, ownership.claim_name(epoch)))
+    return ownership.decode(data, fields, app, epoch)
+
+
+def create(store, fields, claim):
+    """Creates `claim` (made by ownership.new_claim) create-only; the stored claim when it is ours, LostClaim
+    naming the winner when another host's claim of that epoch is there."""
+    app, epoch = claim["app"], claim["epoch"]
+    path = "%s/%s" % (claims_path(fields, app), ownership.claim_name(epoch))
+    store.create(path, ownership.encode(claim))
+    data = store.read(path)  # also after a lost answer (None): the stored claim says who won
+    if data is None:
+        raise StoreFailed("create %s: the store answered, yet the claim is not there" % path)
+    stored = ownership.decode(data, fields, app, epoch)
+    if stored["nonce"] != claim["nonce"]:
+        raise LostClaim(ownership.lost_claim_message(app, epoch, stored))
+    return stored
