@@ -43,8 +43,9 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_re
 MAX_ANSWER = 1 << 20
 PROBE_NAME = ".create-only-probe"  # app names cannot start with "."
 MAX_PAGES = 100
+UNSUPPORTED = "unsupported"
 # the host's identity in claims, so two inventory names of one host are one owner (a cloned VM must delete it)
-HOST_ID_FILE = ".host-id"
+HOST_ID_FILE = ".host-id"  # app names cannot start with "."
 HOST_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
@@ -68,8 +69,9 @@ class S3Claims:
         self.endpoint = s3_listing.endpoint_of(fields, credentials)
         self.base = "%s/%s" % (self.endpoint.path.rstrip("/"), fields["bucket"])
 
-    def _request(self, method, key, query=None, body=b"", extra=None):
+    def _request(self, method, key, query=None, body=b"", extra=None, what=None):
         """(status, answer body) of one signed request; the store's failures as StoreFailed."""
+        what = what or "%s %s" % (method, key)
         path = self.base + ("/" + key.strip("/") if key else "")
         query = query or {}
         headers = s3_listing.signed_headers(
@@ -84,9 +86,9 @@ class S3Claims:
             response = conn.getresponse()
             answer = read_bounded(response, MAX_ANSWER, time.time() + self.timeout, "the store's answer")
         except socket.timeout:
-            raise StoreFailed("%s %s: no answer from %s within %ss" % (method, key, self.endpoint.netloc, self.timeout))
+            raise StoreFailed("%s: no answer from %s within %ss" % (what, self.endpoint.netloc, self.timeout))
         except (IOError, OSError, HTTPException, Refused) as exc:
-            raise StoreFailed("%s %s at %s: %s" % (method, key, self.endpoint.netloc, str(exc) or type(exc).__name__))
+            raise StoreFailed("%s at %s: %s" % (what, self.endpoint.netloc, str(exc) or type(exc).__name__))
         finally:
             conn.close()
         return response.status, answer
@@ -101,7 +103,7 @@ class S3Claims:
             query = {"list-type": "2", "prefix": prefix, "delimiter": "/"}
             if token:
                 query["continuation-token"] = token
-            status, answer = self._request("GET", "", query)
+            status, answer = self._request("GET", "", query, what="list %s" % prefix)
             if status != 200:
                 raise self._failed("list", prefix, status, answer)
             try:
@@ -214,34 +216,43 @@ class FileClaims:
 
 
 def host_id(config_root, create=True):
-    """This host's id, made once with O_EXCL in the collection's configuration root (None when it does not exist
-    and create is False: --check)."""
+    """This host's id, made once inside the configuration root (the collection's own directory, where no app's
+    directory can have its name; None when it does not exist and create is False: --check). Written whole to a
+    temporary file and linked to its name, so a concurrent reader sees no file or the whole id, and of two
+    concurrent makers one id wins."""
     path = os.path.join(config_root, HOST_ID_FILE)
-    for _attempt in range(2):
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise StoreFailed("read %s: %s" % (path, exc.strerror))
-        else:
-            with os.fdopen(fd, "rb") as handle:
-                text = handle.read(64).decode("ascii", "replace").strip()
-            if not HOST_ID_RE.match(text):
-                raise StoreFailed("%s does not hold a host id (32 hex digits): remove it to make a new one" % path)
-            return text
-        if not create:
-            return None
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:  # EEXIST: a concurrent run made it; read that one
-                raise StoreFailed("create %s: %s" % (path, exc.strerror))
-            continue
+    text = _read_host_id(path)
+    if text is not None or not create:
+        return text
+    temp = "%s.tmp-%s" % (path, uuid.uuid4().hex)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
         with os.fdopen(fd, "wb") as handle:
             handle.write((uuid.uuid4().hex + "\n").encode("ascii"))
             handle.flush()
             os.fsync(handle.fileno())
-    return host_id(config_root, create=False)
+        try:
+            os.link(temp, path)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:  # EEXIST: a concurrent run made it first; that one is the id
+                raise StoreFailed("create %s: %s" % (path, exc.strerror))
+    finally:
+        os.unlink(temp)  # the temporary file made above
+    return _read_host_id(path)
+
+
+def _read_host_id(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise StoreFailed("read %s: %s" % (path, exc.strerror))
+    with os.fdopen(fd, "rb") as handle:
+        text = handle.read(64).decode("ascii", "replace").strip()
+    if not HOST_ID_RE.match(text):
+        raise StoreFailed("%s does not hold a host id (32 hex digits): remove it to make a new one" % path)
+    return text
 
 
 def store_for(fields, credentials, timeout=10):
@@ -293,3 +304,52 @@ def create(store, fields, claim):
     if stored["nonce"] != claim["nonce"]:
         raise LostClaim(ownership.lost_claim_message(app, epoch, stored))
     return stored
+
+
+class Ownership:
+    """One app's ownership as this host sees it: read once (no write), then perhaps a claim of the next epoch."""
+
+    def __init__(self, fields, credentials, app, config_root):
+        self.fields, self.credentials, self.app, self.config_root = fields, credentials, app, config_root
+        self.store = self.claim = self.host_id = None
+        self.standing, self.reason = None, None
+
+    def read(self):
+        """standing: ownership.UNCLAIMED / OWNER / FENCED, or "unsupported" (reason says why); StoreFailed or
+        ownership.ClaimProblem when the store cannot tell."""
+        try:
+            self.store = store_for(self.fields, self.credentials)
+        except Unsupported as exc:
+            self.standing, self.reason = UNSUPPORTED, str(exc)
+            return self
+        self.claim = current(self.store, self.fields, self.app)
+        self.host_id = host_id(self.config_root, create=False)
+        self.standing = ownership.standing(self.claim, self.host_id)
+        return self
+
+    @property
+    def epoch(self):
+        return self.claim["epoch"] if self.claim else 1
+
+    def lineage(self):
+        """The replica fields this host writes and reads: its owned epoch's lineage (epoch 1 until claimed)."""
+        return ownership.lineage_fields(self.fields, self.app, self.epoch)
+
+    def claim_next(self, owner, reason, databases, now, branch=None):
+        """Claims the epoch after the current one for this host (epoch 1 when unclaimed); LostClaim when another
+        host claimed it first. Probes the store before its first claim."""
+        self.store.probe(ownership.app_dir(self.fields, self.app).rsplit("/", 1)[0])
+        mine = host_id(self.config_root)
+        claim = ownership.new_claim(self.app, self.epoch + 1 if self.claim else 1, owner, mine, reason, self.fields,
+                                    databases, now, uuid.uuid4().hex, branch)
+        self.claim, self.host_id, self.standing = create(self.store, self.fields, claim), mine, ownership.OWNER
+        return self.claim
+
+    def summary(self):
+        """What results report: never a secret (owner, epoch, lineage relative to the configured path)."""
+        if self.standing == UNSUPPORTED:
+            return {"standing": UNSUPPORTED, "reason": self.reason}
+        found = {"standing": self.standing, "epoch": self.epoch, "lineage": ownership.lineage_dir(self.app, self.epoch)}
+        if self.claim:
+            found.update(owner=self.claim["owner"], since=self.claim["created_at"], reason=self.claim["reason"])
+        return found

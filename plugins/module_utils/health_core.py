@@ -27,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2: one app after the other
     ThreadPoolExecutor = None
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
@@ -200,6 +200,7 @@ class AppHealth:
         self.secrets = ()
         self.expected_hash = None
         self.hash_problem = None
+        self.fenced = None  # the refusal a fenced host's provision gives (another host owns the replica)
         self.record = dict(app=self.app, sidecar=self.name, commands=docker.commands, max_lag_seconds=max_lag,
                            databases=[], notes=[])
 
@@ -212,8 +213,14 @@ class AppHealth:
         except (AppFailure, MissingCredentials, v.InvalidValue, IOError, OSError) as exc:
             self.hash_problem = str(exc)
             self.fields = plan.fields
+            if plan.ownership is not None and plan.ownership.standing == ownership.FENCED:
+                self.fenced = str(exc)
+                self.record["ownership"] = plan.ownership.summary()
             return
-        self.fields = plan.fields
+        # the owner's current lineage is what its sidecar writes (epoch 1: the configured path)
+        self.fields = plan.ownership.lineage() if plan.ownership is not None else plan.fields
+        if plan.ownership is not None:
+            self.record["ownership"] = plan.ownership.summary()
         self.storage_dir = plan.storage_dir
         self.expected_hash = plan.expected_hash(redacted)
         if backends.of(self.fields).needs_credentials:
@@ -366,7 +373,7 @@ class AppHealth:
         result = dict(database=db, status="ok", reason=None, local_txid=None, replica_txid=None, lag_txid=None,
                       replica_age_seconds=None, last_sync_at=None, last_sync_age_seconds=None, sync_errors=0,
                       replica_type=(self.fields or {}).get("type"))
-        verdict = self.sidecar_verdict(doc)
+        verdict = ("failing", self.fenced) if self.fenced else self.sidecar_verdict(doc)
         if verdict is None:
             verdict = self.exec_verdict(sections, index, db, result)
         result["status"], result["reason"] = verdict

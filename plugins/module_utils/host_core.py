@@ -171,8 +171,9 @@ class HostConverge:
 
         def sidecar(job):
             outcome, (_entry, _storage, params) = job
-            return self.app_part(outcome, self.sidecar, dict(params, changed_credentials=changed_sets),
-                                 current.get(sidecar_name(outcome["app"])), image_ids.get(params["image"]))
+            params = dict(params, changed_credentials=changed_sets, inventory_host=self.params["host"])
+            return self.app_part(outcome, self.sidecar, params, current.get(sidecar_name(outcome["app"])),
+                                 image_ids.get(params["image"]))
 
         # each part of every app, `parallel` apps at a time; the diffs in the apps' order, as one after the other
         if "storage" in self.parts:

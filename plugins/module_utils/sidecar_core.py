@@ -12,7 +12,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import os
+import socket
 import threading
 import time
 
@@ -23,6 +25,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.first_sync import FirstSync, FirstSyncFailed
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults, guarded, owned
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -55,6 +58,8 @@ class SidecarPlan:
         self.actions = []
         self.current = None    # the container's inspect document as read
         self.fields = None
+        self.ownership = None  # claim_store.Ownership once read (a running state on a replica that records it)
+        self.placeholder_credentials = False
         # set by validate(), from the normalised roots
         self.config_root = self.storage_root = self.credentials_root = None
         self.storage_dir = self.config_dir = self.config_path = self.env_path = None
@@ -99,9 +104,9 @@ class SidecarPlan:
 
     def render(self):
         """(config, redacted config, {secret file beside it: its text, "" for one that must not exist})."""
-        fields = self.fields
         try:
             creds = self.credentials()
+            fields = self.read_ownership(creds)
             options = dict(metrics_port=self.params["metrics_port"],
                            shutdown_sync_timeout="%ds" % self.params["shutdown_sync_timeout"],
                            snapshot_interval=self.params["snapshot_interval"],
@@ -117,6 +122,41 @@ class SidecarPlan:
             secrets[os.path.join(self.config_dir, name)] = text
         return config, redacted, secrets
 
+    def read_ownership(self, creds):
+        """Who owns the replica (read only): the lineage this host writes, or AppFailure on a fenced host that
+        would run the sidecar, or when the store cannot tell (nothing was changed either way)."""
+        if self.placeholder_credentials:
+            # the set is not written yet, so the store cannot be read: predict the first claim a real run makes
+            self.result["ownership"] = {"standing": "unknown", "reason": "check mode: the credential set is not there"}
+            if self.params["state"] != "absent" and backends.of(self.fields).claims:
+                self.actions.append("claim the replica (epoch 1)")
+            return self.fields
+        found = claim_store.Ownership(self.fields, creds, self.app, self.config_root)
+        try:
+            found.read()
+        except (claim_store.StoreFailed, ownership.ClaimProblem) as exc:
+            self.fail("app %s: cannot read who owns its replica, so the sidecar is left as it is: %s" % (self.app, exc))
+        self.ownership, self.result["ownership"] = found, found.summary()
+        if found.standing == ownership.FENCED and self.params["state"] != "stopped":
+            self.fail(ownership.fenced_message(self.app, found.claim, self.owner_name()))
+        return found.lineage()
+
+    def owner_name(self):
+        return self.params.get("inventory_host") or socket.gethostname()
+
+    def claim_if_unclaimed(self):
+        """The first claim of the replica (epoch 1, its configured path) for this host, before anything is written;
+        LostClaim when another host made it first."""
+        if not self.ownership or self.ownership.standing != ownership.UNCLAIMED:
+            return
+        self.actions.append("claim the replica (epoch 1)")
+        if not self.check_mode:
+            with CONFIG_DIRS:  # the configuration root holds the host id
+                owned.ensure(self.config_dir, owned.APP_CONFIG)
+            now = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.ownership.claim_next(self.owner_name(), "first", self.params["databases"], now)
+            self.result["ownership"] = self.ownership.summary()
+
     def credentials(self):
         """The replica's credential set ({} when its type takes none); raises ConfigError."""
         if not backends.of(self.fields).needs_credentials:
@@ -128,6 +168,7 @@ class SidecarPlan:
                 raise
             # in --check the litestream_auth task before this one wrote nothing: predict with it
             self.warn("%s (check mode: assuming an earlier task creates it)" % exc)
+            self.placeholder_credentials = True
             return ls.placeholder_credentials(self.fields)
 
     def set_name(self):
@@ -176,8 +217,11 @@ class SidecarPlan:
         if self.params["state"] == "absent":
             self.remove(current, old_config)
             return self.finish(before, {"container": {"exists": False}, "config": None})
+        if self.ownership and self.ownership.standing == ownership.FENCED:  # state stopped: stop, write nothing
+            return self.stop_fenced(current, before)
         config, redacted, secrets = rendered
         config_hash = self.check_present(current, redacted)
+        self.claim_if_unclaimed()
         labels = (current or {}).get("Config", {}).get("Labels") or {}
         recreate = current is not None and (
             labels.get(LABEL_HASH) != config_hash or (image_id is not None and current.get("Image") != image_id))
@@ -193,6 +237,13 @@ class SidecarPlan:
         after_container = {"exists": True, "running": run_wanted, "image": self.params["image"],
                            "config_hash": config_hash}
         return self.finish(before, {"container": after_container, "config": redacted})
+
+    def stop_fenced(self, current, before):
+        """A fenced host's sidecar asked to stop: its files stay as they are (they name its own dead lineage)."""
+        if current is not None and current["State"].get("Running"):
+            self.act("stop container", ["container", "stop", "--time", str(self.stop_timeout()), self.name])
+        return self.finish(before, dict(before, container=dict(before["container"], running=False)
+                                        if current is not None else before["container"]))
 
     def check_present(self, current, redacted):
         """Before a present sidecar is touched: no downgrade, a storage directory. Returns the config hash."""

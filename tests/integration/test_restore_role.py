@@ -68,7 +68,12 @@ def test_replace_restores_keeps_a_backup_and_starts_everything_again(running):
 
 
 def test_disaster_recovery_on_a_fresh_host(running):
-    """Host A is destroyed entirely; a fresh host gets provision + restore; every replicated row comes back."""
+    """Host A is destroyed entirely; a fresh host gets provision + restore; every replicated row comes back.
+
+    The fresh host has a new host id, so the replica's owner (the lost host, epoch 1) is another host to it:
+    provision refuses the app's sidecar and a plain restore is refused before anything stops; the restore with
+    restore_take_over=true restores, claims epoch 2 and starts the sidecar on the new lineage, and a provision
+    afterwards is content."""
     lab = running
     host = lab.hosts[0]
     lab.dokku(host, "ps:stop", APP)
@@ -80,8 +85,17 @@ def test_disaster_recovery_on_a_fresh_host(running):
     proc = subprocess.run([*LAB, "up"], capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr
     assert lab.dokku(host, "apps:exists", APP, check=False).returncode == 20, "the host is not fresh"
-    provision(lab, "--limit", host["name"])
-    restore(lab, host)
+    refused = provision(lab, "--limit", host["name"], check=False)
+    assert refused.returncode != 0 and "is fenced and must not write into it" in refused.stdout, refused.stdout[-3000:]
+    assert "restore_take_over: true" in refused.stdout
+    assert sidecar_states(lab).get((host["name"], APP)) is None, "a fenced host started the app's sidecar"
+    plain = restore(lab, host, check=False)
+    assert plain.returncode != 0 and "nothing was stopped or changed" in plain.stdout, plain.stdout[-3000:]
+    assert "restore_take_over=true" in plain.stdout
+    restore(lab, host, "-e", "restore_take_over=true")
+    config = lab.ssh(host, f"cat /var/lib/dokku/config/litestream/apps/{APP}/litestream.yml").stdout
+    assert f"/.dokku-litestream/{APP}/epochs/2/production.sqlite3" in config, config
+    recap(provision(lab, "--limit", host["name"]))  # asserts no host failed
     restored = live_rows(lab, host, APP)
     assert restored[:len(rows)] == rows, f"{len(rows)} rows replicated, {len(restored)} restored"
     lab.playbook(DEPLOY_DEMO, "--limit", host["name"])

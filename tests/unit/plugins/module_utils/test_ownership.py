@@ -33,10 +33,12 @@ def test_epoch_one_keeps_the_configured_path_and_later_epochs_never_share_one():
     assert ls.replica_path(ownership.lineage_fields(S3, "shop", 2), "production.sqlite3") == \
         "apps/shop/.dokku-litestream/shop/epochs/2/production.sqlite3"
     one_path = dict(S3, location="path")
-    assert ls.replica_path(ownership.lineage_fields(one_path, "shop", 3), "x") == "apps/shop/.dokku-litestream/shop/epochs/3"
+    assert ls.replica_path(ownership.lineage_fields(one_path, "shop", 3), "x") == \
+        "apps/shop/.dokku-litestream/shop/epochs/3"
     # absolute paths stay absolute (file, sftp), a relative server path stays relative, an empty path is the bucket
-    assert ownership.lineage_fields({"type": "file", "path": "/srv/r/"}, "a", 2)["path"] == "/srv/r/.dokku-litestream/a/epochs/2"
-    assert ownership.lineage_fields({"type": "sftp", "path": "backups"}, "a", 2)["path"] == "backups/.dokku-litestream/a/epochs/2"
+    lineage = ownership.lineage_fields
+    assert lineage({"type": "file", "path": "/srv/r/"}, "a", 2)["path"] == "/srv/r/.dokku-litestream/a/epochs/2"
+    assert lineage({"type": "sftp", "path": "backups"}, "a", 2)["path"] == "backups/.dokku-litestream/a/epochs/2"
     assert ownership.lineage_fields({"type": "s3", "path": ""}, "a", 2)["path"] == ".dokku-litestream/a/epochs/2"
     assert ownership.claims_dir({"type": "file", "path": "/"}, "a") == "/.dokku-litestream/a/claims"
 
@@ -52,11 +54,12 @@ def test_the_reserved_directory_is_no_name_litestream_or_a_user_gives():
         v.app_name(ownership.RESERVED_DIR)
     with pytest.raises(v.InvalidValue):
         v.app_name(claim_store.PROBE_NAME)
+    assert all(e.startswith(".") for e in (ownership.RESERVED_DIR, claim_store.PROBE_NAME))
 
 
 def test_claim_names_sort_as_epochs_and_strays_are_ignored():
-    names = [ownership.claim_name(e) for e in (1, 2, 10)] + [".tmp-0000000011.json-77", "0000000012.json.bak",
-                                                              "notes.txt", "0000000000.json"]
+    names = [ownership.claim_name(e) for e in (1, 2, 10)]
+    names += [".tmp-0000000011.json-77", "0000000012.json.bak", "notes.txt", "0000000000.json"]
     assert ownership.newest_epoch(names) == 10
     assert ownership.newest_epoch([]) is None
     assert sorted(names[:3]) == names[:3]
@@ -107,7 +110,7 @@ def test_every_backend_says_how_it_claims():
 
 def test_file_claims_are_create_only_and_the_loser_reads_the_winner(tmp_path):
     fields = {"type": "file", "path": str(tmp_path / "replica")}
-    store = claim_store.store_for(fields, None)
+    store = claim_store.FileClaims()  # not store_for: tests/unit/conftest.py roots that in a directory of its own
     assert claim_store.current(store, fields, "shop") is None
     ours = claim_store.create(store, fields, claim(fields))
     assert claim_store.current(store, fields, "shop") == ours
@@ -121,13 +124,14 @@ def test_file_claims_are_create_only_and_the_loser_reads_the_winner(tmp_path):
 
 def test_twenty_concurrent_file_claims_have_one_winner(tmp_path):
     fields = {"type": "file", "path": str(tmp_path / "replica")}
-    store = claim_store.store_for(fields, None)
+    store = claim_store.FileClaims()
     outcomes, barrier = {}, threading.Barrier(20)
 
     def contend(i):
         barrier.wait()
         try:
-            outcomes[i] = claim_store.create(store, fields, claim(fields, owner="host-%d" % i, nonce="n%d" % i))["owner"]
+            mine = claim(fields, owner="host-%d" % i, nonce="n%d" % i)
+            outcomes[i] = claim_store.create(store, fields, mine)["owner"]
         except claim_store.LostClaim as exc:
             outcomes[i] = exc
     threads = [threading.Thread(target=contend, args=(i,)) for i in range(20)]
@@ -143,10 +147,12 @@ def test_twenty_concurrent_file_claims_have_one_winner(tmp_path):
 
 
 def test_host_id_is_made_once(tmp_path):
-    assert claim_store.host_id(str(tmp_path), create=False) is None
-    made = claim_store.host_id(str(tmp_path))
-    assert len(made) == 32 and claim_store.host_id(str(tmp_path)) == made
-    assert claim_store.host_id(str(tmp_path), create=False) == made
-    (tmp_path / claim_store.HOST_ID_FILE).write_text("garbage\n")
+    config_root = str(tmp_path / "apps")
+    os.mkdir(config_root)
+    assert claim_store.host_id(config_root, create=False) is None
+    made = claim_store.host_id(config_root)
+    assert len(made) == 32 and claim_store.host_id(config_root) == made
+    assert claim_store.host_id(config_root, create=False) == made
+    (tmp_path / "apps" / claim_store.HOST_ID_FILE).write_text("garbage\n")
     with pytest.raises(claim_store.StoreFailed, match="host id"):
-        claim_store.host_id(str(tmp_path))
+        claim_store.host_id(config_root)

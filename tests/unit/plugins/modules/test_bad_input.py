@@ -114,6 +114,7 @@ def test_missing_credential_set_in_check_mode_is_a_prediction(roots, commands):
     result = run_module(litestream_replica.main, replica_args(roots, replica=dict(S3, credentials="later")),
                         check=True)
     assert result["changed"] is True
-    assert result["actions"] == ["write config", "write credentials.env", "create container", "start container"]
+    assert result["actions"] == ["claim the replica (epoch 1)", "write config", "write credentials.env",
+                                 "create container", "start container"]
     assert only_reads(recorder.calls)
     assert snapshot(roots) == before

@@ -22,7 +22,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import auth_core, claim_store
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
     dokku_storage, litestream_auth, litestream_host, litestream_replica)
@@ -194,7 +194,9 @@ def test_first_run_converges_every_app_and_the_second_only_reads_the_host_once(h
                                       "dokku storage:ensure-directory --chown herokuish %s--db" % app["app"],
                                       "dokku storage:mount %s %s/%s--db:/app/db/litestream" % (
                                           app["app"], host.storage_root, app["app"])]
-        assert app["actions"][3:] == ["write config", "write credentials.env", "create container", "start container"]
+        assert app["actions"][3:] == ["claim the replica (epoch 1)", "write config", "write credentials.env",
+                                      "create container", "start container"]
+        assert app["sidecar"]["ownership"]["standing"] == "owner" and app["sidecar"]["ownership"]["epoch"] == 1
     assert [s["name"] for s in first["credential_sets"]] == ["lab"] and first["credential_sets"][0]["changed"]
     assert_no_secret(first, SECRET)
     # the report showed no app: each was read with storage:list before it was created
@@ -341,11 +343,13 @@ def converge_twice(host, parallel):
             run.pop(key)
         for app in run["apps"]:
             app.get("sidecar", {}).get("container", {}).pop("id", None)
-    configs = dict((app, sorted(os.listdir(str(host.tmp / "apps" / app)))) for app in os.listdir(str(host.tmp / "apps")))
+            app.get("sidecar", {}).get("ownership", {}).pop("since", None)  # the claim's time
+    configs = dict((app, sorted(os.listdir(str(host.tmp / "apps" / app)))) for app in os.listdir(str(host.tmp / "apps"))
+                   if app != claim_store.HOST_ID_FILE)
     return runs, host.state(), configs
 
 
-def test_a_parallel_run_leaves_the_same_host_and_reports_the_same_as_one_app_after_the_other(host):
+def test_a_parallel_run_leaves_the_same_host_and_reports_the_same_as_one_app_after_the_other(host, claims_on_disk):
     host.delay = 0.002  # every command takes a moment, so 8 threads really interleave
     one_by_one = converge_twice(host, parallel=1)
     assert one_by_one[0][0]["changed"] and one_by_one[0][1]["changed"]
@@ -353,6 +357,7 @@ def test_a_parallel_run_leaves_the_same_host_and_reports_the_same_as_one_app_aft
         os.rmdir(os.path.join(host.storage_root, name))
     for tree in ("apps", "credentials"):
         shutil.rmtree(str(host.tmp / tree))
+    shutil.rmtree(str(claims_on_disk))  # a fresh host (its id went with apps/): the replicas' claims go too
     host.__dict__.update(apps={}, containers={}, calls=[])
     assert converge_twice(host, parallel=8) == one_by_one
     # each app's commands are its own, in its order (not interleaved with another app's)

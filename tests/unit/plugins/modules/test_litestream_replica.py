@@ -102,7 +102,9 @@ def writes(calls):
 
 def test_first_run_creates_a_pinned_sidecar_with_no_key_in_sight(roots, docker):
     result = run_module(litestream_replica.main, args(roots), diff=True)
-    assert result["actions"] == ["write config", "write credentials.env", "create container", "start container"]
+    # the first run claims the replica for this host (ownership, issue 22) before it writes anything
+    assert result["actions"] == ["claim the replica (epoch 1)", "write config", "write credentials.env",
+                                 "create container", "start container"]
     create = next(c for c in docker.calls if c[:2] == ["container", "create"])
     assert create[create.index("--restart") + 1] == "unless-stopped"
     # Dokku's ps:stop (0.36+) stops every container with this label and sets restart=no: never carry it
@@ -231,8 +233,9 @@ def test_the_dokku_litestream_plugins_container_is_replaced_gracefully(roots, do
                                    "Env": ["LITESTREAM_ACCESS_KEY_ID=AKIAOLD", "LITESTREAM_SECRET_ACCESS_KEY=old"]},
                         "State": {"Running": True, "Status": "running"}, "HostConfig": {"RestartPolicy": {"Name": "no"}}}
     result = run_module(litestream_replica.main, args(roots))
-    assert result["actions"] == ["stop container", "remove container", "write config", "write credentials.env",
-                                 "create container", "start container"]
+    # the claim comes first: nothing changes on a host that loses it
+    assert result["actions"] == ["claim the replica (epoch 1)", "stop container", "remove container", "write config",
+                                 "write credentials.env", "create container", "start container"]
     stop = next(c for c in docker.calls if c[:2] == ["container", "stop"])
     assert stop == ["container", "stop", "--time", "45", "dokku.litestream.blog"]  # Litestream's last sync runs
     assert docker.container["Id"] != "plugin1"

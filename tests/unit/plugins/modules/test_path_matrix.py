@@ -18,7 +18,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import importlib
 import os
+import pkgutil
 import re
 import shutil
 import stat
@@ -30,20 +32,14 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import owned
-from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
-    dokku_storage, litestream_auth, litestream_drill, litestream_drill_report, litestream_health,
-    litestream_health_report, litestream_host, litestream_replica, litestream_restore, litestream_validate)
+from ansible_collections.dokku_sqlite.litestream.plugins import modules as modules_package
 
 from .conftest import ExitJson, FailJson
 from .test_litestream_restore import FakeLitestream
 
-MODULES = {
-    "dokku_storage": dokku_storage.main, "litestream_auth": litestream_auth.main,
-    "litestream_drill": litestream_drill.main, "litestream_drill_report": litestream_drill_report.main,
-    "litestream_health": litestream_health.main, "litestream_health_report": litestream_health_report.main,
-    "litestream_host": litestream_host.main, "litestream_replica": litestream_replica.main,
-    "litestream_restore": litestream_restore.main, "litestream_validate": litestream_validate.main,
-}
+# every module of plugins/modules, read from the package: a new module joins the matrix by existing
+MODULES = dict((info.name, importlib.import_module("%s.%s" % (modules_package.__name__, info.name)).main)
+               for info in pkgutil.iter_modules(modules_package.__path__))
 # a path-like option: its name says it names a place on the host
 PATH_OPTION_RE = re.compile(r"(.*_)?(root|dir|dest|path|textfile)")
 # options that name a place inside a container or a replica, never on the host the module changes
@@ -212,6 +208,8 @@ def base_args(module, top):
                             "secret_access_key": "s3cr3t"},
         "litestream_replica": {"app": APP, "replica": dict(S3), "first_sync_timeout": 0,
                                **dict((k, roots[k]) for k in ("config_root", "credentials_root", "storage_root"))},
+        "litestream_ownership": {"app": APP, "replica": dict(S3), "take_over": True,
+                                 **dict((k, roots[k]) for k in ("config_root", "credentials_root"))},
         "litestream_restore": {"replica": dict(S3), "dest": str(top / "root/var/lib/dokku/data/storage/blog--db"),
                                "credentials_root": roots["credentials_root"], "owner": 0, "group": 0},
         "litestream_drill": {"apps": [entry], "host": APP, "credential_sets": sets, "parallel": 1,
@@ -313,6 +311,7 @@ def test_the_matrix_covers_every_path_option_of_every_module():
         "litestream_health_report": ["dest"],
         "litestream_host": ["config_root", "credentials_root", "storage_root"],
         "litestream_replica": ["config_root", "credentials_root", "storage_root"],
+        "litestream_ownership": ["config_root", "credentials_root"],
         "litestream_restore": ["credentials_root", "dest"],
         "litestream_validate": [],
     }

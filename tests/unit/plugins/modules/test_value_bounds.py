@@ -183,6 +183,13 @@ def validate_args(top, **extra):
     return args
 
 
+def ownership_args(top, **extra):
+    args = {"app": "blog", "replica": {"type": "file", "path": str(top / "replicas" / "blog")},
+            "config_root": str(top / "apps"), "credentials_root": str(top / "credentials")}
+    args.update(extra)
+    return args
+
+
 # module -> options that pass every check; a module with a bounded option needs a row here (the test says so)
 BASE = {
     "dokku_storage": storage_args,
@@ -193,6 +200,7 @@ BASE = {
     "litestream_health": health_args,
     "litestream_host": host_args,
     "litestream_validate": validate_args,
+    "litestream_ownership": ownership_args,
 }
 # options a bounded one needs beside it
 NEEDS = {"heartbeat_interval": {"heartbeat_url": HEARTBEAT_URL}}

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_ownership and the sidecar's refusal: two hosts (two configuration roots, so two host ids) and one
+replica whose claims live in the file store (tests/unit/conftest.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_ownership, litestream_replica
+
+from .conftest import run_module
+from .test_litestream_replica import FakeDocker
+
+S3 = {"type": "s3", "bucket": "bkt", "path": "apps/shop", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
+SECRET = "ownershipSecretNeverShown"
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    """Two hosts' roots (a, b), each with the credential set and the app's storage directory."""
+    made = {}
+    for name in ("a", "b"):
+        top = tmp_path / name
+        (top / "credentials" / "lab").mkdir(parents=True)
+        (top / "credentials" / "lab" / "credentials.json").write_text(
+            json.dumps({"access_key_id": "AKIALAB", "secret_access_key": SECRET}))
+        (top / "storage" / "shop--db").mkdir(parents=True)
+        made[name] = top
+    return made
+
+
+def args(top, **extra):
+    base = {"app": "shop", "replica": dict(S3), "config_root": str(top / "apps"),
+            "credentials_root": str(top / "credentials"), "host": "dokku-" + top.name}
+    base.update(extra)
+    return base
+
+
+def provision_args(top):
+    return {"app": "shop", "replica": dict(S3), "config_root": str(top / "apps"), "first_sync_timeout": 0,
+            "credentials_root": str(top / "credentials"), "storage_root": str(top / "storage")}
+
+
+@pytest.fixture
+def dockers(monkeypatch):
+    """One fake docker CLI per host; run_replica(host, ...) runs litestream_replica against that host's."""
+    from ansible.module_utils import basic
+    fakes = {"a": FakeDocker(), "b": FakeDocker()}
+    current = {}
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: current["fake"](self, argv, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+
+    def run_replica(top, fail=False):
+        current["fake"] = fakes[top.name]
+        return run_module(litestream_replica.main, provision_args(top), fail=fail)
+    run_replica.fakes = fakes
+    return run_replica
+
+
+def test_take_over_claims_the_next_epoch_and_fences_the_old_owner(hosts):
+    unclaimed = run_module(litestream_ownership.main, args(hosts["a"]))
+    assert unclaimed["ownership"]["standing"] == "unclaimed" and not unclaimed["changed"]
+    first = run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    assert first["changed"] and first["claimed_epoch"] == 1 and first["ownership"]["reason"] == "first"
+    assert first["write_replica"]["path"] == "apps/shop"  # epoch 1 replicates to the configured path itself
+
+    seen_by_b = run_module(litestream_ownership.main, args(hosts["b"]))
+    assert seen_by_b["fenced"] and seen_by_b["ownership"]["owner"] == "dokku-a"
+    predicted = run_module(litestream_ownership.main, args(hosts["b"], take_over=True), check=True)
+    assert predicted["changed"] and predicted["claimed_epoch"] == 2
+    assert run_module(litestream_ownership.main, args(hosts["b"]))["ownership"]["epoch"] == 1  # check wrote nothing
+
+    taken = run_module(litestream_ownership.main, args(hosts["b"], take_over=True,
+                                                       branch_txids={"production.sqlite3": "D4"}))
+    assert taken["ownership"] == dict(taken["ownership"], standing="owner", epoch=2, owner="dokku-b",
+                                      reason="take-over", lineage=".dokku-litestream/shop/epochs/2")
+    assert taken["read_replica"]["path"] == "apps/shop"  # restore from the lineage that was current
+    assert taken["write_replica"]["path"] == "apps/shop/.dokku-litestream/shop/epochs/2"
+    assert SECRET not in json.dumps(taken)
+    again = run_module(litestream_ownership.main, args(hosts["b"], take_over=True))
+    assert not again["changed"] and again["read_replica"] == taken["write_replica"]
+
+    seen_by_a = run_module(litestream_ownership.main, args(hosts["a"]))
+    assert seen_by_a["fenced"] and seen_by_a["ownership"]["owner"] == "dokku-b"
+
+
+def test_a_fenced_host_cannot_run_the_sidecar_and_the_owner_writes_its_lineage(hosts, dockers, claims_on_disk):
+    first = dockers(hosts["a"])
+    assert first["actions"][0] == "claim the replica (epoch 1)" and first["ownership"]["standing"] == "owner"
+    refused = dockers(hosts["b"], fail=True)
+    assert "its replica is owned by" in refused["msg"] and "restore_take_over: true" in refused["msg"]
+    assert dockers.fakes["b"].container is None  # nothing was created on the fenced host
+    run_module(litestream_ownership.main, args(hosts["b"], take_over=True))
+    owner = dockers(hosts["b"])
+    assert owner["ownership"]["epoch"] == 2
+    assert 'path: "apps/shop/.dokku-litestream/shop/epochs/2/production.sqlite3"' in owner["config"]
+    again = dockers(hosts["a"], fail=True)
+    assert "since epoch 2 (take-over" in again["msg"] and "is fenced" in again["msg"]
+    assert dockers.fakes["a"].container["State"]["Running"]  # a fenced host's refusal stops nothing by itself
+    claims = claims_on_disk / "bkt" / "apps/shop/.dokku-litestream/shop/claims"
+    assert sorted(os.listdir(str(claims))) == [ownership.claim_name(1), ownership.claim_name(2)]
+
+
+@pytest.mark.parametrize("txids,message", [
+    ({"production.sqlite3": "xyz"}, "branch_txids: the TXID of production.sqlite3, 'xyz', is not a hexadecimal TXID"),
+    ({"other.sqlite3": "1"}, "branch_txids: 'other.sqlite3' is not one of the app's databases"),
+    ({"production.sqlite3": "1" * 17}, "is not a hexadecimal TXID"),
+])
+def test_a_wrong_branch_txid_is_refused_naming_the_option(hosts, txids, message):
+    failed = run_module(litestream_ownership.main, args(hosts["a"], take_over=True, branch_txids=txids), fail=True)
+    assert message in failed["msg"]
+    assert not os.path.exists(str(hosts["a"] / "apps"))  # nothing written
+
+
+def test_a_replica_without_records_reads_unsupported_and_refuses_a_take_over(hosts):
+    gs = {"type": "gs", "bucket": "bkt", "path": "apps/shop", "credentials": "lab"}  # the set holds no gs key
+    read = run_module(litestream_ownership.main, args(hosts["a"], replica=gs))
+    assert read["ownership"]["standing"] == "unsupported" and "Google Cloud Storage" in read["ownership"]["reason"]
+    refused = run_module(litestream_ownership.main, args(hosts["a"], replica=gs, take_over=True), fail=True)
+    assert "cannot take the replica over" in refused["msg"]
