@@ -35,8 +35,10 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import load_credentials
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import Refused, read_bounded
 
@@ -273,6 +275,26 @@ def store_for(fields, credentials, timeout=10):
         "replica.type: ownership cannot be recorded on a %s replica yet (Litestream's client writes it without "
         "conditions and this collection has no create-only write for it): moving the app or taking it over is "
         "refused; stop the old host's app and sidecar by hand first, nothing fences it" % backend.label)
+
+
+def current_lineage(replica, credentials_root, app):
+    """A replica option at the app's current lineage (only its path changes; read only): what a drill restores.
+    A replica without records, or still at epoch 1, is returned as given."""
+    fields = ls.normalize_replica(replica)
+    backend = backends.of(fields)
+    if not backend.claims:
+        return replica
+    creds = {}
+    if backend.needs_credentials:
+        creds = load_credentials(credentials_root, fields.get("credentials") or defaults.CREDENTIAL_SET, fields["type"])
+    try:
+        store = store_for(fields, creds)
+    except Unsupported:
+        return replica
+    claim = current(store, fields, app)
+    if claim is None or claim["epoch"] == 1:
+        return replica
+    return ownership.lineage_fields(fields, app, claim["epoch"])
 
 
 def claims_path(fields, app):

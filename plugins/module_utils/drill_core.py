@@ -20,7 +20,8 @@ try:
 except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: one app after the other
     ThreadPoolExecutor = None
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, guarded, owned
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, defaults, errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import module_params, sidecar_params
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import read_only_uri
@@ -271,7 +272,7 @@ class HostDrill:
             record.update(status="failed", message="%s: %s" % (name, self.failure(app, database, exc)),
                           **dict((k, exc.result.get(k)) for k in ("integrity", "tables", "duration", "replica")))
             return self.finished(record, scratch)
-        except (v.InvalidValue, guarded.OutsideRoot, IOError, OSError) as exc:
+        except (errors.CollectionError, IOError, OSError) as exc:  # bad values, paths, the ownership record
             record.update(status="failed", message="%s: %s" % (name, exc))
             return self.finished(record, scratch)
         record.update((k, result.get(k)) for k in ("integrity", "tables", "duration", "replica", "position",
@@ -296,6 +297,8 @@ class HostDrill:
         opts = self.options
         # the sidecar's spec set every replica option; the restore's knows no Litestream 0.3 ones (all None here)
         replica = dict((k, val) for k, val in app["replica"].items() if val is not None)
+        # the lineage its owner writes now (after a move or a take-over, not the configured path's)
+        replica = claim_store.current_lineage(replica, opts["credentials_root"], app["app"])
         given = dict(replica=replica, database=database, dest=scratch, verify=opts["verify"],
                      if_replica_exists=False, on_existing="fail", owner=0, group=0, mode="0600",
                      image=app["image"], dry_run_timeout=opts["replica_timeout"], lock_timeout=opts["lock_timeout"],

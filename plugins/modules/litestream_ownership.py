@@ -24,8 +24,8 @@ description:
     does with C(restore_take_over) after losing a host; another host's concurrent claim of the same epoch fails it,
     naming the winner.
   - Records are kept on C(s3) replicas with an endpoint (path-style, keys in the credential set; the store must
-    honour C(If-None-Match), which is probed before a claim), C(file) and C(sftp) (with a key). Other replicas
-    report RV(ownership.standing=unsupported) and O(take_over) fails for them.
+    honour C(If-None-Match), which is probed before a claim), C(file) and C(sftp) (with a key). For other replicas
+    RV(ownership) says C(standing=unsupported) and O(take_over) fails.
 options:
   app:
     description: The Dokku app whose replica is read.
@@ -78,6 +78,7 @@ attributes:
     description: Reads the record and reports the epoch a take-over would claim, without claiming.
   diff_mode:
     support: none
+    description: Claims are reported in RV(ownership) and RV(claimed_epoch), not as a diff.
   platform:
     support: full
     platforms: posix

@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.drill_core import HostDrill
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_ownership, litestream_replica
 
 from .conftest import run_module
@@ -55,7 +56,9 @@ def dockers(monkeypatch):
     from ansible.module_utils import basic
     fakes = {"a": FakeDocker(), "b": FakeDocker()}
     current = {}
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: current["fake"](self, argv, **kw))
+    def run_command(self, argv, **kwargs):
+        return current["fake"](self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
 
     def run_replica(top, fail=False):
@@ -126,3 +129,18 @@ def test_a_replica_without_records_reads_unsupported_and_refuses_a_take_over(hos
     assert read["ownership"]["standing"] == "unsupported" and "Google Cloud Storage" in read["ownership"]["reason"]
     refused = run_module(litestream_ownership.main, args(hosts["a"], replica=gs, take_over=True), fail=True)
     assert "cannot take the replica over" in refused["msg"]
+
+
+def test_a_drill_restores_the_lineage_the_owner_writes_now(hosts):
+    options = {"verify": {}, "replica_timeout": 0, "lock_timeout": 5, "credentials_root": str(hosts["b"] / "credentials"),
+               "docker_binary": "docker", "dokku_binary": "dokku", "scratch_dir": str(hosts["b"] / "scratch"),
+               "host": "dokku-b"}
+    drill = HostDrill(None, options, [])
+    app = {"app": "shop", "replica": dict(S3, location=None), "image": "litestream/litestream:0.5.17"}
+    assert drill.restore_params(app, "production.sqlite3", "/tmp/x")["replica"]["path"] == "apps/shop"
+    run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    assert drill.restore_params(app, "production.sqlite3", "/tmp/x")["replica"]["path"] == "apps/shop"  # epoch 1
+    run_module(litestream_ownership.main, args(hosts["b"], take_over=True))
+    lineage = "apps/shop/.dokku-litestream/shop/epochs/2"
+    assert drill.restore_params(app, "production.sqlite3", "/tmp/x")["replica"]["path"] == lineage
+    assert claim_store.current_lineage(dict(S3), options["credentials_root"], "shop")["path"] == lineage
