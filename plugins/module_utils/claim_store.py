@@ -47,7 +47,7 @@ PROBE_NAME = ".create-only-probe"  # app names cannot start with "."
 MAX_PAGES = 100
 UNSUPPORTED = "unsupported"
 # the host's identity in claims, so two inventory names of one host are one owner (a cloned VM must delete it)
-HOST_ID_FILE = ".host-id"  # app names cannot start with "."
+HOST_ID_FILE = "_host-id"  # app names start with a letter or digit; no dot: dot files are temporary files here
 HOST_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
@@ -161,14 +161,7 @@ class FileClaims:
             raise StoreFailed("list %s: %s" % (directory, exc.strerror))
 
     def read(self, path):
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return None
-            raise StoreFailed("read %s: %s" % (path, exc.strerror))
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read(ownership.MAX_CLAIM_BYTES + 1)
+        return read_file(path, ownership.MAX_CLAIM_BYTES + 1)
 
     def create(self, path, data):
         directory = os.path.dirname(path)
@@ -226,8 +219,9 @@ def host_id(config_root, create=True):
     text = _read_host_id(path)
     if text is not None or not create:
         return text
-    temp = "%s.tmp-%s" % (path, uuid.uuid4().hex)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    temp = "%s/.%s.%s.tmp" % (config_root, HOST_ID_FILE, uuid.uuid4().hex)
+    # root 0600 like every file of the configuration root, though an id is no secret
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write((uuid.uuid4().hex + "\n").encode("ascii"))
@@ -243,7 +237,8 @@ def host_id(config_root, create=True):
     return _read_host_id(path)
 
 
-def _read_host_id(path):
+def read_file(path, limit):
+    """At most `limit` bytes of a file, not through a symlink; None when it does not exist."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
@@ -251,7 +246,14 @@ def _read_host_id(path):
             return None
         raise StoreFailed("read %s: %s" % (path, exc.strerror))
     with os.fdopen(fd, "rb") as handle:
-        text = handle.read(64).decode("ascii", "replace").strip()
+        return handle.read(limit)
+
+
+def _read_host_id(path):
+    data = read_file(path, 64)
+    if data is None:
+        return None
+    text = data.decode("ascii", "replace").strip()
     if not HOST_ID_RE.match(text):
         raise StoreFailed("%s does not hold a host id (32 hex digits): remove it to make a new one" % path)
     return text
@@ -323,7 +325,8 @@ def create(store, fields, claim):
     if data is None:
         raise StoreFailed("create %s: the store answered, yet the claim is not there" % path)
     stored = ownership.decode(data, fields, app, epoch)
-    if stored["nonce"] != claim["nonce"]:
+    # another run of this same host (two parallel plays) may have made it: this host owns the epoch all the same
+    if stored["nonce"] != claim["nonce"] and stored["host_id"] != claim["host_id"]:
         raise LostClaim(ownership.lost_claim_message(app, epoch, stored))
     return stored
 

@@ -21,10 +21,11 @@ except ImportError:  # pragma: no cover - Python 2 has no concurrent.futures: on
     ThreadPoolExecutor = None
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, defaults, errors
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import guarded, owned, ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.inventory import module_params, sidecar_params
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import read_only_uri
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore import read_only_uri, replica_location
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import (
     RestoreFailed, RestoreManager, restore_argument_spec)
 
@@ -225,6 +226,7 @@ class HostDrill:
         self.made_run_dir = False
         self.run_lock = None
         self.active = {}  # thread-safe enough: one key per app, set and removed by its own worker
+        self.unread = {}  # app -> why its ownership record could not be read (one key per app, as active)
 
     # ------------------------------------------------------------------ the run
     def run(self):
@@ -277,6 +279,9 @@ class HostDrill:
             return self.finished(record, scratch)
         record.update((k, result.get(k)) for k in ("integrity", "tables", "duration", "replica", "position",
                                                    "position_time"))
+        if self.unread.get(app["app"]):
+            record.update(status="failed", message="%s: %s" % (name, self.unread[app["app"]]))
+            return self.finished(record, scratch)
         record["rows"] = total_rows(result.get("tables"))
         record["lag_seconds"] = result.get("position_age")
         record["status"] = "ok"
@@ -298,7 +303,14 @@ class HostDrill:
         # the sidecar's spec set every replica option; the restore's knows no Litestream 0.3 ones (all None here)
         replica = dict((k, val) for k, val in app["replica"].items() if val is not None)
         # the lineage its owner writes now (after a move or a take-over, not the configured path's)
-        replica = claim_store.current_lineage(replica, opts["credentials_root"], app["app"])
+        try:
+            replica = claim_store.current_lineage(replica, opts["credentials_root"], app["app"])
+            self.unread[app["app"]] = None
+        except (claim_store.StoreFailed, ownership.ClaimProblem) as exc:
+            # the restore of the configured path then says what is wrong with the store; if it works, the drill
+            # still fails: after a move that path may be a dead lineage
+            self.unread[app["app"]] = "the ownership record of the replica %s cannot be read, so the drill cannot " \
+                "tell which lineage is current: %s" % (replica_location(ls.normalize_replica(replica), database), exc)
         given = dict(replica=replica, database=database, dest=scratch, verify=opts["verify"],
                      if_replica_exists=False, on_existing="fail", owner=0, group=0, mode="0600",
                      image=app["image"], dry_run_timeout=opts["replica_timeout"], lock_timeout=opts["lock_timeout"],

@@ -92,6 +92,15 @@ def lineage_fields(fields, app, epoch):
     return dict(fields, path=prefix + _join(_root(fields), lineage_dir(app, epoch)))
 
 
+def epoch_in_config(config, app):
+    """The epoch whose lineage a sidecar configuration this collection wrote replicates to: N for a path under
+    .dokku-litestream/<app>/epochs/N, 1 for another; None without a configuration."""
+    if not config:
+        return None
+    match = re.search(r"/?%s/%s/epochs/([0-9]+)(?:/|\")" % (re.escape(RESERVED_DIR), re.escape(app)), config)
+    return int(match.group(1)) if match else 1
+
+
 def root_identity(fields):
     """The identity of R whatever its spelling (endpoint slash, default port, host case): what a claim is about."""
     return restore.replica_identity(dict(fields, location="path"), "")

@@ -25,7 +25,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.first_sync import FirstSync, FirstSyncFailed
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults, guarded, owned
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, first_sync, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -135,11 +135,30 @@ class SidecarPlan:
         try:
             found.read()
         except (claim_store.StoreFailed, ownership.ClaimProblem) as exc:
-            self.fail("app %s: cannot read who owns its replica, so the sidecar is left as it is: %s" % (self.app, exc))
+            return self.unread_ownership(exc)
         self.ownership, self.result["ownership"] = found, found.summary()
         if found.standing == ownership.FENCED and self.params["state"] != "stopped":
-            self.fail(ownership.fenced_message(self.app, found.claim, self.owner_name()))
+            message = ownership.fenced_message(self.app, found.claim, self.owner_name())
+            if found.claim["owner"] == self.owner_name():
+                # the claim names this very host: its id file was lost or replaced (a reinstall, a restored backup)
+                message += (". The claim names this host: if it is the same machine and only its id was lost, put "
+                            "the claim's host id %s into %s" % (found.claim["host_id"], os.path.join(
+                                self.config_root, claim_store.HOST_ID_FILE)))
+            self.fail(message)
         return found.lineage()
+
+    def unread_ownership(self, exc):
+        """The store did not answer (wrong keys, an outage): a host keeps writing the lineage its configuration
+        already names, always one it claimed (so, at worst, its own dead branch); without one it cannot claim."""
+        words, _definitive = first_sync.reason(str(exc))
+        why = "%s: %s" % (words, exc) if words else str(exc)
+        epoch = ownership.epoch_in_config(read_text(self.config_path), self.app)
+        if epoch is None:
+            self.fail("app %s: cannot read who owns its replica, so no sidecar is started: %s" % (self.app, why))
+        self.warn("app %s: cannot read who owns its replica (%s): the sidecar keeps the lineage of epoch %d that "
+                  "its configuration names" % (self.app, why, epoch))
+        self.result["ownership"] = {"standing": "unknown", "epoch": epoch, "reason": why}
+        return ownership.lineage_fields(self.fields, self.app, epoch)
 
     def owner_name(self):
         return self.params.get("inventory_host") or socket.gethostname()

@@ -63,7 +63,7 @@ options:
     type: str
   config_root:
     description:
-      - The collection's configuration root; it holds the host's id (C(.host-id), made once).
+      - The collection's configuration root; it holds the host's id (C(_host-id), made once).
     type: str
     default: /var/lib/dokku/config/litestream/apps
 seealso:
@@ -84,7 +84,7 @@ attributes:
     platforms: posix
     description: Runs on the Dokku host, as root.
 notes:
-  - Claims hold no secret. The host id is a random number; delete C(.host-id) on a cloned machine.
+  - Claims hold no secret. The host id is a random number; delete C(_host-id) on a cloned machine.
 author:
   - dokku_sqlite.litestream contributors (!UNKNOWN)
 """

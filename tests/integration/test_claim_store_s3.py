@@ -9,13 +9,13 @@ delimiter) is checked as a real store checks it. Then:
   steps, not atomically: motoauth.SINGLE_THREADED): exactly one wins, every loser names it;
 - a wrong secret fails with the store's words and never prints the secret.
 """
-import threading
 import uuid
 
 import pytest
 
 from conftest import motoauth
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, ownership
+from ansible_collections.dokku_sqlite.litestream.tests import claims_race
 
 BUCKET = "dsl-claims"
 WRONG_SECRET = "Wr0ngClaimSecretThatMustNeverBePrinted/xyz"
@@ -68,30 +68,8 @@ def test_a_wrong_secret_fails_with_the_stores_words_and_no_secret(tmp_path):
 def test_twenty_concurrent_claims_have_exactly_one_winner(tmp_path):
     with s3_store(tmp_path, threaded=False) as found:
         fields, credentials = replica(found, "apps/race")
-        outcomes, answers, barrier = {}, [], threading.Barrier(20)
-
-        class Recording(claim_store.S3Claims):
-            def create(self, path, data):
-                answers.append(super().create(path, data))
-                return answers[-1]
-
-        def contend(i):
-            store = Recording(fields, credentials, timeout=30)
-            barrier.wait()
-            try:
-                outcomes[i] = claim_store.create(store, fields, claim_of(fields, "host-%d" % i, "n%d" % i))["owner"]
-            except claim_store.LostClaim as exc:
-                outcomes[i] = exc
-        threads = [threading.Thread(target=contend, args=(i,)) for i in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        # the store said "created" once (200) and "exists" (412) to every other PUT
-        assert sorted(answers, key=str) == [False] * 19 + [True], answers
-        winners = [outcome for outcome in outcomes.values() if isinstance(outcome, str)]
-        assert len(outcomes) == 20 and len(winners) == 1, outcomes
-        assert all("first: %s since epoch 1" % winners[0] in str(outcome)
-                   for outcome in outcomes.values() if not isinstance(outcome, str))
+        outcomes, answers = claims_race.race(lambda: claim_store.S3Claims(fields, credentials, timeout=30), fields,
+                                             claim_of)
+        winner = claims_race.one_winner(outcomes, answers)  # one 200, nineteen 412
         store = claim_store.store_for(fields, credentials)
-        assert claim_store.current(store, fields, "shop")["owner"] == winners[0]
+        assert claim_store.current(store, fields, "shop")["owner"] == winner

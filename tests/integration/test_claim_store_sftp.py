@@ -8,7 +8,6 @@ docs/move-design.md §5 and §7 step 3), run from this test process through the 
 Each test works under a directory of its own inside the replica path and removes it afterwards.
 """
 import subprocess
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, ownership, sftp_claims
+from ansible_collections.dokku_sqlite.litestream.tests import claims_race
 
 
 @contextmanager
@@ -63,35 +63,14 @@ def test_a_claim_is_created_once_and_the_loser_names_the_winner(lab):
 
 def test_twenty_concurrent_claims_have_exactly_one_winner(lab):
     with replica(lab, "race") as (fields, credentials):
-        outcomes, answers, barrier = {}, [], threading.Barrier(20)
-
-        class Recording(sftp_claims.SftpClaims):
-            def create(self, path, data):
-                answers.append(super().create(path, data))
-                return answers[-1]
-
-        def contend(i):
-            store = Recording(fields, credentials, timeout=30)
-            barrier.wait()
-            try:
-                outcomes[i] = claim_store.create(store, fields, claim_of(fields, "host-%d" % i, "n%d" % i))["owner"]
-            except (claim_store.LostClaim, claim_store.StoreFailed) as exc:
-                outcomes[i] = exc
         started = time.time()
-        threads = [threading.Thread(target=contend, args=(i,)) for i in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes, answers = claims_race.race(lambda: sftp_claims.SftpClaims(fields, credentials, timeout=30), fields,
+                                             claim_of, lost=(claim_store.LostClaim, claim_store.StoreFailed))
         print("20 concurrent claims: %.1fs" % (time.time() - started))
         # the server made the name once (link) and refused it to every other rename
-        assert sorted(answers, key=str) == [False] * 19 + [True], answers
-        winners = [outcome for outcome in outcomes.values() if isinstance(outcome, str)]
-        assert len(outcomes) == 20 and len(winners) == 1, outcomes
-        assert all(isinstance(outcome, claim_store.LostClaim) and "first: %s since epoch 1" % winners[0] in str(outcome)
-                   for outcome in outcomes.values() if not isinstance(outcome, str)), outcomes
+        winner = claims_race.one_winner(outcomes, answers)
         store = claim_store.store_for(fields, credentials)
-        assert claim_store.current(store, fields, "shop")["owner"] == winners[0]
+        assert claim_store.current(store, fields, "shop")["owner"] == winner
         assert store.names(ownership.claims_dir(fields, "shop")) == [ownership.claim_name(1)]
 
 

@@ -1,5 +1,6 @@
 """Provision tells the truth (issue #14): a sidecar whose replica store refuses it fails its app, with the
-store's own reason, within the first-sync bound, and the other apps of the run succeed.
+store's own reason, within the first-sync bound, and the other apps of the run succeed. Since the ownership record
+(issue 22) is read before a sidecar starts, a store that refuses that read fails a new app before its sidecar runs.
 
 The store is a moto server of this test's own on 127.0.0.1 (tests/lab/motoauth.py, as the lab's own S3: IAM
 authentication on, every request after the bootstrap's checked), so that a bucket of its own can be missing. On
@@ -61,9 +62,13 @@ def test_provision_fails_each_app_whose_store_refuses_it_with_the_stores_reason(
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0, out[-4000:]
         assert "2 of 5 apps failed on lab-dokku-1" in out, out[-4000:]
-        assert "app nobucket-1: the sidecar runs, but the bucket does not exist (NoSuchBucket)" in out, out[-4000:]
-        assert ("app badkey-1: the sidecar runs, but authentication failed: the secret access key is wrong "
-                "(SignatureDoesNotMatch)") in out, out[-4000:]
+        # the ownership record is read first (issue 22): the store's refusal fails the app before its sidecar starts
+        assert ("app nobucket-1: cannot read who owns its replica, so no sidecar is started: the bucket does not "
+                "exist (NoSuchBucket)") in out, out[-4000:]
+        assert ("app badkey-1: cannot read who owns its replica, so no sidecar is started: authentication failed: "
+                "the secret access key is wrong (SignatureDoesNotMatch)") in out, out[-4000:]
+        for app in ("nobucket-1", "badkey-1"):
+            assert lab.ssh(host, f"docker container inspect {sidecar(app)}", check=False).returncode != 0, app
         assert WRONG_SECRET not in out and auth_s3["secret_access_key"] not in out
         assert took < 30 + 60, f"the provision run took {took:.0f} s: the failures were not found at once"
         # the other apps of the run were converged: their sidecars run, auth-ok-1's included

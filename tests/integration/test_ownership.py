@@ -70,7 +70,8 @@ def level0_txids(lab, prefix):
 
 def restore_to(lab, host, replica, dest, txid=None):
     lab.ssh(host, f"rm -rf {dest} && mkdir -p {dest}")
-    args = {"replica": replica, "database": DB, "dest": dest, "owner": 0, "group": 0}
+    args = {"replica": replica, "database": DB, "dest": dest, "owner": 0, "group": 0,
+            "image": lab.facts["images"]["litestream"]}  # the lab's own build of the image (no registry here)
     if txid:
         args["txid"] = txid
     proc = lab.ansible(host["name"], "-m", "dokku_sqlite.litestream.litestream_restore", "-a", json.dumps(args))
@@ -86,7 +87,7 @@ def owned_by_first(lab, tmp_path_factory):
     for host in (first, second):
         lab.ssh(host, f"mkdir -p {STORAGE_ROOT}/{APP}--db && chown 32767:32767 {STORAGE_ROOT}/{APP}--db")
     lab.ssh(first, f"sqlite3 {STORAGE_ROOT}/{APP}--db/{DB} 'pragma journal_mode=wal; create table events "
-                   "(id integer primary key, note text)' && chown 32767:32767 {STORAGE_ROOT}/{APP}--db/{DB}")
+                   f"(id integer primary key, note text)' && chown 32767:32767 {STORAGE_ROOT}/{APP}--db/{DB}")
     insert(lab, first, "a-pre", 20)
     try:
         recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps_file(lab, tmp, "first.json")))

@@ -95,6 +95,8 @@ def test_disaster_recovery_on_a_fresh_host(running):
     restore(lab, host, "-e", "restore_take_over=true")
     config = lab.ssh(host, f"cat /var/lib/dokku/config/litestream/apps/{APP}/litestream.yml").stdout
     assert f"/.dokku-litestream/{APP}/epochs/2/production.sqlite3" in config, config
+    # every app of the lost host is taken over, each by its restore (notes-1: a file replica)
+    lab.playbook(RESTORE, "--limit", host["name"], "-e", "restore_app=notes-1", "-e", "restore_take_over=true")
     recap(provision(lab, "--limit", host["name"]))  # asserts no host failed
     restored = live_rows(lab, host, APP)
     assert restored[:len(rows)] == rows, f"{len(rows)} rows replicated, {len(restored)} restored"

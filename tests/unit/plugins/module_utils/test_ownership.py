@@ -7,15 +7,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 import os
-import threading
 
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, claim_store, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.tests import claims_race
 
 S3 = {"type": "s3", "bucket": "b", "path": "apps/shop", "endpoint": "http://127.0.0.1:9000/"}
 NOW = "2026-12-07T12:00:00Z"
@@ -122,28 +123,21 @@ def test_file_claims_are_create_only_and_the_loser_reads_the_winner(tmp_path):
     assert json.loads((directory / "0000000001.json").read_text())["owner"] == "dokku-a"
 
 
-def test_twenty_concurrent_file_claims_have_one_winner(tmp_path):
+def test_a_claim_made_by_another_run_of_the_same_host_is_this_hosts(tmp_path):
     fields = {"type": "file", "path": str(tmp_path / "replica")}
     store = claim_store.FileClaims()
-    outcomes, barrier = {}, threading.Barrier(20)
+    first = claim_store.create(store, fields, claim(fields, nonce="run-1"))
+    assert claim_store.create(store, fields, claim(fields, nonce="run-2")) == first  # same host id: no loss
 
-    def contend(i):
-        barrier.wait()
-        try:
-            mine = claim(fields, owner="host-%d" % i, nonce="n%d" % i)
-            outcomes[i] = claim_store.create(store, fields, mine)["owner"]
-        except claim_store.LostClaim as exc:
-            outcomes[i] = exc
-    threads = [threading.Thread(target=contend, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    winners = [i for i, outcome in outcomes.items() if not isinstance(outcome, Exception)]
-    assert len(outcomes) == 20 and len(winners) == 1
-    winner = "host-%d" % winners[0]
-    assert all(winner in str(outcome) for outcome in outcomes.values() if isinstance(outcome, Exception))
-    assert claim_store.current(store, fields, "shop")["owner"] == winner
+
+def test_twenty_concurrent_file_claims_have_one_winner(tmp_path):
+    fields = {"type": "file", "path": str(tmp_path / "replica")}
+
+    def claim_of(fields, owner, nonce):  # twenty hosts: twenty host ids
+        return claim(fields, owner=owner, nonce=nonce, host_id=hashlib.md5(owner.encode()).hexdigest())
+    outcomes, answers = claims_race.race(claim_store.FileClaims, fields, claim_of)
+    winner = claims_race.one_winner(outcomes, answers)
+    assert claim_store.current(claim_store.FileClaims(), fields, "shop")["owner"] == winner
 
 
 def test_host_id_is_made_once(tmp_path):

@@ -56,6 +56,7 @@ def dockers(monkeypatch):
     from ansible.module_utils import basic
     fakes = {"a": FakeDocker(), "b": FakeDocker()}
     current = {}
+
     def run_command(self, argv, **kwargs):
         return current["fake"](self, argv, **kwargs)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
@@ -100,6 +101,9 @@ def test_a_fenced_host_cannot_run_the_sidecar_and_the_owner_writes_its_lineage(h
     assert first["actions"][0] == "claim the replica (epoch 1)" and first["ownership"]["standing"] == "owner"
     refused = dockers(hosts["b"], fail=True)
     assert "its replica is owned by" in refused["msg"] and "restore_take_over: true" in refused["msg"]
+    # both fake hosts have this machine's name: the message says how a host that only lost its id gets it back
+    host_id = claim_store.host_id(str(hosts["a"] / "apps"), create=False)
+    assert "put the claim's host id %s into %s" % (host_id, hosts["b"] / "apps" / "_host-id") in refused["msg"]
     assert dockers.fakes["b"].container is None  # nothing was created on the fenced host
     run_module(litestream_ownership.main, args(hosts["b"], take_over=True))
     owner = dockers(hosts["b"])
@@ -144,3 +148,37 @@ def test_a_drill_restores_the_lineage_the_owner_writes_now(hosts):
     lineage = "apps/shop/.dokku-litestream/shop/epochs/2"
     assert drill.restore_params(app, "production.sqlite3", "/tmp/x")["replica"]["path"] == lineage
     assert claim_store.current_lineage(dict(S3), options["credentials_root"], "shop")["path"] == lineage
+
+
+class Unanswering(claim_store.FileClaims):
+    def names(self, directory):
+        raise claim_store.StoreFailed("list %s: Error: api error SignatureDoesNotMatch: wrong" % directory)
+
+
+def test_an_unreadable_record_keeps_the_lineage_the_configuration_names(hosts, dockers, monkeypatch):
+    from ansible.module_utils import basic
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    real = claim_store.store_for
+    monkeypatch.setattr(claim_store, "store_for", lambda fields, creds, timeout=10: Unanswering())
+    refused = dockers(hosts["b"], fail=True)  # no configuration yet: nothing to keep, no claim possible
+    assert ("cannot read who owns its replica, so no sidecar is started: authentication failed: the secret access "
+            "key is wrong (SignatureDoesNotMatch)") in refused["msg"]
+    assert dockers.fakes["b"].container is None
+    monkeypatch.setattr(claim_store, "store_for", real)
+    run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    run_module(litestream_ownership.main, args(hosts["b"], take_over=True))
+    assert dockers(hosts["b"])["ownership"]["epoch"] == 2
+    monkeypatch.setattr(claim_store, "store_for", lambda fields, creds, timeout=10: Unanswering())
+    kept = dockers(hosts["b"])  # the store refuses the read now: the sidecar keeps epoch 2's lineage
+    assert kept["ownership"]["standing"] == "unknown" and kept["ownership"]["epoch"] == 2 and not kept["changed"]
+    assert any("the sidecar keeps the lineage of epoch 2" in w for w in warnings), warnings
+    assert 'epochs/2/production.sqlite3"' in kept["config"]
+
+
+def test_the_epoch_a_configuration_names():
+    lineage = '      path: "apps/shop/.dokku-litestream/shop/epochs/12/production.sqlite3"\n'
+    assert ownership.epoch_in_config(lineage, "shop") == 12
+    assert ownership.epoch_in_config('      path: "apps/shop/production.sqlite3"\n', "shop") == 1
+    assert ownership.epoch_in_config(lineage, "blog") == 1  # another app's lineage is not this one's
+    assert ownership.epoch_in_config(None, "shop") is None
