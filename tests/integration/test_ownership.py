@@ -117,7 +117,7 @@ def test_a_second_host_in_another_play_is_refused_naming_the_owner(lab, owned_by
 def test_health_on_the_fenced_host_says_so(lab, owned_by_first):
     second = lab.hosts[1]
     proc = lab.playbook(HEALTH, "--limit", second["name"], "-e", apps_file(lab, owned_by_first, "health.json"),
-                        check=False)
+                        "-e", f"health_report_dir={owned_by_first / 'health-reports'}", check=False)
     assert f"{second['name']}/{APP}" in proc.stdout and "is fenced" in proc.stdout, proc.stdout[-4000:]
 
 
