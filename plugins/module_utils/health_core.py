@@ -27,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2: one app after the other
     ThreadPoolExecutor = None
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
@@ -213,12 +213,10 @@ class AppHealth:
         except (AppFailure, MissingCredentials, v.InvalidValue, IOError, OSError) as exc:
             self.hash_problem = str(exc)
             self.fields = plan.fields
-            if plan.ownership is not None and plan.ownership.standing == ownership.FENCED:
-                self.fenced = str(exc)
-                self.record["ownership"] = plan.ownership.summary()
             return
-        # the owner's current lineage is what its sidecar writes (epoch 1: the configured path)
-        self.fields = plan.ownership.lineage() if plan.ownership is not None else plan.fields
+        # the lineage this host's sidecar writes (epoch 1: the configured path); on a fenced host, the refusal
+        self.fields = plan.lineage or plan.fields
+        self.fenced = plan.fenced_refusal
         if plan.ownership is not None:
             self.record["ownership"] = plan.ownership.summary()
         self.storage_dir = plan.storage_dir

@@ -101,6 +101,16 @@ def epoch_in_config(config, app):
     return int(match.group(1)) if match else 1
 
 
+def check_configured(fields):
+    """A replica as an inventory gives it: its path must not be a lineage (a path inside the reserved directory),
+    or a host would keep a claim log of its own there and write into that lineage."""
+    if RESERVED_DIR in (fields.get("path") or "").split("/"):
+        raise errors.InvalidValue(
+            "replica.path: %s lies inside %s, the directory where this collection keeps ownership records and "
+            "lineages: give the replica's configured path (the current lineage is found from its record)"
+            % (fields.get("path"), RESERVED_DIR))
+
+
 def root_identity(fields):
     """The identity of R whatever its spelling (endpoint slash, default port, host case): what a claim is about."""
     return restore.replica_identity(dict(fields, location="path"), "")

@@ -36,6 +36,7 @@ def ownership_argument_spec():
         take_over=dict(type="bool", default=False),
         reason=dict(type="str", choices=["take-over", "move"], default="take-over"),
         branch_txids=dict(type="dict", default={}),
+        expected_epoch=dict(type="int"),
         host=dict(type="str"),
         config_root=dict(type="str", default=defaults.CONFIG_ROOT),
         credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
@@ -75,6 +76,8 @@ class OwnershipRun:
         if params["host"] is not None:
             v.check_line(params["host"], "host")
         fields = ls.normalize_replica(params["replica"])
+        ownership.check_configured(fields)
+        v.check_bounds(params)
         txids = check_branch_txids(params["branch_txids"], params["databases"])
         creds = {}
         if backends.of(fields).needs_credentials and backends.of(fields).claims:  # no records elsewhere: no read
@@ -101,6 +104,12 @@ class OwnershipRun:
         if found.standing == claim_store.UNSUPPORTED:
             raise errors.AppFailure("app %s: cannot take the replica over: %s" % (self.params["app"], found.reason))
         previous = found.claim
+        expected = self.params["expected_epoch"]
+        if expected is not None and (previous["epoch"] if previous else 0) != expected:
+            # another host took the replica over since this run read it (two disaster recoveries at once)
+            raise errors.AppFailure("app %s: the replica's owner changed since epoch %d was read: now %s; nothing "
+                                    "was claimed" % (self.params["app"], expected, ownership.describe(previous)
+                                                     if previous else "unclaimed"))
         self.result["changed"] = True
         next_epoch = previous["epoch"] + 1 if previous else 1
         self.result["claimed_epoch"] = next_epoch

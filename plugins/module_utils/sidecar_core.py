@@ -25,7 +25,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import container_summary
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.first_sync import FirstSync, FirstSyncFailed
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends, defaults, guarded, owned
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, first_sync, ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, errors, first_sync
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
@@ -60,6 +61,8 @@ class SidecarPlan:
         self.fields = None
         self.ownership = None  # claim_store.Ownership once read (a running state on a replica that records it)
         self.placeholder_credentials = False
+        self.lineage = None         # the replica fields of the lineage this host writes (health lists that one)
+        self.fenced_refusal = None  # the message a fenced host's run fails with
         # set by validate(), from the normalised roots
         self.config_root = self.storage_root = self.credentials_root = None
         self.storage_dir = self.config_dir = self.config_path = self.env_path = None
@@ -131,6 +134,10 @@ class SidecarPlan:
             if self.params["state"] != "absent" and backends.of(self.fields).claims:
                 self.actions.append("claim the replica (epoch 1)")
             return self.fields
+        try:
+            ownership.check_configured(self.fields)
+        except errors.InvalidValue as exc:
+            self.fail("app %s: %s" % (self.app, exc))
         found = claim_store.Ownership(self.fields, creds, self.app, self.config_root)
         try:
             found.read()
@@ -144,8 +151,9 @@ class SidecarPlan:
                 message += (". The claim names this host: if it is the same machine and only its id was lost, put "
                             "the claim's host id %s into %s" % (found.claim["host_id"], os.path.join(
                                 self.config_root, claim_store.HOST_ID_FILE)))
-            self.fail(message)
-        return found.lineage()
+            self.fenced_refusal = message  # converge stops a sidecar that still runs here, then fails
+        self.lineage = found.lineage()
+        return self.lineage
 
     def unread_ownership(self, exc):
         """The store did not answer (wrong keys, an outage): a host keeps writing the lineage its configuration
@@ -158,7 +166,8 @@ class SidecarPlan:
         self.warn("app %s: cannot read who owns its replica (%s): the sidecar keeps the lineage of epoch %d that "
                   "its configuration names" % (self.app, why, epoch))
         self.result["ownership"] = {"standing": "unknown", "epoch": epoch, "reason": why}
-        return ownership.lineage_fields(self.fields, self.app, epoch)
+        self.lineage = ownership.lineage_fields(self.fields, self.app, epoch)
+        return self.lineage
 
     def owner_name(self):
         return self.params.get("inventory_host") or socket.gethostname()
@@ -166,14 +175,21 @@ class SidecarPlan:
     def claim_if_unclaimed(self):
         """The first claim of the replica (epoch 1, its configured path) for this host, before anything is written;
         LostClaim when another host made it first."""
-        if not self.ownership or self.ownership.standing != ownership.UNCLAIMED:
+        # a sidecar asked to stay stopped claims nothing (a restore stops it before it knows whose replica it is)
+        if not self.ownership or self.ownership.standing != ownership.UNCLAIMED or self.params["state"] == "stopped":
             return
         self.actions.append("claim the replica (epoch 1)")
         if not self.check_mode:
             with CONFIG_DIRS:  # the configuration root holds the host id
                 owned.ensure(self.config_dir, owned.APP_CONFIG)
             now = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-            self.ownership.claim_next(self.owner_name(), "first", self.params["databases"], now)
+            try:
+                self.ownership.claim_next(self.owner_name(), "first", self.params["databases"], now)
+            except claim_store.Unsupported as exc:  # the probe: a store that ignores If-None-Match records nothing
+                self.actions.pop()
+                self.warn("app %s: %s; the replica's ownership is not recorded and nothing fences another host"
+                          % (self.app, exc))
+                self.ownership.standing, self.ownership.reason = claim_store.UNSUPPORTED, str(exc)
             self.result["ownership"] = self.ownership.summary()
 
     def credentials(self):
@@ -236,8 +252,13 @@ class SidecarPlan:
         if self.params["state"] == "absent":
             self.remove(current, old_config)
             return self.finish(before, {"container": {"exists": False}, "config": None})
-        if self.ownership and self.ownership.standing == ownership.FENCED:  # state stopped: stop, write nothing
-            return self.stop_fenced(current, before)
+        if self.ownership and self.ownership.standing == ownership.FENCED:  # stop, write nothing
+            result = self.stop_fenced(current, before)
+            if self.fenced_refusal:
+                # a sidecar left running here could be writing the owner's lineage (two hosts on one path before
+                # the record existed): stopped above, then the run fails
+                self.fail(self.fenced_refusal + ("; its sidecar was stopped" if self.actions else ""))
+            return result
         config, redacted, secrets = rendered
         config_hash = self.check_present(current, redacted)
         self.claim_if_unclaimed()

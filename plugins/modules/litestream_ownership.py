@@ -33,7 +33,8 @@ options:
     required: true
   replica:
     description:
-      - The app's replica as its inventory entry gives it (the configured path; the module finds the lineage).
+      - The app's replica as its inventory entry gives it (the configured path; the module finds the lineage). A path
+        inside the reserved C(.dokku-litestream) directory is refused.
     required: true
   databases:
     description: The app's database file names, recorded in a claim.
@@ -58,6 +59,11 @@ options:
         claim.
     type: dict
     default: {}
+  expected_epoch:
+    description:
+      - With O(take_over), the epoch an earlier read returned in RV(ownership). When another host has claimed a
+        newer one since, nothing is claimed and the task fails naming it.
+    type: int
   host:
     description: This host's inventory name, recorded in a claim and shown to other hosts.
     type: str
@@ -102,8 +108,13 @@ EXAMPLES = r"""
 - name: Take the replica over after losing the old host (its sidecar is fenced if it ever returns)
   dokku_sqlite.litestream.litestream_ownership:
     app: shop
-    replica: "{{ owner.read_replica }}"
+    # the configured replica, as in the inventory (read_replica is for restoring, never for claiming)
+    replica:
+      url: s3://backups/apps/shop
+      endpoint: https://s3.example.net
+      credentials: backups
     take_over: true
+    expected_epoch: "{{ owner.ownership.epoch }}"
     host: "{{ inventory_hostname }}"
 """
 

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import json
 import os
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -62,9 +63,9 @@ def dockers(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
 
-    def run_replica(top, fail=False):
+    def run_replica(top, fail=False, **extra):
         current["fake"] = fakes[top.name]
-        return run_module(litestream_replica.main, provision_args(top), fail=fail)
+        return run_module(litestream_replica.main, dict(provision_args(top), **extra), fail=fail)
     run_replica.fakes = fakes
     return run_replica
 
@@ -111,7 +112,8 @@ def test_a_fenced_host_cannot_run_the_sidecar_and_the_owner_writes_its_lineage(h
     assert 'path: "apps/shop/.dokku-litestream/shop/epochs/2/production.sqlite3"' in owner["config"]
     again = dockers(hosts["a"], fail=True)
     assert "since epoch 2 (take-over" in again["msg"] and "is fenced" in again["msg"]
-    assert dockers.fakes["a"].container["State"]["Running"]  # a fenced host's refusal stops nothing by itself
+    # the old owner's sidecar still ran: stopped by the refusal, its files left as they are (its own lineage)
+    assert again["msg"].endswith("; its sidecar was stopped") and not dockers.fakes["a"].container["State"]["Running"]
     claims = claims_on_disk / "bkt" / "apps/shop/.dokku-litestream/shop/claims"
     assert sorted(os.listdir(str(claims))) == [ownership.claim_name(1), ownership.claim_name(2)]
 
@@ -182,3 +184,59 @@ def test_the_epoch_a_configuration_names():
     assert ownership.epoch_in_config('      path: "apps/shop/production.sqlite3"\n', "shop") == 1
     assert ownership.epoch_in_config(lineage, "blog") == 1  # another app's lineage is not this one's
     assert ownership.epoch_in_config(None, "shop") is None
+
+
+def test_a_take_over_claims_only_the_epoch_it_read(hosts):
+    """Two disaster recoveries at once: the one that read epoch 1 must not fence the one that claimed epoch 2."""
+    run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    read = run_module(litestream_ownership.main, args(hosts["b"]))["ownership"]["epoch"]
+    third = dict(args(hosts["b"]), config_root=str(hosts["b"] / "other-host"), host="dokku-c")
+    run_module(litestream_ownership.main, dict(third, take_over=True, expected_epoch=read))  # c claims epoch 2
+    late = run_module(litestream_ownership.main, args(hosts["b"], take_over=True, expected_epoch=read), fail=True)
+    assert "the replica's owner changed since epoch 1 was read: now dokku-c since epoch 2" in late["msg"]
+    assert run_module(litestream_ownership.main, args(hosts["b"]))["ownership"]["owner"] == "dokku-c"
+
+
+def test_a_replica_path_inside_the_reserved_directory_is_refused(hosts):
+    lineage = dict(S3, path="apps/shop/.dokku-litestream/shop/epochs/2")
+    refused = run_module(litestream_ownership.main, args(hosts["a"], replica=lineage, take_over=True), fail=True)
+    assert "replica.path: apps/shop/.dokku-litestream/shop/epochs/2 lies inside .dokku-litestream" in refused["msg"]
+    assert not os.path.exists(str(hosts["a"] / "apps"))
+
+
+def test_a_stopped_sidecar_claims_nothing(hosts, dockers, claims_on_disk):
+    result = dockers(hosts["a"], state="stopped")
+    assert "claim the replica (epoch 1)" not in result["actions"]
+    assert not (claims_on_disk / "bkt").exists()
+
+
+class IgnoringConditions(claim_store.FileClaims):
+    """A store that answers "created" to every create, as one that ignores If-None-Match; probed as S3 is."""
+
+    endpoint = urlsplit("http://127.0.0.1:9000")
+    probe = claim_store.S3Claims.probe
+
+    def __init__(self, root):
+        self.root = root
+
+    def names(self, directory):
+        return super().names("%s/%s" % (self.root, directory))
+
+    def read(self, path):
+        return super().read("%s/%s" % (self.root, path))
+
+    def create(self, path, data):
+        super().create("%s/%s" % (self.root, path), data)
+        return True
+
+
+def test_a_store_that_ignores_conditions_records_nothing_and_provision_goes_on(hosts, dockers, monkeypatch):
+    from ansible.module_utils import basic
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    store = IgnoringConditions(str(hosts["a"] / "store"))
+    monkeypatch.setattr(claim_store, "store_for", lambda fields, creds, timeout=10: store)
+    result = dockers(hosts["a"])
+    assert result["ownership"]["standing"] == "unsupported" and "claim the replica (epoch 1)" not in result["actions"]
+    assert result["container"]["running"]
+    assert any("it ignores If-None-Match" in w and "nothing fences another host" in w for w in warnings), warnings
