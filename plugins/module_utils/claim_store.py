@@ -299,13 +299,9 @@ def current_lineage(replica, credentials_root, app):
     return ownership.lineage_fields(fields, app, claim["epoch"])
 
 
-def claims_path(fields, app):
-    return ownership.claims_dir(fields, app)
-
-
 def current(store, fields, app):
     """The app's newest claim, checked, or None when it has never been claimed."""
-    directory = claims_path(fields, app)
+    directory = ownership.claims_dir(fields, app)
     epoch = ownership.newest_epoch(store.names(directory))
     if epoch is None:
         return None
@@ -319,7 +315,7 @@ def create(store, fields, claim):
     """Creates `claim` (made by ownership.new_claim) create-only; the stored claim when it is ours, LostClaim
     naming the winner when another host's claim of that epoch is there."""
     app, epoch = claim["app"], claim["epoch"]
-    path = "%s/%s" % (claims_path(fields, app), ownership.claim_name(epoch))
+    path = "%s/%s" % (ownership.claims_dir(fields, app), ownership.claim_name(epoch))
     store.create(path, ownership.encode(claim))
     data = store.read(path)  # also after a lost answer (None): the stored claim says who won
     if data is None:

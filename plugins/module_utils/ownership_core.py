@@ -14,7 +14,6 @@ __metaclass__ = type
 
 import datetime
 import os
-import re
 import socket
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, defaults, errors, owned
@@ -24,8 +23,6 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import (
     MissingCredentials, load_credentials)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
-
-TXID_RE_TEXT = r"[0-9a-f]{1,16}"
 
 
 def ownership_argument_spec():
@@ -50,11 +47,11 @@ def check_branch_txids(txids, databases):
         if name not in databases:
             raise v.InvalidValue("branch_txids: %s is not one of the app's databases (%s)" % (
                 v.shown(name), ", ".join(databases)))
-        text = str(txid).strip().lower()
-        if not re.fullmatch(TXID_RE_TEXT, text):
+        try:  # the project's one TXID grammar, as restore's txid option reads it
+            checked[name] = "%016x" % ls.txid_number(txid)
+        except ValueError:
             raise v.InvalidValue("branch_txids: the TXID of %s, %s, is not a hexadecimal TXID (at most 16 digits)"
                                  % (name, v.shown(txid)))
-        checked[name] = "%016x" % int(text, 16)
     return checked
 
 
