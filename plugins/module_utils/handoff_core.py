@@ -1,0 +1,218 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_handoff: on the old host of a planned move, prove that the app's replica holds each database's final
+transaction (what the new host restores to), or refuse.
+
+Before the old host stops anything (check mode) it checks the move: the entry, that this host owns the replica, the
+databases, and it reads how far the replica is behind. After the app and the sidecar stopped (the sidecar's last act
+is a final sync), it compares each database's final TXID (the newest level-0 file Litestream wrote in
+.<db>-litestream) with the replica's newest TXID (a dry-run restore of the lineage this host writes): equal is the
+TXID the new host restores, never a sleep. A re-run after the new host claimed the replica for this move reads the
+TXIDs from that claim.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import sqlite3
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import (
+    backends, claim_store, common, defaults, errors, inventory, move, ownership)
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import load_credentials
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerRunner
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.drill_core import read_live_tables
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import lock_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import RestoreFailed, RestoreManager
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_plan import restore_argument_spec
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import sidecar_name
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import txid_names
+
+
+def handoff_argument_spec():
+    spec = common.common_argument_spec()
+    spec.update(lock_argument_spec())
+    spec.update(
+        app=dict(type="str", required=True),
+        move_from=dict(type="str", required=True),
+        move_to=dict(type="str", required=True),
+        from_apps=dict(type="list", elements="raw", default=[]),
+        to_apps=dict(type="list", elements="raw", default=[]),
+        image=dict(type="str", default=defaults.IMAGE),
+        storage_root=dict(type="str", default=defaults.STORAGE_ROOT),
+        config_root=dict(type="str", default=defaults.CONFIG_ROOT),
+        credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
+        replica_timeout=dict(type="int", default=120),
+    )
+    return spec
+
+
+class ReadOnlyModule:
+    """The module as a restore sees it in check mode: the dry run reads the replica, nothing is written."""
+
+    check_mode = True
+    _diff = False
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+class Handoff:
+    """One app's handoff on the host that owns its replica (module: the AnsibleModule)."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.docker = DockerRunner(module, self.params["docker_binary"])
+        self.result = dict(changed=False, app=self.params["app"], resumed=False)
+
+    # ------------------------------------------------------------------ input
+    def validate(self):
+        """Every check of the inputs before anything is read: (entry params, replica fields, credentials)."""
+        params = self.params
+        entry, listed_on = move.pick_entry(params["app"], params["move_from"], params["move_to"], params["from_apps"],
+                                           params["to_apps"])
+        params["storage_root"] = v.absolute_path(params["storage_root"], "storage_root")
+        v.collection_root(params["config_root"], "config_root")
+        v.absolute_path(params["credentials_root"], "credentials_root")
+        v.check_bounds(params)
+        try:
+            inventory.check_entry(entry, params["image"], params["storage_root"])
+        except errors.InvalidValue as exc:
+            raise errors.InvalidValue("the entry of app %s: %s" % (params["app"], exc), option="from_apps")
+        sidecar = inventory.sidecar_params(entry, params["image"], storage_root=params["storage_root"])
+        fields = ls.normalize_replica(sidecar["replica"])
+        backend = backends.of(fields)
+        if not backend.claims:
+            raise move.MoveRefused(
+                "app %s: a %s replica keeps no ownership record (%s), so nothing would fence %s after the move. "
+                "Move it by hand: stop the app and its sidecar on %s first, then restore on %s"
+                % (params["app"], fields["type"], claim_store.UNSUPPORTED, params["move_from"], params["move_from"],
+                   params["move_to"]))
+        creds = {}
+        if backend.needs_credentials:
+            creds = load_credentials(params["credentials_root"], fields.get("credentials") or defaults.CREDENTIAL_SET,
+                                     fields["type"])
+        self.result.update(listed_on=listed_on, databases=list(sidecar["databases"]),
+                           storage_dir=os.path.join(params["storage_root"], sidecar["storage"] or
+                                                    "%s--db" % params["app"]),
+                           image=sidecar["image"])
+        return sidecar, fields, creds
+
+    # ------------------------------------------------------------------ the run
+    def run(self):
+        sidecar, fields, creds = self.validate()
+        params, app = self.params, self.params["app"]
+        found = claim_store.Ownership(fields, creds, app, params["config_root"]).read()
+        self.result["ownership"] = found.summary()
+        if found.standing == claim_store.UNSUPPORTED:
+            raise move.MoveRefused("app %s: cannot move: %s" % (app, found.reason))
+        if found.standing == ownership.UNCLAIMED:
+            raise move.MoveRefused("app %s: no host owns its replica yet (provision %s first, which claims it)" % (
+                app, params["move_from"]))
+        if found.standing == ownership.FENCED:
+            return self.resumed(found, fields)
+        self.result.update(epoch=found.epoch, read_replica=found.lineage())
+        local = self.local_txids(sidecar["databases"])
+        replica = self.replica_txids(found.lineage(), sidecar)
+        self.result.update(local_txids=dict((db, move.hex_txid(n)) for db, n in local.items()),
+                           replica_txids=dict((db, move.hex_txid(n) if n is not None else None)
+                                              for db, n in replica.items()))
+        if self.module.check_mode:
+            # the app still runs: how far behind the replica is now, not a verdict
+            self.result["lag_txids"] = dict((db, max(0, local[db] - (replica[db] or 0))) for db in local)
+            self.result["tables"] = self.tables(sidecar["databases"])
+            return self.result
+        self.check_stopped(app)
+        self.result["final_txids"] = move.final_positions(local, replica)
+        self.result["tables"] = self.tables(sidecar["databases"])
+        return self.result
+
+    def resumed(self, found, fields):
+        """The replica is another host's: this move's own claim for move_to (a re-run) gives the final TXIDs."""
+        claim, params = found.claim, self.params
+        branch = claim.get("from") or {}
+        if claim["owner"] != params["move_to"] or claim["reason"] != "move" or not branch.get("final"):
+            raise move.MoveRefused("app %s: this host (%s) does not own the replica: it is owned by %s; only the "
+                                   "owner can hand it over" % (params["app"], params["move_from"],
+                                                               ownership.describe(claim)))
+        self.result.update(resumed=True, epoch=branch["epoch"], final_txids=dict(branch.get("txids") or {}),
+                           read_replica=ownership.lineage_fields(fields, params["app"], branch["epoch"]))
+        return self.result
+
+    # ------------------------------------------------------------------ the reads
+    def local_txids(self, databases):
+        """{database: the newest TXID Litestream wrote for it on this host, 0 for none}."""
+        found = {}
+        for db in databases:
+            path = os.path.join(self.result["storage_dir"], db)
+            if not os.path.isfile(path):
+                raise move.MoveRefused("app %s: %s does not exist on %s: nothing to move" % (
+                    self.params["app"], path, self.params["move_from"]))
+            names = txid_names(os.path.join(self.result["storage_dir"], ".%s-litestream" % db, "ltx", "0"))
+            found[db] = max(names) if names else 0
+        return found
+
+    def replica_txids(self, lineage, sidecar):
+        """{database: the newest TXID the lineage holds, None for no backup}, by a dry-run restore of each."""
+        found = {}
+        for db in sidecar["databases"]:
+            given = dict(replica=dict((k, val) for k, val in lineage.items() if val is not None), database=db,
+                         dest=self.result["storage_dir"], on_existing="replace", if_replica_exists=True,
+                         image=sidecar["image"], dry_run_timeout=self.params["replica_timeout"],
+                         lock_timeout=self.params["lock_timeout"], credentials_root=self.params["credentials_root"],
+                         docker_binary=self.params["docker_binary"], dokku_binary=self.params["dokku_binary"])
+            try:
+                read = RestoreManager(ReadOnlyModule(self.module),
+                                      inventory.module_params(restore_argument_spec(), given)).execute()
+            except RestoreFailed as exc:
+                raise move.MoveRefused("app %s: the replica of %s cannot be read: %s" % (self.params["app"], db,
+                                                                                       exc.msg))
+            position = read.get("position")
+            found[db] = ls.txid_number(position) if position else None
+        return found
+
+    def check_stopped(self, app):
+        """The app's containers and its sidecar must have stopped: a writer could commit after the final TXID."""
+        _rc, out, _err = self.docker.run(["ps", "--quiet", "--filter", "label=com.dokku.app-name=%s" % app])
+        if out.strip():
+            raise move.MoveRefused("app %s still runs on %s (containers %s): stop it first (dokku ps:stop %s)" % (
+                app, self.params["move_from"], " ".join(out.split()), app))
+        doc = self.docker.inspect_container(sidecar_name(app))
+        state = (doc or {}).get("State") or {}
+        if doc is None:
+            raise move.MoveRefused("app %s: no sidecar %s on %s, so nothing made the final sync" % (
+                app, sidecar_name(app), self.params["move_from"]))
+        if state.get("Running"):
+            raise move.MoveRefused("app %s: its sidecar %s still runs: stop it first (its final sync ends the "
+                                   "replica)" % (app, sidecar_name(app)))
+        self.result["sidecar_exit_code"] = state.get("ExitCode")
+
+    def tables(self, databases):
+        """{database: {table: rows}} of the old host's databases, read-only (the report's RPO in rows)."""
+        counts = {}
+        for db in databases:
+            try:
+                counts[db] = read_live_tables(os.path.join(self.result["storage_dir"], db))
+            except (IOError, OSError, sqlite3.Error) as exc:
+                self.module.warn("the rows of %s were not counted: %s" % (db, exc))
+                counts[db] = None
+        return counts
+
+
+def run(module):
+    """The module's one exit: exit_json or fail_json."""
+    try:
+        result = Handoff(module).run()
+    except errors.CollectionError as exc:  # DockerError too
+        module.fail_json(msg=str(exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="app %s: %s" % (module.params["app"], exc))
+    module.exit_json(**result)

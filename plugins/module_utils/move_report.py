@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to dokku_sqlite.litestream
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""litestream_move_report: the move's report (RPO, downtime, each step's time, the inventory change), written as
+JSON on the controller. Its action plugin runs this in Ansible's own process (plugins/action)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors, move
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.ownership_core import check_branch_txids
+
+
+def move_report_argument_spec():
+    return dict(
+        app=dict(type="str", required=True),
+        move_from=dict(type="str", required=True),
+        move_to=dict(type="str", required=True),
+        listed_on=dict(type="str", choices=["move_from", "move_to", "both"], default="move_from"),
+        epoch=dict(type="int"),
+        final_txids=dict(type="dict", required=True),
+        final_tables=dict(type="dict", default={}),
+        restored=dict(type="list", elements="dict", default=[]),
+        marks=dict(type="dict", default={}),
+        dest=dict(type="str"),
+        name=dict(type="str"),
+    )
+
+
+def restored_by_database(results):
+    """The restore task's loop results -> {database: {"position", "tables"}}; a skipped item is left out."""
+    found = {}
+    for result in results:
+        db = result.get("item") if isinstance(result.get("item"), str) else result.get("database")
+        if isinstance(db, str) and result.get("restored"):
+            found[db] = dict(position=result.get("position"), tables=result.get("tables"))
+    return found
+
+
+def check_marks(marks):
+    checked = {}
+    for name, value in marks.items():
+        if name not in move.MARKS:
+            raise errors.InvalidValue("marks: %s is not a mark of the move (%s)" % (v.shown(name), ", ".join(move.MARKS)))
+        if value is None:
+            continue
+        try:
+            checked[name] = float(value)
+        except (TypeError, ValueError):
+            raise errors.InvalidValue("marks: %s is %s, not a time in seconds" % (name, v.shown(value)))
+    return checked
+
+
+def build(params):
+    """The report and its lines; raises InvalidValue."""
+    v.app_name(params["app"], "app")
+    move.check_hosts(params["move_from"], params["move_to"])
+    final = check_branch_txids(params["final_txids"], sorted(params["final_txids"]))
+    doc = move.report(dict(params, final_txids=final, marks=check_marks(params["marks"]),
+                           restored=restored_by_database(params["restored"])))
+    lines = ["%s moved %s -> %s (epoch %s): RPO %s transactions, %s rows; downtime %s s" % (
+        doc["app"], doc["move_from"], doc["move_to"], doc["epoch"], doc["rpo_transactions"], doc["rpo_rows"],
+        doc["downtime_seconds"])]
+    lines.append("steps (s): " + ", ".join("%s %s" % (name, doc["steps"][name]) for name, _a, _b in move.STEPS
+                                          if name in doc["steps"]))
+    lines.append("inventory: " + doc["inventory"])
+    return doc, lines
+
+
+def write(params, check_mode):
+    """exit_json's keyword arguments (failed=True with msg when the RPO is not 0); raises ReportError."""
+    try:
+        doc, lines = build(params)
+    except errors.InvalidValue as exc:
+        raise rp.ReportError(str(exc))
+    result = dict(changed=False, report=doc, lines=lines)
+    name = params["name"] or "move-%s.json" % params["app"]
+    if params["dest"] and not check_mode:
+        dest = os.path.abspath(params["dest"])
+        problem = rp.check_destination(dest, name)
+        if problem:
+            raise rp.ReportError(problem)
+        try:
+            if not os.path.isdir(dest):
+                os.makedirs(dest, 0o755)
+            rp.write_file(os.path.join(dest, name), json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        except (IOError, OSError) as exc:
+            raise rp.ReportError("the move report was not written: %s" % exc)
+        result.update(changed=True, json_path=os.path.join(dest, name))
+    if doc["rpo_transactions"] != 0 or doc["rpo_rows"] not in (0, None):
+        result.update(failed=True, msg="%s: the move lost data: RPO %s transactions, %s rows (see the report)" % (
+            doc["app"], doc["rpo_transactions"], doc["rpo_rows"]))
+    return result

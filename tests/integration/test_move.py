@@ -1,0 +1,187 @@
+"""The planned move (playbook dokku_sqlite.litestream.move) with the demo writer running, issue 22.
+
+For each replica type the collection keeps an ownership record on (s3, file, sftp): an app replicated from
+lab-dokku-1, deployed on lab-dokku-2 too (as a user deploys their code before the move), moves to lab-dokku-2.
+- every row the writer committed on lab-dokku-1 is on lab-dokku-2 (RPO 0 transactions and rows, in the move's JSON
+  report with the downtime and each step's time), and the writer goes on there;
+- lab-dokku-1 keeps the app from starting at boot (Dokku's restore property is false);
+- lab-dokku-1 comes back by hand, with no Ansible run (dokku ps:start, docker start of its sidecar) and writes rows:
+  a restore of the replica's current lineage holds lab-dokku-2's rows only, never one of lab-dokku-1's new rows;
+  health on lab-dokku-1 says it is fenced; provision there is refused, naming lab-dokku-2;
+- on s3, point-in-time restores of the new lineage at its first, middle and last TXID pass integrity_check and hold
+  only rows the new owner wrote (lineage 2 starts from the old host's final state).
+"""
+import json
+import re
+import secrets
+import shlex
+import time
+
+import pytest
+
+from test_ownership import level0_txids
+from test_replication import (PROVISION, STORAGE_ROOT, app_running, extra_vars_file, inventory_apps, live_rows,
+                              recap, sidecar, wait_for, writer_active)
+
+MOVE = "dokku_sqlite.litestream.move"
+HEALTH = "dokku_sqlite.litestream.health"
+TAG = secrets.token_hex(2)
+DB = "production.sqlite3"
+STEPS = {"check", "stop_app", "final_sync", "compare", "restore", "claim", "start_sidecar", "start_app"}
+
+
+def replica(kind, app):
+    if kind == "s3":
+        return {"type": "s3", "bucket": "{{ lab_s3_bucket }}", "path": f"moves/{app}", "endpoint": "{{ lab_s3_endpoint }}",
+                "region": "{{ lab_s3_region }}", "credentials": "lab-s3", "sync_interval": "1s"}
+    if kind == "file":
+        return {"type": "file", "path": "{{ lab_file_replica_dir }}/moves/" + app, "sync_interval": "1s"}
+    return {"type": "sftp", "host": "{{ lab_sftp_host }}", "user": "{{ lab_sftp_user }}",
+            "path": "{{ lab_sftp_path }}/moves/" + app, "host_key": "{{ lab_sftp_host_key }}",
+            "credentials": "lab-sftp", "sync_interval": "1s"}
+
+
+def apps_file(lab, tmp_path, kind, app, only_on=None):
+    """Extra vars: the lab's apps plus this app; listed under every host, or (only_on) under one host only."""
+    entry = {"app": app, "create": True, "replica": replica(kind, app)}
+    data = {"lab_base_apps": inventory_apps(lab), "lab_moving_apps": [entry]}
+    if only_on is None:
+        data["litestream_apps"] = "{{ lab_base_apps + lab_moving_apps }}"
+    else:
+        data["litestream_apps"] = "{{ lab_base_apps + (lab_moving_apps if inventory_hostname == %r else []) }}" % only_on
+    return extra_vars_file(tmp_path, f"apps-{app}.json", data), entry
+
+
+def rows_in(lab, host, path):
+    code = ("import json,sqlite3,sys\n"
+            "c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro',uri=True)\n"
+            "print(json.dumps(c.execute('select id, committed_at from events order by id').fetchall()))\n")
+    out = lab.ssh(host, f"python3 -c {shlex.quote(code)} {shlex.quote(path)}").stdout
+    return [tuple(r) for r in json.loads(out)]
+
+
+def module(lab, host, name, args):
+    proc = lab.ansible(host["name"], "-m", f"dokku_sqlite.litestream.{name}", "-a", json.dumps(args))
+    return json.loads(proc.stdout.split(" => ", 1)[1])
+
+
+def restore_at(lab, host, fields, dest, txid=None):
+    lab.ssh(host, f"rm -rf {dest} && mkdir -p {dest}")
+    args = {"replica": fields, "database": DB, "dest": dest, "owner": 0, "group": 0,
+            "image": lab.facts["images"]["litestream"]}
+    if txid:
+        args["txid"] = txid
+    result = module(lab, host, "litestream_restore", args)
+    assert result.get("restored"), result
+    return f"{dest}/{DB}"
+
+
+def clean_up(lab, tmp_path, kind, app):
+    gone, _entry = apps_file(lab, tmp_path, kind, app)
+    gone_file = tmp_path / f"apps-{app}.json"
+    data = json.loads(gone_file.read_text())
+    data["lab_moving_apps"][0]["state"] = "absent"
+    gone_file.write_text(json.dumps(data))
+    for host in lab.hosts:
+        lab.playbook(PROVISION, "--limit", host["name"], "-e", gone, check=False)
+        lab.dokku(host, "--force", "apps:destroy", app, check=False)
+        lab.ssh(host, f"rm -rf {STORAGE_ROOT}/{app}--db /tmp/{app}-restored", check=False)
+
+
+@pytest.mark.parametrize("kind", ["s3", "file", "sftp"])
+def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, tmp_path, kind):
+    first, second = lab.hosts[0], lab.hosts[1]
+    app = f"mv-{kind}-{TAG}"
+    # s3: listed under the old host only (before the inventory change); file, sftp: under both, the same entry
+    apps, entry = apps_file(lab, tmp_path, kind, app, only_on=first["name"] if kind == "s3" else None)
+    try:
+        recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps))
+        lab.dokku(first, "git:from-image", app, "dsl-lab/demo-app:latest")
+        wait_for(f"the demo writer of {app} on {first['name']}", lambda: writer_active(lab, first, app), 30)
+        # the user's part: the app's code deployed on the new host first (it runs there on a database of its own)
+        lab.dokku(second, "apps:create", app)
+        lab.dokku(second, "git:from-image", app, "dsl-lab/demo-app:latest")
+        time.sleep(3)  # the old host's writer commits on while the move starts
+
+        proc = lab.playbook(MOVE, "-e", f"move_app={app}", "-e", f"move_from={first['name']}",
+                            "-e", f"move_to={second['name']}", "-e", apps, "-e", f"move_report_dir={tmp_path}")
+        report = json.loads((tmp_path / f"move-{app}.json").read_text())
+        assert report["rpo_transactions"] == 0 and report["rpo_rows"] == 0, report
+        assert report["epoch"] == 2 and report["move_to"] == second["name"]
+        assert set(report["steps"]) == STEPS and report["downtime_seconds"] > 0, report
+        assert abs(sum(report["steps"][s] for s in STEPS - {"check"}) - report["downtime_seconds"]) < 0.01, report
+        assert "rpo_transactions" in proc.stdout and "inventory:" in proc.stdout
+
+        # every row lab-dokku-1 committed is on lab-dokku-2, and the writer goes on there
+        final = live_rows(lab, first, app)
+        assert len(final) > 20, "the writer did not run long enough"
+        assert not app_running(lab, first, app)
+        assert lab.dokku(first, "ps:report", app, "--restore").stdout.strip() == "false", "it would start at boot"
+        wait_for(f"the demo writer of {app} on {second['name']}", lambda: writer_active(lab, second, app), 30)
+        moved = live_rows(lab, second, app)
+        assert moved[:len(final)] == final, f"{len(final)} rows on the old host, the new one starts differently"
+        assert len(moved) > len(final)
+
+        # lab-dokku-1 comes back by hand, no Ansible: its app and its sidecar start and it writes rows
+        lab.dokku(first, "ps:start", app)
+        lab.ssh(first, f"docker start {sidecar(app)}")
+        wait_for(f"the returned writer of {app} on {first['name']}", lambda: writer_active(lab, first, app), 30)
+        time.sleep(4)  # its sidecar ships what it can (sync-interval 1 s), into its own, dead, lineage
+        returned = set(live_rows(lab, first, app)[len(final):])
+        assert returned, "the old host wrote nothing after its return"
+        time.sleep(2)
+        owner = module(lab, second, "litestream_ownership", {"app": app, "replica": entry["replica"]})
+        assert owner["ownership"]["standing"] == "owner" and owner["ownership"]["epoch"] == 2, owner
+        current = restore_at(lab, second, owner["read_replica"], f"/tmp/{app}-restored/current")
+        rows = rows_in(lab, second, current)
+        assert rows[:len(final)] == final, "the current lineage lost the old host's committed rows"
+        assert rows == live_rows(lab, second, app)[:len(rows)], "the current lineage holds rows the new owner lacks"
+        assert not returned & set(rows), "the returned old host wrote into the current lineage"
+        assert lab.ssh(second, f"sqlite3 {current} 'pragma integrity_check'").stdout.strip() == "ok"
+
+        health = lab.playbook(HEALTH, "--limit", first["name"], "-e", apps,
+                              "-e", f"health_report_dir={tmp_path / 'health'}", check=False)
+        assert f"{first['name']}/{app}" in health.stdout and "fenced" in health.stdout, health.stdout[-3000:]
+        again = lab.playbook(PROVISION, "--limit", first["name"], "-e", apps, check=False)
+        assert again.returncode != 0 and f"owned by {second['name']} since epoch 2 (move" in again.stdout, \
+            again.stdout[-3000:]
+
+        if kind == "s3":
+            lineage = owner["read_replica"]["path"]
+            txids = level0_txids(lab, f"{lineage}/{DB}")
+            assert len(txids) >= 2, txids
+            allowed = set(live_rows(lab, second, app))
+            for txid in (txids[0], txids[len(txids) // 2], txids[-1]):
+                at = restore_at(lab, second, owner["read_replica"], f"/tmp/{app}-restored/{txid}", txid=txid)
+                assert lab.ssh(second, f"sqlite3 {at} 'pragma integrity_check'").stdout.strip() == "ok", txid
+                held = rows_in(lab, second, at)
+                assert set(held) <= allowed and held[:len(final)] == final, txid
+    finally:
+        clean_up(lab, tmp_path, kind, app)
+
+
+def test_a_move_is_refused_before_anything_stops(lab, tmp_path):
+    """Wrong names and an app not deployed on the new host: refused, the old host's app and sidecar still run."""
+    first, second = lab.hosts[0], lab.hosts[1]
+    app = f"mv-refused-{TAG}"
+    apps, _entry = apps_file(lab, tmp_path, "s3", app, only_on=first["name"])
+    try:
+        recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps))
+        lab.dokku(first, "git:from-image", app, "dsl-lab/demo-app:latest")
+        wait_for(f"the demo writer of {app}", lambda: writer_active(lab, first, app), 30)
+        same = lab.playbook(MOVE, "-e", f"move_app={app}", "-e", f"move_from={first['name']}",
+                            "-e", f"move_to={first['name']}", "-e", apps, check=False)
+        assert same.returncode != 0 and "Set move_app" in same.stdout, same.stdout[-2000:]
+        proc = lab.playbook(MOVE, "-e", f"move_app={app}", "-e", f"move_from={first['name']}",
+                            "-e", f"move_to={second['name']}", "-e", apps, check=False)
+        out = " ".join(proc.stdout.split())
+        assert proc.returncode != 0 and f"app {app} is not deployed there" in out, out[-2000:]
+        assert writer_active(lab, first, app), "the old host's app was stopped"
+        state = lab.ssh(first, f"docker inspect --format '{{{{.State.Running}}}}' {sidecar(app)}").stdout.strip()
+        assert state == "true"
+        nobody = lab.playbook(MOVE, "-e", "move_app=no-such-app", "-e", f"move_from={first['name']}",
+                              "-e", f"move_to={second['name']}", "-e", apps, check=False)
+        assert nobody.returncode != 0 and re.search(r"neither \S+ nor \S+ lists app no-such-app", nobody.stdout), \
+            nobody.stdout[-2000:]
+    finally:
+        clean_up(lab, tmp_path, "s3", app)
