@@ -34,13 +34,13 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credential
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.docker import DockerError
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import TIMED_OUT
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import first_sync
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.health_report import STATUSES
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing, sidecar_reads, storage_reads
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import (
     LABEL_HASH, RESTART_POLICY, SidecarPlan, sidecar_name)
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.storage_core import AppFailure
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
-STATUSES = ("ok", "stale", "failing", "missing")
 BINARY = "/usr/local/bin/litestream"  # as the sidecar's entrypoint runs it (litestream.entrypoint_script)
 MARK = "@@dokku-sqlite-litestream-health"
 DEFAULT_SYNC_INTERVAL = 1.0  # Litestream 0.5's replica sync-interval default
@@ -371,11 +371,17 @@ class AppHealth:
         result = dict(database=db, status="ok", reason=None, local_txid=None, replica_txid=None, lag_txid=None,
                       replica_age_seconds=None, last_sync_at=None, last_sync_age_seconds=None, sync_errors=0,
                       replica_type=(self.fields or {}).get("type"))
-        verdict = ("failing", self.fenced) if self.fenced else self.sidecar_verdict(doc)
+        verdict = self.fenced_verdict(doc) if self.fenced else self.sidecar_verdict(doc)
         if verdict is None:
             verdict = self.exec_verdict(sections, index, db, result)
         result["status"], result["reason"] = verdict
         return result
+
+    def fenced_verdict(self, doc):
+        """Another host owns the replica: whatever runs here writes a dead branch, which nothing reads."""
+        running = bool(doc) and self.record["sidecar_state"]["running"]
+        return "fenced", "%s; %s" % (self.fenced, "this host's sidecar still runs, on a dead branch nothing restores"
+                                     if running else "no sidecar of it runs on this host")
 
     def sidecar_verdict(self, doc):
         """(status, reason) when the sidecar itself decides; None when its databases must be asked."""

@@ -13,7 +13,8 @@ __metaclass__ = type
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
 
-STATUSES = ("ok", "stale", "failing", "missing")
+# the verdicts, one place for the check (health_core) and the report; fenced: another host owns the replica
+STATUSES = ("ok", "stale", "failing", "missing", "fenced")
 RESULT_KEYS = dict(host=str, app=str, database=str, status=str, message=str, replica_type=str,
                    replica_age_seconds=float, lag_txid=int, local_txid=int, replica_txid=int, last_sync_at=str,
                    sync_errors=int, sidecar_running=bool, restarts_since_last_check=int, config_hash_matches=bool,

@@ -60,6 +60,7 @@ def check_marks(marks):
 def build(params):
     """The report and its lines; raises InvalidValue."""
     v.app_name(params["app"], "app")
+    v.check_bounds(params)  # epoch
     move.check_hosts(params["move_from"], params["move_to"])
     final = check_branch_txids(params["final_txids"], sorted(params["final_txids"]))
     doc = move.report(dict(params, final_txids=final, marks=check_marks(params["marks"]),

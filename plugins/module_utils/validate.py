@@ -372,6 +372,8 @@ BOUNDS = {
     "metrics_port": Bound(int, 1, 65535, "a TCP port (a whole number from {low} to {high})"),
     # litestream_ownership: the epoch a take-over read before (ownership.EPOCH_DIGITS digits)
     "expected_epoch": Bound(int, 1, 10 ** 10 - 1, "a whole number from {low} to {high}"),
+    # litestream_move_report: the epoch the new host claimed (as expected_epoch)
+    "epoch": Bound(int, 1, 10 ** 10 - 1, "a whole number from {low} to {high}"),
     "owner": UID_BOUND,
     "group": UID_BOUND,
     # verify.min_rows: a table's least row count (SQLite counts rows in a signed 64-bit integer)

@@ -14,7 +14,7 @@ short_description: Check the Litestream replication of every app of a Dokku host
 version_added: "0.1.0"
 description:
   - One run per host checks every app of O(apps) (the host's C(litestream_apps)) and each of its databases, and
-    gives each database a verdict - V(ok), V(stale), V(failing) or V(missing) - with the reason in words.
+    gives each database a verdict - V(ok), V(stale), V(failing), V(missing) or V(fenced) - with the reason in words.
   - The entries are checked first as M(dokku_sqlite.litestream.litestream_host) checks them; a problem fails the
     task before anything is read. Entries with C(state) V(absent) or V(stopped) are not checked (see RV(skipped)).
   - Reads, and nothing else. One C(docker inspect) for every sidecar (running, restart policy, restart count, the
@@ -40,7 +40,10 @@ description:
     V(failing) - the socket or a listing did not answer in time, the replica cannot be listed, Litestream stopped
     the database, or the sidecar is in a restart loop. V(stale) - the database is ahead of its replica and the
     replica's newest file is older than the app's maximum lag. A database whose replica holds its last transaction
-    is V(ok) however long ago that was (an idle database writes nothing).
+    is V(ok) however long ago that was (an idle database writes nothing). V(fenced) - another host owns the app's
+    replica (after a move or a take-over; M(dokku_sqlite.litestream.litestream_ownership)), so this host must not
+    replicate it; the reason names the owner, its epoch and whether this host's sidecar still runs (on a dead
+    branch).
   - The task does not fail because a database is not ok (the C(health) role and playbook decide); it fails for bad
     input or when the host cannot be read.
 options:
@@ -179,7 +182,7 @@ summary:
   description: Counts per verdict, C(apps), C(databases), C(duration) of the check and C(healthy).
   returned: always
   type: dict
-  sample: {ok: 4, stale: 0, failing: 0, missing: 0, apps: 2, databases: 4, duration: 0.8, healthy: true}
+  sample: {ok: 4, stale: 0, failing: 0, missing: 0, fenced: 0, apps: 2, databases: 4, duration: 0.8, healthy: true}
 failed_databases:
   description:
     - The databases that are not ok, as C(<host>/<app>/<database>).

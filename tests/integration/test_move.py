@@ -141,7 +141,11 @@ def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, t
 
         health = lab.playbook(HEALTH, "--limit", first["name"], "-e", apps,
                               "-e", f"health_report_dir={tmp_path / 'health'}", check=False)
-        assert f"{first['name']}/{app}" in health.stdout and "fenced" in health.stdout, health.stdout[-3000:]
+        assert health.returncode != 0, health.stdout[-3000:]
+        results = json.loads((tmp_path / "health" / "health-report.json").read_text())["results"]
+        mine = [r for r in results if r["host"] == first["name"] and r["app"] == app]
+        assert [r["status"] for r in mine] == ["fenced"], mine
+        assert f"owned by {second['name']} since epoch 2 (move" in mine[0]["message"], mine
         again = lab.playbook(PROVISION, "--limit", first["name"], "-e", apps, check=False)
         assert again.returncode != 0 and f"owned by {second['name']} since epoch 2 (move" in again.stdout, \
             again.stdout[-3000:]

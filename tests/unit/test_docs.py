@@ -16,7 +16,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
-TASK_KEYWORDS = {"name", "when", "register", "become", "delegate_to", "run_once", "loop", "no_log", "vars"}
+TASK_KEYWORDS = {"name", "when", "register", "become", "delegate_to", "run_once", "loop", "no_log", "vars", "check_mode"}
 
 
 @pytest.fixture(scope="module")

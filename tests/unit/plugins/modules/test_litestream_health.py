@@ -20,7 +20,7 @@ import time
 import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core as hc
-from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_health, litestream_host
+from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_health, litestream_host, litestream_ownership
 
 from . import test_litestream_host as th
 from ..module_utils.test_sidecar_reads import SocketServer
@@ -679,3 +679,23 @@ def test_a_database_the_app_writes_but_nothing_replicates_is_warned_noted_and_co
     counted = dict((s["app"], v) for s, v in
                    parse_prometheus(textfile.read_text())["litestream_unlisted_databases"]["samples"])
     assert counted == {"shop": 2, "notes": 0}
+
+
+def test_a_host_another_host_took_the_replica_from_is_fenced_naming_the_owner(host):
+    """After a move or a take-over by another host (its own configuration root: another host id), this host's
+    databases are fenced, not ok, and the reason says its sidecar still runs on a dead branch."""
+    provision(host, APPS)
+    notes = file_entry("notes", databases=["a.sqlite3", "b.sqlite3"])
+    other = dict(app="notes", replica=notes["replica"], databases=notes["databases"], take_over=True,
+                 config_root=str(host.tmp / "other-host"), host="dokku-b",
+                 credentials_root=health_args(host, APPS)["credentials_root"])
+    assert run_module(litestream_ownership.main, other)["claimed_epoch"] == 2
+    result = check(host, APPS)
+    for database in ("a.sqlite3", "b.sqlite3"):
+        found = db_result(result, "notes", database)
+        assert found["status"] == "fenced", found
+        assert "owned by dokku-b since epoch 2 (take-over" in found["reason"]
+        assert found["reason"].endswith("this host's sidecar still runs, on a dead branch nothing restores")
+    assert db_result(result, "shop")["status"] == "ok"  # another app's replica: this host still owns it
+    assert result["summary"]["fenced"] == 2 and result["summary"]["healthy"] is False
+    assert sorted(result["failed_databases"]) == ["this host/notes/a.sqlite3", "this host/notes/b.sqlite3"]

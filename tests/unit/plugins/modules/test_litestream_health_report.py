@@ -36,7 +36,7 @@ def report(tmp_path, results, check=False, fail=False, **extra):
 def test_json_and_junit_in_the_drill_reports_shape(tmp_path):
     result = report(tmp_path, RESULTS)
     assert result["passed"] is False
-    assert result["summary"] == dict(total=3, ok=1, stale=1, failing=1, missing=0)
+    assert result["summary"] == dict(total=3, ok=1, stale=1, failing=1, missing=0, fenced=0)
     assert result["failed_databases"] == ["dokku-1/shop/production.sqlite3", "dokku-2/notes/production.sqlite3"]
     assert result["lines"][0].startswith("FAILING dokku-1/shop/production.sqlite3: listing the replica failed")
     assert result["lines"][-1] == "ok      dokku-1/blog/production.sqlite3: replica current (txid 42)"
