@@ -70,7 +70,7 @@ def test_all_ok_on_a_provisioned_lab_with_figures(health_lab, tmp_path):
     proc, report, elapsed = health(lab, tmp_path)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert report["passed"] is True
-    assert report["summary"] == dict(total=4, ok=4, stale=0, failing=0, missing=0)
+    assert report["summary"] == dict(total=4, ok=4, stale=0, failing=0, missing=0, fenced=0)
     results = statuses(report)
     assert sorted(results) == sorted((h["name"], app) for h, app, _kind in apps_of(lab))
     for result in results.values():
@@ -153,7 +153,7 @@ def test_the_report_sent_to_a_host_runs_there_as_the_module(health_lab, tmp_path
     proc = lab.ansible("lab-dokku-1", "-m", "dokku_sqlite.litestream.litestream_health_report", "-a", args, "-vvv")
     assert "SSH: EXEC" in proc.stdout  # the module was sent over SSH and run there
     data = json.loads(lab.ssh(target, f"cat {dest}/health-report.json").stdout)
-    assert data["summary"] == dict(total=2, ok=1, stale=0, failing=1, missing=0)
+    assert data["summary"] == dict(total=2, ok=1, stale=0, failing=1, missing=0, fenced=0)
     assert data["failed_databases"] == ["lab-dokku-9/*/*"]
     assert not os.path.exists(dest)
     lab.ssh(target, f"rm -rf {dest}")
