@@ -150,13 +150,13 @@ def step_times(marks):
 
 def inventory_hint(app, move_from, move_to, listed_on):
     """What to change in the inventory after the move, in one sentence."""
-    if listed_on == "move_to":
+    if listed_on in ("move_to", "both"):  # both: the new host has it already, only the old one's goes
         done = "litestream_apps of %s already lists app %s" % (move_to, app)
     else:
         done = "move app %s's entry from %s's litestream_apps to %s's, unchanged (the same replica)" % (
             app, move_from, move_to)
-    if listed_on != "move_from":
-        done += "; remove it from %s's" % move_from if listed_on == "both" else ""
+    if listed_on == "both":
+        done += "; remove it from %s's" % move_from
     return ("%s. Provision %s from then on; on %s the app and its sidecar stay stopped and fenced (its data stays in "
             "place until you destroy the app there)." % (done[0].upper() + done[1:], move_to, move_from))
 
@@ -169,7 +169,7 @@ def report(params):
                     for db, r in (params.get("restored") or {}).items() if isinstance(r, dict))
     point = rpo(params["final_txids"], params.get("final_tables"), restored)
     doc = dict(app=params["app"], move_from=params["move_from"], move_to=params["move_to"],
-               epoch=params.get("epoch"), replica=params.get("replica"),
+               epoch=params.get("epoch"), lineage=params.get("lineage"),
                rpo_transactions=point["rpo_transactions"], rpo_rows=point["rpo_rows"],
                downtime_seconds=downtime, steps=steps, databases=point["databases"],
                inventory=inventory_hint(params["app"], params["move_from"], params["move_to"],

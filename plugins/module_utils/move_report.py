@@ -12,6 +12,7 @@ import json
 import os
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors, move
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import report as rp
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.ownership_core import check_branch_txids
@@ -24,6 +25,7 @@ def move_report_argument_spec():
         move_to=dict(type="str", required=True),
         listed_on=dict(type="str", choices=["move_from", "move_to", "both"], default="move_from"),
         epoch=dict(type="int"),
+        lineage=dict(type="str"),
         final_txids=dict(type="dict", required=True),
         final_tables=dict(type="dict", default={}),
         restored=dict(type="list", elements="dict", default=[]),
@@ -33,13 +35,29 @@ def move_report_argument_spec():
     )
 
 
+# the keys of a restore result the report reads; the rest of a loop result (its invocation, commands) is left alone
+RESTORED_KEYS = {"item": str, "database": str, "restored": bool, "position": str, "tables": dict}
+
+
+def restored_position(index, position):
+    """A restore's position as 16 hex digits, None when it gave none. The report is written unmasked (the action
+    plugin runs outside AnsibleModule), so only a TXID reaches it; anything else is refused, shown redacted."""
+    if position is None or position == "":
+        return None
+    try:
+        return move.hex_txid(ls.txid_number(position))
+    except ValueError:
+        raise errors.InvalidValue("restored[%d]: the position %s is not a hexadecimal TXID" % (index,
+                                                                                             v.shown(position)))
+
+
 def restored_by_database(results):
     """The restore task's loop results -> {database: {"position", "tables"}}; a skipped item is left out."""
     found = {}
-    for result in results:
+    for index, result in enumerate(results):
         db = result.get("item") if isinstance(result.get("item"), str) else result.get("database")
         if isinstance(db, str) and result.get("restored"):
-            found[db] = dict(position=result.get("position"), tables=result.get("tables"))
+            found[db] = dict(position=restored_position(index, result.get("position")), tables=result.get("tables"))
     return found
 
 
@@ -62,7 +80,7 @@ def build(params):
     v.app_name(params["app"], "app")
     v.check_bounds(params)  # epoch
     move.check_hosts(params["move_from"], params["move_to"])
-    final = check_branch_txids(params["final_txids"], sorted(params["final_txids"]))
+    final = check_branch_txids(params["final_txids"], sorted(params["final_txids"]), "final_txids")
     doc = move.report(dict(params, final_txids=final, marks=check_marks(params["marks"]),
                            restored=restored_by_database(params["restored"])))
     lines = ["%s moved %s -> %s (epoch %s): RPO %s transactions, %s rows; downtime %s s" % (

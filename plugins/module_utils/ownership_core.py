@@ -40,18 +40,18 @@ def ownership_argument_spec():
     )
 
 
-def check_branch_txids(txids, databases):
+def check_branch_txids(txids, databases, option="branch_txids"):
     """{database: TXID as 16 hex digits}; each key a database of the app, each value a TXID."""
     checked = {}
     for name, txid in sorted(txids.items()):
         if name not in databases:
-            raise v.InvalidValue("branch_txids: %s is not one of the app's databases (%s)" % (
-                v.shown(name), ", ".join(databases)))
+            raise v.InvalidValue("%s: %s is not one of the app's databases (%s)" % (
+                option, v.shown(name), ", ".join(databases)))
         try:  # the project's one TXID grammar, as restore's txid option reads it
             checked[name] = "%016x" % ls.txid_number(txid)
         except ValueError:
-            raise v.InvalidValue("branch_txids: the TXID of %s, %s, is not a hexadecimal TXID (at most 16 digits)"
-                                 % (name, v.shown(txid)))
+            raise v.InvalidValue("%s: the TXID of %s, %s, is not a hexadecimal TXID (at most 16 digits)"
+                                 % (option, name, v.shown(txid)))
     return checked
 
 

@@ -44,6 +44,12 @@ options:
   epoch:
     description: The epoch the new host claimed.
     type: int
+  lineage:
+    description:
+      - The new lineage's path relative to the configured replica path (C(ownership.lineage) of
+        M(dokku_sqlite.litestream.litestream_ownership)), in the report; a plain C(litestream restore) of the
+        configured path would restore the old host's dead branch.
+    type: str
   final_txids:
     description: Per database, the old host's final TXID (RV(dokku_sqlite.litestream.litestream_handoff#module:final_txids)).
     type: dict

@@ -221,6 +221,15 @@ def base_args(module, top):
         "litestream_validate": {"apps": [entry]},
         "litestream_drill_report": {"results": [record], "dest": roots["dest"]},
         "litestream_health_report": {"results": [record], "dest": roots["dest"]},
+        # handoff only reads: its roots are where it looks (the entry listed under the old host, as before a move)
+        "litestream_handoff": {"app": APP, "move_from": "dokku-1", "move_to": "dokku-2", "from_apps": [entry],
+                               **dict((k, roots[k]) for k in ("config_root", "credentials_root", "storage_root"))},
+        # the move report's dest is a controller directory the JSON report is written into, as the drill report's
+        "litestream_move_report": {"app": APP, "move_from": "dokku-1", "move_to": "dokku-2",
+                                   "final_txids": {"production.sqlite3": "0000000000000005"},
+                                   "restored": [{"item": "production.sqlite3", "restored": True,
+                                                 "position": "0000000000000005"}],
+                                   "dest": roots["dest"]},
     }[module]
 
 
@@ -307,9 +316,11 @@ def test_the_matrix_covers_every_path_option_of_every_module():
         "litestream_auth": ["credentials_root"],
         "litestream_drill": ["credentials_root", "scratch_dir", "storage_root"],
         "litestream_drill_report": ["dest"],
+        "litestream_handoff": ["config_root", "credentials_root", "storage_root"],
         "litestream_health": ["config_root", "credentials_root", "state_dir", "storage_root", "textfile"],
         "litestream_health_report": ["dest"],
         "litestream_host": ["config_root", "credentials_root", "storage_root"],
+        "litestream_move_report": ["dest"],
         "litestream_replica": ["config_root", "credentials_root", "storage_root"],
         "litestream_ownership": ["config_root", "credentials_root"],
         "litestream_restore": ["credentials_root", "dest"],

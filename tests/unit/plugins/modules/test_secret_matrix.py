@@ -5,8 +5,8 @@
 
 The modules and their options are read from the modules themselves (each main() is run with AnsibleModule's
 constructor replaced by a recorder, as ansible-test's validate-modules does), so a new module or option joins the
-matrix by being declared. Raw entries (litestream_apps, peers, results) are enumerated from the specs and keys
-inventory.py and the report kinds check them against.
+matrix by being declared. Raw entries (litestream_apps, peers, results, restored) are enumerated from the specs and
+keys inventory.py, the report kinds and litestream_move_report check them against.
 
 Each case runs main() through Ansible's REAL exit_json/fail_json (conftest's patched ones bypass the masking) with
 every dokku/docker command failing, and asserts the secret appears nowhere in what the module prints: result,
@@ -38,6 +38,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lit
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.dokku import storage_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.drill_report import DRILL
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.health_report import HEALTH
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.move_report import RESTORED_KEYS
 
 # conftest patches these for every test of this directory; this test needs Ansible's own
 REAL_EXIT_JSON = basic.AnsibleModule.exit_json
@@ -56,7 +57,12 @@ BASE_ARGS = {
     "litestream_drill": {"host": "dokku-1"},
     "litestream_replica": {"app": "blog", "replica": BASE_REPLICA, "state": "present"},
     "litestream_restore": {"replica": BASE_REPLICA},
+    "litestream_move_report": {"move_from": "dokku-1", "move_to": PEER,
+                               "final_txids": {"production.sqlite3": "0000000000000005"}},
 }
+# one result of the move's restore loop, as litestream_move_report reads it (restored)
+BASE_RESTORED = {"item": "production.sqlite3", "restored": True, "position": "0000000000000005",
+                 "tables": {"events": 3}}
 
 
 class Recorded(Exception):
@@ -102,10 +108,16 @@ def result_spec(kind):
     return dict((key, {"type": "str"}) for key, kind_type in kind.keys.items() if kind_type is str)
 
 
+def restored_spec():
+    """A restore result's string keys, from the keys litestream_move_report reads (restored)."""
+    return dict((key, {"type": "str"}) for key, kind in RESTORED_KEYS.items() if kind is str)
+
+
 def raw_shapes(module):
     """Where the raw (undeclared) options' entries come from: option -> (path prefix, spec of an entry)."""
     results = HEALTH if module == "litestream_health_report" else DRILL
-    return {"apps": ((0,), entry_spec()), "peers": ((PEER, 0), entry_spec()), "results": ((0,), result_spec(results))}
+    return {"apps": ((0,), entry_spec()), "peers": ((PEER, 0), entry_spec()), "results": ((0,), result_spec(results)),
+            "restored": ((0,), restored_spec())}
 
 
 def string_slots(spec, shapes, path=()):
@@ -151,7 +163,7 @@ def base_args(module, spec, top):
 
 def templates(spec, top):
     """The first element put into a list that a slot descends into, by the list's name."""
-    out = {"apps": BASE_ENTRY, PEER: BASE_ENTRY, "results": BASE_RESULT}
+    out = {"apps": BASE_ENTRY, PEER: BASE_ENTRY, "results": BASE_RESULT, "restored": BASE_RESTORED}
     for name, option in spec.items():
         if option.get("type") == "list" and option.get("options"):
             out[name] = sandbox_defaults(option["options"], top)

@@ -190,6 +190,21 @@ def ownership_args(top, **extra):
     return args
 
 
+def handoff_args(top, **extra):
+    args = {"app": "blog", "move_from": "h1", "move_to": "h2", "from_apps": [entry(top)],
+            "storage_root": str(top / "storage"), "config_root": str(top / "apps"),
+            "credentials_root": str(top / "credentials")}
+    args.update(extra)
+    return args
+
+
+def move_report_args(top, **extra):
+    args = {"app": "blog", "move_from": "h1", "move_to": "h2", "final_txids": {"production.sqlite3": "5"},
+            "restored": [{"item": "production.sqlite3", "restored": True, "position": "0000000000000005"}]}
+    args.update(extra)
+    return args
+
+
 # module -> options that pass every check; a module with a bounded option needs a row here (the test says so)
 BASE = {
     "dokku_storage": storage_args,
@@ -201,6 +216,8 @@ BASE = {
     "litestream_host": host_args,
     "litestream_validate": validate_args,
     "litestream_ownership": ownership_args,
+    "litestream_handoff": handoff_args,
+    "litestream_move_report": move_report_args,
 }
 # options a bounded one needs beside it
 NEEDS = {"heartbeat_interval": {"heartbeat_url": HEARTBEAT_URL}}
