@@ -173,8 +173,8 @@ class Handoff:
                 read = RestoreManager(ReadOnlyModule(self.module),
                                       inventory.module_params(restore_argument_spec(), given)).execute()
             except RestoreFailed as exc:
-                raise move.MoveRefused("app %s: the replica of %s cannot be read: %s" % (self.params["app"], db,
-                                                                                       exc.msg))
+                raise move.MoveRefused("app %s: the replica of %s cannot be read: %s" % (
+                    self.params["app"], db, exc.msg))
             position = read.get("position")
             found[db] = ls.txid_number(position) if position else None
         return found
@@ -194,6 +194,15 @@ class Handoff:
             raise move.MoveRefused("app %s: its sidecar %s still runs: stop it first (its final sync ends the "
                                    "replica)" % (app, sidecar_name(app)))
         self.result["sidecar_exit_code"] = state.get("ExitCode")
+        if state.get("ExitCode") == 137 or state.get("OOMKilled"):
+            # killed (docker stop's timeout, the OOM killer): its final sync may not have read the last WAL frames,
+            # which no TXID shows; the owner must sync again before anything moves
+            raise move.MoveRefused("app %s: its sidecar %s was killed (exit code %s%s), so its final sync may be "
+                                   "incomplete; start it again (provision), let it catch up, and move again" % (
+                                       app, sidecar_name(app), state.get("ExitCode"),
+                                       ", out of memory" if state.get("OOMKilled") else ""))
+        if state.get("ExitCode") not in (0, None):
+            self.module.warn("app %s: its sidecar stopped with exit code %s" % (app, state.get("ExitCode")))
 
     def tables(self, databases):
         """{database: {table: rows}} of the old host's databases, read-only (the report's RPO in rows)."""

@@ -12,7 +12,7 @@ module: litestream_handoff
 short_description: Prove that an app's replica holds its final transaction before the app moves to another host
 version_added: "0.2.0"
 description:
-  - The old host's step of a planned move (the P(dokku_sqlite.litestream.move#playbook) playbook). It runs on the host
+  - The old host's step of a planned move (the C(dokku_sqlite.litestream.move) playbook). It runs on the host
     that owns the app's replica (M(dokku_sqlite.litestream.litestream_ownership)).
   - It picks the app's entry from both hosts' C(litestream_apps) (listed under the old host, the new one, or both
     when the two entries are the same), and refuses a move the replica cannot carry (no replica, a type that keeps no

@@ -12,17 +12,17 @@ module: litestream_move_report
 short_description: Report a planned move of an app between Dokku hosts (RPO, downtime, each step's time)
 version_added: "0.2.0"
 description:
-  - The last step of the P(dokku_sqlite.litestream.move#playbook) playbook, on the controller.
+  - The last step of the C(dokku_sqlite.litestream.move) playbook, on the controller.
   - The RPO compares the old host's final state (RV(report.databases), from
     M(dokku_sqlite.litestream.litestream_handoff)) with what the new host restored (the restore task's results). Per
     database, C(rpo_transactions) is the final TXID minus the restored TXID and C(rpo_rows) the rows by which the
     two differ, table by table; RV(report.rpo_transactions) and RV(report.rpo_rows) are the totals. The goal is 0;
     any other value fails the task after the report is written. A database left as it was (a re-run of a move
-    whose restore had finished) counts as unknown (null).
+    whose restore had finished) counts as unknown (null), which fails too unless O(resumed).
   - The step times and RV(report.downtime_seconds) come from the controller's clock at the playbook's marks; the
     downtime runs from the old host's C(dokku ps:stop) to the new host's C(dokku ps:start).
   - With O(dest) the report is written there as JSON (C(move-<app>.json) unless O(name) says otherwise), replaced
-    atomically.
+    atomically; C(move-<app>.resumed.json) with O(resumed).
 options:
   app:
     description: The app that moved.
@@ -72,6 +72,12 @@ options:
         C(sidecar_started) and C(app_started).
     type: dict
     default: {}
+  resumed:
+    description:
+      - The move resumed after its claim (RV(dokku_sqlite.litestream.litestream_handoff#module:resumed)), so the new
+        host kept the database an earlier run restored; an RPO that cannot be computed then does not fail the task.
+    type: bool
+    default: false
   dest:
     description: The directory the JSON report is written to (created when missing); none, no file.
     type: str

@@ -256,3 +256,12 @@ def test_a_missing_sidecar_is_refused(top, docker):
 def test_a_docker_that_fails_is_an_error_not_a_pass(top, docker):
     with pytest.raises(errors.CollectionError):
         stopped(top, docker, [(PS, 1, "", "Cannot connect to the Docker daemon")])
+
+
+@pytest.mark.parametrize("state,shown", [({"Running": False, "ExitCode": 137}, "exit code 137"),
+                                         ({"Running": False, "ExitCode": 1, "OOMKilled": True}, "out of memory")])
+def test_a_killed_sidecar_is_refused_its_final_sync_may_be_incomplete(top, docker, state, shown):
+    with pytest.raises(move.MoveRefused) as caught:
+        stopped(top, docker, [(PS, 0, "", ""), (INSPECT, 0, json.dumps([{"State": state}]), "")])
+    assert "was killed (exit code" in str(caught.value) and shown in str(caught.value)
+    assert "its final sync may be incomplete" in str(caught.value)

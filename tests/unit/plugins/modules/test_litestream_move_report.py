@@ -100,6 +100,16 @@ def test_a_database_that_was_not_restored_is_an_unknown_rpo_and_fails():
     assert result["report"]["databases"][DB]["restored_txid"] is None
 
 
+def test_a_resumed_move_keeps_the_first_runs_report_and_does_not_fail_on_what_it_did_not_restore(tmp_path):
+    skipped = restored(restored=False, changed=False)
+    (tmp_path / "move-shop.json").write_text('{"rpo_transactions": 0}\n')  # the first run's report
+    result = run(args(restored=[skipped], resumed=True, dest=str(tmp_path)))
+    assert "failed" not in result and result["report"]["rpo_transactions"] is None
+    assert result["json_path"] == str(tmp_path / "move-shop.resumed.json")
+    assert json.loads((tmp_path / "move-shop.json").read_text()) == {"rpo_transactions": 0}
+    assert result["lines"][-1] == "resumed: the first run's restore stands; its report holds its RPO"
+
+
 @pytest.mark.parametrize("marks, message", [
     ({"stopped": 1.0}, "marks: 'stopped' is not a mark of the move (%s)" % ", ".join(move.MARKS)),
     ({"begin": "soon"}, "marks: begin is 'soon', not a time in seconds"),
