@@ -30,7 +30,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock impor
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_core import RestoreFailed, RestoreManager
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_plan import restore_argument_spec
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_core import sidecar_name
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import txid_names
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import txid_names, unsynced_commit
 
 
 def handoff_argument_spec():
@@ -47,6 +47,7 @@ def handoff_argument_spec():
         config_root=dict(type="str", default=defaults.CONFIG_ROOT),
         credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
         replica_timeout=dict(type="int", default=120),
+        sidecar_id=dict(type="str"),
     )
     return spec
 
@@ -127,10 +128,17 @@ class Handoff:
                                               for db, n in replica.items()))
         if self.module.check_mode:
             # the app still runs: how far behind the replica is now, not a verdict
+            self.check_running(app)
             self.result["lag_txids"] = dict((db, max(0, local[db] - (replica[db] or 0))) for db in local)
             self.result["tables"] = self.tables(sidecar["databases"])
             return self.result
         self.check_stopped(app)
+        for db in sidecar["databases"]:
+            meta = os.path.join(self.result["storage_dir"], ".%s-litestream" % db)
+            unread = unsynced_commit(os.path.join(self.result["storage_dir"], db), meta)
+            if unread:
+                raise move.MoveRefused("app %s: %s: %s, so the replica lacks it; start the sidecar again (provision), "
+                                       "let it catch up, and move again" % (app, db, unread))
         self.result["final_txids"] = move.final_positions(local, replica)
         self.result["tables"] = self.tables(sidecar["databases"])
         return self.result
@@ -139,7 +147,8 @@ class Handoff:
         """The replica is another host's: this move's own claim for move_to (a re-run) gives the final TXIDs."""
         claim, params = found.claim, self.params
         branch = claim.get("from") or {}
-        if claim["owner"] != params["move_to"] or claim["reason"] != "move" or not branch.get("final"):
+        if (claim["owner"] != params["move_to"] or claim["reason"] != "move" or not branch.get("final")
+                or branch.get("owner") != params["move_from"]):
             raise move.MoveRefused("app %s: this host (%s) does not own the replica: it is owned by %s; only the "
                                    "owner can hand it over" % (params["app"], params["move_from"],
                                                                ownership.describe(claim)))
@@ -179,6 +188,18 @@ class Handoff:
             found[db] = ls.txid_number(position) if position else None
         return found
 
+    def check_running(self, app):
+        """Before the move: the sidecar runs, so its stop ends with a final sync; its id, which must be the one
+        that stops."""
+        doc = self.docker.inspect_container(sidecar_name(app))
+        state = (doc or {}).get("State") or {}
+        if not state.get("Running") or state.get("Restarting"):
+            raise move.MoveRefused("app %s: its sidecar %s does not run on %s (%s), so no final sync would end the "
+                                   "replica; start it (provision) and move again" % (
+                                       app, sidecar_name(app), self.params["move_from"],
+                                       state.get("Status") or "no such container"))
+        self.result["sidecar_id"] = doc.get("Id")
+
     def check_stopped(self, app):
         """The app's containers and its sidecar must have stopped: a writer could commit after the final TXID."""
         _rc, out, _err = self.docker.run(["ps", "--quiet", "--filter", "label=com.dokku.app-name=%s" % app])
@@ -193,6 +214,11 @@ class Handoff:
         if state.get("Running"):
             raise move.MoveRefused("app %s: its sidecar %s still runs: stop it first (its final sync ends the "
                                    "replica)" % (app, sidecar_name(app)))
+        if self.params["sidecar_id"] and doc.get("Id") != self.params["sidecar_id"]:
+            # recreated since the check: the container that stopped never ran, so its exit says nothing
+            raise move.MoveRefused("app %s: its sidecar %s is not the container that ran when the move started "
+                                   "(%s, now %s)" % (app, sidecar_name(app), self.params["sidecar_id"][:12],
+                                                     (doc.get("Id") or "")[:12]))
         self.result["sidecar_exit_code"] = state.get("ExitCode")
         if state.get("ExitCode") == 137 or state.get("OOMKilled"):
             # killed (docker stop's timeout, the OOM killer): its final sync may not have read the last WAL frames,
@@ -201,8 +227,10 @@ class Handoff:
                                    "incomplete; start it again (provision), let it catch up, and move again" % (
                                        app, sidecar_name(app), state.get("ExitCode"),
                                        ", out of memory" if state.get("OOMKilled") else ""))
-        if state.get("ExitCode") not in (0, None):
-            self.module.warn("app %s: its sidecar stopped with exit code %s" % (app, state.get("ExitCode")))
+        if state.get("ExitCode") != 0:
+            raise move.MoveRefused("app %s: its sidecar %s stopped with exit code %s, not after a clean final sync; "
+                                   "start it again (provision), let it catch up, and move again" % (
+                                       app, sidecar_name(app), state.get("ExitCode")))
 
     def tables(self, databases):
         """{database: {table: rows}} of the old host's databases, read-only (the report's RPO in rows)."""
@@ -211,6 +239,7 @@ class Handoff:
             try:
                 counts[db] = read_live_tables(os.path.join(self.result["storage_dir"], db))
             except (IOError, OSError, sqlite3.Error) as exc:
+                # no count, no proof of RPO 0: the report before the claim fails on it
                 self.module.warn("the rows of %s were not counted: %s" % (db, exc))
                 counts[db] = None
         return counts

@@ -118,7 +118,11 @@ def write(params, check_mode):
     if params["resumed"] and unknown:
         # a re-run after the claim keeps the database the first run restored and verified: nothing to compare
         result["lines"].append("resumed: the first run's restore stands; its report holds its RPO")
-    elif unknown or doc["rpo_transactions"] != 0 or doc["rpo_rows"] not in (0, None):
+    elif unknown or doc["rpo_rows"] is None:  # unknown rows prove nothing
+        result.update(failed=True, msg="%s: RPO 0 is not proven: RPO %s transactions, %s rows (a database not "
+                      "restored, or rows not counted; see the report)" % (
+                          doc["app"], doc["rpo_transactions"], doc["rpo_rows"]))
+    elif doc["rpo_transactions"] != 0 or doc["rpo_rows"] != 0:
         result.update(failed=True, msg="%s: the move lost data: RPO %s transactions, %s rows (see the report)" % (
             doc["app"], doc["rpo_transactions"], doc["rpo_rows"]))
     return result

@@ -224,6 +224,56 @@ def txid_names(directory):
     return found
 
 
+# Litestream's position in the WAL, from the header of its newest level-0 file (superfly/ltx v0.5.2 ltx.go:283-299,
+# the version Litestream 0.5.16's go.mod pins): big-endian WALOffset at 48, WALSize at 56, WALSalt1/2 at 64/68.
+LTX_MAGIC = b"LTX1"
+LTX_HEADER = struct.Struct(">48xqqII")
+# SQLite's WAL: a 32-byte header (page size at 8, salts at 16), then frames of a 24-byte header (the database size
+# after a commit at 4, non-zero only on a transaction's last frame; salts at 8) and one page.
+WAL_HEADER_SIZE, WAL_FRAME_HEADER_SIZE = 32, 24
+
+
+def unsynced_commit(db_path, meta_dir):
+    """Whether the database's WAL holds a committed transaction past what Litestream last read: a message, or None.
+
+    Litestream's verify (db.go, 0.5.16) resumes from the newest level-0 file's WALOffset + WALSize when the WAL's
+    salts are that file's, else from the WAL's start. A commit frame of the WAL's current salts at or past that
+    point is a transaction no TXID shows (a final sync that never ran, or was cut short). No WAL, or no level-0 file
+    yet, says nothing here."""
+    found = txid_names(os.path.join(meta_dir, "ltx", "0"))
+    try:
+        wal = open(db_path + "-wal", "rb")
+    except IOError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    with wal:
+        head = wal.read(WAL_HEADER_SIZE)
+        if len(head) < WAL_HEADER_SIZE or not found:
+            return None
+        page_size = struct.unpack(">I", head[8:12])[0]
+        salts = head[16:24]
+        start = WAL_HEADER_SIZE
+        with open(os.path.join(meta_dir, "ltx", "0", found[max(found)]), "rb") as ltx:
+            header = ltx.read(LTX_HEADER.size)
+        if len(header) == LTX_HEADER.size and header[:4] == LTX_MAGIC:
+            offset, size, salt1, salt2 = LTX_HEADER.unpack(header)
+            if struct.pack(">II", salt1, salt2) == salts:
+                start = max(WAL_HEADER_SIZE, offset + size)
+        frame = WAL_FRAME_HEADER_SIZE + page_size
+        wal.seek(start)
+        position = start
+        while True:
+            frame_header = wal.read(WAL_FRAME_HEADER_SIZE)
+            if len(frame_header) < WAL_FRAME_HEADER_SIZE or frame_header[8:16] != salts:
+                return None  # SQLite itself reads no further than the first frame of another round
+            if struct.unpack(">I", frame_header[4:8])[0]:
+                return ("its WAL holds a committed transaction at byte %d that Litestream never read (it last read "
+                        "up to byte %d)" % (position, start))
+            position += frame
+            wal.seek(position)
+
+
 def status_rows(storage_dir, databases, mount_dir=ls.DEFAULT_MOUNT_DIR):
     """(output, exit code) in the shape of `litestream status -json`: per database its path in the sidecar, whether
     the file exists, and the local TXID (the newest level-0 file of its .<db>-litestream directory)."""

@@ -103,8 +103,15 @@ def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, t
         lab.dokku(second, "git:from-image", app, "dsl-lab/demo-app:latest")
         time.sleep(3)  # the old host's writer commits on while the move starts
 
-        proc = lab.playbook(MOVE, "-e", f"move_app={app}", "-e", f"move_from={first['name']}",
-                            "-e", f"move_to={second['name']}", "-e", apps, "-e", f"move_report_dir={tmp_path}")
+        names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
+                 "-e", apps, "-e", f"move_report_dir={tmp_path}"]
+        if kind == "s3":  # --check runs the checks and stops nothing
+            checked = lab.playbook(MOVE, *names, "--check")
+            assert "passed its checks" in checked.stdout and "nothing was stopped" in checked.stdout
+            assert writer_active(lab, first, app) and not (tmp_path / f"move-{app}.json").exists()
+            assert module(lab, first, "litestream_ownership", {"app": app, "replica": entry["replica"]})[
+                "ownership"]["standing"] == "owner"
+        proc = lab.playbook(MOVE, *names)
         report = json.loads((tmp_path / f"move-{app}.json").read_text())
         assert report["rpo_transactions"] == 0 and report["rpo_rows"] == 0, report
         assert report["epoch"] == 2 and report["move_to"] == second["name"]
@@ -189,3 +196,53 @@ def test_a_move_is_refused_before_anything_stops(lab, tmp_path):
             nobody.stdout[-2000:]
     finally:
         clean_up(lab, tmp_path, "s3", app)
+
+
+def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_rerun_moves(lab, tmp_path):
+    """The new host's restore cannot take its target's lock (held by hand, lock_timeout 0): the old host still owns
+    the replica, so its sidecar and app run again; the move run again once the lock is free moves the app."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR, scope_name
+
+    first, second = lab.hosts[0], lab.hosts[1]
+    app = f"mv-rollback-{TAG}"
+    apps, entry = apps_file(lab, tmp_path, "s3", app)
+    lock = f"{LOCK_DIR}/{scope_name(f'restore-{STORAGE_ROOT}/{app}--db/{DB}')}.lock"
+    names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
+             "-e", apps, "-e", f"move_report_dir={tmp_path}"]
+    try:
+        recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps))
+        lab.dokku(first, "git:from-image", app, "dsl-lab/demo-app:latest")
+        wait_for(f"the demo writer of {app}", lambda: writer_active(lab, first, app), 30)
+        lab.dokku(second, "apps:create", app)
+        lab.dokku(second, "git:from-image", app, "dsl-lab/demo-app:latest")
+        lab.ssh(second, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 "
+                        f"</dev/null &) && sleep 0.5")
+        failed = lab.playbook(MOVE, *names, "-e", "move_lock_timeout=0", check=False)
+        out = " ".join(failed.stdout.split())
+        assert failed.returncode != 0, out[-3000:]
+        assert f"The move of {app} to {second['name']} failed before the new host could take the replica over" in out
+        assert "waiting for the lock" in out.split("take the replica over:", 1)[1][:400], out[-3000:]
+        assert f"The replica is owned by {first['name']} (epoch 1); {first['name']} runs its sidecar again and the app" \
+            in out, out[-3000:]
+        wait_for(f"the writer of {app} back on {first['name']}", lambda: writer_active(lab, first, app), 30)
+        state = lab.ssh(first, f"docker inspect --format '{{{{.State.Running}}}}' {sidecar(app)}").stdout.strip()
+        assert state == "true"
+        assert module(lab, first, "litestream_ownership", {"app": app, "replica": entry["replica"]})[
+            "ownership"]["standing"] == "owner"
+
+        free(lab, second, lock)
+        lab.playbook(MOVE, *names)
+        report = json.loads((tmp_path / f"move-{app}.json").read_text())
+        assert report["rpo_transactions"] == 0 and report["rpo_rows"] == 0 and report["epoch"] == 2, report
+        final = live_rows(lab, first, app)
+        wait_for(f"the demo writer of {app} on {second['name']}", lambda: writer_active(lab, second, app), 30)
+        assert live_rows(lab, second, app)[:len(final)] == final
+    finally:
+        free(lab, second, lock)
+        clean_up(lab, tmp_path, "s3", app)
+
+
+def free(lab, host, lock):
+    """The lock held by hand is released: flock and the sleep that holds its descriptor."""
+    # [s]leep: the pattern must not match this very shell's command line, which holds it too
+    lab.ssh(host, "pkill -f '[s]leep 611'; pkill -f '[f]lock .*restore-'; true", check=False)

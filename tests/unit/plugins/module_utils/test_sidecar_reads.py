@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
+import struct
 import tempfile
 import threading
 import time
@@ -353,3 +355,48 @@ def test_a_file_replica_lists_its_newest_level_0_file_with_its_mtime(tmp_path):
     assert rc == 0
     assert json.loads(output) == [{"level": 0, "min_txid": "0000000000000006", "max_txid": "000000000000002a",
                                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1796000100)) + ".500000Z"}]
+
+
+def ltx_header(offset, size, salts):
+    """The first bytes of a level-0 LTX file as Litestream 0.5 writes them (superfly/ltx v0.5.2 MarshalBinary)."""
+    return b"LTX1" + b"\0" * 44 + struct.pack(">qq", offset, size) + salts + b"\0" * 28
+
+
+def wal_db(tmp_path):
+    """A WAL database with autocheckpoint off and a connection kept open (the WAL stays), and its meta dir."""
+    path = str(tmp_path / "app.sqlite3")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE t (x)")
+    meta = tmp_path / ".app.sqlite3-litestream" / "ltx" / "0"
+    meta.mkdir(parents=True)
+    return path, conn, str(tmp_path / ".app.sqlite3-litestream"), meta
+
+
+def test_a_commit_past_litestreams_last_read_of_the_wal_is_found(tmp_path):
+    path, conn, meta_dir, level0 = wal_db(tmp_path)
+    conn.execute("INSERT INTO t VALUES (1)")
+    with open(path + "-wal", "rb") as wal:
+        salts = wal.read(32)[16:24]
+    end = os.path.getsize(path + "-wal")
+    # Litestream read the WAL to its end: nothing unsynced
+    (level0 / ("%016x-%016x.ltx" % (2, 2))).write_bytes(ltx_header(32, end - 32, salts))
+    assert sr.unsynced_commit(path, meta_dir) is None
+    conn.execute("INSERT INTO t VALUES (2)")  # a commit Litestream never read
+    found = sr.unsynced_commit(path, meta_dir)
+    assert found == ("its WAL holds a committed transaction at byte %d that Litestream never read (it last read up "
+                     "to byte %d)" % (end, end))
+    # a newer level-0 file whose salts are another WAL round's: the whole current round is unread
+    (level0 / ("%016x-%016x.ltx" % (3, 3))).write_bytes(ltx_header(32, end - 32, b"\1" * 8))
+    assert sr.unsynced_commit(path, meta_dir).endswith("(it last read up to byte 32)")
+    conn.close()
+
+
+def test_no_wal_or_no_level_0_file_says_nothing(tmp_path):
+    path, conn, meta_dir, _level0 = wal_db(tmp_path)
+    conn.execute("INSERT INTO t VALUES (1)")
+    assert sr.unsynced_commit(path, meta_dir) is None  # Litestream never wrote: its first sync snapshots
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert sr.unsynced_commit(str(tmp_path / "none.sqlite3"), meta_dir) is None

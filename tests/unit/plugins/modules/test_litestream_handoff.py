@@ -265,3 +265,30 @@ def test_a_killed_sidecar_is_refused_its_final_sync_may_be_incomplete(top, docke
         stopped(top, docker, [(PS, 0, "", ""), (INSPECT, 0, json.dumps([{"State": state}]), "")])
     assert "was killed (exit code" in str(caught.value) and shown in str(caught.value)
     assert "its final sync may be incomplete" in str(caught.value)
+
+
+def test_a_sidecar_that_does_not_run_before_the_move_is_refused_and_a_running_ones_id_is_kept(top, docker):
+    docker.rules[:] = [(INSPECT, 0, json.dumps([{"Id": "c0ffee" * 10, "State": {"Running": False,
+                                                                                "Status": "exited"}}]), "")]
+    run = handoff(args(top))
+    with pytest.raises(move.MoveRefused) as caught:
+        run.check_running("shop")
+    assert str(caught.value) == ("app shop: its sidecar dokku.litestream.shop does not run on dokku-a (exited), so no "
+                                 "final sync would end the replica; start it (provision) and move again")
+    docker.rules[:] = [(INSPECT, 0, json.dumps([{"Id": "c0ffee" * 10, "State": {"Running": True}}]), "")]
+    run.check_running("shop")
+    assert run.result["sidecar_id"] == "c0ffee" * 10
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"Id": "beef" * 16, "State": {"Running": False, "ExitCode": 0}},
+     "is not the container that ran when the move started (c0ffeec0ffee, now beefbeefbeef)"),
+    ({"Id": "c0ffee" * 10, "State": {"Running": False, "ExitCode": 1}},
+     "stopped with exit code 1, not after a clean final sync"),
+], ids=["recreated", "exit_code_1"])
+def test_a_sidecar_recreated_since_the_check_or_stopped_unclean_is_refused(top, docker, doc, message):
+    docker.rules[:] = [(PS, 0, "", ""), (INSPECT, 0, json.dumps([doc]), "")]
+    run = handoff(args(top, sidecar_id="c0ffee" * 10))
+    with pytest.raises(move.MoveRefused) as caught:
+        run.check_stopped("shop")
+    assert message in str(caught.value)

@@ -96,7 +96,7 @@ def test_a_non_zero_rpo_fails_the_task_after_the_report_is_written(tmp_path):
 def test_a_database_that_was_not_restored_is_an_unknown_rpo_and_fails():
     skipped = restored(restored=False, changed=False)
     result = run(args(restored=[skipped]), fail=True)
-    assert result["msg"] == "shop: the move lost data: RPO None transactions, None rows (see the report)"
+    assert result["msg"].startswith("shop: RPO 0 is not proven: RPO None transactions, None rows")
     assert result["report"]["databases"][DB]["restored_txid"] is None
 
 
@@ -169,3 +169,9 @@ def test_a_restored_position_is_read_as_a_txid():
     """The restore returns 16 hex digits; a shorter spelling of the same TXID is the same position."""
     result = move_report.write(params(restored=[restored(position="0x2a")]), check_mode=True)
     assert result["report"]["databases"][DB]["restored_txid"] == FINAL and "failed" not in result
+
+
+def test_rows_that_could_not_be_counted_prove_nothing_and_fail():
+    result = run(args(final_tables={DB: None}), fail=True)
+    assert result["msg"] == ("shop: RPO 0 is not proven: RPO 0 transactions, None rows (a database not restored, or "
+                             "rows not counted; see the report)")
