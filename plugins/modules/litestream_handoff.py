@@ -17,14 +17,17 @@ description:
   - It picks the app's entry from both hosts' C(litestream_apps) (listed under the old host, the new one, or both
     when the two entries are the same), and refuses a move the replica cannot carry (no replica, a type that keeps no
     ownership record), a host that does not own the replica, and a database that does not exist.
-  - In check mode, with the app still running, it reads and reports how far the replica is behind (RV(lag_txids)).
-  - Otherwise the app's containers and its sidecar must have stopped (the sidecar's last act is a final sync). Each
-    database's final TXID, the newest level-0 file Litestream wrote in C(.<database>-litestream) on this host, must
-    then be the replica's newest TXID (read by a dry-run restore of the lineage this host writes). Equal TXIDs are
-    RV(final_txids), what the new host restores to; any other answer fails naming each database and the
-    transactions missing, and nothing is changed.
-  - After the new host claimed the replica for this very move (reason C(move), owner O(move_to)), a re-run reads the
-    final TXIDs from that claim (RV(resumed)).
+  - In check mode, with the app still running, its sidecar must run (its stop is what makes the final sync); the
+    module returns the container's id (RV(sidecar_id)) and how far the replica is behind (RV(lag_txids)).
+  - Otherwise the app's containers and its sidecar must have stopped. The sidecar must be the container the check
+    saw (O(sidecar_id)) and must have exited 0: a killed or recreated one proves no final sync. No WAL may hold a
+    committed transaction past what Litestream last read (the WALOffset, WALSize and salts in the header of the
+    newest level-0 file; such a transaction shows in no TXID). Each database's final TXID, the newest level-0 file
+    Litestream wrote in C(.<database>-litestream) on this host, must then be the replica's newest TXID (read by a
+    dry-run restore of the lineage this host writes). Equal TXIDs are RV(final_txids), what the new host restores
+    to; any other answer fails naming each database and what is missing, and nothing is changed.
+  - After the new host claimed the replica for this very move (reason C(move), owner O(move_to), branching from
+    O(move_from)'s epoch), a re-run reads the final TXIDs from that claim (RV(resumed)).
   - It never writes; the stops and the claim are the playbook's other steps.
 options:
   app:
@@ -70,6 +73,11 @@ options:
       - Seconds each dry run may take (the image's C(timeout)); V(0) for no limit, at most V(86400).
     type: int
     default: 120
+  sidecar_id:
+    description:
+      - The sidecar container's id as the check (check mode) returned it in RV(sidecar_id); the stopped sidecar must
+        be that container.
+    type: str
 extends_documentation_fragment:
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.lock
@@ -151,7 +159,7 @@ lag_txids:
   type: dict
 final_txids:
   description: Per database, the final TXID (16 hex digits), held by both the database and the replica.
-  returned: success, not in check mode
+  returned: success, not in check mode unless resumed
   type: dict
   sample: {"production.sqlite3": "00000000000000d4"}
 tables:
@@ -162,6 +170,10 @@ resumed:
   description: Whether the final TXIDs were read from this move's claim (a re-run after the claim).
   returned: always
   type: bool
+sidecar_id:
+  description: The id of the running sidecar container (check mode).
+  returned: in check mode, unless resumed
+  type: str
 sidecar_exit_code:
   description: The exit code of the stopped sidecar.
   returned: success, not in check mode and not resumed

@@ -17,8 +17,9 @@ description:
     M(dokku_sqlite.litestream.litestream_handoff)) with what the new host restored (the restore task's results). Per
     database, C(rpo_transactions) is the final TXID minus the restored TXID and C(rpo_rows) the rows by which the
     two differ, table by table; RV(report.rpo_transactions) and RV(report.rpo_rows) are the totals. The goal is 0;
-    any other value fails the task after the report is written. A database left as it was (a re-run of a move
-    whose restore had finished) counts as unknown (null), which fails too unless O(resumed).
+    any other value fails the task after the report is written, and so does an RPO that cannot be computed (null
+    - a database not restored, rows not counted) unless O(resumed). The playbook runs it once without O(dest)
+    between the restore and the claim, so a move that would lose rows never takes the replica over.
   - The step times and RV(report.downtime_seconds) come from the controller's clock at the playbook's marks; the
     downtime runs from the old host's C(dokku ps:stop) to the new host's C(dokku ps:start).
   - With O(dest) the report is written there as JSON (C(move-<app>.json) unless O(name) says otherwise), replaced
