@@ -25,53 +25,18 @@ import argparse
 import json
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import _lab
-from restore import human, litestream_env, parse_size, replica_url
+from restore import generate, human, parse_size, plain_restore
 
 DB = "production.sqlite3"
-ROW_BYTES = 830  # what one generated row takes on disk, about
 MOVE = "dokku_sqlite.litestream.move"
 PROVISION = "dokku_sqlite.litestream.provision"
 DEMO_IMAGE = "dsl-lab/demo-app:latest"
-
-
-def generate(path: Path, size: int) -> int:
-    """A database of about `size` bytes in WAL mode, table `bulk` (the demo writer adds its own `events`)."""
-    rows = max(1, size // ROW_BYTES)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("CREATE TABLE bulk (id INTEGER PRIMARY KEY, payload BLOB NOT NULL, note TEXT NOT NULL)")
-    done, batch = 0, 100_000
-    while done < rows:
-        n = min(batch, rows - done)
-        conn.execute("BEGIN")
-        conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
-                     "INSERT INTO bulk (payload, note) SELECT randomblob(600), hex(randomblob(100)) FROM c", (n,))
-        conn.execute("COMMIT")
-        done += n
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.close()
-    return rows
-
-
-def plain_restore(lab, prefix: str, out: Path) -> float:
-    started = time.monotonic()
-    proc = subprocess.run([str(_lab.BIN / "litestream"), "restore", "-o", str(out), replica_url(lab, prefix)],
-                          capture_output=True, text=True, env=litestream_env(lab), timeout=3600)
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"litestream restore failed: {proc.stderr[-2000:]}")
-    for f in out.parent.glob(out.name + "*"):
-        f.unlink()
-    return seconds
 
 
 def apps_vars(tmp: Path, app: str, prefix: str) -> Path:
@@ -90,7 +55,7 @@ def one_size(lab, tmp: Path, label: str, size: int) -> dict:
     app, prefix = f"bm-move-{label.lower()}-{run}", f"bench-move/{run}"
     db = tmp / DB
     _lab.log(f"{label}: generating")
-    rows = generate(db, size)
+    rows = generate(db, size, table="bulk")  # the demo writer adds its own `events`
     db_bytes = db.stat().st_size
     storage = f"{_lab.STORAGE_ROOT}/{app}--db"
     _lab.sh(lab, first, f"mkdir -p {storage}")
@@ -106,7 +71,7 @@ def one_size(lab, tmp: Path, label: str, size: int) -> dict:
         lab.dokku(second, "apps:create", app)
         lab.dokku(second, "git:from-image", app, DEMO_IMAGE)
         _lab.log(f"{label}: plain litestream restore")
-        plain = plain_restore(lab, f"{prefix}", tmp / "plain.sqlite3")
+        plain = plain_restore(lab, prefix, tmp / "plain.sqlite3", None)  # the writer's rows keep coming
         _lab.log(f"{label}: move (cold)")
         wall, _data, _proc = _lab.run_playbook(
             lab, MOVE, "-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",

@@ -20,7 +20,7 @@ description:
   - In check mode, with the app still running, its sidecar must run (its stop is what makes the final sync); the
     module returns the container's id (RV(sidecar_id)) and how far the replica is behind (RV(lag_txids)).
   - Otherwise the app's containers and its sidecar must have stopped. The sidecar must be the container the check
-    saw (O(sidecar_id)) and must have exited 0: a killed or recreated one proves no final sync. No WAL may hold a
+    saw (O(sidecar_id)) and must have exited 0; a killed or recreated one proves no final sync. No WAL may hold a
     committed transaction past what Litestream last read (the WALOffset, WALSize and salts in the header of the
     newest level-0 file; such a transaction shows in no TXID). Each database's final TXID, the newest level-0 file
     Litestream wrote in C(.<database>-litestream) on this host, must then be the replica's newest TXID (read by a

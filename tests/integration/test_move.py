@@ -88,6 +88,17 @@ def clean_up(lab, tmp_path, kind, app):
         lab.ssh(host, f"rm -rf {STORAGE_ROOT}/{app}--db /tmp/{app}-restored", check=False)
 
 
+def running_on_first_deployed_on_second(lab, apps, app):
+    """The app provisioned on lab-dokku-1 with the demo writer committing; on lab-dokku-2 deployed too, the user's
+    part of a move (it runs there on a database of its own until the move stops it)."""
+    first, second = lab.hosts[0], lab.hosts[1]
+    recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps))
+    lab.dokku(first, "git:from-image", app, "dsl-lab/demo-app:latest")
+    wait_for(f"the demo writer of {app} on {first['name']}", lambda: writer_active(lab, first, app), 30)
+    lab.dokku(second, "apps:create", app)
+    lab.dokku(second, "git:from-image", app, "dsl-lab/demo-app:latest")
+
+
 @pytest.mark.parametrize("kind", ["s3", "file", "sftp"])
 def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, tmp_path, kind):
     first, second = lab.hosts[0], lab.hosts[1]
@@ -95,12 +106,7 @@ def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, t
     # s3: listed under the old host only (before the inventory change); file, sftp: under both, the same entry
     apps, entry = apps_file(lab, tmp_path, kind, app, only_on=first["name"] if kind == "s3" else None)
     try:
-        recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps))
-        lab.dokku(first, "git:from-image", app, "dsl-lab/demo-app:latest")
-        wait_for(f"the demo writer of {app} on {first['name']}", lambda: writer_active(lab, first, app), 30)
-        # the user's part: the app's code deployed on the new host first (it runs there on a database of its own)
-        lab.dokku(second, "apps:create", app)
-        lab.dokku(second, "git:from-image", app, "dsl-lab/demo-app:latest")
+        running_on_first_deployed_on_second(lab, apps, app)
         time.sleep(3)  # the old host's writer commits on while the move starts
 
         names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
@@ -210,11 +216,7 @@ def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_r
     names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
              "-e", apps, "-e", f"move_report_dir={tmp_path}"]
     try:
-        recap(lab.playbook(PROVISION, "--limit", first["name"], "-e", apps))
-        lab.dokku(first, "git:from-image", app, "dsl-lab/demo-app:latest")
-        wait_for(f"the demo writer of {app}", lambda: writer_active(lab, first, app), 30)
-        lab.dokku(second, "apps:create", app)
-        lab.dokku(second, "git:from-image", app, "dsl-lab/demo-app:latest")
+        running_on_first_deployed_on_second(lab, apps, app)
         lab.ssh(second, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 "
                         f"</dev/null &) && sleep 0.5")
         failed = lab.playbook(MOVE, *names, "-e", "move_lock_timeout=0", check=False)
