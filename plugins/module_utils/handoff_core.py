@@ -130,8 +130,7 @@ class Handoff:
             # the app still runs: how far behind the replica is now, not a verdict
             self.check_running(app)
             self.result["lag_txids"] = dict((db, max(0, local[db] - (replica[db] or 0))) for db in local)
-            self.result["tables"] = self.tables(sidecar["databases"])
-            return self.result
+            return self.result  # the rows are counted once the app stopped, when they are final
         self.check_stopped(app)
         for db in sidecar["databases"]:
             meta = os.path.join(self.result["storage_dir"], ".%s-litestream" % db)

@@ -163,8 +163,8 @@ final_txids:
   type: dict
   sample: {"production.sqlite3": "00000000000000d4"}
 tables:
-  description: Per database, the rows of each table on this host (null when they could not be counted).
-  returned: unless resumed
+  description: Per database, the rows of each table on this host once the app stopped (null when they could not be counted).
+  returned: success, not in check mode and not resumed
   type: dict
 resumed:
   description: Whether the final TXIDs were read from this move's claim (a re-run after the claim).
