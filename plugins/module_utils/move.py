@@ -163,11 +163,9 @@ def inventory_hint(app, move_from, move_to, listed_on):
 
 def report(params):
     """The move's JSON report from litestream_move_report's options."""
-    marks = dict((k, val) for k, val in (params.get("marks") or {}).items() if val is not None)
-    steps, downtime = step_times(marks)
-    restored = dict((db, {"position": r.get("position"), "tables": r.get("tables")})
-                    for db, r in (params.get("restored") or {}).items() if isinstance(r, dict))
-    point = rpo(params["final_txids"], params.get("final_tables"), restored)
+    # step_times skips unset marks and rpo reads only position and tables: the options go in as they are
+    steps, downtime = step_times(params.get("marks") or {})
+    point = rpo(params["final_txids"], params.get("final_tables"), params.get("restored") or {})
     doc = dict(app=params["app"], move_from=params["move_from"], move_to=params["move_to"],
                epoch=params.get("epoch"), lineage=params.get("lineage"),
                rpo_transactions=point["rpo_transactions"], rpo_rows=point["rpo_rows"],
