@@ -168,6 +168,8 @@ def report(params):
     point = rpo(params["final_txids"], params.get("final_tables"), params.get("restored") or {})
     doc = dict(app=params["app"], move_from=params["move_from"], move_to=params["move_to"],
                epoch=params.get("epoch"), lineage=params.get("lineage"),
+               # warm: the new host followed the replica before the stop (litestream_standby); cold: it restored after
+               cut_over="warm" if params.get("warm") else "cold",
                rpo_transactions=point["rpo_transactions"], rpo_rows=point["rpo_rows"],
                downtime_seconds=downtime, steps=steps, databases=point["databases"],
                inventory=inventory_hint(params["app"], params["move_from"], params["move_to"],

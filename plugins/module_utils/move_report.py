@@ -31,6 +31,7 @@ def move_report_argument_spec():
         restored=dict(type="list", elements="dict", default=[]),
         marks=dict(type="dict", default={}),
         resumed=dict(type="bool", default=False),
+        warm=dict(type="bool", default=False),
         dest=dict(type="str"),
         name=dict(type="str"),
     )
@@ -84,9 +85,9 @@ def build(params):
     final = check_branch_txids(params["final_txids"], sorted(params["final_txids"]), "final_txids")
     doc = move.report(dict(params, final_txids=final, marks=check_marks(params["marks"]),
                            restored=restored_by_database(params["restored"])))
-    lines = ["%s moved %s -> %s (epoch %s): RPO %s transactions, %s rows; downtime %s s" % (
-        doc["app"], doc["move_from"], doc["move_to"], doc["epoch"], doc["rpo_transactions"], doc["rpo_rows"],
-        doc["downtime_seconds"])]
+    lines = ["%s moved %s -> %s (epoch %s, %s): RPO %s transactions, %s rows; downtime %s s" % (
+        doc["app"], doc["move_from"], doc["move_to"], doc["epoch"], doc["cut_over"], doc["rpo_transactions"],
+        doc["rpo_rows"], doc["downtime_seconds"])]
     steps = ["%s %s" % (name, doc["steps"][name]) for name, _a, _b in move.STEPS if name in doc["steps"]]
     lines.append("steps (s): " + ", ".join(steps))
     lines.append("inventory: " + doc["inventory"])

@@ -67,8 +67,7 @@ class LitestreamContainer:
         except ls.ConfigError as exc:
             raise StepFailed(str(exc))
         env_text = ls.credentials_env(request.fields, creds)
-        self.workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
-        os.chmod(self.workdir, 0o700)
+        self.workdir = self.make_workdir()
         write_atomic(os.path.join(self.workdir, ls.CONFIG_FILE), config, 0o600)
         if env_text:
             write_atomic(os.path.join(self.workdir, ls.CREDENTIALS_ENV_FILE), env_text, 0o600)
@@ -76,6 +75,12 @@ class LitestreamContainer:
         for field, file_name, _variable in backends.of(request.fields).credential_files:
             if creds.get(field):
                 write_atomic(os.path.join(self.workdir, file_name), creds[field], 0o600)
+
+    def make_workdir(self):
+        """A fresh root-only directory for the configuration and the keys (litestream_standby keeps its own)."""
+        workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+        os.chmod(workdir, 0o700)
+        return workdir
 
     def litestream_args(self, command, args):
         db_path = "%s/%s" % (ls.DEFAULT_MOUNT_DIR, self.request.database)
@@ -93,20 +98,24 @@ class LitestreamContainer:
 
     def run(self, script, mount_dest):
         """`sh -c <script>` in a throw-away container of the image, with the configuration mounted read-only."""
-        params, fields = self.request.params, self.request.fields
+        params = self.request.params
         docker = ["run", "--rm", "--network", params["network"], "--entrypoint", "/bin/sh"]
-        if mount_dest:
-            docker += ["-v", "%s:%s" % (self.stage.path, RESTORE_DIR)]
-        docker += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
-        if backends.of(fields).host_path:
-            docker += ["-v", "%s:%s:ro" % (fields["path"], fields["path"])]
-        docker += [params["image"], "-c", script]
+        docker += self.mounts(mount_dest) + [params["image"], "-c", script]
         if mount_dest:
             self.stage.check("docker would mount it at %s, so nothing ran" % RESTORE_DIR)
         answer = self.docker.run(docker, check=False)
         if mount_dest:
             self.stage.check("Litestream may have written elsewhere than the stage; nothing was put in place")
         return answer
+
+    def mounts(self, mount_dest):
+        """docker's -v options: the stage (when Litestream writes), the configuration, a host directory replica."""
+        fields = self.request.fields
+        mounts = ["-v", "%s:%s" % (self.stage.path, RESTORE_DIR)] if mount_dest else []
+        mounts += ["-v", "%s:%s:ro" % (self.workdir, ls.CONFIG_DIR_IN_CONTAINER)]
+        if backends.of(fields).host_path:
+            mounts += ["-v", "%s:%s:ro" % (fields["path"], fields["path"])]
+        return mounts
 
     def cleanup(self):
         """Remove the work directory (the keys in it) if it is there."""

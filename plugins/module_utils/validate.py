@@ -370,6 +370,9 @@ BOUNDS = {
     # apps handled at once, one thread each
     "parallel": Bound(int, 1, 64, "a whole number from {low} (one app after the other) to {high}"),
     "metrics_port": Bound(int, 1, 65535, "a TCP port (a whole number from {low} to {high})"),
+    # litestream_standby: the follower's poll of the replica, and the wait for its first restore or for a TXID
+    "follow_interval": Bound(int, 1, DAY, SECONDS + " (a day)"),
+    "wait_timeout": Bound(int, 1, DAY, SECONDS + " (a day)"),
     # litestream_ownership: the epoch a take-over read before (ownership.EPOCH_DIGITS digits)
     "expected_epoch": Bound(int, 1, 10 ** 10 - 1, "a whole number from {low} to {high}"),
     # litestream_move_report: the epoch the new host claimed (as expected_epoch)

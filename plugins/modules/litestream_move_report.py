@@ -79,6 +79,13 @@ options:
         host kept the database an earlier run restored; an RPO that cannot be computed then does not fail the task.
     type: bool
     default: false
+  warm:
+    description:
+      - The new host followed the replica before the old host stopped (M(dokku_sqlite.litestream.litestream_standby))
+        and put the followed database in place, rather than restoring it after the stop; the report's C(cut_over) is
+        then V(warm), otherwise V(cold).
+    type: bool
+    default: false
   dest:
     description: The directory the JSON report is written to (created when missing); none, no file.
     type: str
@@ -135,8 +142,14 @@ report:
     downtime_seconds:
       description: From the old host's ps:stop to the new host's ps:start.
       type: float
+    cut_over:
+      description: V(warm) when a standby that followed the replica was put in place (O(warm)), V(cold) when the
+        new host restored after the stop.
+      type: str
     steps:
-      description: Seconds per step (check, stop_app, final_sync, compare, restore, claim, start_sidecar, start_app).
+      description:
+        - Seconds per step (check, stop_app, final_sync, compare, restore, claim, start_sidecar, start_app).
+        - In a warm cut-over, C(restore) is the wait for the last transactions, the follower's stop and the swap.
       type: dict
     databases:
       description: Per database its final and restored TXID and its RPO.

@@ -62,7 +62,7 @@ def test_check_mode_computes_the_report_and_writes_no_file(tmp_path):
     report = result["report"]
     assert (report["rpo_transactions"], report["rpo_rows"], report["downtime_seconds"]) == (0, 0, 12.75)
     assert report["steps"]["restore"] == 5.0 and report["epoch"] == 2
-    assert result["lines"][0] == ("shop moved dokku-a -> dokku-b (epoch 2): RPO 0 transactions, 0 rows; "
+    assert result["lines"][0] == ("shop moved dokku-a -> dokku-b (epoch 2, cold): RPO 0 transactions, 0 rows; "
                                   "downtime 12.75 s")
     assert result["lines"][2] == "inventory: " + report["inventory"]
 
