@@ -204,9 +204,9 @@ class FollowerContainer(LitestreamContainer):
         """The configuration goes with the standby directory (StandbyStage.remove)."""
         self.workdir = None
 
-    def start(self, name, spec):
+    def start(self, name, spec, interval):
         request, params = self.request, self.request.params
-        args = ["-f", "-follow-interval", "%ds" % params["follow_interval"], "-o", "%s/%s" % (RESTORE_DIR, request.name)]
+        args = ["-f", "-follow-interval", "%ds" % interval, "-o", "%s/%s" % (RESTORE_DIR, request.name)]
         script = rs.container_script(CONFIG_IN_CONTAINER, ENV_IN_CONTAINER, self.litestream_args("restore", args))
         docker = ["run", "--detach", "--name", name, "--restart", "no",
                   "--label", "%s=%s" % (TARGET_LABEL, request.target), "--label", "%s=%s" % (SPEC_LABEL, spec),
@@ -308,7 +308,7 @@ class Standby:
         self.result["standby_dir"] = self.stage.path
         try:
             self.follower.prepare(False, self.module.warn)
-            self.follower.start(self.name, spec)
+            self.follower.start(self.name, spec, self.params["follow_interval"])
             self.result["following"] = True
             self.wait_for("its first restore", lambda txid: txid is not None)
         except Exception:

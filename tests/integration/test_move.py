@@ -60,8 +60,8 @@ def rows_in(lab, host, path):
     return [tuple(r) for r in json.loads(out)]
 
 
-def module(lab, host, name, args):
-    proc = lab.ansible(host["name"], "-m", f"dokku_sqlite.litestream.{name}", "-a", json.dumps(args))
+def module(lab, host, name, args, check=True):
+    proc = lab.ansible(host["name"], "-m", f"dokku_sqlite.litestream.{name}", "-a", json.dumps(args), check=check)
     return json.loads(proc.stdout.split(" => ", 1)[1])
 
 
@@ -174,6 +174,64 @@ def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, t
                 held = rows_in(lab, second, at)
                 assert set(held) <= allowed and held[:len(final)] == final, txid
     finally:
+        clean_up(lab, tmp_path, kind, app)
+
+
+def standby_left(lab, host):
+    """The standby containers and directories on a host (litestream_standby's names)."""
+    containers = lab.ssh(host, "docker ps -a --filter name=dokku.litestream.standby. --format '{{.Names}}'").stdout
+    dirs = lab.ssh(host, f"ls -a {STORAGE_ROOT} /tmp").stdout
+    return containers.split() + [d for d in dirs.split() if d.startswith(".litestream-standby-")]
+
+
+@pytest.mark.parametrize("kind", ["s3", "sftp"])
+def test_a_warm_move_follows_the_replica_before_the_stop_and_loses_no_row(lab, tmp_path, kind):
+    """move_warm=true: the new host follows the replica (litestream_standby, Litestream's follow mode) before the old
+    host stops; the cut-over puts the followed database in place at the final TXID. The module on its own first:
+    a promotion without a standby and one at a TXID the follower is past are refused, nothing put in place."""
+    first, second = lab.hosts[0], lab.hosts[1]
+    app = f"mw-{kind}-{TAG}"
+    apps, entry = apps_file(lab, tmp_path, kind, app, only_on=first["name"])
+    scratch = f"/tmp/{app}-standby"
+    try:
+        running_on_first_deployed_on_second(lab, apps, app)
+        owner = module(lab, first, "litestream_ownership", {"app": app, "replica": entry["replica"]})
+        args = {"replica": owner["read_replica"], "database": DB, "dest": scratch, "owner": 0, "group": 0,
+                "image": lab.facts["images"]["litestream"], "wait_timeout": 60}
+        if kind == "s3":
+            nothing = module(lab, second, "litestream_standby", dict(args, state="promoted", txid="1"), check=False)
+            assert "no standby follows the replica" in nothing.get("msg", ""), nothing
+            started = module(lab, second, "litestream_standby", args)
+            assert started["changed"] and started["following"] and started["txid"], started
+            again = module(lab, second, "litestream_standby", args)
+            assert not again["changed"] and again["following"], again
+            time.sleep(2)  # the writer commits on, the follower follows: it is past txid 1
+            past = module(lab, second, "litestream_standby", dict(args, state="promoted", txid="1"), check=False)
+            assert not past.get("restored") and "past 0000000000000001" in past.get("msg", ""), past
+            assert lab.ssh(second, f"test -e {scratch}/{DB}", check=False).returncode != 0, "something was put in place"
+            gone = module(lab, second, "litestream_standby", dict(args, state="absent"))
+            assert gone["changed"] and standby_left(lab, second) == [], gone
+
+        names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
+                 "-e", apps, "-e", f"move_report_dir={tmp_path}", "-e", "move_warm=true"]
+        time.sleep(2)
+        proc = lab.playbook(MOVE, *names)
+        report = json.loads((tmp_path / f"move-{app}.json").read_text())
+        assert report["rpo_transactions"] == 0 and report["rpo_rows"] == 0, report
+        print(f"warm move ({kind}): downtime {report['downtime_seconds']} s, steps {report['steps']}")
+        assert report["cut_over"] == "warm" and report["epoch"] == 2 and set(report["steps"]) == STEPS, report
+        assert "(warm standby)" in proc.stdout and standby_left(lab, second) == []
+
+        final = live_rows(lab, first, app)
+        assert len(final) > 20, "the writer did not run long enough"
+        wait_for(f"the demo writer of {app} on {second['name']}", lambda: writer_active(lab, second, app), 30)
+        moved = live_rows(lab, second, app)
+        assert moved[:len(final)] == final and len(moved) > len(final)
+        mode = lab.ssh(second, f"sqlite3 {STORAGE_ROOT}/{app}--db/{DB} 'pragma journal_mode'").stdout.strip()
+        assert mode == "wal", mode
+    finally:
+        lab.ssh(second, f"docker rm -f $(docker ps -aq --filter name=dokku.litestream.standby.) 2>/dev/null; "
+                        f"rm -rf {scratch}", check=False)
         clean_up(lab, tmp_path, kind, app)
 
 
