@@ -23,6 +23,7 @@ import errno
 import os
 import re
 import socket
+import stat
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -37,7 +38,7 @@ except ImportError:  # pragma: no cover - Python 2
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import backends
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import defaults, errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import owned, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.credentials import load_credentials
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import s3_listing
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_reads import Refused, read_bounded
@@ -150,64 +151,165 @@ class S3Claims:
 
 
 class FileClaims:
-    """Claims as files in a directory on the host (a `file` replica, perhaps a network file system)."""
+    """Claims as files in a directory on the host (a `file` replica, perhaps a network file system).
+
+    R, the replica's configured path, is followed like any path a user gives (and made when missing). Everything
+    below it is this collection's own (.dokku-litestream/<app>/claims): each of those directories is opened as itself
+    (O_NOFOLLOW | O_DIRECTORY) through the descriptor of the one above, made there when missing, and the claim's
+    temporary file, link(2), unlink and fsync go through the claims directory's descriptor. A symbolic link (to /etc,
+    to another app's replica) or a file in place of one of them is refused, naming it, for a create as for a list or
+    a read: nothing is written through it and no claim of another directory is taken for this replica's."""
+
+    replica_root = None  # R; None for a store made without its replica (the unit tests' stores rooted elsewhere)
+
+    def __init__(self, replica_root=None):
+        self.replica_root = replica_root
 
     def names(self, directory):
+        root, below = self._split(directory, "list")
+        fd = self._open_dirs(root, below, "list", directory, make=False)
+        if fd is None:
+            return []
         try:
-            return os.listdir(directory)
+            return os.listdir(fd)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return []
             raise StoreFailed("list %s: %s" % (directory, exc.strerror))
+        finally:
+            os.close(fd)
 
     def read(self, path):
-        return read_file(path, ownership.MAX_CLAIM_BYTES + 1)
+        root, below = self._split(path, "read")
+        fd = self._open_dirs(root, below[:-1], "read", path, make=False)
+        if fd is None:
+            return None
+        try:
+            return read_file(path, ownership.MAX_CLAIM_BYTES + 1, at=(fd, below[-1]))
+        finally:
+            os.close(fd)
 
     def create(self, path, data):
-        directory = os.path.dirname(path)
-        self._make_dirs(directory)
-        temp = os.path.join(directory, ".tmp-%s-%s" % (os.path.basename(path), uuid.uuid4().hex))
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        root, below = self._split(path, "create")
+        fd = self._open_dirs(root, below[:-1], "create", path, make=True)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            return self._create_at(fd, below[-1], path, data)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _create_at(fd, name, path, data):
+        """A temporary file in the directory fd, fsynced, then linked to `name` there (EEXIST: False)."""
+        temp = ".tmp-%s-%s" % (name, uuid.uuid4().hex)
+        try:
+            temp_fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        except OSError as exc:
+            raise StoreFailed("create %s: %s" % (path, exc.strerror))
+        try:
+            with os.fdopen(temp_fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             try:
-                os.link(temp, path)
+                os.link(temp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
             except OSError as exc:
                 if exc.errno == errno.EEXIST:
                     return False
                 raise StoreFailed("create %s: %s" % (path, exc.strerror))
-            self._sync_dir(directory)
+            os.fsync(fd)  # the claim's name is on disk before it counts as made
             return True
         finally:
-            os.unlink(temp)  # the temporary file made above, nothing else
+            os.unlink(temp, dir_fd=fd)  # the temporary file made above, nothing else
+
+    def _split(self, path, what):
+        """(R, the names from R down to path): what lies below R is this collection's and is never followed."""
+        parts = path.split("/")
+        if self.replica_root is not None:
+            root = self.replica_root.rstrip("/") or "/"  # as ownership.app_dir spells it (_root)
+            prefix = root if root.endswith("/") else root + "/"
+            if not path.startswith(prefix):
+                raise StoreFailed("%s %s: it is not below the replica path %s" % (what, path, root))
+            below = path[len(prefix):].split("/")
+        elif ownership.RESERVED_DIR in parts:  # a replica path cannot hold it (validate): R is what lies above it
+            at = parts.index(ownership.RESERVED_DIR)
+            root, below = "/".join(parts[:at]) or ("/" if path.startswith("/") else "."), parts[at:]
+        else:
+            raise StoreFailed("%s %s: it is not below a replica's %s directory" % (what, path, ownership.RESERVED_DIR))
+        below = [name for name in below if name]
+        if not below or any(name in (".", "..") for name in below):
+            raise StoreFailed("%s %s: not a path this collection makes below the replica path %s" % (what, path, root))
+        return root, below
 
     @staticmethod
-    def _make_dirs(directory):
-        """The claims directory, refusing a symbolic link anywhere below the replica's own directory."""
-        missing = []
-        while not os.path.isdir(directory):
-            missing.append(directory)
-            directory = os.path.dirname(directory)
-        for path in reversed(missing):
-            try:
-                os.mkdir(path, 0o755)
-            except OSError as exc:
-                if exc.errno != errno.EEXIST or os.path.islink(path):
-                    raise StoreFailed("create %s: %s" % (path, exc.strerror or exc))
-
-    @staticmethod
-    def _sync_dir(directory):
-        fd = os.open(directory, os.O_RDONLY)
+    def _open_dirs(root, below, what, target, make):
+        """A descriptor of R/below[0]/.../below[-1], or None when one is missing and not `make`. R is followed as the
+        user's path; each name below it is opened as itself, through its parent's descriptor."""
+        if make:
+            _make_root(root, what, target)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and not make:
+                return None
+            raise StoreFailed("%s %s: %s: %s" % (what, target, root, exc.strerror))
+        path = root
+        for name in below:
+            path = "%s/%s" % (path.rstrip("/"), name)
+            try:
+                child = _open_below(fd, name, path, what, target, make)
+            finally:
+                os.close(fd)
+            if child is None:
+                return None
+            fd = child
+        return fd
 
     def probe(self, directory):
         """link(2) is create-only by definition: nothing to probe."""
+
+
+def _make_root(root, what, target):
+    """R and its missing parents (0755, as Litestream would make them): the user's path, followed as given."""
+    missing = []
+    while not os.path.isdir(root) and os.path.dirname(root) != root:
+        missing.append(root)
+        root = os.path.dirname(root)
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o755)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:  # another run made it meanwhile; opening it tells what it is
+                raise StoreFailed("%s %s: cannot create %s: %s" % (what, target, path, exc.strerror))
+
+
+def _open_below(fd, name, path, what, target, make):
+    """The directory `name` in fd opened as itself (made 0755 when missing and `make`), or None when it is missing
+    and not `make`; a symbolic link or a file there is refused, naming `path`."""
+    for _attempt in range(2):
+        try:
+            return os.open(name, owned.DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # Linux says ENOTDIR for a link with O_DIRECTORY
+                raise StoreFailed("%s %s: %s" % (what, target, _not_a_directory(fd, name, path)))
+            if exc.errno != errno.ENOENT:
+                raise StoreFailed("%s %s: %s: %s" % (what, target, path, exc.strerror))
+        if not make:
+            return None
+        try:
+            os.mkdir(name, 0o755, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:  # EEXIST: another run made it meanwhile, opened (and checked) next
+                raise StoreFailed("%s %s: cannot create %s: %s" % (what, target, path, exc.strerror))
+    raise StoreFailed("%s %s: %s was removed while this run made it" % (what, target, path))
+
+
+def _not_a_directory(fd, name, path):
+    try:
+        link = stat.S_ISLNK(os.lstat(name, dir_fd=fd).st_mode)
+    except OSError:
+        link = False
+    if link:
+        return ("%s is a symbolic link, which is not followed: this collection makes the directories below a file "
+                "replica's path itself, so a link there would send its claims elsewhere (remove the link)" % path)
+    return "%s is not a directory (this collection makes it below the replica path: remove what is there)" % path
 
 
 def host_id(config_root, create=True):
@@ -237,14 +339,20 @@ def host_id(config_root, create=True):
     return _read_host_id(path)
 
 
-def read_file(path, limit):
-    """At most `limit` bytes of a file, not through a symlink; None when it does not exist."""
+def read_file(path, limit, at=None):
+    """At most `limit` bytes of a regular file, not through a symlink; None when it does not exist. ``at``:
+    (descriptor of the directory holding it, its name there), `path` then only names it in messages."""
+    fd_of, name = at if at is not None else (None, path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO put at the name does not hang the open; it is refused below like any non-file
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd_of)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
         raise StoreFailed("read %s: %s" % (path, exc.strerror))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StoreFailed("read %s: it is not a regular file" % path)
     with os.fdopen(fd, "rb") as handle:
         return handle.read(limit)
 
@@ -269,7 +377,7 @@ def store_for(fields, credentials, timeout=10):
                 "in the credential set only (not yet AWS's own virtual-hosted endpoints)" % backend.label)
         return S3Claims(fields, credentials, timeout)
     if backend.claims == "link":
-        return FileClaims()
+        return FileClaims(fields["path"])
     if backend.claims == "legacy-rename":
         from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sftp_claims
         return sftp_claims.SftpClaims(fields, credentials or {}, timeout)

@@ -107,6 +107,10 @@ CREDENTIALS_ROOT = Kind("credentials root", _credentials_root_entry, main=_crede
                         legacy_modes=(0o710, 0o750, 0o755, 0o775))
 HEALTH_STATE = Kind("health state directory", own_files("state.json"), main="state.json", legacy_users=())
 DRILL_RUN = Kind("drill run directory", None, legacy_users=())
+# sftp_claims.py: the root-only directory of its sessions, and each session's directory (the private key, the
+# pinned host key): whatever a session holds is removed with it, its marker alone tells it is ours
+SFTP_SESSIONS = Kind("sftp sessions directory", None, legacy_users=())
+SFTP_SESSION = Kind("sftp session directory", None, legacy_users=())
 
 
 def _describe(st):

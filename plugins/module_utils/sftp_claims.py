@@ -10,9 +10,12 @@ by looking at the directory.
 
 Each call is one `sftp -b -` session (two when a create fails) from a private directory (mkdtemp, mode 0700,
 removed afterwards) holding the private key (0600), a known_hosts file that pins the replica's host_key, and the
-file a claim travels through. No ssh configuration, agent or known host of the machine takes part. Paths travel
-inside the batch script between double quotes; a path with a character that sftp's parser or its glob reads
-(sftp.c makeargv, remote_glob) is refused, never escaped.
+file a claim travels through. It lies in SESSIONS_DIR, a root-only directory of this collection on /run's tmpfs, not
+in /tmp: a session killed (SIGKILL, the OOM killer) cannot remove it, so each is marked and holds a flock while in
+use (owned.make_temp), and every session first removes those whose maker is gone (owned.remove_stale). No ssh
+configuration, agent or known host of the machine takes part. Paths travel inside the batch script between double
+quotes; a path with a character that sftp's parser or its glob reads (sftp.c makeargv, remote_glob) is refused,
+never escaped.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,19 +23,20 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import errno
 import os
 import posixpath
 import random
 import re
 import shutil
 import signal
+import stat
 import subprocess
-import tempfile
 import time
 import uuid
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import owned, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.runner import CommandRunner
 
@@ -57,6 +61,10 @@ RENAME_REFUSED_RE = re.compile(r'^remote rename ".*": ', re.M)
 # sshd refuses connections beyond MaxStartups (10 unauthenticated by default) before the version exchange
 DROPPED_RE = re.compile(r"^kex_exchange_identification: ", re.M)
 CONNECT_ATTEMPTS = 5
+# where the sessions' private directories live: tmpfs (gone at a reboot) and root-only, like lock.py's directory
+# (on a host without /run/lock, /run/dokku-sqlite-litestream is that one too)
+SESSIONS_DIR = "/run/dokku-sqlite-litestream/sftp"
+SESSION_PREFIX = "dsl-sftp-"
 
 
 def quoted(path):
@@ -66,6 +74,48 @@ def quoted(path):
             "replica.path: ownership claims on an sftp replica go through sftp's batch commands, which cannot carry "
             "%s safely (a path with %s): choose a replica path without them" % (validate.shown(path), UNSAFE_TEXT))
     return '"%s"' % ("./" + path if path.startswith("-") else path)  # a leading '-' would be read as a flag
+
+
+def sessions_dir():
+    """SESSIONS_DIR, made (0700, marked) or checked: refused unless it and the directory holding it are this
+    collection's and no one else may write them, so no other user can read a key or swap the directory."""
+    above = os.path.dirname(SESSIONS_DIR.rstrip("/"))
+    try:
+        os.mkdir(above, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise claim_store.StoreFailed("cannot create %s, where sftp sessions keep their private key: %s"
+                                          % (above, exc.strerror))
+    problem = _not_root_only(os.lstat(above))
+    if problem:
+        raise claim_store.StoreFailed(_refusal("refusing %s (it would hold the sftp sessions' private keys): %s"
+                                               % (above, problem), above))
+    try:
+        owned.ensure(SESSIONS_DIR, owned.SFTP_SESSIONS, os.geteuid(), os.getegid())
+    except owned.NotOurs as exc:
+        raise claim_store.StoreFailed(_refusal(str(exc), SESSIONS_DIR))
+    except OSError as exc:
+        raise claim_store.StoreFailed("cannot create %s, where sftp sessions keep their private key: %s"
+                                      % (SESSIONS_DIR, exc.strerror))
+    return SESSIONS_DIR
+
+
+def _refusal(problem, path):
+    return ("%s. No key was written; this collection makes it itself, owned by uid %d with mode 0700, and another user "
+            "may have planted it to read the keys: remove it (rm -r %s) and run again" % (problem, os.geteuid(), path))
+
+
+def _not_root_only(st):
+    """Why a directory (its lstat) is not one only this user may change (a text), or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link, which is not followed"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a directory"
+    if st.st_uid not in (0, os.geteuid()):
+        return "it is owned by uid %d" % st.st_uid
+    if st.st_mode & 0o022:
+        return "its mode %04o lets others write in it" % stat.S_IMODE(st.st_mode)
+    return None
 
 
 def known_hosts_line(host, port, host_key):
@@ -129,23 +179,31 @@ class SftpClaims:
 
     @contextlib.contextmanager
     def _private(self):
-        """A directory only this user reads, with the key and the pinned host key; removed with all it holds."""
-        private = tempfile.mkdtemp(prefix="dsl-sftp-")
+        """A directory only this user reads, with the key and the pinned host key; removed with all it holds. Its
+        flock is held until then: a session killed before leaves it to the next session's remove_stale."""
+        sessions = sessions_dir()
+        owned.remove_stale(sessions, SESSION_PREFIX, owned.SFTP_SESSION)
+        private, held = owned.make_temp(sessions, SESSION_PREFIX, owned.SFTP_SESSION, hold=True)
         try:
             if not LOCAL_RE.match(private):
-                raise claim_store.StoreFailed("the temporary directory %s has characters ssh reads in its options: "
-                                              "set TMPDIR to a plain path" % validate.shown(private))
+                raise claim_store.StoreFailed("the session directory %s has characters ssh reads in its options"
+                                              % validate.shown(private))
             key = self.key.replace("\r\n", "\n")
             self._write(private, KEY_FILE, (key if key.endswith("\n") else key + "\n").encode("utf-8"), 0o600)
             self._write(private, KNOWN_HOSTS,
                         known_hosts_line(self.host, self.port, self.host_key).encode("utf-8"), 0o644)
             yield private
         finally:
-            shutil.rmtree(private, ignore_errors=True)
+            try:
+                owned.remove(private, owned.SFTP_SESSION)
+            except (OSError, owned.NotOurs):
+                pass  # left to the next session's remove_stale: its flock ends with the close below
+            finally:
+                os.close(held)
 
     @staticmethod
     def _write(private, name, data, mode):
-        fd = os.open(os.path.join(private, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        fd = os.open(os.path.join(private, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
 

@@ -238,14 +238,18 @@ class Standby:
         try:
             self.validate()
             target = self.request.target
-            # a restore and a promotion into one file would both find it free: litestream_restore's lock
-            with HostLock(self.module, "restore-%s" % target, "the restore target %s" % target,
+            # one run at a time per standby; a promotion also takes litestream_restore's lock of the target (a
+            # restore and a promotion into one file would both find it free), always after this one
+            with HostLock(self.module, "standby-%s" % target, "the standby of %s" % target,
                           timeout=self.params["lock_timeout"]) as lock:
                 self.result["lock_wait"] = lock.waited
-                before = self.now() if self.module._diff else None
-                getattr(self, self.params["state"])()
-                if before is not None:
-                    after = self.predicted(before) if self.module.check_mode else self.now()
+                if self.params["state"] == "promoted":
+                    with HostLock(self.module, "restore-%s" % target, "the restore target %s" % target,
+                                  timeout=self.params["lock_timeout"]) as restore_lock:
+                        self.result["lock_wait"] += restore_lock.waited
+                        before, after = self.converge()
+                else:
+                    before, after = self.converge()
         except StepFailed as exc:
             raise self.failure(exc.msg, **exc.extra)
         except (DockerError, LockTimeout, guarded.OutsideRoot) as exc:
@@ -258,6 +262,14 @@ class Standby:
         if before is not None:
             self.result["diff"] = dict(before=before, after=after)
         return self.result
+
+    def converge(self):
+        """The state's work; the diff's (before, after), or (None, None) without --diff."""
+        before = self.now() if self.module._diff else None
+        getattr(self, self.params["state"])()
+        if before is None:
+            return None, None
+        return before, self.predicted(before) if self.module.check_mode else self.now()
 
     def validate(self):
         request, params = self.request, self.params

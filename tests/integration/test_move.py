@@ -12,6 +12,7 @@ lab-dokku-1, deployed on lab-dokku-2 too (as a user deploys their code before th
   only rows the new owner wrote (lineage 2 starts from the old host's final state).
 """
 import json
+import os
 import re
 import secrets
 import shlex
@@ -177,11 +178,14 @@ def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, t
         clean_up(lab, tmp_path, kind, app)
 
 
-def standby_left(lab, host):
-    """The standby containers and directories on a host (litestream_standby's names)."""
-    containers = lab.ssh(host, "docker ps -a --filter name=dokku.litestream.standby. --format '{{.Names}}'").stdout
-    dirs = lab.ssh(host, f"ls -a {STORAGE_ROOT} /tmp").stdout
-    return containers.split() + [d for d in dirs.split() if d.startswith(".litestream-standby-")]
+def standby_left(lab, host, dest):
+    """The standby container and directory of the database in dest that are still on a host."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.standby_core import (
+        container_name, dir_name)
+    target = f"{dest}/{DB}"
+    left = lab.ssh(host, f"docker container inspect --format '{{{{.Name}}}}' {container_name(target)}; "
+                         f"ls -d {os.path.dirname(dest)}/{dir_name(target)}", check=False).stdout
+    return [line.strip() for line in left.splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize("kind", ["s3", "sftp"])
@@ -210,7 +214,7 @@ def test_a_warm_move_follows_the_replica_before_the_stop_and_loses_no_row(lab, t
             assert not past.get("restored") and "past 0000000000000001" in past.get("msg", ""), past
             assert lab.ssh(second, f"test -e {scratch}/{DB}", check=False).returncode != 0, "something was put in place"
             gone = module(lab, second, "litestream_standby", dict(args, state="absent"))
-            assert gone["changed"] and standby_left(lab, second) == [], gone
+            assert gone["changed"] and standby_left(lab, second, scratch) == [], gone
 
         names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
                  "-e", apps, "-e", f"move_report_dir={tmp_path}", "-e", "move_warm=true"]
@@ -220,7 +224,7 @@ def test_a_warm_move_follows_the_replica_before_the_stop_and_loses_no_row(lab, t
         assert report["rpo_transactions"] == 0 and report["rpo_rows"] == 0, report
         print(f"warm move ({kind}): downtime {report['downtime_seconds']} s, steps {report['steps']}")
         assert report["cut_over"] == "warm" and report["epoch"] == 2 and set(report["steps"]) == STEPS, report
-        assert "(warm standby)" in proc.stdout and standby_left(lab, second) == []
+        assert "(warm standby)" in proc.stdout and standby_left(lab, second, f"{STORAGE_ROOT}/{app}--db") == []
 
         final = live_rows(lab, first, app)
         assert len(final) > 20, "the writer did not run long enough"
@@ -262,17 +266,20 @@ def test_a_move_is_refused_before_anything_stops(lab, tmp_path):
         clean_up(lab, tmp_path, "s3", app)
 
 
-def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_rerun_moves(lab, tmp_path):
-    """The new host's restore cannot take its target's lock (held by hand, lock_timeout 0): the old host still owns
-    the replica, so its sidecar and app run again; the move run again once the lock is free moves the app."""
+@pytest.mark.parametrize("cut_over", ["cold", "warm"])
+def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_rerun_moves(lab, tmp_path, cut_over):
+    """The new host's restore (cold) or promotion of its standby (warm) cannot take its target's lock (held by hand,
+    lock_timeout 0): the old host still owns the replica, so its sidecar and app run again; the move run again once
+    the lock is free moves the app. Warm, the promotion fails the same way (the standby itself has a lock of its own)
+    and the rollback removes the standby; the re-run starts a fresh one and promotes it."""
     from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR, scope_name
 
     first, second = lab.hosts[0], lab.hosts[1]
-    app = f"mv-rollback-{TAG}"
+    app = f"mv-rollback-{cut_over}-{TAG}"
     apps, entry = apps_file(lab, tmp_path, "s3", app)
     lock = f"{LOCK_DIR}/{scope_name(f'restore-{STORAGE_ROOT}/{app}--db/{DB}')}.lock"
     names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
-             "-e", apps, "-e", f"move_report_dir={tmp_path}"]
+             "-e", apps, "-e", f"move_report_dir={tmp_path}", "-e", f"move_warm={str(cut_over == 'warm').lower()}"]
     try:
         running_on_first_deployed_on_second(lab, apps, app)
         lab.ssh(second, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 "
@@ -284,6 +291,7 @@ def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_r
         assert "waiting for the lock" in out.split("take the replica over:", 1)[1][:400], out[-3000:]
         assert f"The replica is owned by {first['name']} (epoch 1); {first['name']} runs its sidecar again and the app" \
             in out, out[-3000:]
+        assert standby_left(lab, second, f"{STORAGE_ROOT}/{app}--db") == [], "the rollback left the standby"
         wait_for(f"the writer of {app} back on {first['name']}", lambda: writer_active(lab, first, app), 30)
         state = lab.ssh(first, f"docker inspect --format '{{{{.State.Running}}}}' {sidecar(app)}").stdout.strip()
         assert state == "true"
@@ -291,14 +299,20 @@ def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_r
             "ownership"]["standing"] == "owner"
 
         free(lab, second, lock)
-        lab.playbook(MOVE, *names)
+        again = lab.playbook(MOVE, *names)
         report = json.loads((tmp_path / f"move-{app}.json").read_text())
         assert report["rpo_transactions"] == 0 and report["rpo_rows"] == 0 and report["epoch"] == 2, report
+        assert report["cut_over"] == cut_over and standby_left(lab, second, f"{STORAGE_ROOT}/{app}--db") == [], report
+        if cut_over == "warm":  # the rollback removed the standby: the re-run started a fresh one
+            task = again.stdout.split("Follow the replica on the new host (warm standby)]", 1)[1].split("TASK [", 1)[0]
+            assert f"changed: [{second['name']}]" in task, task
         final = live_rows(lab, first, app)
         wait_for(f"the demo writer of {app} on {second['name']}", lambda: writer_active(lab, second, app), 30)
         assert live_rows(lab, second, app)[:len(final)] == final
     finally:
         free(lab, second, lock)
+        lab.ssh(second, "docker rm -f $(docker ps -aq --filter name=dokku.litestream.standby.) 2>/dev/null",
+                check=False)
         clean_up(lab, tmp_path, "s3", app)
 
 

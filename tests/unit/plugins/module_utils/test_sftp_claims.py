@@ -1,20 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to dokku_sqlite.litestream
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sftp_claims: the command line and the batch scripts a session runs, the private directory it runs from, the
-paths it refuses, and how it reads a failed create. A stand-in `sftp` (a shell script) records what it was given
+"""sftp_claims: the command line and the batch scripts a session runs, the private directory it runs from (in a
+root-only directory of the collection; what a killed run left is removed by the next session), the paths it refuses,
+and how it reads a failed create. A stand-in `sftp` (a shell script) records what it was given
 and answers as told; the real server is tests/integration/test_claim_store_sftp.py."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
 
-from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, ownership
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import claim_store, owned, ownership
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sftp_claims as sc
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
@@ -69,6 +76,14 @@ class Fake:
 
     def script(self, call=1):
         return self.given("script", call).splitlines()
+
+
+@pytest.fixture(autouse=True)
+def sessions(tmp_path_factory, monkeypatch):
+    """The sessions' directory of one test (the real one is /run/dokku-sqlite-litestream/sftp)."""
+    path = tmp_path_factory.mktemp("run") / "dokku-sqlite-litestream" / "sftp"
+    monkeypatch.setattr(sc, "SESSIONS_DIR", str(path))
+    return path
 
 
 @pytest.fixture
@@ -289,3 +304,109 @@ def _running(pid):
             return handle.read().split(") ")[1][0] not in "ZX"
     except (IOError, OSError):
         return False
+
+
+# a run of the module that a SIGKILL ends while its session runs: argv = sessions directory, sftp, [fields, key]
+KILLED_RUN = """
+import json, sys
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import sftp_claims as sc
+sc.SESSIONS_DIR = sys.argv[1]
+fields, key = json.loads(sys.argv[3])
+sc.SftpClaims(fields, {"ssh_private_key": key}, 10, binary=sys.argv[2]).names("/srv/backups/x")
+"""
+
+
+def test_a_session_runs_in_a_root_only_directory_of_the_collection_and_leaves_nothing(fake, sessions):
+    assert store(fake).names(CLAIMS) == []
+    private = fake.given("private").strip()
+    assert os.path.dirname(private) == str(sessions) and not private.startswith(tempfile.gettempdir() + "/dsl-")
+    for directory in (sessions, sessions.parent):
+        st = os.lstat(str(directory))
+        assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+    assert owned.problem(str(sessions), owned.SFTP_SESSIONS) is None  # marked as ours
+    assert os.listdir(str(sessions)) == [owned.MARKER]  # the session's directory and its key are gone
+
+
+def stale_session(sessions, hold):
+    """A session directory as a run leaves it, its key inside; with its flock still held when `hold`."""
+    sc.sessions_dir()
+    path, held = owned.make_temp(str(sessions), sc.SESSION_PREFIX, owned.SFTP_SESSION, hold=True)
+    with open(os.path.join(path, sc.KEY_FILE), "w") as handle:
+        handle.write(KEY)
+    if not hold:
+        os.close(held)  # what the kernel does when the run is killed
+        held = None
+    return path, held
+
+
+def test_a_key_left_by_a_killed_session_is_removed_when_the_next_session_starts(fake, sessions):
+    path, _held = stale_session(sessions, hold=False)
+    store(fake).names(CLAIMS)
+    assert not os.path.exists(path)
+    assert fake.given("private").strip() != path
+
+
+def test_a_session_still_running_elsewhere_is_left_alone(fake, sessions):
+    path, held = stale_session(sessions, hold=True)
+    try:
+        store(fake).names(CLAIMS)
+        with open(os.path.join(path, sc.KEY_FILE)) as handle:
+            assert handle.read() == KEY  # another run's key, while it runs
+    finally:
+        os.close(held)
+    store(fake).names(CLAIMS)  # that run ended: the next session removes what it left
+    assert not os.path.exists(path)
+
+
+def test_a_run_killed_by_sigkill_leaves_its_key_only_until_the_next_session(fake, sessions):
+    fake.answer(1, sleep=True)
+    argv = [sys.executable, "-c", KILLED_RUN, str(sessions), str(fake.binary), json.dumps([FIELDS, KEY])]
+    run = subprocess.Popen(argv, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        deadline = time.time() + 30
+        while not (fake.root / "child").exists() and run.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert (fake.root / "child").exists(), "the killed run's session never started"
+    finally:
+        run.kill()
+        run.wait()
+        os.killpg(os.getpgid(int((fake.root / "child").read_text())), signal.SIGKILL)  # its stand-in sftp too
+    private = fake.given("private").strip()
+    assert os.path.isfile(os.path.join(private, sc.KEY_FILE))  # nothing of the killed run removed it
+    store(fake).names(CLAIMS)
+    assert not os.path.exists(private)
+
+
+@pytest.mark.parametrize("plant, reason", [
+    ("link", r"refusing to use {sessions} as the sftp sessions directory: it is a symbolic link or not a directory"),
+    ("foreign", r"refusing to use {sessions} as the sftp sessions directory: it has no marker"),
+    ("other kind", r"refusing to use {sessions} as the sftp sessions directory: its marker names it 'drill run "
+                   r"directory'"),
+    ("link above", r"refusing {above} \(it would hold the sftp sessions' private keys\): it is a symbolic link, which "
+                   r"is not followed"),
+    ("open above", r"refusing {above} \(it would hold .*\): its mode 0777 lets others write in it"),
+])
+def test_a_planted_sessions_directory_is_refused_and_no_key_is_written(fake, sessions, tmp_path, plant, reason):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    above = sessions.parent
+    if plant == "link":
+        above.mkdir(mode=0o700)
+        sessions.symlink_to(outside)
+    elif plant == "foreign":
+        above.mkdir(mode=0o700)
+        sessions.mkdir(mode=0o700)
+    elif plant == "other kind":
+        above.mkdir(mode=0o700)
+        owned.make(str(sessions), 0o700, os.geteuid(), os.getegid(), owned.DRILL_RUN)
+    elif plant == "link above":
+        above.symlink_to(outside)
+    else:
+        above.mkdir()
+        above.chmod(0o777)
+    with pytest.raises(claim_store.StoreFailed, match=reason.format(sessions=sessions, above=above)) as refused:
+        store(fake).names(CLAIMS)
+    assert "No key was written" in str(refused.value) and "run again" in str(refused.value)
+    assert fake.calls() == 0 and os.listdir(str(outside)) == []
+    if plant in ("foreign", "other kind"):
+        assert sorted(os.listdir(str(sessions))) == ([owned.MARKER] if plant == "other kind" else [])

@@ -24,7 +24,7 @@ import pytest
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore_swap
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
-    dokku_storage, litestream_auth, litestream_drill_report, litestream_replica, litestream_restore)
+    dokku_storage, litestream_auth, litestream_drill_report, litestream_replica, litestream_restore, litestream_standby)
 
 from .conftest import assert_no_secret, run_module, snapshot
 from .test_litestream_restore import FakeLitestream
@@ -41,6 +41,7 @@ LONG_APP = "a" * 300
 LONG_APP_SHOWN = "'%s...aaaaa' (300 characters)" % ("a" * 49)
 # once database, name and dest are valid, a restore's messages name both
 RESTORE = "restore of production.sqlite3 into {top}/storage/blog--db/production.sqlite3: "
+STANDBY = "standby of {top}/storage/blog--db/production.sqlite3: "
 S3 = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
 SFTP = {"type": "sftp", "host": "backup.example.net", "user": "bk", "path": "/srv/blog", "host_key": "ssh-ed25519 AAAA",
         "credentials": "lab"}
@@ -99,6 +100,7 @@ MODULES = {
     "replica": (litestream_replica.main, replica_args),
     "auth": (litestream_auth.main, auth_args),
     "restore": (litestream_restore.main, restore_args),
+    "standby": (litestream_standby.main, restore_args),  # the restore's options, checked by the same Request
 }
 
 # (name, module, options, exact message); "{top}" in an option or message is the sandbox directory
@@ -260,6 +262,21 @@ CASES = [
     ("restore_dest_newline", "restore", {"dest": "/srv/db\n"},
      "dest: '/srv/db\\n' must not contain control characters (a newline, a tab, ...)"),
     ("restore_dest_nul", "restore", {"dest": "/srv/db\0x"}, "dest: a NUL character is not allowed"),
+    # ---- the standby's destination and replica: the restore's checks, before a follower starts
+    ("standby_dest_dotdot", "standby", {"dest": "/srv/../etc"}, "dest: '/srv/../etc' must not contain '..'"),
+    ("standby_dest_colon", "standby", {"dest": "/srv/db:/etc"},
+     "dest: '/srv/db:/etc' must not contain ':' (it is part of a docker mount, where ':' separates fields)"),
+    ("standby_dest_newline", "standby", {"dest": "/srv/db\n"},
+     "dest: '/srv/db\\n' must not contain control characters (a newline, a tab, ...)"),
+    ("standby_database_traversal", "standby", {"database": "../../etc/passwd"},
+     DB_PLAIN % ("database", "'../../etc/passwd'")),
+    ("standby_url_with_key_and_secret", "standby", {"replica": {"url": "s3://AKIA:%s@bucket/x" % SECRET}},
+     STANDBY + URL_CREDS % "replica.url"),
+    ("standby_image_is_an_option", "standby", {"image": "--privileged"},
+     STANDBY + "image: '--privileged' is not a docker image or network name: letters, digits and . _ : / @ + -, "
+     "starting with a letter or digit"),
+    ("standby_txid_while_following", "standby", {"txid": "0000000000000005"},
+     STANDBY + "txid: only state=promoted takes a TXID (follow mode cannot stop at one)"),
     # ---- modes and owners
     ("restore_mode_unquoted_644", "restore", {"mode": 644},
      RESTORE + "mode: the number 644 is octal 1204, not a file mode: an unquoted mode in YAML is read as a decimal number; "

@@ -19,7 +19,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import aut
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import lock
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import storage_core
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import (
-    dokku_storage, litestream_auth, litestream_replica, litestream_restore)
+    dokku_storage, litestream_auth, litestream_replica, litestream_restore, litestream_standby)
 
 from .conftest import run_module, snapshot
 
@@ -37,6 +37,8 @@ def module_args(name, root):
                             "secret_access_key": SECRET},
         "litestream_restore": {"dest": str(root / "srv" / "blog--db"), "database": "app.sqlite3",
                                "credentials_root": str(creds), "replica": replica},
+        "litestream_standby": {"dest": str(root / "srv" / "blog--db"), "database": "app.sqlite3",
+                               "credentials_root": str(creds), "replica": replica},
     }[name]
 
 
@@ -45,6 +47,7 @@ MODULES = {
     "litestream_replica": (litestream_replica.main, "app-blog.lock", "app blog"),
     "litestream_auth": (litestream_auth.main, "credentials.lock", "the credential sets"),
     "litestream_restore": (litestream_restore.main, None, None),
+    "litestream_standby": (litestream_standby.main, None, None),  # the standby's own lock (a promotion's: below)
 }
 
 
@@ -76,9 +79,11 @@ def no_commands(monkeypatch):
 
 def lock_file(name, root, lock_dir):
     _main, file_name, what = MODULES[name]
-    if file_name is None:  # the restore target's own lock
+    if file_name is None:  # the restore target's own lock, or the standby's of that target
         target = root / "srv" / "blog--db" / "app.sqlite3"
-        return lock_dir / (lock.scope_name("restore-%s" % target) + ".lock"), "the restore target %s" % target
+        scope, what = (("standby", "the standby of %s") if name == "litestream_standby"
+                       else ("restore", "the restore target %s"))
+        return lock_dir / (lock.scope_name("%s-%s" % (scope, target)) + ".lock"), what % target
     return lock_dir / file_name, what
 
 
@@ -95,6 +100,18 @@ def test_a_held_lock_fails_the_module_clearly_before_it_reads_or_writes(name, ro
     assert no_commands == []
     assert snapshot(root) == before
     assert not result.get("changed")
+
+
+def test_a_promotion_also_takes_the_restore_targets_lock(root, lock_dir, no_commands, holders):
+    """A restore and a promotion into one file would both find it free: the promotion waits for the restore."""
+    path, what = lock_file("litestream_restore", root, lock_dir)
+    holder = holders(path)
+    before = snapshot(root)
+    args = dict(module_args("litestream_standby", root), state="promoted", txid="5", lock_timeout=0)
+    result = run_module(litestream_standby.main, args, fail=True)
+    expected = "timed out after 0 s waiting for the lock %s (%s), held by pid %d (python" % (path, what, holder.proc.pid)
+    assert expected in result["msg"], result["msg"]
+    assert no_commands == [] and snapshot(root) == before and not result.get("changed")
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -114,6 +131,10 @@ def test_check_mode_does_not_wait_for_a_held_lock(name, root, lock_dir, monkeypa
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
         monkeypatch.setattr(basic.AnsibleModule, "run_command",
                             lambda self, argv, **kw: (1, "", "Error: no matching backup files available\n"))
+    elif name == "litestream_standby":  # no follower yet: check mode reports the start and runs nothing else
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, n, required=False: "/usr/bin/" + n)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                            lambda self, argv, **kw: (1, "[]\n", "Error: No such container: x\n"))
     args = dict(module_args(name, root), lock_timeout=0)
     if name == "litestream_restore":
         args["if_replica_exists"] = True
@@ -143,6 +164,7 @@ def test_the_second_run_waits_for_the_first_then_finds_the_work_done(root, lock_
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_every_mutating_module_documents_lock_timeout(name):
     module = {"dokku_storage": dokku_storage, "litestream_replica": litestream_replica,
-              "litestream_auth": litestream_auth, "litestream_restore": litestream_restore}[name]
+              "litestream_auth": litestream_auth, "litestream_restore": litestream_restore,
+              "litestream_standby": litestream_standby}[name]
     assert "dokku_sqlite.litestream.lock" in module.DOCUMENTATION
     assert "lock_wait:" in module.RETURN

@@ -47,6 +47,8 @@ NOT_HOST_PATHS = {"mount_path"}
 LITERAL = ["/", "/etc", "/var/lib", "/var/lib/dokku", "/var/lib/dokku/config", "/root", "/usr/lib"]
 S3 = {"type": "s3", "bucket": "bkt", "path": "blog", "endpoint": "http://127.0.0.1:9000", "credentials": "lab"}
 APP = "blog"  # also the name of a directory inside every dangerous directory
+# options a state needs beside it (litestream_standby's promoted requires a txid, which the other states refuse)
+STATE_ARGS = {("litestream_standby", "promoted"): {"txid": "0000000000000005"}}
 
 
 class Captured(BaseException):
@@ -212,6 +214,9 @@ def base_args(module, top):
                                  **dict((k, roots[k]) for k in ("config_root", "credentials_root"))},
         "litestream_restore": {"replica": dict(S3), "dest": str(top / "root/var/lib/dokku/data/storage/blog--db"),
                                "credentials_root": roots["credentials_root"], "owner": 0, "group": 0},
+        # as the restore: its follower's stage sits next to dest (the fake docker runs no follower, so it fails fast)
+        "litestream_standby": {"replica": dict(S3), "dest": str(top / "root/var/lib/dokku/data/storage/blog--db"),
+                               "credentials_root": roots["credentials_root"], "owner": 0, "group": 0},
         "litestream_drill": {"apps": [entry], "host": APP, "credential_sets": sets, "parallel": 1,
                              **dict((k, roots[k]) for k in ("scratch_dir", "storage_root", "credentials_root"))},
         "litestream_health": {"apps": [entry], "host": APP, "timeout": 1,
@@ -289,6 +294,7 @@ def test_a_path_option_never_changes_what_the_collection_did_not_make(
         args[option] += "/blog.prom"
     if state[0]:
         args[state[0]] = state[1]
+        args.update(STATE_ARGS.get((module, state[1]), {}))
     args["_ansible_check_mode"] = False
     monkeypatch.setattr(basic.AnsibleModule, "run_command", fake_host(tmp_path_factory))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
@@ -324,5 +330,6 @@ def test_the_matrix_covers_every_path_option_of_every_module():
         "litestream_replica": ["config_root", "credentials_root", "storage_root"],
         "litestream_ownership": ["config_root", "credentials_root"],
         "litestream_restore": ["credentials_root", "dest"],
+        "litestream_standby": ["credentials_root", "dest"],
         "litestream_validate": [],
     }

@@ -57,6 +57,7 @@ BASE_ARGS = {
     "litestream_drill": {"host": "dokku-1"},
     "litestream_replica": {"app": "blog", "replica": BASE_REPLICA, "state": "present"},
     "litestream_restore": {"replica": BASE_REPLICA},
+    "litestream_standby": {"replica": BASE_REPLICA},
     "litestream_move_report": {"move_from": "dokku-1", "move_to": PEER,
                                "final_txids": {"production.sqlite3": "0000000000000005"}},
 }
@@ -373,13 +374,13 @@ def leaked_pieces(texts, secret, size=5):
     return sorted(piece for piece in pieces if any(piece in text for text in texts))
 
 
-@pytest.mark.parametrize("module", ["litestream_replica", "litestream_restore"])
+@pytest.mark.parametrize("module", ["litestream_replica", "litestream_restore", "litestream_standby"])
 @pytest.mark.parametrize("case", sorted(SHOWN_CASES))
 def test_no_piece_of_a_secret_in_any_output(real_ansible_exits, capsys, tmp_path, module, case):
     replica, secret = SHOWN_CASES[case]
     spec = declaration(module)["argument_spec"]
     args = dict(base_args(module, spec, tmp_path), replica=copy.deepcopy(replica))
-    if module == "litestream_restore":  # so far that the replica is read
+    if module in ("litestream_restore", "litestream_standby"):  # so far that the replica is read
         args.update(dest=str(tmp_path / "storage" / "blog--db"), database="production.sqlite3")
     out, err, crash = run_printed(module, args, capsys)
     result = assert_masked(module, out, err, crash, secret)

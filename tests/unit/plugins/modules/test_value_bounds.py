@@ -211,6 +211,7 @@ BASE = {
     "litestream_auth": auth_args,
     "litestream_replica": replica_args,
     "litestream_restore": restore_args,
+    "litestream_standby": restore_args,  # the restore's options, less those a standby has no use for
     "litestream_drill": drill_args,
     "litestream_health": health_args,
     "litestream_host": host_args,
