@@ -115,7 +115,8 @@ def read_txid(dir_fd, name):
     try:
         return ls.txid_number(data.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
-        raise StepFailed("the follower's %s-txid holds no TXID (%s)" % (name, v.shown(data[:32])))
+        raise StepFailed("the follower's %s-txid holds no TXID (%s)" % (
+            name, v.shown(data[:32].decode("ascii", "replace"))))
 
 
 def hex_txid(number):
@@ -184,10 +185,12 @@ class StandbyStage(Stage):
                              "use or remove it" % (path, st.st_uid, stat.S_IMODE(st.st_mode)))
         self.path, self.fd, self.at = path, fd, (parent_fd, name, (st.st_dev, st.st_ino))
 
-    def remove(self):
-        """Remove the standby directory (and what is in it, through its descriptor); dest and its parents stay."""
-        self.created_dirs = []
-        self.cleanup(restored=True, close=False)
+    def remove(self, keep_dest=True):
+        """Remove the standby directory (and what is in it, through its descriptor); dest and the parents this run
+        made stay unless keep_dest is False (then only while empty)."""
+        if keep_dest:
+            self.created_dirs = []
+        self.cleanup(restored=keep_dest, close=False)
         if self.fd is not None:
             os.close(self.fd)
         self.path = self.fd = self.at = None
@@ -232,6 +235,7 @@ class Standby:
                            standby_dir=None, following=False, txid=None, restored=False, backup=[], actions=[],
                            lock_wait=0.0, commands=self.docker.commands)
         self.started = time.time()
+        self.before = None
 
     # ------------------------------------------------------------------ the run
     def execute(self):
@@ -265,11 +269,13 @@ class Standby:
 
     def converge(self):
         """The state's work; the diff's (before, after), or (None, None) without --diff."""
-        before = self.now() if self.module._diff else None
         getattr(self, self.params["state"])()
-        if before is None:
+        if not self.module._diff:
             return None, None
-        return before, self.predicted(before) if self.module.check_mode else self.now()
+        if self.module.check_mode:
+            return self.before, self.predicted(self.before)
+        return self.before, dict(path=self.request.target, following=self.result["following"],
+                                 txid=self.result.get("txid"))
 
     def validate(self):
         request, params = self.request, self.params
@@ -286,11 +292,20 @@ class Standby:
         self.name = container_name(request.target)
         self.result.update(path=request.target, replica=request.replica, container=self.name)
 
-    def now(self):
-        """The diff's side: whether a follower runs, at which TXID."""
+    def look(self):
+        """(the follower's inspect document or None, whether the standby directory exists: then it is open); what
+        it shows is the diff's before."""
         doc = self.docker.inspect_container(self.name)
-        running = bool(doc and (doc.get("State") or {}).get("Running"))
-        return dict(path=self.request.target, following=running, txid=self.result.get("txid"))
+        found = self.stage.open_dest(create=False) and self.stage.find()
+        txid = None
+        if found:
+            try:
+                txid = read_txid(self.stage.fd, self.request.name)
+            except StepFailed:
+                pass  # shown as none; the state that needs it reads it again and fails there
+        self.before = dict(path=self.request.target, following=bool(doc and (doc.get("State") or {}).get("Running")),
+                           txid=hex_txid(txid))
+        return doc, found
 
     def predicted(self, before):
         state = self.params["state"]
@@ -301,8 +316,7 @@ class Standby:
     def following(self):
         request = self.request
         spec = spec_hash(request.fields, self.params["image"], self.params["follow_interval"], request.name)
-        doc = self.docker.inspect_container(self.name)
-        found = self.stage.open_dest(create=False) and self.stage.find()
+        doc, found = self.look()
         labels = ((doc or {}).get("Config") or {}).get("Labels") or {}
         if doc and (doc.get("State") or {}).get("Running") and labels.get(SPEC_LABEL) == spec and found:
             self.result.update(following=True, standby_dir=self.stage.path)
@@ -324,14 +338,13 @@ class Standby:
             self.result["following"] = True
             self.wait_for("its first restore", lambda txid: txid is not None)
         except Exception:
-            self.remove(self.docker.inspect_container(self.name), True)
+            self.remove(self.docker.inspect_container(self.name), True, keep_dest=False)
             raise
 
     def promoted(self):
         request = self.request
         final = ls.txid_number(request.txid)
-        doc = self.docker.inspect_container(self.name)
-        found = self.stage.open_dest(create=False) and self.stage.find()
+        doc, found = self.look()
         if not found:
             raise StepFailed("no standby follows the replica into it; start one with state=following first, or "
                              "restore with litestream_restore")
@@ -365,8 +378,7 @@ class Standby:
         self.stage.remove()
 
     def absent(self):
-        doc = self.docker.inspect_container(self.name)
-        found = self.stage.open_dest(create=False) and self.stage.find()
+        doc, found = self.look()
         if not doc and not found:
             return
         self.changed("remove the standby of %s" % self.request.target)
@@ -410,11 +422,13 @@ class Standby:
             polls += 1
             time.sleep(POLL)
 
-    def remove(self, doc, found):
+    def remove(self, doc, found, keep_dest=True):
+        """The follower and the standby directory; with keep_dest False also dest and its parents, if this run made
+        them (a follower that failed to start leaves nothing)."""
         if doc:
             self.docker.run(["container", "rm", "--force", self.name])
         if found and self.stage.fd is not None:
-            self.stage.remove()
+            self.stage.remove(keep_dest)
         self.result["following"] = False
 
     def logs(self):

@@ -65,8 +65,8 @@ def test_litestreams_txid_file_is_read_as_a_number(folder, text, number):
     assert standby_core.hex_txid(number) == text.strip()
 
 
-@pytest.mark.parametrize("content, shown", [(b"not a txid\n", "b'not a txid\\n'"), (b"", "b''"),
-                                            (b"\xff\xfe00d4", "b'\\xff\\xfe00d4'")])
+@pytest.mark.parametrize("content, shown", [(b"not a txid\n", "'not a txid\\n'"), (b"", "''"),
+                                            (b"\xff\xfe00d4", "'\ufffd\ufffd00d4'")])
 def test_a_txid_file_of_anything_else_fails_naming_the_file(folder, content, shown):
     path, fd = folder
     (path / "app.sqlite3-txid").write_bytes(content)

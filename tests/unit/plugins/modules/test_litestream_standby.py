@@ -258,8 +258,8 @@ def test_following_starts_a_follower_and_waits_for_its_first_restore(roots, dock
     assert result["standby_dir"] == str(here) and result["container"] == container(roots)
     assert result["diff"] == {"before": {"path": target(roots), "following": False, "txid": None},
                               "after": {"path": target(roots), "following": True, "txid": "0000000000000003"}}
-    # the diff's look before and after; the first poll found the TXID, so no look in between
-    assert verbs(docker.calls) == ["container inspect", "container inspect", "run --detach", "container inspect"]
+    # one look (also the diff's before), the start; the first poll found the TXID, so no look in between
+    assert verbs(docker.calls) == ["container inspect", "run --detach"]
     follower = docker.containers[container(roots)]
     assert follower["interval"] == "2s" and follower["mounts"]["/restore"] == str(here)
     assert follower["labels"][standby_core.TARGET_LABEL] == target(roots)
@@ -312,6 +312,18 @@ def test_a_follower_that_stops_before_its_first_restore_is_removed_with_its_dire
     assert verbs(docker.calls)[-2:] == ["container inspect", "container rm"]
     assert not standby_dir(roots).exists() and settled(roots) == before
     no_secret_anywhere(docker, result)
+
+
+def test_a_follower_that_fails_removes_the_dest_this_run_made_too(roots, docker):
+    def dies(fake, follower):
+        follower.update(running=False, exit=1, output="Error: no matching backup files available\n")
+    docker.on_start = dies
+    dest = roots / "srv" / "new" / "blog--db"
+    before = settled(roots)
+    result = run_module(litestream_standby.main, args(roots, dest=str(dest)), fail=True)
+    assert "the follower stopped before its first restore" in result["msg"]
+    # dest and its missing parent were made for the follower and are gone with it; what existed stays
+    assert not (roots / "srv" / "new").exists() and settled(roots) == before
 
 
 def test_a_follower_that_never_restores_runs_out_of_wait_timeout_and_is_removed(roots, docker, clock):
@@ -373,10 +385,9 @@ def test_promoted_puts_the_followed_database_in_place(roots, docker):
     assert result["tables"] == {"events": 30} and result["integrity"] == "ok"
     assert result["journal_mode_fixed"] is True and result["size"] == os.path.getsize(str(placed))
     assert result["diff"]["after"] == {"path": target(roots), "following": False, "txid": TXID}
-    # (the diff's look before and after, around the run's own)
-    assert verbs(docker.calls) == ["container inspect", "container inspect", "container stop", "container inspect",
-                                   "container rm", "container inspect"]
-    assert docker.calls[2] == ["container", "stop", "--time", "30", container(roots)]
+    # one look (also the diff's before), the stop, its exit code, the removal
+    assert verbs(docker.calls) == ["container inspect", "container stop", "container inspect", "container rm"]
+    assert docker.calls[1] == ["container", "stop", "--time", "30", container(roots)]
     assert container(roots) not in docker.containers
     # the followed database in WAL mode, as a cold restore leaves it, with the requested owner and mode
     assert header(str(placed))[18:20] == b"\x02\x02" and rows(str(placed)) == 30
@@ -467,7 +478,7 @@ def test_check_mode_following_starts_nothing(roots, docker):
     assert result["changed"] is True and result["actions"] == [
         "start following %s into %s" % ("s3://bkt/blog/app.sqlite3 (endpoint http://127.0.0.1:9000)", target(roots))]
     assert result["diff"]["after"]["following"] is True
-    assert verbs(docker.calls) == ["container inspect"] * 2 and snapshot(roots) == before  # the diff's and the run's
+    assert verbs(docker.calls) == ["container inspect"] and snapshot(roots) == before  # one look, also the diff's
 
 
 @pytest.mark.parametrize("state, extra", [("promoted", {"txid": TXID}), ("absent", {})])
