@@ -171,7 +171,9 @@ class HostConverge:
 
         def sidecar(job):
             outcome, (_entry, _storage, params) = job
-            params = dict(params, changed_credentials=changed_sets, inventory_host=self.params["host"])
+            # in --check the storage part of this very run would make the directory: no warning that it is missing
+            params = dict(params, changed_credentials=changed_sets, inventory_host=self.params["host"],
+                          storage_in_run="storage" in self.parts)
             return self.app_part(outcome, self.sidecar, params, current.get(sidecar_name(outcome["app"])),
                                  image_ids.get(params["image"]))
 

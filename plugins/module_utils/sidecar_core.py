@@ -297,7 +297,8 @@ class SidecarPlan:
                    "first (docker would create it owned by root)" % self.storage_dir)
             if not self.check_mode:
                 self.fail(msg)
-            self.warn(msg)
+            if not self.params.get("storage_in_run"):
+                self.warn(msg)
         return config_hash
 
     def converge_files(self, old_config, config, secrets):

@@ -78,6 +78,8 @@ options:
     description:
       - Where the run's own directory is made, C(<scratch_dir>/<host>.<random>), the restores in it. Absolute, at least
         two levels deep. Made (C(0700)) when missing; an existing directory is used as it is, never changed.
+      - That run directory and everything in it is removed when the run ends (one left by a killed run, by the next
+        run); nothing else under O(scratch_dir) is touched.
     type: str
     default: /var/lib/dokku-litestream-drill
   storage_root:

@@ -288,6 +288,18 @@ def test_check_mode_predicts_the_real_run_app_by_app_and_writes_nothing(host):
     assert_no_secret(predicted, SECRET)
 
 
+def test_check_mode_does_not_warn_of_a_storage_directory_the_same_run_makes(host, monkeypatch):
+    """--check of a first provision: the storage part of the same run would make the directory, so the sidecar part
+    does not warn that it is missing; a run of the sidecars alone does (nothing in it would make the directory)."""
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    apps = [entry("blog")]
+    run_module(litestream_host.main, host_args(host, apps), check=True)
+    assert not any("does not exist" in w for w in warnings), warnings
+    run_module(litestream_host.main, host_args(host, apps, parts=["credentials", "sidecars"]), check=True)
+    assert any("storage directory %s/blog--db does not exist" % (host.tmp / "storage") in w for w in warnings), warnings
+
+
 def test_a_rotated_secret_restarts_the_sidecars_of_its_set_in_the_same_run(host):
     apps = [entry("blog")]
     run_module(litestream_host.main, host_args(host, apps))
