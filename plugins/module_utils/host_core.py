@@ -30,7 +30,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import val
 
 PARTS = ("credentials", "storage", "sidecars")
 # the reads among an app's commands: listed with its commands, never as its actions
-READ_COMMANDS = ("dokku --quiet ", "dokku storage:list ")
+READ_COMMANDS = ("dokku --quiet ", "dokku storage:list ", "dokku storage:report")
 
 
 # ---------------------------------------------------------------------- decisions (no Ansible)

@@ -49,6 +49,7 @@ class HostReads:
         self.dokku = dokku
         self.docker = docker
         self._userns = None
+        self._report = None  # every app's mounts (storage:report), read once when first needed
         self._lock = threading.Lock()
 
     @property
@@ -63,6 +64,13 @@ class HostReads:
 
     def app_running(self, app):
         return self.dokku.app_running(app)
+
+    def storage_report(self):
+        """{app: mounts} of every app (storage:report), once per run: whether a directory is another app's."""
+        with self._lock:
+            if self._report is None:
+                self._report = self.dokku.storage_report()
+        return self._report
 
     def for_app(self, dokku):
         """The same reads, but app_running() through `dokku` (the app's own runner, which records the read in
@@ -99,7 +107,7 @@ class HostReads:
         apps = list(dict.fromkeys(apps))
         self.dokku.version  # once, before the threads: they all need it
         if len(apps) > 1:
-            reported = self.dokku.storage_report()
+            reported = self.storage_report()
             if reported:
                 return dict((app, reported.get(app)) for app in apps), False
 
@@ -160,6 +168,9 @@ class AppReads:
 
     def app_running(self, app):
         return self.dokku.app_running(app)
+
+    def storage_report(self):
+        return self.host.storage_report()
 
 
 def normalize_ref(ref):

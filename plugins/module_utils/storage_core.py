@@ -92,6 +92,7 @@ class StoragePlan:
             if not self.params["create_app"]:
                 raise AppFailure("app %r does not exist on this host (dokku storage:list exit 20); create it first or set "
                                  "create_app: true" % self.app)
+            self.refuse_a_directory_another_app_mounts()
             self.write(["apps:create", self.app])
             self.result["app_created"] = True
         mounts = mounts or []
@@ -125,6 +126,21 @@ class StoragePlan:
         if self.result["mount_changed"] and self.restart_wanted and exists:
             self.restart()
         return self.finish(before, after)
+
+    def refuse_a_directory_another_app_mounts(self):
+        """Before an app is created: after `dokku apps:rename` (or apps:destroy and a new app) by hand, the entry's
+        old name would be created again on the storage directory the renamed app still mounts, and two apps would
+        write one database. storage:report, read once per run and only when an app is about to be created (in check
+        mode too)."""
+        wanted = self.host_path.rstrip("/")
+        others = sorted(app for app, mounts in self.reads.storage_report().items()
+                        if app != self.app and any(host.rstrip("/") == wanted for host, _cont, _opts in mounts or []))
+        if others:
+            raise AppFailure("app %r does not exist on this host, and its storage directory %s is mounted by %s (an "
+                             "app renamed with apps:rename keeps its mounts): creating %r on it would make two apps "
+                             "write one database. Change the entry to the app's new name (or give it another storage), "
+                             "or unmount the directory from %s first; nothing was changed"
+                             % (self.app, self.host_path, ", ".join(others), self.app, ", ".join(others)))
 
     def restart(self):
         """ps:restart, only for an app that runs: it would start a stopped one (which, unmounted, crash-loops)."""

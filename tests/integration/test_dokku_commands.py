@@ -273,6 +273,13 @@ def test_apps_rename_keeps_replicating_until_the_renamed_entry_takes_over(replic
     assert lab.ssh(host, f"test -e {STORAGE_ROOT}/{new}--db", check=False).returncode == 1
     assert storage_list(lab, host, new) == [mount]
 
+    # the entry left as it was (create: true): <old> is not created again on the directory <new> mounts
+    proc = provision(lab, "--limit", host["name"], check=False)
+    assert proc.returncode != 0, "the unchanged entry re-created the renamed app's old name"
+    out = " ".join(proc.stdout.split())
+    assert f"its storage directory {data_dir} is mounted by {new}" in out, out[-3000:]
+    assert not app_exists(lab, host, old) and sidecar_states(lab) == before
+
     # the README's fix: one run swaps the sidecars on the same directory, a second run changes nothing
     extra = rename_vars(lab, tmp_path, "renamed.json", old, new, storage=f"{old}--db")
     changed = recap(provision(lab, "--limit", host["name"], "-e", extra))

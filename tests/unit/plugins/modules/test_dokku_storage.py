@@ -30,7 +30,7 @@ NO_USERNS = '["name=seccomp,profile=builtin"]\n'
 USERNS = '["name=seccomp,profile=builtin","name=userns"]\n'
 
 
-def rules(version, mounts, exists=True, security=NO_USERNS, running="true"):
+def rules(version, mounts, exists=True, security=NO_USERNS, running="true", report=""):
     return [
         (("--quiet", "ps:report"), 0, running + "\n", ""),
         (("info", "--format"), 0, security, ""),
@@ -38,6 +38,7 @@ def rules(version, mounts, exists=True, security=NO_USERNS, running="true"):
         # every storage command verifies the app first: exit 20 for a missing one
         (("storage:list",), 0 if exists else 20, json.dumps(mounts) if exists else "", "" if exists else
          " !     App blog does not exist\n"),
+        (("storage:report",), 0, report, ""),
         (("apps:create",), 0, "", ""),
         (("storage:ensure-directory",), 0, "", ""),
         (("storage:mount",), 0, "", ""),
@@ -85,7 +86,8 @@ def test_check_mode_predicts_and_runs_only_reads(storage_root, commands):
     recorder = commands(rules("0.38.27", [], exists=False))
     result = run_module(dokku_storage.main, {"app": "blog", "create_app": True}, check=True, diff=True)
     assert result["changed"] and result["app_created"] and result["mount_changed"]
-    assert [c[0] for c in recorder.calls] == ["version", "storage:list", "info"]
+    # the report: is the directory another app's (see the test of a renamed app)?
+    assert [c[0] for c in recorder.calls] == ["version", "storage:list", "storage:report", "info"]
     assert "dokku apps:create blog  # check mode: not run" in result["commands"]
     assert result["diff"]["before"]["app_exists"] is False and result["diff"]["after"]["app_exists"] is True
     assert not (storage_root / "blog--db").exists()
@@ -178,3 +180,27 @@ def test_paketo_is_spelled_the_way_the_dokku_version_knows_it(storage_root, comm
     recorder = commands(rules(version, []))
     run_module(dokku_storage.main, {"app": "blog", "chown": "paketo"})
     assert ["storage:ensure-directory", "--chown", word, "blog--db"] in recorder.calls
+
+
+def test_an_app_is_not_created_on_a_storage_directory_another_app_mounts(storage_root, commands):
+    """dokku apps:rename blog blog-new by hand, the entry left as `blog` with create_app: the renamed app still
+    mounts blog--db, so creating `blog` again on it is refused (in check mode too) and nothing is written."""
+    host = os.path.join(str(storage_root), "blog--db")
+    report = ("=====> blog-new storage information\n       Storage build mounts:\n"
+              "       Storage deploy mounts:         -v %s:/app/db/litestream\n"
+              "       Storage run mounts:            -v %s:/app/db/litestream\n" % (host, host))
+    for check in (False, True):
+        recorder = commands(rules("0.38.27", [], exists=False, report=report))
+        result = run_module(dokku_storage.main, {"app": "blog", "create_app": True}, check=check, fail=True)
+        assert ("app 'blog' does not exist on this host, and its storage directory %s is mounted by blog-new" % host
+                in result["msg"]), result["msg"]
+        assert not any(c[0] in ("apps:create", "storage:ensure-directory", "storage:mount") for c in recorder.calls)
+
+
+def test_an_app_is_created_when_no_other_app_mounts_its_directory(storage_root, commands):
+    other = os.path.join(str(storage_root), "shop--db")
+    report = ("=====> shop storage information\n"
+              "       Storage deploy mounts:         -v %s:/app/db/litestream\n" % other)
+    recorder = commands(rules("0.38.27", [], exists=False, report=report))
+    result = run_module(dokku_storage.main, {"app": "blog", "create_app": True})
+    assert result["app_created"] and ["apps:create", "blog"] in recorder.calls
