@@ -36,10 +36,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.sidecar_re
 def handoff_argument_spec():
     spec = common.common_argument_spec()
     spec.update(lock_argument_spec())
+    spec.update(move.move_argument_spec())
     spec.update(
-        app=dict(type="str", required=True),
-        move_from=dict(type="str", required=True),
-        move_to=dict(type="str", required=True),
         from_apps=dict(type="list", elements="raw", default=[]),
         to_apps=dict(type="list", elements="raw", default=[]),
         image=dict(type="str", default=defaults.IMAGE),

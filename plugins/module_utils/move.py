@@ -16,6 +16,15 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import err
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 
+
+def move_argument_spec():
+    """The options every step of a move names it by (doc fragment dokku_sqlite.litestream.move)."""
+    return dict(
+        app=dict(type="str", required=True),
+        move_from=dict(type="str", required=True),
+        move_to=dict(type="str", required=True),
+    )
+
 # The controller's marks, in the order the playbook sets them; each step runs from its mark to the next one.
 MARKS = ("begin", "checked", "app_stopped", "sidecar_stopped", "handed_off", "restored", "claimed",
          "sidecar_started", "app_started")

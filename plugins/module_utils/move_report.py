@@ -20,9 +20,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.ownership_
 
 def move_report_argument_spec():
     return dict(
-        app=dict(type="str", required=True),
-        move_from=dict(type="str", required=True),
-        move_to=dict(type="str", required=True),
+        move.move_argument_spec(),
         listed_on=dict(type="str", choices=["move_from", "move_to", "both"], default="move_from"),
         epoch=dict(type="int"),
         lineage=dict(type="str"),

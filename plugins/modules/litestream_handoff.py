@@ -30,18 +30,6 @@ description:
     O(move_from)'s epoch), a re-run reads the final TXIDs from that claim (RV(resumed)).
   - It never writes; the stops and the claim are the playbook's other steps.
 options:
-  app:
-    description: The Dokku app that moves.
-    type: str
-    required: true
-  move_from:
-    description: The old host's inventory name (this host).
-    type: str
-    required: true
-  move_to:
-    description: The new host's inventory name.
-    type: str
-    required: true
   from_apps:
     description: The old host's C(litestream_apps).
     type: list
@@ -79,6 +67,7 @@ options:
         be that container.
     type: str
 extends_documentation_fragment:
+  - dokku_sqlite.litestream.move
   - dokku_sqlite.litestream.common
   - dokku_sqlite.litestream.lock
 attributes:

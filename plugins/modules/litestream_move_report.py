@@ -25,18 +25,6 @@ description:
   - With O(dest) the report is written there as JSON (C(move-<app>.json) unless O(name) says otherwise), replaced
     atomically; C(move-<app>.resumed.json) with O(resumed).
 options:
-  app:
-    description: The app that moved.
-    type: str
-    required: true
-  move_from:
-    description: The old host's inventory name.
-    type: str
-    required: true
-  move_to:
-    description: The new host's inventory name.
-    type: str
-    required: true
   listed_on:
     description: Where the app's entry was listed during the move (the inventory change the report states).
     type: str
@@ -92,6 +80,8 @@ options:
   name:
     description: The report's file name in O(dest).
     type: str
+extends_documentation_fragment:
+  - dokku_sqlite.litestream.move
 attributes:
   check_mode:
     support: full
