@@ -25,6 +25,7 @@ def move_argument_spec():
         move_to=dict(type="str", required=True),
     )
 
+
 # The controller's marks, in the order the playbook sets them; each step runs from its mark to the next one.
 MARKS = ("begin", "checked", "app_stopped", "sidecar_stopped", "handed_off", "restored", "claimed",
          "sidecar_started", "app_started")

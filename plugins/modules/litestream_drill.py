@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: litestream_drill
 short_description: Restore drill of a host's apps in one run - restore each latest replica elsewhere, verify it, judge its lag
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Drills every database of the apps of one source host (its C(litestream_apps)) that have a replica and are not
     V(absent). It restores the latest replica into a scratch directory on the host the module runs on (the drill

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: litestream_handoff
 short_description: Prove that an app's replica holds its final transaction before the app moves to another host
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - The old host's step of a planned move (the C(dokku_sqlite.litestream.move) playbook). It runs on the host
     that owns the app's replica (M(dokku_sqlite.litestream.litestream_ownership)).

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: litestream_move_report
 short_description: Report a planned move of an app between Dokku hosts (RPO, downtime, each step's time)
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - The last step of the C(dokku_sqlite.litestream.move) playbook, on the controller.
   - The RPO compares the old host's final state (RV(report.databases), from

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: litestream_ownership
 short_description: Read which Dokku host owns an app's Litestream replica, or take it over
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Each app's replica records which host owns it, in a log of claims below the replica's own path
     (C(<path>/.dokku-litestream/<app>/claims/)). A claim is created once, with a create-only write, and never

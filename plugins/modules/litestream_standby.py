@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: litestream_standby
 short_description: Follow a database's Litestream replica ahead of a move (warm standby), then put it in place
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - The new host's warm standby of a planned move (the C(dokku_sqlite.litestream.move) playbook with
     C(move_warm=true)). The cut-over then waits only for the transactions since the last poll, not for a whole

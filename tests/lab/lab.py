@@ -570,7 +570,7 @@ def write_inventory(hosts: list[dict], s3: dict, sftp: dict, tags: dict) -> Path
         f"    ansible_ssh_common_args: -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes"
         " -o IdentitiesOnly=yes",
         "    ansible_python_interpreter: /usr/bin/python3",
-        # one SSH round trip per module instead of three (README, Inventory): what every user should set
+        # one SSH round trip per module instead of three (guide_inventory.rst): what every user should set
         "    ansible_pipelining: true",
         f"    lab_litestream_image: {tags['litestream']}",
         f"    lab_litestream_v03_image: {tags['litestream-v03']}",

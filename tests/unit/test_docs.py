@@ -1,5 +1,5 @@
-"""The documentation must run as written: module EXAMPLES use FQCNs and real options, and the README's
-inventory examples use only the variables and keys the roles and modules take."""
+"""The documentation must run as written: module EXAMPLES use FQCNs and real options, and the inventory examples of
+the README and the guides (docs/docsite/rst) use only the variables and keys the roles and modules take."""
 import json
 import os
 import re
@@ -17,6 +17,31 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
 TASK_KEYWORDS = {"name", "when", "register", "become", "delegate_to", "run_once", "loop", "no_log", "vars", "check_mode"}
+# what a user reads: the front page and the guides of the docs site
+USER_DOCS = [REPO / "README.md"] + sorted((REPO / "docs" / "docsite" / "rst").glob("*.rst"))
+# a guide's label names the docs site's namespace, not a playbook, role or module
+GUIDE_LABEL = re.compile(r"ansible_collections\.dokku_sqlite\.litestream\.docsite\.[\w.]+")
+
+
+def user_docs_text():
+    return "\n".join(path.read_text(encoding="utf-8") for path in USER_DOCS)
+
+
+def yaml_blocks(path):
+    """The YAML examples of a Markdown page (```yaml fences) or a guide (.. code-block:: yaml, indented)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".md":
+        return re.findall(r"```yaml\n(.*?)```", text, re.S)
+    blocks = []
+    for match in re.finditer(r"^( *)\.\. code-block:: yaml\n((?:\1 +.*\n|[ \t]*\n)+)", text, re.M):
+        lines = match.group(2).split("\n")
+        indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+        blocks.append("\n".join(line[indent:] for line in lines))
+    return blocks
+
+
+def docs_yaml():
+    return [yaml.safe_load(block) for path in USER_DOCS for block in yaml_blocks(path)]
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +96,21 @@ def role_options(role):
     return spec["argument_specs"]["main"]["options"]
 
 
-def readme_inventories():
-    """The README's YAML blocks that set litestream_* variables."""
-    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)]
-    return [block for block in blocks if isinstance(block, dict) and any(k.startswith("litestream_") for k in block)]
+def docs_inventories():
+    """The YAML blocks of the README and the guides that set litestream_* variables."""
+    return [block for block in docs_yaml() if isinstance(block, dict) and any(k.startswith("litestream_") for k in block)]
 
 
-def test_readme_inventory_examples_use_real_keys():
-    inventories = readme_inventories()
-    assert len(inventories) >= 2  # the quick start and the complete example
+def test_docs_yaml_blocks_are_found_in_markdown_and_in_guides():
+    """Guards yaml_blocks(): a parser that found nothing in the guides would let the checks below pass on nothing."""
+    guides = [path for path in USER_DOCS if path.suffix == ".rst"]
+    assert guides and sum(len(yaml_blocks(path)) for path in guides) >= 4
+    assert yaml_blocks(REPO / "README.md")
+
+
+def test_docs_inventory_examples_use_real_keys():
+    inventories = docs_inventories()
+    assert len(inventories) >= 2  # the quick start and the complete example (inventory guide)
     replication = role_options("replication")
     app_keys = set(replication["replication_apps"]["options"])
     set_keys = set(replication["replication_credential_sets"]["options"])
@@ -104,15 +135,15 @@ def test_readme_inventory_examples_use_real_keys():
     assert problems == []
 
 
-def test_readme_names_only_existing_playbooks_roles_and_modules():
-    text = (REPO / "README.md").read_text() + (REPO / "docs" / "execution-environment.md").read_text()
+def test_docs_name_only_existing_playbooks_roles_and_modules():
+    text = GUIDE_LABEL.sub("", user_docs_text() + (REPO / "docs" / "execution-environment.md").read_text())
     known = set(MODULES) | {p.name for p in (REPO / "roles").iterdir()} | {p.stem for p in (REPO / "playbooks").glob("*.yml")}
     named = set(re.findall(r"dokku_sqlite\.litestream\.([a-z_]+)", text))
     assert named and named - known == set()
 
 
-def test_readme_role_variables_exist():
-    text = (REPO / "README.md").read_text()
+def test_docs_role_variables_exist():
+    text = GUIDE_LABEL.sub("", user_docs_text())
     known = set()
     for role in ("storage", "replication", "restore", "restore_drill"):
         known |= set(role_options(role))
@@ -121,14 +152,13 @@ def test_readme_role_variables_exist():
     assert named and named - known == set()
 
 
-def test_readme_yaml_blocks_parse_and_the_alert_rules_use_the_metrics_the_health_check_writes():
+def test_docs_yaml_blocks_parse_and_the_alert_rules_use_the_metrics_the_health_check_writes():
     from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import health_core
-    text = (REPO / "README.md").read_text()
-    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    blocks = docs_yaml()
     metrics = {name for name, _help in health_core.METRICS}
     rules = [rule for block in blocks if isinstance(block, dict) and "groups" in block
              for group in block["groups"] for rule in group["rules"]]
-    assert len(rules) >= 3, "the README's Prometheus alert rule example is gone"
+    assert len(rules) >= 3, "the Prometheus alert rule example (guide_drills_health.rst) is gone"
     problems = []
     for rule in rules:
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule

@@ -128,7 +128,7 @@ def test_a_credentials_root_holds_sets_and_the_plugin_files(tmp_path):
 
 def test_the_plugins_own_credentials_directory_is_taken_over_only_with_the_plugins_files(tmp_path, monkeypatch):
     """dokku-litestream's litestream:auth leaves /var/lib/dokku/config/litestream/credentials dokku:dokku 0755 with its
-    two files: litestream_auth takes it over (README, migration). Another user's directory is never taken."""
+    two files: litestream_auth takes it over (guide_migrate_plugin.rst). Another user's directory is never taken."""
     import pwd
     monkeypatch.setattr(pwd, "getpwnam", dokku_user)
     root = tmp_path / "credentials"
