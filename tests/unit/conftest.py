@@ -50,3 +50,16 @@ def claims_on_disk(monkeypatch, tmp_path_factory):
         return RootedClaims(root / (fields.get("bucket") or fields.get("host") or "host-directory"))
     monkeypatch.setattr(claim_store, "store_for", store_for)
     return root
+
+
+@pytest.fixture(scope="session")
+def built_tarball(tmp_path_factory):
+    """The collection as `ansible-galaxy collection build` makes it, built once per test run."""
+    import subprocess
+    out = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([Path(sys.executable).parent / "ansible-galaxy", "collection", "build", "--output-path",
+                           str(out), str(REPO)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    built = list(out.glob("*.tar.gz"))
+    assert len(built) == 1
+    return built[0]

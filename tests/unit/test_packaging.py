@@ -18,14 +18,8 @@ def galaxy():
 
 
 @pytest.fixture(scope="module")
-def tarball(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([BIN / "ansible-galaxy", "collection", "build", "--output-path", str(out), str(REPO)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    built = list(out.glob("*.tar.gz"))
-    assert len(built) == 1
-    return built[0]
+def tarball(built_tarball):
+    return built_tarball
 
 
 def test_galaxy_identity(galaxy):
