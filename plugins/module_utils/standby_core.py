@@ -309,8 +309,8 @@ class Standby:
 
     def predicted(self, before):
         state = self.params["state"]
-        return dict(before, following=state == "following",
-                    txid=self.request.txid if state == "promoted" else before.get("txid"))
+        txid = {"promoted": self.request.txid, "absent": None}.get(state, before.get("txid"))
+        return dict(before, following=state == "following", txid=txid)
 
     # ------------------------------------------------------------------ the states
     def following(self):

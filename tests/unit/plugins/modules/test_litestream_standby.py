@@ -487,7 +487,11 @@ def test_check_mode_promoted_or_absent_changes_nothing(roots, docker, state, ext
     write_db(roots / "srv" / "blog--db" / "app.sqlite3", 2)
     docker.calls[:] = []
     before = snapshot(roots)
-    result = run_module(litestream_standby.main, args(roots, state=state, **extra), check=True)
+    result = run_module(litestream_standby.main, args(roots, state=state, **extra), check=True, diff=True)
     assert result["changed"] is True and result["restored"] is False and len(result["actions"]) == 1
     assert verbs(docker.calls) == ["container inspect"] and snapshot(roots) == before
     assert docker.containers[container(roots)]["running"] is True
+    # the diff predicts the end: no follower, at the promoted TXID or (removed) at none
+    assert result["diff"]["before"]["following"] is True and result["diff"]["before"]["txid"] is not None
+    assert result["diff"]["after"]["following"] is False
+    assert result["diff"]["after"]["txid"] == (TXID if state == "promoted" else None)
