@@ -121,9 +121,8 @@ class Handoff:
         self.result.update(epoch=found.epoch, read_replica=found.lineage())
         local = self.local_txids(sidecar["databases"])
         replica = self.replica_txids(found.lineage(), sidecar)
-        self.result.update(local_txids=dict((db, move.hex_txid(n)) for db, n in local.items()),
-                           replica_txids=dict((db, move.hex_txid(n) if n is not None else None)
-                                              for db, n in replica.items()))
+        self.result.update(local_txids=dict((db, ls.hex_txid(n)) for db, n in local.items()),
+                           replica_txids=dict((db, ls.hex_txid(n)) for db, n in replica.items()))
         if self.module.check_mode:
             # the app still runs: how far behind the replica is now, not a verdict
             self.check_running(app)

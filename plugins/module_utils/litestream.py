@@ -630,9 +630,14 @@ def txid_number(text):
     return int(match.group(2), 16)
 
 
+def hex_txid(number):
+    """A TXID as Litestream writes it (ltx.TXID's String: 16 hex digits); None stays None."""
+    return None if number is None else "%016x" % number
+
+
 def parse_txid(text):
     """A transaction id to restore to ('2', '0x2', '0000000000000002') -> Litestream's 16 hex digits."""
     value = txid_number(text)
     if value < 1:
         raise ValueError("txid %r: transaction ids start at 1" % (text,))
-    return "%016x" % value
+    return hex_txid(value)

@@ -87,10 +87,6 @@ def pick_entry(app, move_from, move_to, from_apps, to_apps):
     return entry, listed_on
 
 
-def hex_txid(number):
-    return "%016x" % number
-
-
 def final_positions(local, replica):
     """{database: TXID (16 hex digits)} when each database's replica holds the database's final transaction.
 
@@ -102,16 +98,16 @@ def final_positions(local, replica):
         if not have:
             behind.append("%s: Litestream never wrote a transaction of it on this host" % db)
         elif held is None:
-            behind.append("%s: the replica holds no backup of it (the database is at TXID %s)" % (db, hex_txid(have)))
+            behind.append("%s: the replica holds no backup of it (the database is at TXID %s)" % (db, ls.hex_txid(have)))
         elif held < have:
             behind.append("%s: the replica holds TXID %s, the database is at %s (%d transaction%s missing)" % (
-                db, hex_txid(held), hex_txid(have), have - held, "" if have - held == 1 else "s"))
+                db, ls.hex_txid(held), ls.hex_txid(have), have - held, "" if have - held == 1 else "s"))
         elif held > have:
             behind.append("%s: the replica holds TXID %s, beyond the database's %s (another writer wrote it)" % (
-                db, hex_txid(held), hex_txid(have)))
+                db, ls.hex_txid(held), ls.hex_txid(have)))
     if behind:
         raise MoveRefused("the replica does not hold the final transaction of every database: %s" % "; ".join(behind))
-    return dict((db, hex_txid(number)) for db, number in local.items())
+    return dict((db, ls.hex_txid(number)) for db, number in local.items())
 
 
 def rows_apart(before, after):

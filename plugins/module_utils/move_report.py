@@ -45,7 +45,7 @@ def restored_position(index, position):
     if position is None or position == "":
         return None
     try:
-        return move.hex_txid(ls.txid_number(position))
+        return ls.hex_txid(ls.txid_number(position))
     except ValueError:
         raise errors.InvalidValue("restored[%d]: the position %s is not a hexadecimal TXID" % (
             index, v.shown(position)))

@@ -48,7 +48,7 @@ def check_branch_txids(txids, databases, option="branch_txids"):
             raise v.InvalidValue("%s: %s is not one of the app's databases (%s)" % (
                 option, v.shown(name), ", ".join(databases)))
         try:  # the project's one TXID grammar, as restore's txid option reads it
-            checked[name] = "%016x" % ls.txid_number(txid)
+            checked[name] = ls.hex_txid(ls.txid_number(txid))
         except ValueError:
             raise v.InvalidValue("%s: the TXID of %s, %s, is not a hexadecimal TXID (at most 16 digits)"
                                  % (option, name, v.shown(txid)))

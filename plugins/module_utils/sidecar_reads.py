@@ -289,7 +289,7 @@ def status_rows(storage_dir, databases, mount_dir=ls.DEFAULT_MOUNT_DIR):
                 return "Error: %s" % exc, 1
             newest = max(found) if found else 0
             row["status"] = "ok" if newest else "not initialized"
-            row["local_txid"] = "%016x" % newest if newest else "-"
+            row["local_txid"] = ls.hex_txid(newest) if newest else "-"
         rows.append(row)
     return json.dumps(rows), 0
 

@@ -119,10 +119,6 @@ def read_txid(dir_fd, name):
             name, v.shown(data[:32].decode("ascii", "replace"))))
 
 
-def hex_txid(number):
-    return None if number is None else "%016x" % number
-
-
 def wal_mode_back(fd, path):
     """Page 1 in WAL mode again (bytes 18-19 = 2), as a cold restore leaves it: follow mode writes it in
     rollback-journal mode. SQLite changes it itself, in a transaction of its own; returns whether it had to."""
@@ -304,7 +300,7 @@ class Standby:
             except StepFailed:
                 pass  # shown as none; the state that needs it reads it again and fails there
         self.before = dict(path=self.request.target, following=bool(doc and (doc.get("State") or {}).get("Running")),
-                           txid=hex_txid(txid))
+                           txid=ls.hex_txid(txid))
         return doc, found
 
     def predicted(self, before):
@@ -360,7 +356,7 @@ class Standby:
         reached = self.wait_for("txid %s" % request.txid, lambda txid: txid is not None and txid >= final)
         if reached > final:
             raise StepFailed("the follower reached txid %s, past %s: the replica holds transactions after the one to "
-                             "promote at; nothing was put in place" % (hex_txid(reached), request.txid))
+                             "promote at; nothing was put in place" % (ls.hex_txid(reached), request.txid))
         self.docker.run(["container", "stop", "--time", str(STOP_TIMEOUT), self.name])
         doc = self.docker.inspect_container(self.name)
         code = ((doc or {}).get("State") or {}).get("ExitCode")
@@ -370,7 +366,7 @@ class Standby:
         after_stop = read_txid(self.stage.fd, request.name)
         if after_stop != final:
             raise StepFailed("the follower's TXID changed to %s while it stopped; nothing was put in place"
-                             % hex_txid(after_stop))
+                             % ls.hex_txid(after_stop))
         self.docker.run(["container", "rm", self.name])
         self.result["following"] = False
         self.put_in_place()
@@ -409,7 +405,7 @@ class Standby:
         polls = 0
         while True:
             txid = read_txid(self.stage.fd, self.request.name)
-            self.result["txid"] = hex_txid(txid)
+            self.result["txid"] = ls.hex_txid(txid)
             if reached(txid):
                 return txid
             if polls % INSPECT_EVERY == 0 or time.time() >= deadline:
@@ -418,7 +414,7 @@ class Standby:
                     raise StepFailed("the follower stopped before %s (%s): %s" % (what, self.stopped(doc), self.logs()))
                 if time.time() >= deadline:
                     raise StepFailed("the follower did not reach %s within wait_timeout (%d s); it is at txid %s"
-                                     % (what, self.params["wait_timeout"], hex_txid(txid) or "none yet"))
+                                     % (what, self.params["wait_timeout"], ls.hex_txid(txid) or "none yet"))
             polls += 1
             time.sleep(POLL)
 
@@ -448,7 +444,7 @@ class Standby:
 
     def ownership(self):
         if self.owner_ids is None:
-            self.owner_ids = swap.owner_ids(restore_params(self.params), self.request.dest, self.docker.userns_remap)
+            self.owner_ids = swap.owner_ids(self.request.params, self.request.dest, self.docker.userns_remap)
         return self.owner_ids
 
     def failure(self, msg, **extra):

@@ -14,6 +14,7 @@ import sqlite3
 
 import pytest
 
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import standby_core
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.restore_report import StepFailed
 
@@ -62,7 +63,7 @@ def test_litestreams_txid_file_is_read_as_a_number(folder, text, number):
     path, fd = folder
     (path / "app.sqlite3-txid").write_text(text)  # WriteTXIDFile: fmt.Fprintln of 16 hex digits
     assert standby_core.read_txid(fd, "app.sqlite3") == number
-    assert standby_core.hex_txid(number) == text.strip()
+    assert ls.hex_txid(number) == text.strip()
 
 
 @pytest.mark.parametrize("content, shown", [(b"not a txid\n", "'not a txid\\n'"), (b"", "''"),
