@@ -79,18 +79,19 @@ class ScriptedCommands:
         raise AssertionError("unexpected command: %r" % (argv,))
 
 
+def answer_commands(monkeypatch, answer):
+    """Every command a module runs is answered by answer(module, argv, **kwargs); every program is found."""
+    def run_command(self, argv, **kwargs):  # a plain function, so it binds like the real method
+        return answer(self, argv, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
+    return answer
+
+
 @pytest.fixture
 def commands(monkeypatch):
     """Install scripted answers: commands([...rules]) -> the recorder."""
-    def install(rules):
-        recorder = ScriptedCommands(rules)
-
-        def run_command(self, argv, **kwargs):  # a plain function, so it binds like the real method
-            return recorder(self, argv, **kwargs)
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
-        return recorder
-    return install
+    return lambda rules: answer_commands(monkeypatch, ScriptedCommands(rules))
 
 
 def snapshot(top):

@@ -31,7 +31,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import res
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_restore
 
-from .conftest import assert_no_secret, run_module, snapshot
+from .conftest import answer_commands, assert_no_secret, run_module, snapshot
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$secret'x"
 UID, GID = os.getuid(), os.getgid()
@@ -265,14 +265,7 @@ class FakeLitestream:
 
 @pytest.fixture
 def docker(monkeypatch, tmp_path_factory):
-    from ansible.module_utils import basic
-    fake = FakeLitestream(tmp_path_factory.mktemp("fake-litestream"))
-
-    def run_command(self, argv, **kwargs):
-        return fake(self, argv, **kwargs)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
-    return fake
+    return answer_commands(monkeypatch, FakeLitestream(tmp_path_factory.mktemp("fake-litestream")))
 
 
 @pytest.fixture

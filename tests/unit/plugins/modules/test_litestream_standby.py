@@ -16,14 +16,13 @@ import stat
 
 import pytest
 
-from ansible.module_utils import basic
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import standby_core
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import validate as v
 from ansible_collections.dokku_sqlite.litestream.plugins.modules import litestream_standby
 
 from ..module_utils.test_standby_core import as_follow_mode_writes_it, header, write_db
-from .conftest import assert_no_secret, run_module, snapshot
+from .conftest import answer_commands, assert_no_secret, run_module, snapshot
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY$standby'x"
 APP_UID = 1234
@@ -117,13 +116,7 @@ def write_txid(db, txid):
 
 @pytest.fixture
 def docker(monkeypatch):
-    fake = FakeDocker()
-
-    def run_command(self, argv, **kwargs):  # a plain function, so it binds like the real method
-        return fake(self, argv, **kwargs)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/bin/" + name)
-    return fake
+    return answer_commands(monkeypatch, FakeDocker())
 
 
 class Clock:
