@@ -10,6 +10,11 @@ is a final sync), it compares each database's final TXID (the newest level-0 fil
 .<db>-litestream) with the replica's newest TXID (a dry-run restore of the lineage this host writes): equal is the
 TXID the new host restores, never a sleep. A re-run after the new host claimed the replica for this move reads the
 TXIDs from that claim.
+
+After the claim (after_claim), before the new host starts the app, it proves that nothing changed on the old host
+since the handoff: no app container runs, and each database and its WAL have the size and modification time the
+handoff saw (its fingerprints). Whatever the old host committed after the final TXID is not in the new owner's
+lineage, so the new host must not start on a copy that lacks it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -46,8 +51,27 @@ def handoff_argument_spec():
         credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
         replica_timeout=dict(type="int", default=120),
         sidecar_id=dict(type="str"),
+        after_claim=dict(type="bool", default=False),
+        fingerprints=dict(type="dict"),
     )
     return spec
+
+
+HANDOFF_OPTIONS = dict(required_if=[("after_claim", True, ("fingerprints",))])
+
+
+def fingerprint(path):
+    """What any write to a database changes, without reading it: the size and modification time (ns) of the file and
+    of its WAL ("size:mtime_ns"; an empty or missing WAL is None, which a reader's open and close may leave behind)."""
+    found = {}
+    for key, name in (("database", path), ("wal", path + "-wal")):
+        try:
+            st = os.lstat(name)
+        except OSError:
+            found[key] = None
+            continue
+        found[key] = None if key == "wal" and st.st_size == 0 else "%d:%d" % (st.st_size, st.st_mtime_ns)
+    return found
 
 
 class ReadOnlyModule:
@@ -116,6 +140,8 @@ class Handoff:
         if found.standing == ownership.UNCLAIMED:
             raise move.MoveRefused("app %s: no host owns its replica yet (provision %s first, which claims it)" % (
                 app, params["move_from"]))
+        if params["after_claim"]:
+            return self.after_claim(found, fields, sidecar)
         if found.standing == ownership.FENCED:
             return self.resumed(found, fields)
         self.result.update(epoch=found.epoch, read_replica=found.lineage())
@@ -137,6 +163,44 @@ class Handoff:
                                        "let it catch up, and move again" % (app, db, unread))
         self.result["final_txids"] = move.final_positions(local, replica)
         self.result["tables"] = self.tables(sidecar["databases"])
+        # after the count, which opens each database read-only: what after_claim compares
+        self.result["fingerprints"] = dict((db, fingerprint(os.path.join(self.result["storage_dir"], db)))
+                                           for db in sidecar["databases"])
+        return self.result
+
+    def after_claim(self, found, fields, sidecar):
+        """After the new host's claim: the old host must be as the handoff left it, or the new owner's lineage (from
+        the final TXIDs) lacks what the old host committed since; refused naming what changed."""
+        app, params = self.params["app"], self.params
+        if found.standing != ownership.FENCED:
+            raise move.MoveRefused("app %s: after_claim: this host (%s) still owns the replica: the new host did not "
+                                   "claim it" % (app, params["move_from"]))
+        self.resumed(found, fields)
+        self.result["resumed"] = False
+        changed = []
+        _rc, out, _err = self.docker.run(["ps", "--quiet", "--filter", "label=com.dokku.app-name=%s" % app])
+        if out.strip():
+            changed.append("the app runs again (containers %s)" % " ".join(out.split()))
+        local = self.local_txids(sidecar["databases"])
+        for db in sidecar["databases"]:
+            seen = (params["fingerprints"] or {}).get(db)
+            now = fingerprint(os.path.join(self.result["storage_dir"], db))
+            final = ls.txid_number(self.result["final_txids"].get(db) or "0")
+            if local[db] > final:
+                changed.append("%s has %d transactions past the final TXID %s" % (db, local[db] - final,
+                                                                                  ls.hex_txid(final)))
+            elif seen != now:
+                changed.append("%s was written since the handoff (size:mtime %s, now %s)" % (
+                    db, _shown_fingerprint(seen), _shown_fingerprint(now)))
+        self.result["unchanged"] = not changed
+        if changed:
+            raise move.MoveRefused(
+                "app %s: %s changed after the handoff: %s. %s owns the replica now (epoch %s, from the final TXIDs): "
+                "what %s committed since is not in it, so the app was not started on %s. Stop the app on %s (dokku "
+                "ps:stop %s) and save what it wrote since the handoff if it matters (%s), then run the move again: "
+                "it resumes from the claim" % (
+                    app, params["move_from"], "; ".join(changed), params["move_to"], found.claim.get("epoch"),
+                    params["move_from"], params["move_to"], params["move_from"], app, self.result["storage_dir"]))
         return self.result
 
     def resumed(self, found, fields):
@@ -239,6 +303,12 @@ class Handoff:
                 self.module.warn("the rows of %s were not counted: %s" % (db, exc))
                 counts[db] = None
         return counts
+
+
+def _shown_fingerprint(found):
+    if not found:
+        return "unknown"
+    return "%s, WAL %s" % (found.get("database") or "missing", found.get("wal") or "empty")
 
 
 def run(module):

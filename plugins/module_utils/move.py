@@ -157,7 +157,7 @@ def step_times(marks):
 def inventory_hint(app, move_from, move_to, listed_on):
     """What to change in the inventory after the move, in one sentence."""
     if listed_on in ("move_to", "both"):  # both: the new host has it already, only the old one's goes
-        done = "litestream_apps of %s already lists app %s" % (move_to, app)
+        done = "the litestream_apps of %s already lists app %s" % (move_to, app)
     else:
         done = "move app %s's entry from %s's litestream_apps to %s's, unchanged (the same replica)" % (
             app, move_from, move_to)

@@ -28,6 +28,11 @@ description:
     to; any other answer fails naming each database and what is missing, and nothing is changed.
   - After the new host claimed the replica for this very move (reason C(move), owner O(move_to), branching from
     O(move_from)'s epoch), a re-run reads the final TXIDs from that claim (RV(resumed)).
+  - With O(after_claim), run after that claim and before the new host starts the app, it proves that nothing changed
+    on this host since the handoff. No app container may run, no database may have a level-0 TXID past its final
+    one, and each database and its WAL must have the size and modification time the handoff returned
+    (RV(fingerprints)). Otherwise it fails naming what changed, since what this host committed after the final TXIDs
+    is not in the new owner's lineage.
   - It never writes; the stops and the claim are the playbook's other steps.
 options:
   from_apps:
@@ -66,6 +71,16 @@ options:
       - The sidecar container's id as the check (check mode) returned it in RV(sidecar_id); the stopped sidecar must
         be that container.
     type: str
+  after_claim:
+    description:
+      - Prove, after the new host's claim, that this host changed nothing since the handoff (see the description).
+      - Requires O(fingerprints).
+    type: bool
+    default: false
+  fingerprints:
+    description:
+      - The handoff's RV(fingerprints), which O(after_claim) compares with the databases now.
+    type: dict
 extends_documentation_fragment:
   - dokku_sqlite.litestream.move
   - dokku_sqlite.litestream.common
@@ -106,6 +121,16 @@ EXAMPLES = r"""
     from_apps: "{{ litestream_apps }}"
     to_apps: "{{ hostvars['dokku-b'].litestream_apps | default([]) }}"
   register: handoff
+
+- name: After the new host's claim, prove that this host changed nothing since the handoff
+  dokku_sqlite.litestream.litestream_handoff:
+    app: shop
+    move_from: "{{ inventory_hostname }}"
+    move_to: dokku-b
+    from_apps: "{{ litestream_apps }}"
+    to_apps: "{{ hostvars['dokku-b'].litestream_apps | default([]) }}"
+    after_claim: true
+    fingerprints: "{{ handoff.fingerprints }}"
 """
 
 RETURN = r"""
@@ -167,6 +192,17 @@ sidecar_exit_code:
   description: The exit code of the stopped sidecar.
   returned: success, not in check mode and not resumed
   type: int
+fingerprints:
+  description:
+    - Per database, the size and modification time (C(size:mtime_ns)) of the database and of its WAL (null when
+      empty or missing) once the app stopped, for O(after_claim).
+  returned: success, not in check mode and not resumed
+  type: dict
+  sample: {"production.sqlite3": {"database": "4096:1765190000123456789", "wal": null}}
+unchanged:
+  description: Whether this host changed nothing since the handoff (O(after_claim)).
+  returned: with after_claim
+  type: bool
 """
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import handoff_core
@@ -174,7 +210,8 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log imp
 
 
 def main():
-    module = SecretMaskingModule(argument_spec=handoff_core.handoff_argument_spec(), supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=handoff_core.handoff_argument_spec(), supports_check_mode=True,
+                                 **handoff_core.HANDOFF_OPTIONS)
     handoff_core.run(module)
 
 

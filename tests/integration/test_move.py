@@ -16,10 +16,12 @@ import os
 import re
 import secrets
 import shlex
+import subprocess
 import time
 
 import pytest
 
+from conftest import BIN, ansible_env
 from test_ownership import level0_txids
 from test_replication import (PROVISION, STORAGE_ROOT, app_running, extra_vars_file, inventory_apps, live_rows,
                               recap, sidecar, wait_for, writer_active)
@@ -313,6 +315,67 @@ def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_r
         free(lab, second, lock)
         lab.ssh(second, "docker rm -f $(docker ps -aq --filter name=dokku.litestream.standby.) 2>/dev/null",
                 check=False)
+        clean_up(lab, tmp_path, "s3", app)
+
+
+def test_an_old_host_that_writes_between_the_handoff_and_the_claim_stops_the_move_before_the_new_app_starts(
+        lab, tmp_path):
+    """The old host's app starts again by hand after the handoff (as a deploy would), commits rows and stops again,
+    while the new host's restore waits for its target's lock (held by hand): the restore, the row proof (against
+    the handoff's counts) and the claim pass, then the after-claim check sees the database written since the handoff
+    and stops the move before the new host starts the app. The re-run resumes from the claim and starts it."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR, scope_name
+
+    first, second = lab.hosts[0], lab.hosts[1]
+    app = f"mv-late-{TAG}"
+    apps, entry = apps_file(lab, tmp_path, "s3", app)
+    lock = f"{LOCK_DIR}/{scope_name(f'restore-{STORAGE_ROOT}/{app}--db/{DB}')}.lock"
+    names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
+             "-e", apps, "-e", f"move_report_dir={tmp_path}", "-e", "move_lock_timeout=300"]
+    mover = None
+    try:
+        running_on_first_deployed_on_second(lab, apps, app)
+        lab.ssh(second, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 "
+                        f"</dev/null &) && sleep 0.5")
+        output = tmp_path / "move-output.txt"
+        with output.open("w") as sink:
+            mover = subprocess.Popen([str(BIN / "ansible-playbook"), "-i", lab.inventory, MOVE, *names],
+                                     stdout=sink, stderr=subprocess.STDOUT, env=ansible_env())
+        # the handoff is done once the new host's restore started (it waits for the lock)
+        wait_for(f"the restore of {app} on {second['name']}",
+                 lambda: "Restore each database to its final transaction]" in output.read_text(), 240)
+        time.sleep(1)
+        assert mover.poll() is None, output.read_text()[-3000:]
+        handed_off = live_rows(lab, first, app)
+        lab.dokku(first, "ps:start", app)
+        wait_for(f"rows after the handoff on {first['name']}",
+                 lambda: len(live_rows(lab, first, app)) > len(handed_off) + 5, 30)
+        lab.dokku(first, "ps:stop", app)
+        late = live_rows(lab, first, app)[len(handed_off):]
+        free(lab, second, lock)
+        mover.wait(timeout=600)
+        out = " ".join(output.read_text().split())
+        assert mover.returncode != 0, out[-3000:]
+        assert (f"app {app}: {first['name']} changed after the handoff: {DB} was written since the handoff" in out
+                or f"{DB} has " in out), out[-3000:]
+        assert (f"{second['name']} owns the replica now (epoch 2, from the final TXIDs): what {first['name']} "
+                f"committed since is not in it, so the app was not started on {second['name']}") in out, out[-3000:]
+        assert not app_running(lab, second, app), "the new host started the app on a copy without the late rows"
+        owner = module(lab, second, "litestream_ownership", {"app": app, "replica": entry["replica"]})
+        assert owner["ownership"]["standing"] == "owner" and owner["ownership"]["epoch"] == 2, owner
+        restored = rows_in(lab, second, f"{STORAGE_ROOT}/{app}--db/{DB}")
+        assert restored == handed_off and not set(late) & set(restored), "the claim's restore is the handoff's state"
+
+        # the user saw it (the late rows stay on the old host); the re-run resumes from the claim and starts the app
+        again = lab.playbook(MOVE, *names)
+        report = json.loads((tmp_path / f"move-{app}.resumed.json").read_text())
+        assert report["epoch"] == 2 and report["rpo_transactions"] is None, report  # resumed: no RPO to compare
+        wait_for(f"the demo writer of {app} on {second['name']}", lambda: writer_active(lab, second, app), 30)
+        assert live_rows(lab, second, app)[:len(handed_off)] == handed_off, again.stdout[-2000:]
+    finally:
+        if mover is not None and mover.poll() is None:
+            mover.kill()
+        free(lab, second, lock)
         clean_up(lab, tmp_path, "s3", app)
 
 

@@ -1,10 +1,12 @@
 """The documentation holds together: every relative link of the Markdown pages and the guides reaches a file of the
-repository (and a heading, for a Markdown anchor), every :ref: reaches a label of a guide, extra-docs.yml lists
-exactly the guides, the README stays a front page with every playbook, role and module in its table, and links.yml
-uses galaxy.yml's URLs (placeholders until the first Galaxy upload)."""
+repository (and a heading, for a Markdown anchor), the README's links reach files that ship in the collection tarball
+(Galaxy shows the README), every :ref: reaches a label of a guide, extra-docs.yml lists exactly the guides, the README
+stays a front page with every playbook, role and module in its table, and links.yml uses galaxy.yml's URLs
+(placeholders until the first Galaxy upload)."""
+import fnmatch
 import re
 import unicodedata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -16,6 +18,14 @@ LABEL_PREFIX = "ansible_collections.dokku_sqlite.litestream.docsite."
 MARKDOWN = sorted([REPO / "README.md", REPO / "CONTRIBUTING.md"] + list((REPO / "docs").glob("*.md")))
 RST = sorted(GUIDES.glob("*.rst"))
 SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
+# Contributor material that stays in the repository on purpose (build_ignore drops it): the README on GitHub links
+# it for contributors, and on Galaxy these two links are the only ones that lead nowhere.
+REPO_ONLY_README_LINKS = {"CONTRIBUTING.md", "docs/development.md"}
+# What ansible-galaxy collection build always leaves out besides build_ignore (ansible-core's
+# _build_files_manifest_walk): these patterns, earlier tarballs, and directories with these names at any depth.
+GALAXY_IGNORE_PATTERNS = ["MANIFEST.json", "FILES.json", "galaxy.yml", "galaxy.yaml", ".git", "*.pyc", "*.retry",
+                          "tests/output"]
+GALAXY_IGNORE_DIRS = {"CVS", ".bzr", ".hg", ".git", ".svn", "__pycache__", ".tox"}
 
 
 def rel(path):
@@ -105,6 +115,39 @@ def check_target(source, target):
     return None
 
 
+def build_ignored(path, patterns):
+    """Whether ansible-galaxy collection build leaves out a path relative to the collection root: it walks the tree
+    and skips a directory (with all below it) or a file whose relative path fnmatch-es a pattern."""
+    parts = PurePosixPath(path).parts
+    directories = parts if (REPO / path).is_dir() else parts[:-1]
+    if any(part in GALAXY_IGNORE_DIRS for part in directories):
+        return True
+    leading = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    return any(fnmatch.fnmatch(rel_path, pattern) for rel_path in leading for pattern in patterns)
+
+
+def galaxy_ignore_patterns():
+    galaxy = yaml.safe_load((REPO / "galaxy.yml").read_text(encoding="utf-8"))
+    tarballs = "%s-%s-*.tar.gz" % (galaxy["namespace"], galaxy["name"])
+    return GALAXY_IGNORE_PATTERNS + [tarballs] + galaxy.get("build_ignore", [])
+
+
+def unshipped_links(readme, patterns):
+    """The README's relative links to files that the collection tarball leaves out, but the allowed ones."""
+    unshipped = []
+    for link in markdown_links(readme):
+        path_part = link.split("#", 1)[0]
+        if SCHEME.match(link) or link.startswith("//") or not path_part:
+            continue
+        dest = (readme.parent / path_part).resolve()
+        if REPO.resolve() not in dest.parents:
+            continue  # the link leaves the repository: test_relative_links_reach_files_of_the_repository says so
+        path = dest.relative_to(REPO.resolve()).as_posix()
+        if build_ignored(path, patterns) and path not in REPO_ONLY_README_LINKS:
+            unshipped.append(link)
+    return unshipped
+
+
 def test_the_checks_find_links_where_the_documents_have_them():
     """Guards the parsers: a regex that stopped matching would make every link test below pass on nothing."""
     assert len(markdown_links(REPO / "README.md")) >= 20
@@ -113,6 +156,12 @@ def test_the_checks_find_links_where_the_documents_have_them():
     assert len(RST) >= 10 and sum(len(rst_refs(p)) for p in RST) >= 20
     assert github_slug("Execution environment (AWX, Automation Platform)") == "execution-environment-awx-automation-platform"
     assert github_slug("The local lab (`tests/lab/`)") == "the-local-lab-testslab"
+    patterns = galaxy_ignore_patterns()
+    assert build_ignored("docs/ARCHITECTURE.md", patterns) and build_ignored("tests/unit/test_docs.py", patterns)
+    assert build_ignored("roles/restore/__pycache__/x.py", patterns)
+    assert not build_ignored("docs/docsite/rst/guide_restore.rst", patterns) and not build_ignored("README.md", patterns)
+    # the exemptions are needed: both are left out of the tarball
+    assert all(build_ignored(path, patterns) for path in REPO_ONLY_README_LINKS)
 
 
 @pytest.mark.parametrize("path", MARKDOWN + RST, ids=rel)
@@ -120,6 +169,11 @@ def test_relative_links_reach_files_of_the_repository(path):
     links = markdown_links(path) if path.suffix == ".md" else rst_links(path)
     problems = [why for why in (check_target(path, link) for link in links) if why]
     assert problems == []
+
+
+def test_readme_links_reach_files_that_ship_in_the_collection():
+    """Galaxy renders README.md from the tarball: a link to a file that build_ignore leaves out is dead there."""
+    assert unshipped_links(REPO / "README.md", galaxy_ignore_patterns()) == []
 
 
 def test_every_ref_reaches_a_label_of_a_guide_and_every_label_has_the_docsite_prefix():

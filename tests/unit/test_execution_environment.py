@@ -1,6 +1,6 @@
-"""docs/execution-environment.md: the documented ansible-builder definition builds a context, and the
-collection it installs declares what the image needs (meta/execution-environment.yml)."""
-import re
+"""The execution environment guide (docs/docsite/rst/guide_execution_environment.rst): the documented ansible-builder
+definition builds a context, and the collection it installs declares what the image needs
+(meta/execution-environment.yml)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -8,19 +8,22 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .test_docs import yaml_blocks
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-DOC = REPO / "docs" / "execution-environment.md"
+DOC = REPO / "docs" / "docsite" / "rst" / "guide_execution_environment.rst"
 
 
-def yaml_blocks(text):
-    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+def doc_yaml():
+    """The guide's `.. code-block:: yaml` blocks, parsed (found by the parser test_docs.py checks every guide with)."""
+    return [yaml.safe_load(block) for block in yaml_blocks(DOC)]
 
 
 @pytest.fixture(scope="module")
 def definition():
-    found = [block for block in yaml_blocks(DOC.read_text()) if isinstance(block, dict) and block.get("version") == 3]
-    assert len(found) == 1, "docs/execution-environment.md must hold exactly one version 3 definition"
+    found = [block for block in doc_yaml() if isinstance(block, dict) and block.get("version") == 3]
+    assert len(found) == 1, "%s must hold exactly one version 3 definition" % DOC.relative_to(REPO)
     return found[0]
 
 
@@ -96,7 +99,7 @@ def test_the_image_build_steps_install_the_collection_and_find_its_bindep(contex
 
 
 def test_documented_awx_wrapper_playbook_imports_the_collection_playbook(context, tmp_path):
-    wrappers = [block for block in yaml_blocks(DOC.read_text()) if isinstance(block, list)]
+    wrappers = [block for block in doc_yaml() if isinstance(block, list)]
     assert wrappers == [[{"name": "Provision Dokku hosts with Litestream replication",
                           "ansible.builtin.import_playbook": "dokku_sqlite.litestream.provision"}]]
     dest = tmp_path / "collections"

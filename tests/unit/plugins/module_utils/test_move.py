@@ -221,13 +221,13 @@ def test_the_hint_for_an_entry_under_the_old_host_moves_it():
 
 def test_the_hint_for_an_entry_under_the_new_host_changes_nothing():
     hint = move.inventory_hint("shop", "dokku-a", "dokku-b", "move_to")
-    assert hint.startswith("Litestream_apps of dokku-b already lists app shop. Provision dokku-b from then on;")
+    assert hint.startswith("The litestream_apps of dokku-b already lists app shop. Provision dokku-b from then on;")
     assert "remove" not in hint
 
 
 def test_the_hint_for_an_entry_under_both_removes_the_old_hosts_and_never_says_move_it():
     hint = move.inventory_hint("shop", "dokku-a", "dokku-b", "both")
-    assert hint.startswith("Litestream_apps of dokku-b already lists app shop; remove it from dokku-a's. Provision "
+    assert hint.startswith("The litestream_apps of dokku-b already lists app shop; remove it from dokku-a's. Provision "
                            "dokku-b from then on;")
     assert "Move app" not in hint  # the new host has the entry already: a second copy would list it twice
 

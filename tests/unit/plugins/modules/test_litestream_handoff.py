@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import types
 
 import pytest
@@ -292,3 +293,82 @@ def test_a_sidecar_recreated_since_the_check_or_stopped_unclean_is_refused(top, 
     with pytest.raises(move.MoveRefused) as caught:
         run.check_stopped("shop")
     assert message in str(caught.value)
+
+
+# ---- after_claim: nothing changed on the old host between the handoff and the claim ---------------------------
+
+def after_claim_run(top, docker, fingerprints, ps_out=""):
+    """An after_claim run on the old host of a replica this move's claim (epoch 2) took over: the old host's
+    database at TXID 0x2a on disk, a scripted docker answering ps."""
+    docker.rules[:] = [(PS, 0, ps_out, "")]
+    run = handoff(args(top, after_claim=True, fingerprints=fingerprints))
+    sidecar, fields, _creds = run.validate()
+    found = types.SimpleNamespace(standing=ownership.FENCED, claim=claim(epoch=2))
+    return run, lambda: run.after_claim(found, fields, sidecar)
+
+
+def live_db(top):
+    path = top / "storage" / "shop--db" / DB
+    path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4080)
+    ltx(top, DB, "0000000000000001-000000000000002a.ltx")
+    return path
+
+
+def test_after_claim_passes_when_the_old_host_is_as_the_handoff_left_it(top, docker):
+    path = live_db(top)
+    run, check = after_claim_run(top, docker, {DB: handoff_core.fingerprint(str(path))})
+    result = check()
+    assert result["unchanged"] is True and result["final_txids"] == {DB: "000000000000002a"}
+    assert result["resumed"] is False  # the first run's check, not a re-run
+    assert docker.calls == [list(PS)]
+
+
+def test_fingerprint_ignores_an_empty_wal_and_sees_any_write(top):
+    path = live_db(top)
+    before = handoff_core.fingerprint(str(path))
+    assert before["wal"] is None and before["database"].startswith("4096:")
+    (top / "storage" / "shop--db" / (DB + "-wal")).write_bytes(b"")  # a reader's open leaves an empty WAL
+    assert handoff_core.fingerprint(str(path)) == before
+    (top / "storage" / "shop--db" / (DB + "-wal")).write_bytes(b"\x37\x7f\x06\x82" + b"\x00" * 28)
+    assert handoff_core.fingerprint(str(path))["wal"].startswith("32:")
+    os.utime(str(path), ns=(1, 1))  # the same size, another time: a page rewritten in place by a checkpoint
+    assert handoff_core.fingerprint(str(path))["database"] == "4096:1"
+
+
+@pytest.mark.parametrize("change, shown", [
+    ("wal", "production.sqlite3 was written since the handoff (size:mtime "),
+    ("ltx", "production.sqlite3 has 1 transactions past the final TXID 000000000000002a"),
+    ("app", "the app runs again (containers 3f2a9c)"),
+], ids=["wal_written", "sidecar_synced_more", "app_runs"])
+def test_after_claim_refuses_any_change_since_the_handoff_naming_it_and_the_new_owner(top, docker, change, shown):
+    path = live_db(top)
+    seen = {DB: handoff_core.fingerprint(str(path))}
+    if change == "wal":
+        (top / "storage" / "shop--db" / (DB + "-wal")).write_bytes(b"\x37\x7f\x06\x82" + b"\x00" * 28)
+    elif change == "ltx":
+        ltx(top, DB, "000000000000002b-000000000000002b.ltx")
+    run, check = after_claim_run(top, docker, seen, ps_out="3f2a9c\n" if change == "app" else "")
+    with pytest.raises(move.MoveRefused) as caught:
+        check()
+    message = str(caught.value)
+    assert message.startswith("app shop: dokku-a changed after the handoff: " + shown), message
+    assert ("dokku-b owns the replica now (epoch 2, from the final TXIDs): what dokku-a committed since is not in it, "
+            "so the app was not started on dokku-b. Stop the app on dokku-a (dokku ps:stop shop)") in message
+    assert message.endswith("then run the move again: it resumes from the claim")
+    assert run.result["unchanged"] is False
+
+
+def test_after_claim_on_a_replica_the_old_host_still_owns_is_refused(top, docker):
+    path = live_db(top)
+    run = handoff(args(top, after_claim=True, fingerprints={DB: handoff_core.fingerprint(str(path))}))
+    sidecar, fields, _creds = run.validate()
+    with pytest.raises(move.MoveRefused) as caught:
+        run.after_claim(types.SimpleNamespace(standing=ownership.OWNER, claim=claim(owner="dokku-a")), fields, sidecar)
+    assert str(caught.value) == ("app shop: after_claim: this host (dokku-a) still owns the replica: the new host did "
+                                 "not claim it")
+    assert docker.calls == []
+
+
+def test_after_claim_requires_the_handoffs_fingerprints(top):
+    refused = run_module(litestream_handoff.main, args(top, after_claim=True), fail=True)
+    assert refused["msg"] == "after_claim is True but all of the following are missing: fingerprints"
