@@ -419,6 +419,18 @@ def current(store, fields, app):
     return ownership.decode(data, fields, app, epoch)
 
 
+def history(store, fields, app):
+    """Every claim of the app, checked, oldest first ([] when it has never been claimed)."""
+    directory = ownership.claims_dir(fields, app)
+    found = []
+    for epoch in sorted(e for e in (ownership.epoch_of(name) for name in store.names(directory)) if e):
+        data = store.read("%s/%s" % (directory, ownership.claim_name(epoch)))
+        if data is None:
+            raise StoreFailed("read %s/%s: listed but not readable" % (directory, ownership.claim_name(epoch)))
+        found.append(ownership.decode(data, fields, app, epoch))
+    return found
+
+
 def create(store, fields, claim):
     """Creates `claim` (made by ownership.new_claim) create-only; the stored claim when it is ours, LostClaim
     naming the winner when another host's claim of that epoch is there."""
@@ -473,6 +485,10 @@ class Ownership:
                                     databases, now, uuid.uuid4().hex, branch)
         self.claim, self.host_id, self.standing = create(self.store, self.fields, claim), mine, ownership.OWNER
         return self.claim
+
+    def history(self):
+        """Every claim of the app, oldest first (read after read(), from the same store)."""
+        return history(self.store, self.fields, self.app) if self.store else []
 
     def summary(self):
         """What results report: never a secret (owner, epoch, lineage relative to the configured path)."""

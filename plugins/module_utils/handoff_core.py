@@ -175,6 +175,10 @@ class Handoff:
         if found.standing != ownership.FENCED:
             raise move.MoveRefused("app %s: after_claim: this host (%s) still owns the replica: the new host did not "
                                    "claim it" % (app, params["move_from"]))
+        claim, branch = found.claim, found.claim.get("from") or {}
+        if claim["owner"] != params["move_to"] or claim["reason"] != "move" or branch.get("owner") != params["move_from"]:
+            raise move.MoveRefused("app %s: after_claim: the replica's newest claim is not this move's: it is owned by "
+                                   "%s" % (app, ownership.describe(claim)))
         self.resumed(found, fields)
         self.result["resumed"] = False
         changed = []

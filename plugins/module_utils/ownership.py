@@ -161,6 +161,14 @@ def decode(data, fields, app, epoch):
     return claim
 
 
+def epoch_at(claims, moment):
+    """The epoch whose lineage holds the app's state at `moment` (epoch seconds): the newest whose claim was made at
+    or before it, 1 before every claim (R held the app's data before this collection first claimed it). `claims`:
+    (epoch, created_at epoch seconds) pairs, in any order."""
+    held = [epoch for epoch, created in claims if created <= moment]
+    return max(held) if held else 1
+
+
 def newest_epoch(names):
     """The highest epoch among a listing of claims/ (None when the app has never been claimed)."""
     epochs = [e for e in (epoch_of(name) for name in names) if e]

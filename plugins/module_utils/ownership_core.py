@@ -37,7 +37,14 @@ def ownership_argument_spec():
         host=dict(type="str"),
         config_root=dict(type="str", default=defaults.CONFIG_ROOT),
         credentials_root=dict(type="str", default=defaults.CREDENTIALS_ROOT),
+        lineage_at=dict(type="str"),
+        lineage_epoch=dict(type="int"),
     )
+
+
+# lineage_at and lineage_epoch choose what to read; a take-over claims from the current lineage only
+OWNERSHIP_OPTIONS = dict(mutually_exclusive=[("lineage_at", "lineage_epoch"), ("lineage_at", "take_over"),
+                                             ("lineage_epoch", "take_over")])
 
 
 def check_branch_txids(txids, databases, option="branch_txids"):
@@ -61,6 +68,7 @@ class OwnershipRun:
     def __init__(self, params, check_mode):
         self.params, self.check_mode = params, check_mode
         self.result = dict(changed=False, app=params["app"])
+        self.moment = None
 
     def validate(self):
         """Every input check before the store is read; returns (fields, credentials, branch txids)."""
@@ -75,6 +83,11 @@ class OwnershipRun:
         fields = ls.normalize_replica(params["replica"])
         ownership.check_configured(fields)
         v.check_bounds(params)
+        if params["lineage_at"] is not None:
+            try:
+                self.moment = ls.epoch(params["lineage_at"])
+            except ValueError as exc:
+                raise v.InvalidValue("lineage_at: %s" % exc)
         txids = check_branch_txids(params["branch_txids"], params["databases"])
         creds = {}
         if backends.of(fields).needs_credentials and backends.of(fields).claims:  # no records elsewhere: no read
@@ -94,8 +107,11 @@ class OwnershipRun:
                                read_replica=fields, write_replica=fields, fenced=False)
             return self.result
         found = claim_store.Ownership(fields, creds, self.params["app"], self.params["config_root"]).read()
-        self.result.update(ownership=found.summary(), read_replica=found.lineage(), write_replica=found.lineage())
+        self.result.update(ownership=found.summary(), read_replica=found.lineage(), write_replica=found.lineage(),
+                           read_epoch=found.epoch)
         self.result["fenced"] = found.standing == ownership.FENCED
+        if self.params["lineage_at"] is not None or self.params["lineage_epoch"] is not None:
+            self.read_older(found, fields)
         if not self.params["take_over"] or found.standing == ownership.OWNER:
             return self.result
         if found.standing == claim_store.UNSUPPORTED:
@@ -123,3 +139,31 @@ class OwnershipRun:
                          self.params["databases"], now, branch)
         self.result.update(ownership=found.summary(), write_replica=found.lineage(), fenced=False)
         return self.result
+
+    def read_older(self, found, fields):
+        """read_replica at the lineage lineage_at or lineage_epoch names: every epoch's lineage stays readable after
+        a move or a take-over, so a point in time before it is restored from the lineage that was current then."""
+        app, wanted = self.params["app"], self.params["lineage_epoch"]
+        if found.standing == claim_store.UNSUPPORTED or found.claim is None:
+            # no records (or never claimed): the configured path is the replica's only lineage, epoch 1
+            if wanted not in (None, 1):
+                raise v.InvalidValue("lineage_epoch: app %s's replica has no epoch %d: %s" % (
+                    app, wanted, found.reason if found.standing == claim_store.UNSUPPORTED else "it was never "
+                    "claimed, so the configured path is its only lineage (epoch 1)"))
+            self.result.update(read_replica=ownership.lineage_fields(fields, app, 1), read_epoch=1)
+            return
+        if wanted is not None:
+            if wanted > found.epoch:
+                raise v.InvalidValue("lineage_epoch: app %s's replica has no epoch %d; the newest is %s" % (
+                    app, wanted, ownership.describe(found.claim)))
+            epoch = wanted
+        else:
+            claims = []
+            for claim in found.history():
+                try:
+                    claims.append((claim["epoch"], ls.epoch(claim["created_at"])))
+                except ValueError:
+                    raise ownership.ClaimProblem("the claim of epoch %d of app %s has no valid created_at (%s)" % (
+                        claim["epoch"], app, v.shown(claim["created_at"])))
+            epoch = ownership.epoch_at(claims, self.moment)
+        self.result.update(read_replica=ownership.lineage_fields(fields, app, epoch), read_epoch=epoch)

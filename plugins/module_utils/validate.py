@@ -377,6 +377,8 @@ BOUNDS = {
     "expected_epoch": Bound(int, 1, 10 ** 10 - 1, "a whole number from {low} to {high}"),
     # litestream_move_report: the epoch the new host claimed (as expected_epoch)
     "epoch": Bound(int, 1, 10 ** 10 - 1, "a whole number from {low} to {high}"),
+    # litestream_ownership: the epoch whose lineage to read (as expected_epoch)
+    "lineage_epoch": Bound(int, 1, 10 ** 10 - 1, "a whole number from {low} to {high}"),
     "owner": UID_BOUND,
     "group": UID_BOUND,
     # verify.min_rows: a table's least row count (SQLite counts rows in a signed 64-bit integer)

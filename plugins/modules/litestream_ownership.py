@@ -72,6 +72,22 @@ options:
       - The collection's configuration root; it holds the host's id (C(_host-id), made once).
     type: str
     default: /var/lib/dokku/config/litestream/apps
+  lineage_at:
+    description:
+      - An RFC 3339 time; RV(read_replica) is then the lineage that was current at that moment, for a point-in-time
+        restore to before a move or a take-over. Every epoch's lineage stays readable.
+      - The lineage of the newest epoch whose claim was made at or before that time; epoch 1 (the configured path)
+        before every claim.
+      - A time in the seconds between a claim and the new lineage's first snapshot finds no backup in that lineage;
+        the previous epoch (O(lineage_epoch)) holds the state the new one started from.
+      - Mutually exclusive with O(lineage_epoch) and O(take_over).
+    type: str
+  lineage_epoch:
+    description:
+      - The epoch whose lineage RV(read_replica) is (from V(1) to the current one), such as the old host's lineage
+        after a move.
+      - Mutually exclusive with O(lineage_at) and O(take_over).
+    type: int
 seealso:
   - module: dokku_sqlite.litestream.litestream_restore
   - module: dokku_sqlite.litestream.litestream_host
@@ -116,6 +132,23 @@ EXAMPLES = r"""
     take_over: true
     expected_epoch: "{{ owner.ownership.epoch }}"
     host: "{{ inventory_hostname }}"
+
+- name: The lineage that was current before last week's move, for a point-in-time restore
+  dokku_sqlite.litestream.litestream_ownership:
+    app: shop
+    replica:
+      url: s3://backups/apps/shop
+      endpoint: https://s3.example.net
+      credentials: backups
+    lineage_at: "2026-11-25T12:00:00Z"
+  register: then
+
+- name: Restore the shop's database as it was then, elsewhere
+  dokku_sqlite.litestream.litestream_restore:
+    replica: "{{ then.read_replica }}"
+    database: production.sqlite3
+    dest: /var/lib/dokku/data/storage/shop-then
+    timestamp: "2026-11-25T12:00:00Z"
 """
 
 RETURN = r"""
@@ -134,9 +167,15 @@ fenced:
   returned: always
   type: bool
 read_replica:
-  description: The replica fields of the current lineage, before any claim of this run (what to restore from).
+  description:
+    - The replica fields of the current lineage, before any claim of this run (what to restore from); with
+      O(lineage_at) or O(lineage_epoch), of the lineage they name.
   returned: always
   type: dict
+read_epoch:
+  description: The epoch whose lineage RV(read_replica) is (1 for the configured path itself).
+  returned: unless check mode could not read the store
+  type: int
 write_replica:
   description: The replica fields of the lineage this host writes after this run.
   returned: always
@@ -150,11 +189,12 @@ claimed_epoch:
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.ownership_core import (
-    OwnershipRun, ownership_argument_spec)
+    OWNERSHIP_OPTIONS, OwnershipRun, ownership_argument_spec)
 
 
 def main():
-    module = SecretMaskingModule(argument_spec=ownership_argument_spec(), supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=ownership_argument_spec(), supports_check_mode=True,
+                                 **OWNERSHIP_OPTIONS)
     try:
         result = OwnershipRun(module.params, module.check_mode).run()
     except errors.CollectionError as exc:

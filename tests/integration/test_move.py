@@ -27,6 +27,7 @@ from test_replication import (PROVISION, STORAGE_ROOT, app_running, extra_vars_f
                               recap, sidecar, wait_for, writer_active)
 
 MOVE = "dokku_sqlite.litestream.move"
+RESTORE = "dokku_sqlite.litestream.restore"
 HEALTH = "dokku_sqlite.litestream.health"
 TAG = secrets.token_hex(2)
 DB = "production.sqlite3"
@@ -176,7 +177,24 @@ def test_a_planned_move_loses_no_row_and_the_returning_old_host_is_fenced(lab, t
                 assert lab.ssh(second, f"sqlite3 {at} 'pragma integrity_check'").stdout.strip() == "ok", txid
                 held = rows_in(lab, second, at)
                 assert set(held) <= allowed and held[:len(final)] == final, txid
+
+            # a point in time before the move, through the restore playbook into a new app: the restore reads the
+            # lineage that was current then (epoch 1, the old host's); the current one holds nothing that old
+            moment = final[-1][1] - 3  # 3 s before the old host's last commit: well after its first sync
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + ".%03dZ" % int(moment % 1 * 1000)
+            then = lab.playbook(RESTORE, "--limit", second["name"], "-e", apps, "-e", f"restore_app={app}-then",
+                                "-e", f"restore_from_app={app}", "-e", f"restore_from_host={first['name']}",
+                                "-e", f"restore_timestamp={stamp}")
+            held = rows_in(lab, second, f"{STORAGE_ROOT}/{app}-then--db/{DB}")
+            assert held and held == final[:len(held)], then.stdout[-2000:]
+            assert all(at <= moment for _id, at in held) and len(held) < len(final), (stamp, held[-3:])
+            lineage1 = module(lab, second, "litestream_ownership",
+                              {"app": app, "replica": entry["replica"], "lineage_at": stamp})
+            assert lineage1["read_epoch"] == 1 and lineage1["read_replica"]["path"] == f"moves/{app}", lineage1
     finally:
+        if kind == "s3":
+            lab.dokku(second, "--force", "apps:destroy", f"{app}-then", check=False)
+            lab.ssh(second, f"rm -rf {STORAGE_ROOT}/{app}-then--db", check=False)
         clean_up(lab, tmp_path, kind, app)
 
 
@@ -274,18 +292,15 @@ def test_a_restore_that_fails_before_the_claim_starts_the_old_host_again_and_a_r
     lock_timeout 0): the old host still owns the replica, so its sidecar and app run again; the move run again once
     the lock is free moves the app. Warm, the promotion fails the same way (the standby itself has a lock of its own)
     and the rollback removes the standby; the re-run starts a fresh one and promotes it."""
-    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR, scope_name
-
     first, second = lab.hosts[0], lab.hosts[1]
     app = f"mv-rollback-{cut_over}-{TAG}"
     apps, entry = apps_file(lab, tmp_path, "s3", app)
-    lock = f"{LOCK_DIR}/{scope_name(f'restore-{STORAGE_ROOT}/{app}--db/{DB}')}.lock"
+    lock = restore_lock(app)
     names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
              "-e", apps, "-e", f"move_report_dir={tmp_path}", "-e", f"move_warm={str(cut_over == 'warm').lower()}"]
     try:
         running_on_first_deployed_on_second(lab, apps, app)
-        lab.ssh(second, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 "
-                        f"</dev/null &) && sleep 0.5")
+        hold(lab, second, lock)
         failed = lab.playbook(MOVE, *names, "-e", "move_lock_timeout=0", check=False)
         out = " ".join(failed.stdout.split())
         assert failed.returncode != 0, out[-3000:]
@@ -324,19 +339,16 @@ def test_an_old_host_that_writes_between_the_handoff_and_the_claim_stops_the_mov
     while the new host's restore waits for its target's lock (held by hand): the restore, the row proof (against
     the handoff's counts) and the claim pass, then the after-claim check sees the database written since the handoff
     and stops the move before the new host starts the app. The re-run resumes from the claim and starts it."""
-    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR, scope_name
-
     first, second = lab.hosts[0], lab.hosts[1]
     app = f"mv-late-{TAG}"
     apps, entry = apps_file(lab, tmp_path, "s3", app)
-    lock = f"{LOCK_DIR}/{scope_name(f'restore-{STORAGE_ROOT}/{app}--db/{DB}')}.lock"
+    lock = restore_lock(app)
     names = ["-e", f"move_app={app}", "-e", f"move_from={first['name']}", "-e", f"move_to={second['name']}",
              "-e", apps, "-e", f"move_report_dir={tmp_path}", "-e", "move_lock_timeout=300"]
     mover = None
     try:
         running_on_first_deployed_on_second(lab, apps, app)
-        lab.ssh(second, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 "
-                        f"</dev/null &) && sleep 0.5")
+        hold(lab, second, lock)
         output = tmp_path / "move-output.txt"
         with output.open("w") as sink:
             mover = subprocess.Popen([str(BIN / "ansible-playbook"), "-i", lab.inventory, MOVE, *names],
@@ -377,6 +389,19 @@ def test_an_old_host_that_writes_between_the_handoff_and_the_claim_stops_the_mov
             mover.kill()
         free(lab, second, lock)
         clean_up(lab, tmp_path, "s3", app)
+
+
+def restore_lock(app):
+    """The lock file of the restore target of the app's database on the new host."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR, scope_name
+    return f"{LOCK_DIR}/{scope_name(f'restore-{STORAGE_ROOT}/{app}--db/{DB}')}.lock"
+
+
+def hold(lab, host, lock):
+    """A restore target's lock held by hand (what another run on the host would hold), until free()."""
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.lock import LOCK_DIR
+    lab.ssh(host, f"mkdir -p -m 0700 {LOCK_DIR} && (setsid flock {lock} sleep 611 >/dev/null 2>&1 </dev/null &) "
+                  f"&& sleep 0.5")
 
 
 def free(lab, host, lock):

@@ -372,3 +372,15 @@ def test_after_claim_on_a_replica_the_old_host_still_owns_is_refused(top, docker
 def test_after_claim_requires_the_handoffs_fingerprints(top):
     refused = run_module(litestream_handoff.main, args(top, after_claim=True), fail=True)
     assert refused["msg"] == "after_claim is True but all of the following are missing: fingerprints"
+
+
+def test_after_claim_refuses_a_claim_that_is_not_this_moves(top, docker):
+    path = live_db(top)
+    run = handoff(args(top, after_claim=True, fingerprints={DB: handoff_core.fingerprint(str(path))}))
+    sidecar, fields, _creds = run.validate()
+    other = types.SimpleNamespace(standing=ownership.FENCED, claim=claim(owner="dokku-c", reason="take-over"))
+    with pytest.raises(move.MoveRefused) as caught:
+        run.after_claim(other, fields, sidecar)
+    assert str(caught.value) == ("app shop: after_claim: the replica's newest claim is not this move's: it is owned "
+                                 "by dokku-c since epoch 2 (take-over, 2026-12-07T12:00:00Z)")
+    assert docker.calls == []

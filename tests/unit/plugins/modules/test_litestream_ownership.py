@@ -240,3 +240,78 @@ def test_a_store_that_ignores_conditions_records_nothing_and_provision_goes_on(h
     assert result["ownership"]["standing"] == "unsupported" and "claim the replica (epoch 1)" not in result["actions"]
     assert result["container"]["running"]
     assert any("it ignores If-None-Match" in w and "nothing fences another host" in w for w in warnings), warnings
+
+
+# ---- lineage_at / lineage_epoch: a point in time before a move or a take-over ---------------------------------
+
+def test_epoch_at_is_the_newest_claim_made_at_or_before_the_moment():
+    claims = [(2, 200.0), (1, 100.0), (3, 300.0)]
+    assert [ownership.epoch_at(claims, t) for t in (50, 100, 199.9, 200, 250, 300, 10 ** 9)] == [1, 1, 1, 2, 2, 3, 3]
+    assert ownership.epoch_at([], 123) == 1  # never claimed: the configured path is the only lineage
+
+
+class Clock:
+    """ownership_core's datetime, with utcnow() at the time the test sets."""
+
+    def __init__(self):
+        import datetime
+        self.real, self.now = datetime, None
+        self.timedelta = datetime.timedelta
+
+    @property
+    def datetime(self):
+        clock = self
+
+        class Frozen:
+            @staticmethod
+            def utcnow():
+                return clock.now
+        return Frozen
+
+
+def test_lineage_at_reads_the_lineage_that_was_current_then_and_lineage_epoch_names_one(hosts, monkeypatch):
+    from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import ownership_core
+    clock = Clock()
+    monkeypatch.setattr(ownership_core, "datetime", clock)
+    lineage2 = "apps/shop/.dokku-litestream/shop/epochs/2"
+    before = run_module(litestream_ownership.main, args(hosts["a"], lineage_at="2026-11-01T00:00:00Z"))
+    assert before["read_replica"]["path"] == "apps/shop" and before["read_epoch"] == 1  # never claimed
+
+    clock.now = clock.real.datetime(2026, 11, 20, 12, 0, 0)
+    run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    clock.now = clock.real.datetime(2026, 11, 25, 12, 0, 0)
+    run_module(litestream_ownership.main, args(hosts["b"], take_over=True, reason="move",
+                                               branch_txids={"production.sqlite3": "2a"}))
+    for moment, epoch, path in [("2026-11-19T00:00:00Z", 1, "apps/shop"),  # data from before the first claim
+                                ("2026-11-25T11:59:59.999Z", 1, "apps/shop"),
+                                ("2026-11-25T13:00:00+01:00", 2, lineage2),  # the claim's very second, in UTC
+                                ("2026-12-01T00:00:00Z", 2, lineage2)]:
+        read = run_module(litestream_ownership.main, args(hosts["a"], lineage_at=moment))
+        assert (read["read_epoch"], read["read_replica"]["path"]) == (epoch, path), moment
+        assert read["ownership"]["epoch"] == 2 and read["fenced"] and not read["changed"]
+    old = run_module(litestream_ownership.main, args(hosts["b"], lineage_epoch=1))
+    assert old["read_replica"]["path"] == "apps/shop" and old["write_replica"]["path"] == lineage2
+    assert run_module(litestream_ownership.main, args(hosts["b"]))["read_replica"]["path"] == lineage2
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"lineage_at": "yesterday"}, "lineage_at: timestamp 'yesterday' is not an RFC 3339 time"),
+    ({"lineage_epoch": 3}, "lineage_epoch: app shop's replica has no epoch 3; the newest is dokku-a since epoch 1 "
+                           "(first, "),
+    ({"lineage_epoch": 0}, "lineage_epoch: "),
+    ({"lineage_epoch": 1, "lineage_at": "2026-11-01T00:00:00Z"}, "parameters are mutually exclusive: lineage_at|"
+                                                                  "lineage_epoch"),
+    ({"lineage_epoch": 1, "take_over": True}, "parameters are mutually exclusive: lineage_epoch|take_over"),
+], ids=["bad_time", "no_such_epoch", "zero", "both", "with_take_over"])
+def test_a_lineage_that_cannot_be_read_is_refused_naming_the_option(hosts, extra, message):
+    run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    refused = run_module(litestream_ownership.main, args(hosts["a"], **extra), fail=True)
+    assert refused["msg"].startswith(message), refused["msg"]
+
+
+def test_a_replica_without_records_has_one_lineage(hosts):
+    gs = {"type": "gs", "bucket": "bkt", "path": "apps/shop", "credentials": "lab"}
+    read = run_module(litestream_ownership.main, args(hosts["a"], replica=gs, lineage_at="2026-11-01T00:00:00Z"))
+    assert read["read_epoch"] == 1 and read["read_replica"]["path"] == "apps/shop"
+    refused = run_module(litestream_ownership.main, args(hosts["a"], replica=gs, lineage_epoch=2), fail=True)
+    assert refused["msg"].startswith("lineage_epoch: app shop's replica has no epoch 2: "), refused["msg"]
