@@ -57,9 +57,6 @@ def handoff_argument_spec():
     return spec
 
 
-HANDOFF_OPTIONS = dict(required_if=[("after_claim", True, ("fingerprints",))])
-
-
 def fingerprint(path):
     """What any write to a database changes, without reading it: the size and modification time (ns) of the file and
     of its WAL ("size:mtime_ns"; an empty or missing WAL is None, which a reader's open and close may leave behind)."""
@@ -119,6 +116,15 @@ class Handoff:
                 "Move it by hand: stop the app and its sidecar on %s first, then restore on %s"
                 % (params["app"], fields["type"], claim_store.UNSUPPORTED, params["move_from"], params["move_from"],
                    params["move_to"]))
+        if params["fingerprints"] is not None:
+            if not params["after_claim"]:
+                raise errors.InvalidValue("fingerprints: only with after_claim", option="fingerprints")
+            for db in sidecar["databases"]:
+                found = params["fingerprints"].get(db)
+                if not (isinstance(found, dict) and set(found) == {"database", "wal"}
+                        and all(value is None or isinstance(value, str) for value in found.values())):
+                    raise errors.InvalidValue("fingerprints: %s has no fingerprint from the handoff (%s)" % (
+                        db, v.shown(found)), option="fingerprints")
         creds = {}
         if backend.needs_credentials:
             creds = load_credentials(params["credentials_root"], fields.get("credentials") or defaults.CREDENTIAL_SET,
@@ -185,18 +191,22 @@ class Handoff:
         _rc, out, _err = self.docker.run(["ps", "--quiet", "--filter", "label=com.dokku.app-name=%s" % app])
         if out.strip():
             changed.append("the app runs again (containers %s)" % " ".join(out.split()))
-        local = self.local_txids(sidecar["databases"])
-        for db in sidecar["databases"]:
-            seen = (params["fingerprints"] or {}).get(db)
-            now = fingerprint(os.path.join(self.result["storage_dir"], db))
-            final = ls.txid_number(self.result["final_txids"].get(db) or "0")
-            if local[db] > final:
-                changed.append("%s has %d transactions past the final TXID %s" % (db, local[db] - final,
-                                                                                  ls.hex_txid(final)))
-            elif seen != now:
+        # without fingerprints (a re-run after the claim, the handoff's are gone) only that the app stays stopped
+        for db in sidecar["databases"] if params["fingerprints"] is not None else ():
+            if db not in self.result["final_txids"]:
+                raise move.MoveRefused("app %s: after_claim: this move's claim records no final TXID for %s" % (
+                    app, db))
+            path = os.path.join(self.result["storage_dir"], db)
+            if not os.path.isfile(path):
+                changed.append("%s is gone" % db)
+                continue
+            local, final = self.local_txids([db])[db], ls.txid_number(self.result["final_txids"][db])
+            now = fingerprint(path)
+            if local > final:
+                changed.append("%s has %d transactions past the final TXID %s" % (db, local - final, ls.hex_txid(final)))
+            elif params["fingerprints"][db] != now:
                 changed.append("%s was written since the handoff (size:mtime %s, now %s)" % (
-                    db, _shown_fingerprint(seen), _shown_fingerprint(now)))
-        self.result["unchanged"] = not changed
+                    db, _shown_fingerprint(params["fingerprints"][db]), _shown_fingerprint(now)))
         if changed:
             raise move.MoveRefused(
                 "app %s: %s changed after the handoff: %s. %s owns the replica now (epoch %s, from the final TXIDs): "

@@ -26,6 +26,7 @@ import json
 import re
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
+from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import litestream as ls
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import restore
 
 RESERVED_DIR = ".dokku-litestream"
@@ -158,7 +159,20 @@ def decode(data, fields, app, epoch):
             raise ClaimProblem("%s has no %s" % (where, key))
     if not isinstance(claim.get("databases"), list):
         raise ClaimProblem("%s lists no databases" % where)
+    if claim.get("reason") not in REASONS:
+        raise ClaimProblem("%s has no valid reason" % where)
+    branch = claim.get("from")
+    if branch is not None and not _valid_branch(branch, epoch):
+        raise ClaimProblem("%s has no valid branch (from)" % where)
     return claim
+
+
+def _valid_branch(branch, epoch):
+    """A claim's `from`: the previous epoch, its owner, and {database: TXID} where it stops being history."""
+    txids = branch.get("txids") if isinstance(branch, dict) else None
+    return (isinstance(branch, dict) and type(branch.get("epoch")) is int and 1 <= branch["epoch"] < epoch
+            and isinstance(branch.get("owner"), str) and isinstance(txids, dict)
+            and all(isinstance(t, str) and ls.TXID_RE.fullmatch(t) for t in txids.values()))
 
 
 def epoch_at(claims, moment):

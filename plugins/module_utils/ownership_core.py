@@ -42,11 +42,6 @@ def ownership_argument_spec():
     )
 
 
-# lineage_at and lineage_epoch choose what to read; a take-over claims from the current lineage only
-OWNERSHIP_OPTIONS = dict(mutually_exclusive=[("lineage_at", "lineage_epoch"), ("lineage_at", "take_over"),
-                                             ("lineage_epoch", "take_over")])
-
-
 def check_branch_txids(txids, databases, option="branch_txids"):
     """{database: TXID as 16 hex digits}; each key a database of the app, each value a TXID."""
     checked = {}
@@ -83,6 +78,12 @@ class OwnershipRun:
         fields = ls.normalize_replica(params["replica"])
         ownership.check_configured(fields)
         v.check_bounds(params)
+        # checked here, not by mutually_exclusive, which counts an option given as null (a role's unset variable)
+        if params["lineage_at"] is not None and params["lineage_epoch"] is not None:
+            raise v.InvalidValue("lineage_at: not with lineage_epoch (give one of them)")
+        for option in ("lineage_at", "lineage_epoch"):
+            if params[option] is not None and params["take_over"]:
+                raise v.InvalidValue("%s: not with take_over, which claims from the current lineage" % option)
         if params["lineage_at"] is not None:
             try:
                 self.moment = ls.epoch(params["lineage_at"])

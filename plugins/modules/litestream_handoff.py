@@ -31,8 +31,12 @@ description:
   - With O(after_claim), run after that claim and before the new host starts the app, it proves that nothing changed
     on this host since the handoff. No app container may run, no database may have a level-0 TXID past its final
     one, and each database and its WAL must have the size and modification time the handoff returned
-    (RV(fingerprints)). Otherwise it fails naming what changed, since what this host committed after the final TXIDs
-    is not in the new owner's lineage.
+    (O(fingerprints)). Otherwise it fails naming what changed, since what this host committed after the final TXIDs
+    is not in the new owner's lineage. Without O(fingerprints) (a re-run after the claim) it checks only that no
+    app container runs here.
+  - A read-write SQLite client that opens a database this host left with a non-empty WAL (a killed app) checkpoints
+    it on close; that changes the database's size or time, and O(after_claim) then refuses although no transaction
+    was added. A Dokku C(run) or cron container of the app counts as the app running.
   - It never writes; the stops and the claim are the playbook's other steps.
 options:
   from_apps:
@@ -74,12 +78,12 @@ options:
   after_claim:
     description:
       - Prove, after the new host's claim, that this host changed nothing since the handoff (see the description).
-      - Requires O(fingerprints).
     type: bool
     default: false
   fingerprints:
     description:
-      - The handoff's RV(fingerprints), which O(after_claim) compares with the databases now.
+      - The handoff's RV(fingerprints), which O(after_claim) compares with the databases now; only with
+        O(after_claim), and then one per database of the app.
     type: dict
 extends_documentation_fragment:
   - dokku_sqlite.litestream.move
@@ -161,11 +165,11 @@ read_replica:
   type: dict
 local_txids:
   description: Per database, the newest TXID Litestream wrote on this host.
-  returned: unless resumed
+  returned: unless resumed or with after_claim
   type: dict
 replica_txids:
   description: Per database, the replica's newest TXID (null when it holds no backup).
-  returned: unless resumed
+  returned: unless resumed or with after_claim
   type: dict
 lag_txids:
   description: Per database, the transactions the replica is behind (check mode only).
@@ -173,15 +177,15 @@ lag_txids:
   type: dict
 final_txids:
   description: Per database, the final TXID (16 hex digits), held by both the database and the replica.
-  returned: success, not in check mode unless resumed
+  returned: success, not in check mode unless resumed or with after_claim
   type: dict
   sample: {"production.sqlite3": "00000000000000d4"}
 tables:
   description: Per database, the rows of each table on this host once the app stopped (null when they could not be counted).
-  returned: success, not in check mode and not resumed
+  returned: success, not in check mode, not resumed and not with after_claim
   type: dict
 resumed:
-  description: Whether the final TXIDs were read from this move's claim (a re-run after the claim).
+  description: Whether the final TXIDs were read from this move's claim in a re-run after the claim (false with O(after_claim)).
   returned: always
   type: bool
 sidecar_id:
@@ -190,19 +194,15 @@ sidecar_id:
   type: str
 sidecar_exit_code:
   description: The exit code of the stopped sidecar.
-  returned: success, not in check mode and not resumed
+  returned: success, not in check mode, not resumed and not with after_claim
   type: int
 fingerprints:
   description:
     - Per database, the size and modification time (C(size:mtime_ns)) of the database and of its WAL (null when
       empty or missing) once the app stopped, for O(after_claim).
-  returned: success, not in check mode and not resumed
+  returned: success, not in check mode, not resumed and not with after_claim
   type: dict
   sample: {"production.sqlite3": {"database": "4096:1765190000123456789", "wal": null}}
-unchanged:
-  description: Whether this host changed nothing since the handoff (O(after_claim)).
-  returned: with after_claim
-  type: bool
 """
 
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import handoff_core
@@ -210,8 +210,7 @@ from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log imp
 
 
 def main():
-    module = SecretMaskingModule(argument_spec=handoff_core.handoff_argument_spec(), supports_check_mode=True,
-                                 **handoff_core.HANDOFF_OPTIONS)
+    module = SecretMaskingModule(argument_spec=handoff_core.handoff_argument_spec(), supports_check_mode=True)
     handoff_core.run(module)
 
 

@@ -80,13 +80,13 @@ options:
         before every claim.
       - A time in the seconds between a claim and the new lineage's first snapshot finds no backup in that lineage;
         the previous epoch (O(lineage_epoch)) holds the state the new one started from.
-      - Mutually exclusive with O(lineage_epoch) and O(take_over).
+      - Not with O(lineage_epoch), nor with O(take_over=true).
     type: str
   lineage_epoch:
     description:
       - The epoch whose lineage RV(read_replica) is (from V(1) to the current one), such as the old host's lineage
         after a move.
-      - Mutually exclusive with O(lineage_at) and O(take_over).
+      - Not with O(lineage_at), nor with O(take_over=true).
     type: int
 seealso:
   - module: dokku_sqlite.litestream.litestream_restore
@@ -189,12 +189,11 @@ claimed_epoch:
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils import errors
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.no_log import SecretMaskingModule
 from ansible_collections.dokku_sqlite.litestream.plugins.module_utils.ownership_core import (
-    OWNERSHIP_OPTIONS, OwnershipRun, ownership_argument_spec)
+    OwnershipRun, ownership_argument_spec)
 
 
 def main():
-    module = SecretMaskingModule(argument_spec=ownership_argument_spec(), supports_check_mode=True,
-                                 **OWNERSHIP_OPTIONS)
+    module = SecretMaskingModule(argument_spec=ownership_argument_spec(), supports_check_mode=True)
     try:
         result = OwnershipRun(module.params, module.check_mode).run()
     except errors.CollectionError as exc:

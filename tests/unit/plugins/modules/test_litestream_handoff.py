@@ -318,7 +318,7 @@ def test_after_claim_passes_when_the_old_host_is_as_the_handoff_left_it(top, doc
     path = live_db(top)
     run, check = after_claim_run(top, docker, {DB: handoff_core.fingerprint(str(path))})
     result = check()
-    assert result["unchanged"] is True and result["final_txids"] == {DB: "000000000000002a"}
+    assert result["final_txids"] == {DB: "000000000000002a"}
     assert result["resumed"] is False  # the first run's check, not a re-run
     assert docker.calls == [list(PS)]
 
@@ -355,7 +355,6 @@ def test_after_claim_refuses_any_change_since_the_handoff_naming_it_and_the_new_
     assert ("dokku-b owns the replica now (epoch 2, from the final TXIDs): what dokku-a committed since is not in it, "
             "so the app was not started on dokku-b. Stop the app on dokku-a (dokku ps:stop shop)") in message
     assert message.endswith("then run the move again: it resumes from the claim")
-    assert run.result["unchanged"] is False
 
 
 def test_after_claim_on_a_replica_the_old_host_still_owns_is_refused(top, docker):
@@ -369,9 +368,40 @@ def test_after_claim_on_a_replica_the_old_host_still_owns_is_refused(top, docker
     assert docker.calls == []
 
 
-def test_after_claim_requires_the_handoffs_fingerprints(top):
-    refused = run_module(litestream_handoff.main, args(top, after_claim=True), fail=True)
-    assert refused["msg"] == "after_claim is True but all of the following are missing: fingerprints"
+@pytest.mark.parametrize("extra, message", [
+    ({"fingerprints": {DB: {"database": "1:1", "wal": None}}}, "fingerprints: only with after_claim"),
+    ({"after_claim": True, "fingerprints": {}}, "fingerprints: production.sqlite3 has no fingerprint from the handoff "
+                                                "(None)"),
+    ({"after_claim": True, "fingerprints": {DB: "x"}}, "fingerprints: production.sqlite3 has no fingerprint from the "
+                                                       "handoff ('x')"),
+    ({"after_claim": True, "fingerprints": {DB: {"database": 1, "wal": None}}}, "fingerprints: production.sqlite3 has "
+                                                                                "no fingerprint"),
+], ids=["without_after_claim", "empty", "not_a_dict", "not_a_string"])
+def test_fingerprints_that_are_not_the_handoffs_are_refused_naming_the_option(top, docker, extra, message):
+    refused = run_module(litestream_handoff.main, args(top, **extra), fail=True)
+    assert refused["msg"].startswith(message), refused["msg"]
+    assert docker.calls == []
+
+
+def test_a_rerun_after_the_claim_checks_only_that_the_app_stays_stopped(top, docker):
+    live_db(top)
+    ltx(top, DB, "000000000000002b-000000000000002b.ltx")  # what the old host wrote is the first run's concern
+    run, check = after_claim_run(top, docker, None)
+    assert check()["final_txids"] == {DB: "000000000000002a"}
+    run, check = after_claim_run(top, docker, None, ps_out="3f2a9c\n")
+    with pytest.raises(move.MoveRefused) as caught:
+        check()
+    assert "changed after the handoff: the app runs again (containers 3f2a9c)" in str(caught.value)
+
+
+def test_after_claim_names_a_database_that_is_gone(top, docker):
+    path = live_db(top)
+    seen = {DB: handoff_core.fingerprint(str(path))}
+    path.unlink()
+    _run, check = after_claim_run(top, docker, seen)
+    with pytest.raises(move.MoveRefused) as caught:
+        check()
+    assert "changed after the handoff: production.sqlite3 is gone." in str(caught.value)
 
 
 def test_after_claim_refuses_a_claim_that_is_not_this_moves(top, docker):

@@ -299,10 +299,12 @@ def test_lineage_at_reads_the_lineage_that_was_current_then_and_lineage_epoch_na
     ({"lineage_epoch": 3}, "lineage_epoch: app shop's replica has no epoch 3; the newest is dokku-a since epoch 1 "
                            "(first, "),
     ({"lineage_epoch": 0}, "lineage_epoch: "),
-    ({"lineage_epoch": 1, "lineage_at": "2026-11-01T00:00:00Z"}, "parameters are mutually exclusive: lineage_at|"
-                                                                  "lineage_epoch"),
-    ({"lineage_epoch": 1, "take_over": True}, "parameters are mutually exclusive: lineage_epoch|take_over"),
-], ids=["bad_time", "no_such_epoch", "zero", "both", "with_take_over"])
+    ({"lineage_epoch": 1, "lineage_at": "2026-11-01T00:00:00Z"}, "lineage_at: not with lineage_epoch (give one of "
+                                                                  "them)"),
+    ({"lineage_epoch": 1, "take_over": True}, "lineage_epoch: not with take_over, which claims from the current "
+                                              "lineage"),
+    ({"lineage_at": "2026-11-01T00:00:00Z", "take_over": True}, "lineage_at: not with take_over"),
+], ids=["bad_time", "no_such_epoch", "zero", "both", "epoch_with_take_over", "at_with_take_over"])
 def test_a_lineage_that_cannot_be_read_is_refused_naming_the_option(hosts, extra, message):
     run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
     refused = run_module(litestream_ownership.main, args(hosts["a"], **extra), fail=True)
@@ -315,3 +317,28 @@ def test_a_replica_without_records_has_one_lineage(hosts):
     assert read["read_epoch"] == 1 and read["read_replica"]["path"] == "apps/shop"
     refused = run_module(litestream_ownership.main, args(hosts["a"], replica=gs, lineage_epoch=2), fail=True)
     assert refused["msg"].startswith("lineage_epoch: app shop's replica has no epoch 2: "), refused["msg"]
+
+
+def test_take_over_false_and_a_null_epoch_do_not_stop_lineage_at(hosts):
+    run_module(litestream_ownership.main, args(hosts["a"], take_over=True))
+    read = run_module(litestream_ownership.main, args(hosts["a"], take_over=False, lineage_epoch=None,
+                                                      lineage_at="2026-11-01T00:00:00Z"))
+    assert read["read_epoch"] == 1
+
+
+@pytest.mark.parametrize("branch", [
+    "x", {"epoch": 1, "owner": "dokku-a", "txids": {"production.sqlite3": "zz"}},
+    {"epoch": 2, "owner": "dokku-a", "txids": {}}, {"epoch": 1, "txids": {}}, {"epoch": "1", "owner": "a", "txids": {}},
+], ids=["not_a_dict", "bad_txid", "not_older", "no_owner", "epoch_text"])
+def test_a_claim_with_a_malformed_branch_is_a_claim_problem(branch):
+    claim = ownership.new_claim("shop", 2, "dokku-b", "id-b", "move", dict(S3), ["production.sqlite3"],
+                                "2026-11-25T12:00:00Z", "n0nce", branch={"epoch": 1, "owner": "dokku-a", "txids": {}})
+    assert ownership.decode(ownership.encode(claim), dict(S3), "shop", 2)["from"]["owner"] == "dokku-a"
+    claim["from"] = branch
+    with pytest.raises(ownership.ClaimProblem) as caught:
+        ownership.decode(ownership.encode(claim), dict(S3), "shop", 2)
+    assert str(caught.value).endswith("has no valid branch (from)")
+    claim.pop("from")
+    claim["reason"] = "because"
+    with pytest.raises(ownership.ClaimProblem):
+        ownership.decode(ownership.encode(claim), dict(S3), "shop", 2)
