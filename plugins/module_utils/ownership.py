@@ -170,7 +170,8 @@ def decode(data, fields, app, epoch):
 def _valid_branch(branch, epoch):
     """A claim's `from`: the previous epoch, its owner, and {database: TXID} where it stops being history."""
     txids = branch.get("txids") if isinstance(branch, dict) else None
-    return (isinstance(branch, dict) and type(branch.get("epoch")) is int and 1 <= branch["epoch"] < epoch
+    number = branch.get("epoch") if isinstance(branch, dict) else None
+    return (isinstance(number, int) and not isinstance(number, bool) and 1 <= number < epoch
             and isinstance(branch.get("owner"), str) and isinstance(txids, dict)
             and all(isinstance(t, str) and ls.TXID_RE.fullmatch(t) for t in txids.values()))
 
