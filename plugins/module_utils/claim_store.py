@@ -411,24 +411,22 @@ def current(store, fields, app):
     """The app's newest claim, checked, or None when it has never been claimed."""
     directory = ownership.claims_dir(fields, app)
     epoch = ownership.newest_epoch(store.names(directory))
-    if epoch is None:
-        return None
-    data = store.read("%s/%s" % (directory, ownership.claim_name(epoch)))
-    if data is None:
-        raise StoreFailed("read %s/%s: listed but not readable" % (directory, ownership.claim_name(epoch)))
-    return ownership.decode(data, fields, app, epoch)
+    return None if epoch is None else read_claim(store, fields, app, epoch)
 
 
 def history(store, fields, app):
     """Every claim of the app, checked, oldest first ([] when it has never been claimed)."""
-    directory = ownership.claims_dir(fields, app)
-    found = []
-    for epoch in sorted(e for e in (ownership.epoch_of(name) for name in store.names(directory)) if e):
-        data = store.read("%s/%s" % (directory, ownership.claim_name(epoch)))
-        if data is None:
-            raise StoreFailed("read %s/%s: listed but not readable" % (directory, ownership.claim_name(epoch)))
-        found.append(ownership.decode(data, fields, app, epoch))
-    return found
+    epochs = (ownership.epoch_of(name) for name in store.names(ownership.claims_dir(fields, app)))
+    return [read_claim(store, fields, app, epoch) for epoch in sorted(e for e in epochs if e)]
+
+
+def read_claim(store, fields, app, epoch):
+    """The claim of `epoch`, listed in claims/, read and checked."""
+    path = "%s/%s" % (ownership.claims_dir(fields, app), ownership.claim_name(epoch))
+    data = store.read(path)
+    if data is None:
+        raise StoreFailed("read %s: listed but not readable" % path)
+    return ownership.decode(data, fields, app, epoch)
 
 
 def create(store, fields, claim):

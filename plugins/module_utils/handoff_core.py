@@ -181,10 +181,9 @@ class Handoff:
         if found.standing != ownership.FENCED:
             raise move.MoveRefused("app %s: after_claim: this host (%s) still owns the replica: the new host did not "
                                    "claim it" % (app, params["move_from"]))
-        claim, branch = found.claim, found.claim.get("from") or {}
-        if claim["owner"] != params["move_to"] or claim["reason"] != "move" or branch.get("owner") != params["move_from"]:
+        if not self.this_moves(found.claim):
             raise move.MoveRefused("app %s: after_claim: the replica's newest claim is not this move's: it is owned by "
-                                   "%s" % (app, ownership.describe(claim)))
+                                   "%s" % (app, ownership.describe(found.claim)))
         self.resumed(found, fields)
         self.result["resumed"] = False
         changed = []
@@ -217,12 +216,17 @@ class Handoff:
                     params["move_from"], params["move_to"], params["move_from"], app, self.result["storage_dir"]))
         return self.result
 
+    def this_moves(self, claim):
+        """Whether the claim is this move's: move_to's, reason move, branching from move_from's final state."""
+        branch = claim.get("from") or {}
+        return (claim["owner"] == self.params["move_to"] and claim["reason"] == "move" and bool(branch.get("final"))
+                and branch.get("owner") == self.params["move_from"])
+
     def resumed(self, found, fields):
         """The replica is another host's: this move's own claim for move_to (a re-run) gives the final TXIDs."""
         claim, params = found.claim, self.params
         branch = claim.get("from") or {}
-        if (claim["owner"] != params["move_to"] or claim["reason"] != "move" or not branch.get("final")
-                or branch.get("owner") != params["move_from"]):
+        if not self.this_moves(claim):
             raise move.MoveRefused("app %s: this host (%s) does not own the replica: it is owned by %s; only the "
                                    "owner can hand it over" % (params["app"], params["move_from"],
                                                                ownership.describe(claim)))
@@ -320,8 +324,6 @@ class Handoff:
 
 
 def _shown_fingerprint(found):
-    if not found:
-        return "unknown"
     return "%s, WAL %s" % (found.get("database") or "missing", found.get("wal") or "empty")
 
 

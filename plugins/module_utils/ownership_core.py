@@ -145,8 +145,8 @@ class OwnershipRun:
         """read_replica at the lineage lineage_at or lineage_epoch names: every epoch's lineage stays readable after
         a move or a take-over, so a point in time before it is restored from the lineage that was current then."""
         app, wanted = self.params["app"], self.params["lineage_epoch"]
-        if found.standing == claim_store.UNSUPPORTED or found.claim is None:
-            # no records (or never claimed): the configured path is the replica's only lineage, epoch 1
+        if found.claim is None:
+            # no records (unsupported) or never claimed: the configured path is the replica's only lineage, epoch 1
             if wanted not in (None, 1):
                 raise v.InvalidValue("lineage_epoch: app %s's replica has no epoch %d: %s" % (
                     app, wanted, found.reason if found.standing == claim_store.UNSUPPORTED else "it was never "
